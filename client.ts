@@ -1,0 +1,49 @@
+/**
+ * The netref client: connect to a netref server and use its objects through
+ * `conn.root`. Holds no server code, so any script can import it.
+ *
+ * ```ts ignore
+ * import { connect } from "jsr:@netref/netref/client";
+ *
+ * await using conn = await connect("localhost", 18811);
+ * console.log(await conn.root.foo()); // "foo"
+ * console.log(await conn.root.version); // attributes are awaited
+ * ```
+ *
+ * @module
+ */
+
+export type {
+  AnyFunction,
+  CallOptions,
+  Connection,
+  ConnectionStats,
+  CopiedValue,
+  HasMethods,
+  PeerInfo,
+  Received,
+  Remote,
+  RemoteMember,
+  RemoteMembers,
+  RemoteResult,
+} from "./src/core/types.ts";
+export type { ConnectionOptions } from "./src/core/open.ts";
+export type { ConnectOptions } from "./src/client/connect.ts";
+export type { MemberInfo } from "./src/core/proxy.ts";
+export type { ErrorClass, RemoteErrorInit } from "./src/core/errors.ts";
+export { connect } from "./src/client/connect.ts";
+export {
+  dir,
+  isNetref,
+  release,
+  setAttr,
+  withOptions,
+} from "./src/core/proxy.ts";
+export {
+  AccessError,
+  ConnectionClosedError,
+  ProtocolError,
+  registerErrorClass,
+  RemoteError,
+  TimeoutError,
+} from "./src/core/errors.ts";

@@ -1,0 +1,70 @@
+/**
+ * netref: remote-object RPC for Deno, in the spirit of Python's RPyC.
+ *
+ * A server exposes a service; a client connects and reaches it as
+ * `conn.root`. Data travels by copy, functions and objects by reference, so
+ * callbacks and remote objects just work, and both ends may serve.
+ *
+ * ```ts ignore
+ * import { connect, exposed, serve, service } from "@netref/netref";
+ *
+ * @service("test")
+ * class TestService {
+ *   @exposed foo() { return "foo"; }
+ *   @exposed version = "1.0";
+ * }
+ *
+ * await using server = serve(TestService, { port: 0 });
+ * await using conn = await connect<TestService>("localhost", server.addr.port);
+ * console.log(await conn.root.foo()); // "foo"
+ * ```
+ *
+ * @module
+ */
+
+export type {
+  AnyFunction,
+  CallOptions,
+  Connection,
+  ConnectionStats,
+  CopiedValue,
+  HasMethods,
+  PeerInfo,
+  Received,
+  Remote,
+  RemoteMember,
+  RemoteMembers,
+  RemoteResult,
+} from "./src/core/types.ts";
+export type { ConnectionOptions } from "./src/core/open.ts";
+export type { ConnectOptions } from "./src/client/connect.ts";
+export type { MemberInfo } from "./src/core/proxy.ts";
+export type { ErrorClass, RemoteErrorInit } from "./src/core/errors.ts";
+export type { CallContext } from "./src/core/context.ts";
+export type { MemberAccess } from "./src/core/exposure.ts";
+export type {
+  ServeOptions,
+  Server,
+  ServiceHooks,
+  ServiceSource,
+  ShutdownOptions,
+} from "./src/server/server.ts";
+export { connect } from "./src/client/connect.ts";
+export { serve } from "./src/server/server.ts";
+export { exposed, service, serviceName } from "./src/core/exposure.ts";
+export { currentCall } from "./src/core/context.ts";
+export {
+  dir,
+  isNetref,
+  release,
+  setAttr,
+  withOptions,
+} from "./src/core/proxy.ts";
+export {
+  AccessError,
+  ConnectionClosedError,
+  ProtocolError,
+  registerErrorClass,
+  RemoteError,
+  TimeoutError,
+} from "./src/core/errors.ts";

@@ -1,0 +1,70 @@
+/**
+ * Connecting to a netref server over TCP.
+ *
+ * @module
+ */
+
+import {
+  type ConnectionOptions,
+  openConnection,
+  resolveOptions,
+} from "../core/open.ts";
+import type { Connection } from "../core/types.ts";
+import { DEFAULT_PORT, dialTcp } from "../transport/tcp.ts";
+
+/** Options of {@linkcode connect}. */
+export interface ConnectOptions extends ConnectionOptions {
+  /**
+   * An object the server may reach as this side's `root` (both ends serve):
+   * its `@exposed` members are callable by the server.
+   *
+   * @default {null}
+   */
+  service?: object | null;
+}
+
+/**
+ * Connects to a netref server over TCP and completes the handshake.
+ *
+ * @typeParam T The type of the server's service, for a typed `root`.
+ * @param hostname The server's host.
+ * @param port The server's port.
+ * @param options Timeouts, limits, and a service of this side's own.
+ * @returns The open connection; `conn.root` is the server's service.
+ * @throws {Deno.errors.ConnectionRefused} If nothing listens there.
+ * @throws {ProtocolError} If the server does not speak this netref protocol.
+ * @throws {RangeError} On an option out of range.
+ *
+ * @example The classic client
+ * ```ts ignore
+ * import { connect } from "@netref/netref/client";
+ * await using conn = await connect("localhost", 18811);
+ * console.log(await conn.root.foo()); // "foo"
+ * ```
+ */
+export async function connect<T = unknown>(
+  hostname: string = "localhost",
+  port: number = DEFAULT_PORT,
+  options: ConnectOptions = {},
+): Promise<Connection<T>> {
+  if (typeof hostname !== "string" || hostname === "") {
+    throw new TypeError("Cannot connect: hostname must be a non-empty string");
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new RangeError(`Cannot connect to port ${port}: expected 1 to 65535`);
+  }
+  const service = options.service ?? null;
+  if (
+    service !== null && typeof service !== "object" &&
+    typeof service !== "function"
+  ) {
+    throw new TypeError("Cannot connect: service must be an object");
+  }
+  const resolved = resolveOptions(options);
+  const stream = await dialTcp(hostname, port);
+  return await openConnection<T>(stream, {
+    ...resolved,
+    root: service,
+    label: `${hostname}:${port}`,
+  });
+}

@@ -1,0 +1,87 @@
+/**
+ * The context of the remote call being handled: its cancellation signal and
+ * the connection it came from.
+ *
+ * @module
+ */
+
+import type { Connection } from "./types.ts";
+
+/** What a handler can learn about the call it is serving. */
+export interface CallContext {
+  /** Aborts when the caller cancels the call, times out, or disconnects. */
+  readonly signal: AbortSignal;
+  /** The connection the call came in on. */
+  readonly connection: Connection;
+}
+
+/** The state of one incoming call; the signal is only made when asked for. */
+export interface IncomingCall {
+  controller: AbortController | null;
+  cancelled: boolean;
+  readonly connection: Connection;
+}
+
+let current: IncomingCall | null = null;
+
+/**
+ * Runs `fn` with `call` as the current call, for the synchronous part of a
+ * handler.
+ *
+ * @param call The incoming call.
+ * @param fn The handler invocation.
+ * @returns What `fn` returns.
+ */
+export function runInCall<R>(call: IncomingCall, fn: () => R): R {
+  const previous = current;
+  current = call;
+  try {
+    return fn();
+  } finally {
+    current = previous;
+  }
+}
+
+/**
+ * Makes (once) and returns the abort controller of an incoming call.
+ *
+ * @param call The incoming call.
+ * @returns Its controller.
+ */
+export function controllerOf(call: IncomingCall): AbortController {
+  if (call.controller === null) call.controller = new AbortController();
+  return call.controller;
+}
+
+/**
+ * The context of the remote call being served. Call it synchronously at the
+ * start of an exposed method, before its first `await`; keep the result.
+ *
+ * @returns The call's signal and connection.
+ * @throws {Error} When called outside the synchronous start of a remote call.
+ *
+ * @example Stopping work when the caller cancels
+ * ```ts
+ * import { currentCall, exposed } from "../../mod.ts";
+ * class Jobs {
+ *   @exposed async slow() {
+ *     const { signal } = currentCall();
+ *     while (!signal.aborted) await new Promise((r) => setTimeout(r, 10));
+ *   }
+ * }
+ * ```
+ */
+export function currentCall(): CallContext {
+  const call = current;
+  if (call === null) {
+    throw new Error(
+      "Cannot get the current call: currentCall() works only in the synchronous start of an exposed method, before its first await",
+    );
+  }
+  return {
+    get signal() {
+      return controllerOf(call).signal;
+    },
+    connection: call.connection,
+  };
+}

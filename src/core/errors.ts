@@ -1,0 +1,226 @@
+/**
+ * Error classes a netref user catches, and the allow-list of error classes
+ * that are rebuilt as themselves when they cross the wire.
+ *
+ * @module
+ */
+
+/**
+ * The peer broke the wire protocol: bad magic, a malformed or oversized
+ * frame, a message of the wrong shape, an unknown ref id.
+ *
+ * @example Telling a protocol failure apart
+ * ```ts
+ * import { ProtocolError } from "./errors.ts";
+ * const error = new ProtocolError("Cannot decode frame: length 5000000 exceeds maxFrameBytes 4194304");
+ * console.assert(error.name === "ProtocolError");
+ * ```
+ */
+export class ProtocolError extends Error {
+  /**
+   * Makes a protocol error.
+   *
+   * @param message What was wrong on the wire, with the numbers involved.
+   * @param options The underlying cause, if any.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ProtocolError";
+  }
+}
+
+/**
+ * The connection is closed, or closed while the call was pending.
+ *
+ * @example
+ * ```ts
+ * import { ConnectionClosedError } from "./errors.ts";
+ * const error = new ConnectionClosedError("Connection closed: peer went away");
+ * console.assert(error instanceof Error);
+ * ```
+ */
+export class ConnectionClosedError extends Error {
+  /**
+   * Makes a connection-closed error.
+   *
+   * @param message Why the connection is gone.
+   * @param options The underlying cause, if any.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConnectionClosedError";
+  }
+}
+
+/**
+ * A remote call did not settle within its timeout. The peer was sent a
+ * cancellation.
+ *
+ * @example
+ * ```ts
+ * import { TimeoutError } from "./errors.ts";
+ * const error = new TimeoutError("Call to foo timed out after 30000 ms");
+ * console.assert(error.name === "TimeoutError");
+ * ```
+ */
+export class TimeoutError extends Error {
+  /**
+   * Makes a timeout error.
+   *
+   * @param message What timed out and after how long.
+   * @param options The underlying cause, if any.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TimeoutError";
+  }
+}
+
+/**
+ * A member that is not exposed (or never reachable: `constructor`,
+ * `__proto__`, `prototype`) was asked for. Raised on the side that owns the
+ * object and rebuilt as itself on the caller's side.
+ *
+ * @example
+ * ```ts
+ * import { AccessError } from "./errors.ts";
+ * const error = new AccessError("Cannot access 'secret' of TestService: not exposed");
+ * console.assert(error.name === "AccessError");
+ * ```
+ */
+export class AccessError extends Error {
+  /**
+   * Makes an access error.
+   *
+   * @param message Which member of which object, and why it is refused.
+   * @param options The underlying cause, if any.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "AccessError";
+  }
+}
+
+/** Fields of an error as it travels. */
+export interface RemoteErrorInit {
+  /** The remote error's `name`. */
+  name: string;
+  /** The remote error's `message`. */
+  message: string;
+  /** The remote stack trace, if the peer sent one. */
+  stack?: string;
+  /** The remote error's `code` property, if it had one. */
+  code?: unknown;
+  /** The remote error's `cause`, already decoded. */
+  cause?: unknown;
+}
+
+/**
+ * An error thrown by the remote side whose class is not registered here.
+ * Carries the remote name, message, stack, `code` and `cause`.
+ *
+ * @example Catching a remote throw
+ * ```ts
+ * import { RemoteError } from "./errors.ts";
+ * const error = new RemoteError({ name: "RangeError", message: "too big", code: "E_BIG" });
+ * console.assert(error.remoteName === "RangeError" && error.code === "E_BIG");
+ * ```
+ */
+export class RemoteError extends Error {
+  /** The `name` the error had on the remote side. */
+  readonly remoteName: string;
+  /** The stack trace from the remote side, if it was sent. */
+  readonly remoteStack: string | undefined;
+  /** The remote error's `code` property, if any. */
+  readonly code: unknown;
+
+  /**
+   * Makes a remote error from the fields the peer sent.
+   *
+   * @param init The fields received from the peer.
+   */
+  constructor(init: RemoteErrorInit) {
+    super(
+      `${init.name}: ${init.message}`,
+      init.cause === undefined ? undefined : { cause: init.cause },
+    );
+    this.name = "RemoteError";
+    this.remoteName = init.name;
+    this.remoteStack = init.stack;
+    this.code = init.code;
+  }
+}
+
+/** A class of errors that may be rebuilt as itself when received. */
+export type ErrorClass = new (message: string, options?: ErrorOptions) => Error;
+
+const registeredErrors = new Map<string, ErrorClass>([
+  ["AccessError", AccessError],
+]);
+
+/**
+ * Lets errors of `errorClass` arrive as instances of `errorClass` instead of
+ * {@linkcode RemoteError}. Register the class on both sides; it is looked up
+ * by its `name` (an instance's `name`, or the class name).
+ *
+ * @param errorClass A constructor taking `(message, { cause })`.
+ * @param name The name the error carries; defaults to `errorClass.name`.
+ * @throws {TypeError} If the name is empty.
+ *
+ * @example
+ * ```ts
+ * import { registerErrorClass } from "./errors.ts";
+ * class QuotaError extends Error {
+ *   constructor(message?: string, options?: ErrorOptions) {
+ *     super(message, options);
+ *     this.name = "QuotaError";
+ *   }
+ * }
+ * registerErrorClass(QuotaError);
+ * ```
+ */
+export function registerErrorClass(
+  errorClass: ErrorClass,
+  name: string = errorClass.name,
+): void {
+  if (typeof name !== "string" || name === "") {
+    throw new TypeError("Cannot register error class: it has no name");
+  }
+  registeredErrors.set(name, errorClass);
+}
+
+/**
+ * Rebuilds a received error: an instance of its registered class, or a
+ * {@linkcode RemoteError}.
+ *
+ * @param init The fields received from the peer.
+ * @returns The error to hand to the caller.
+ *
+ * @example
+ * ```ts
+ * import { RemoteError, rebuildError } from "./errors.ts";
+ * console.assert(rebuildError({ name: "Oops", message: "x" }) instanceof RemoteError);
+ * ```
+ */
+export function rebuildError(init: RemoteErrorInit): Error {
+  const errorClass = registeredErrors.get(init.name);
+  if (errorClass === undefined) return new RemoteError(init);
+  const error = new errorClass(
+    init.message,
+    init.cause === undefined ? undefined : { cause: init.cause },
+  );
+  if (init.stack !== undefined) {
+    Object.defineProperty(error, "remoteStack", {
+      value: init.stack,
+      configurable: true,
+    });
+  }
+  if (init.code !== undefined) {
+    Object.defineProperty(error, "code", {
+      value: init.code,
+      configurable: true,
+      enumerable: true,
+    });
+  }
+  return error;
+}

@@ -1,0 +1,145 @@
+/**
+ * Opening a connection over any byte stream: options, defaults, handshake.
+ *
+ * @module
+ */
+
+import { serviceName } from "./exposure.ts";
+import { Session, sessionDefaults, type SessionOptions } from "./session.ts";
+import type { Connection } from "./types.ts";
+import type { ByteStream } from "../transport/types.ts";
+
+/** Options shared by both ends of a connection. */
+export interface ConnectionOptions {
+  /**
+   * Default timeout of each outgoing call, in milliseconds; `0` or
+   * `Infinity` waits forever.
+   *
+   * @default {30000}
+   */
+  timeout?: number;
+  /**
+   * Largest frame accepted from the peer, in bytes; larger ones close the
+   * connection with a `ProtocolError`.
+   *
+   * @default {16777216}
+   */
+  maxFrameBytes?: number;
+  /**
+   * Milliseconds to wait for the peer's hello.
+   *
+   * @default {10000}
+   */
+  handshakeTimeout?: number;
+  /**
+   * Most incoming calls running at once; a peer that sends more is
+   * disconnected.
+   *
+   * @default {1024}
+   */
+  maxInFlight?: number;
+  /**
+   * Whether errors sent to the peer carry their stack trace.
+   *
+   * @default {true}
+   */
+  includeStack?: boolean;
+  /**
+   * Receives one line for each protocol violation or failed hook.
+   *
+   * @default {console.error}
+   */
+  log?: (message: string) => void;
+}
+
+/**
+ * Validates and completes options.
+ *
+ * @param options What the user gave.
+ * @returns Every option, defaults filled in.
+ * @throws {TypeError} On a wrong type.
+ * @throws {RangeError} On a limit out of range.
+ */
+export function resolveOptions(
+  options: ConnectionOptions,
+): Omit<SessionOptions, "root" | "label"> {
+  const resolved = { ...sessionDefaults };
+  for (
+    const key of [
+      "timeout",
+      "maxFrameBytes",
+      "handshakeTimeout",
+      "maxInFlight",
+    ] as const
+  ) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (typeof value !== "number" || Number.isNaN(value) || value < 0) {
+      throw new RangeError(
+        `Cannot use ${key} ${String(value)}: expected a number >= 0`,
+      );
+    }
+    resolved[key] = value;
+  }
+  if (resolved.maxFrameBytes < 64 || resolved.maxFrameBytes > 0xffffffff) {
+    throw new RangeError(
+      `Cannot use maxFrameBytes ${resolved.maxFrameBytes}: expected 64 to 4294967295`,
+    );
+  }
+  if (resolved.maxInFlight < 1) {
+    throw new RangeError(
+      `Cannot use maxInFlight ${resolved.maxInFlight}: expected at least 1`,
+    );
+  }
+  if (options.includeStack !== undefined) {
+    resolved.includeStack = Boolean(options.includeStack);
+  }
+  if (options.log !== undefined) {
+    if (typeof options.log !== "function") {
+      throw new TypeError("Cannot use log: expected a function");
+    }
+    resolved.log = options.log;
+  }
+  return resolved;
+}
+
+/** Everything needed to start a session on a stream. */
+export interface OpenOptions extends Omit<SessionOptions, "serviceName"> {}
+
+/**
+ * Starts a session on `stream` and waits for the handshake.
+ *
+ * @param stream A connected stream; closed if the handshake fails.
+ * @param options The session options.
+ * @returns The open connection.
+ * @throws {ProtocolError} If the peer is not a compatible netref peer.
+ * @throws {ConnectionClosedError} If the peer hangs up during the handshake.
+ */
+export async function openConnection<T>(
+  stream: ByteStream,
+  options: OpenOptions,
+): Promise<Connection<T>> {
+  const session = new Session(stream, {
+    ...options,
+    serviceName: options.root === null ? undefined : serviceName(options.root),
+  });
+  await session.ready;
+  return session.handle as Connection<T>;
+}
+
+/**
+ * Starts a session for an accepted stream without waiting.
+ *
+ * @param stream The accepted stream.
+ * @param options The session options.
+ * @returns The session.
+ */
+export function acceptSession(
+  stream: ByteStream,
+  options: OpenOptions,
+): Session {
+  return new Session(stream, {
+    ...options,
+    serviceName: options.root === null ? undefined : serviceName(options.root),
+  });
+}

@@ -1,0 +1,516 @@
+/**
+ * Netref proxies: what stands locally for a remote object, a member path on
+ * one, or the pending result of a call. One handler defines every trap, and
+ * every remote operation goes out through the connection's `send`.
+ *
+ * @module
+ */
+
+import { Op } from "../protocol/constants.ts";
+import type { ImportEntry } from "./refs.ts";
+import type { CallOptions } from "./types.ts";
+
+/** A request on its way, which later requests may be pipelined on. */
+export interface PendingResult {
+  /** Settles with the decoded result. */
+  readonly promise: Promise<unknown>;
+  /**
+   * The target naming this result on the peer, if a request may still be
+   * pipelined on it (the peer is then told to hold the result); else null.
+   */
+  pipelineTarget(): number | null;
+}
+
+/** What proxies need from their connection. */
+export interface ProxyHost {
+  /**
+   * Sends an operation on `target` (a ref id, 0 for root, or a negated
+   * pending request id).
+   */
+  request(
+    target: number,
+    op: Op,
+    path: readonly string[],
+    payload: unknown,
+    options: CallOptions | undefined,
+  ): PendingResult;
+  /** Fails when the connection is closed or the ref was released. */
+  checkUsable(entry: ImportEntry | null): void;
+  /** Gives a ref proxy's count back to the peer now. */
+  release(proxy: object): void;
+  /** Describes the connection's peer for messages and inspection. */
+  readonly label: string;
+}
+
+const REF = 0;
+const PATH = 1;
+const RESULT = 2;
+
+/** The state behind one proxy. */
+export interface ProxyState {
+  readonly host: ProxyHost;
+  readonly mode: typeof REF | typeof PATH | typeof RESULT;
+  /** REF: the ref id (0 for the root). */
+  readonly target: number;
+  /** REF: the import entry (null for the root). */
+  readonly entry: ImportEntry | null;
+  /** REF: whether it stands for a function. */
+  readonly callable: boolean;
+  /** PATH: the REF or RESULT state the path starts from. */
+  readonly base: ProxyState | null;
+  /** PATH: member names from the base. */
+  readonly path: readonly string[];
+  /** RESULT: the call whose result this stands for. */
+  readonly result: PendingResult | null;
+  readonly options: CallOptions | undefined;
+}
+
+// Answered by every proxy's `get` trap: how a proxy is told from other values.
+const STATE = Symbol("netref.state");
+
+// Path and result proxies share one callable target: they report no own
+// properties, so no proxy invariant ties them to it.
+const CALLABLE_TARGET = () => {};
+
+/**
+ * The state of a netref proxy, or undefined for any other value.
+ *
+ * @param value Any value.
+ * @returns The proxy's state.
+ */
+export function proxyState(value: unknown): ProxyState | undefined {
+  return (typeof value === "function" || typeof value === "object") &&
+      value !== null
+    ? (value as { [STATE]?: ProxyState })[STATE]
+    : undefined;
+}
+
+function make(state: ProxyState, target: object): object {
+  return new Proxy(target, new NetrefHandler(state));
+}
+
+/**
+ * Makes the proxy for a remote object (ref id `target`, 0 for the root).
+ *
+ * @param host The connection.
+ * @param target The ref id.
+ * @param entry The import entry, or null for the root.
+ * @param callable Whether the remote object is a function.
+ * @returns The proxy.
+ */
+export function makeRefProxy(
+  host: ProxyHost,
+  target: number,
+  entry: ImportEntry | null,
+  callable: boolean,
+): object {
+  return make(
+    {
+      host,
+      mode: REF,
+      target,
+      entry,
+      callable,
+      base: null,
+      path: [],
+      result: null,
+      options: undefined,
+    },
+    // A fresh target per ref: `typeof` tells functions from objects.
+    callable ? function netref() {} : {},
+  );
+}
+
+function pathProxy(base: ProxyState, path: readonly string[]): object {
+  return make({
+    host: base.host,
+    mode: PATH,
+    target: 0,
+    entry: null,
+    callable: true,
+    base,
+    path,
+    result: null,
+    options: base.options,
+  }, CALLABLE_TARGET);
+}
+
+function resultProxy(
+  host: ProxyHost,
+  result: PendingResult,
+  options: CallOptions | undefined,
+): object {
+  return make({
+    host,
+    mode: RESULT,
+    target: 0,
+    entry: null,
+    callable: true,
+    base: null,
+    path: [],
+    result,
+    options,
+  }, CALLABLE_TARGET);
+}
+
+/**
+ * Sends `op` on the member `path` of the object `base` stands for. On a
+ * result that can no longer be pipelined, waits for it and applies the
+ * operation to the value received.
+ */
+function send(
+  base: ProxyState,
+  op: Op,
+  path: readonly string[],
+  payload: unknown,
+): PendingResult {
+  const host = base.host;
+  if (base.mode === REF) {
+    host.checkUsable(base.entry);
+    return host.request(base.target, op, path, payload, base.options);
+  }
+  const result = base.result!;
+  const target = result.pipelineTarget();
+  if (target !== null) {
+    return host.request(target, op, path, payload, base.options);
+  }
+  return {
+    promise: result.promise.then((value) =>
+      applyTo(value, op, path, payload, base.options)
+    ),
+    pipelineTarget: () => null,
+  };
+}
+
+/** Applies an operation to a value already received (data or a netref). */
+function applyTo(
+  value: unknown,
+  op: Op,
+  path: readonly string[],
+  payload: unknown,
+  options: CallOptions | undefined,
+): Promise<unknown> {
+  const state = proxyState(value);
+  if (state !== undefined && state.mode === REF) {
+    const ref = options === undefined ? state : { ...state, options };
+    return send(ref, op, path, payload).promise;
+  }
+  let owner = value as Record<string, unknown>;
+  for (let i = 0; i < path.length - 1; i++) {
+    if (owner === null || owner === undefined) break;
+    owner = owner[path[i]] as Record<string, unknown>;
+  }
+  if (path.length > 0 && (owner === null || owner === undefined)) {
+    return Promise.reject(
+      new TypeError(`Cannot read '${path.join(".")}' of ${String(owner)}`),
+    );
+  }
+  const last = path[path.length - 1];
+  const member = path.length === 0 ? value : owner[last];
+  switch (op) {
+    case Op.GET:
+      return Promise.resolve(member);
+    case Op.CALL:
+      if (typeof member !== "function") {
+        return Promise.reject(
+          new TypeError(
+            `Cannot call '${path.join(".")}': it is not a function`,
+          ),
+        );
+      }
+      return Promise.resolve(
+        Reflect.apply(member, owner, payload as unknown[]),
+      );
+    default: {
+      const ownerState = proxyState(owner);
+      if (ownerState !== undefined) {
+        return send(ownerState, op, [last], payload).promise;
+      }
+      return Promise.reject(
+        new TypeError(
+          `Cannot ${op === Op.SET ? "set" : "list"} '${
+            path.join(".")
+          }': the value was received by copy, not by reference`,
+        ),
+      );
+    }
+  }
+}
+
+function notAllowed(what: string): never {
+  throw new TypeError(
+    `Cannot ${what} on a netref: remote operations are async; use \`await setAttr(ref, name, value)\` to write a remote member`,
+  );
+}
+
+const inspectKey = Symbol.for("Deno.customInspect");
+const nodeInspectKey = Symbol.for("nodejs.util.inspect.custom");
+
+function describeState(state: ProxyState): string {
+  switch (state.mode) {
+    case REF:
+      return state.target === 0
+        ? `Netref(root of ${state.host.label})`
+        : `Netref(#${state.target}${
+          state.callable ? " function" : ""
+        } of ${state.host.label})`;
+    case PATH:
+      return `NetrefMember(${describeState(state.base!)}.${
+        state.path.join(".")
+      })`;
+    default:
+      return `NetrefResult(${state.host.label})`;
+  }
+}
+
+/** The one handler class: every trap of every netref proxy. */
+class NetrefHandler implements ProxyHandler<object> {
+  constructor(readonly state: ProxyState) {}
+
+  get(_target: object, key: string | symbol): unknown {
+    const state = this.state;
+    if (typeof key === "symbol") {
+      return key === STATE ? state : localSymbol(state, key);
+    }
+    if (state.mode === REF) {
+      // Never thenable: `await ref` must give the ref, not hang.
+      return key === "then" ? undefined : pathProxy(state, [key]);
+    }
+    if (state.mode === PATH) {
+      if (key === "then") {
+        const promise = send(state.base!, Op.GET, state.path, null).promise;
+        return promise.then.bind(promise);
+      }
+      return pathProxy(state.base!, [...state.path, key]);
+    }
+    if (key === "then" || key === "catch" || key === "finally") {
+      const promise = state.result!.promise;
+      return promise[key].bind(promise);
+    }
+    return pathProxy(state, [key]);
+  }
+
+  apply(_target: object, _this: unknown, args: unknown[]): unknown {
+    const state = this.state;
+    if (state.mode === PATH) {
+      return resultProxy(
+        state.host,
+        send(state.base!, Op.CALL, state.path, args),
+        state.options,
+      );
+    }
+    if (state.mode === REF && !state.callable) {
+      throw new TypeError(
+        `Cannot call ${describeState(state)}: it is not a function`,
+      );
+    }
+    return resultProxy(
+      state.host,
+      send(state, Op.CALL, [], args),
+      state.options,
+    );
+  }
+
+  set(): boolean {
+    return notAllowed("assign a member");
+  }
+
+  defineProperty(): boolean {
+    return notAllowed("define a member");
+  }
+
+  deleteProperty(): boolean {
+    return notAllowed("delete a member");
+  }
+
+  has(_target: object, key: string | symbol): boolean {
+    if (typeof key === "symbol") return key === STATE || key === Symbol.dispose;
+    throw new TypeError(
+      `Cannot test '${key}' in a netref synchronously: use \`await dir(ref)\``,
+    );
+  }
+
+  ownKeys(): ArrayLike<string | symbol> {
+    return [];
+  }
+
+  getOwnPropertyDescriptor(): PropertyDescriptor | undefined {
+    return undefined;
+  }
+
+  setPrototypeOf(): boolean {
+    return notAllowed("set the prototype");
+  }
+
+  preventExtensions(): boolean {
+    return notAllowed("prevent extensions");
+  }
+}
+
+function localSymbol(state: ProxyState, key: symbol): unknown {
+  switch (key) {
+    case Symbol.dispose:
+      return () => {
+        if (state.mode === REF && state.entry !== null) {
+          // The root is not counted; other refs give their count back.
+          const proxy = state.entry.proxy.deref();
+          if (proxy !== undefined) state.host.release(proxy);
+        }
+      };
+    case Symbol.toPrimitive:
+      return () => describeState(state);
+    case Symbol.toStringTag:
+      return "Netref";
+    case inspectKey:
+    case nodeInspectKey:
+      return () => describeState(state);
+    default:
+      return undefined;
+  }
+}
+
+function stateOf(ref: unknown, what: string): ProxyState {
+  const state = proxyState(ref);
+  if (state === undefined) {
+    throw new TypeError(`Cannot ${what}: the value is not a netref`);
+  }
+  return state;
+}
+
+/** Splits a proxy into the state to send on and the member path. */
+function targetOf(
+  state: ProxyState,
+  more: readonly string[],
+): [ProxyState, string[]] {
+  return state.mode === PATH
+    ? [state.base!, [...state.path, ...more]]
+    : [state, [...more]];
+}
+
+/**
+ * Writes a member of a remote object and waits for the peer to acknowledge.
+ * The member must be exposed as a field, setter or accessor.
+ *
+ * @param ref A netref (or a member of one, such as `root.settings`).
+ * @param name The member to write.
+ * @param value The new value; it travels like a call argument.
+ * @returns Resolves once the peer has written it.
+ * @throws {TypeError} If `ref` is not a netref.
+ * @throws {AccessError} (rejection) If the member is not writable remotely.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect, setAttr } from "@netref/netref";
+ * await using conn = await connect("localhost", 18811);
+ * await setAttr(conn.root, "version", "2.0");
+ * ```
+ */
+export function setAttr(
+  ref: unknown,
+  name: string,
+  value: unknown,
+): Promise<void> {
+  const [base, path] = targetOf(stateOf(ref, "set a member"), [name]);
+  return send(base, Op.SET, path, value).promise as Promise<void>;
+}
+
+/** One exposed member of a remote object, as `dir()` reports it. */
+export interface MemberInfo {
+  /** The member name. */
+  name: string;
+  /** `method`, `field` (read and write), `getter` (read only) or `setter` (write only). */
+  kind: "method" | "field" | "getter" | "setter";
+}
+
+/**
+ * Lists the members of a remote object that the peer exposes (RPyC's remote
+ * `dir()`).
+ *
+ * @param ref A netref, or a member of one.
+ * @returns The exposed members.
+ * @throws {TypeError} If `ref` is not a netref.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect, dir } from "@netref/netref";
+ * await using conn = await connect("localhost", 18811);
+ * console.log(await dir(conn.root)); // [{ name: "foo", kind: "method" }, ...]
+ * ```
+ */
+export function dir(ref: unknown): Promise<MemberInfo[]> {
+  const [base, path] = targetOf(stateOf(ref, "list members"), []);
+  return send(base, Op.DIR, path, null).promise as Promise<MemberInfo[]>;
+}
+
+/**
+ * Releases a netref now instead of at garbage collection; same as disposing
+ * it. Using it afterwards fails. Releasing twice does nothing.
+ *
+ * @param ref A netref received from the peer.
+ * @throws {TypeError} If `ref` is not a netref.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect, release } from "@netref/netref";
+ * await using conn = await connect("localhost", 18811);
+ * const counter = await conn.root.makeCounter();
+ * release(counter);
+ * ```
+ */
+export function release(ref: unknown): void {
+  const state = stateOf(ref, "release");
+  if (state.mode === REF && state.entry !== null) {
+    const proxy = state.entry.proxy.deref();
+    if (proxy !== undefined) state.host.release(proxy);
+  }
+}
+
+/**
+ * A view of `ref` whose calls use `options` (timeout, abort signal).
+ *
+ * @param ref A netref, a member of one, or a call result.
+ * @param options The call options.
+ * @returns The same remote object, with those options.
+ * @throws {TypeError} If `ref` is not a netref.
+ *
+ * @example Cancelling a slow call
+ * ```ts ignore
+ * import { connect, withOptions } from "@netref/netref";
+ * await using conn = await connect("localhost", 18811);
+ * const quick = withOptions(conn.root, { timeout: 500 });
+ * await quick.slowMethod(); // TimeoutError after 500 ms
+ * ```
+ */
+export function withOptions<T>(ref: T, options: CallOptions): T {
+  const state = stateOf(ref, "set call options");
+  const merged = { ...state.options, ...options };
+  const view: ProxyState = { ...state, options: merged };
+  if (state.mode === PATH) {
+    return make(
+      { ...view, base: { ...state.base!, options: merged } },
+      CALLABLE_TARGET,
+    ) as T;
+  }
+  return make(
+    view,
+    state.mode === REF
+      ? (state.callable ? function netref() {} : {})
+      : CALLABLE_TARGET,
+  ) as T;
+}
+
+/**
+ * Whether a value is a netref proxy (a remote object, member or call result).
+ *
+ * @param value Any value.
+ * @returns True for netref proxies.
+ *
+ * @example
+ * ```ts
+ * import { isNetref } from "./proxy.ts";
+ * console.assert(!isNetref({}));
+ * ```
+ */
+export function isNetref(value: unknown): boolean {
+  return proxyState(value) !== undefined;
+}

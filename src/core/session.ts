@@ -1,0 +1,1196 @@
+/**
+ * One connection's engine: handshake, the read loop, the request table,
+ * dispatch of incoming requests through the exposure policy, reference
+ * counting, timeouts, cancellation, and coalesced writes.
+ *
+ * @module
+ */
+
+import {
+  DEFAULT_MAX_FRAME_BYTES,
+  Kind,
+  MSGPACK_FALSE,
+  MSGPACK_TRUE,
+  Op,
+  RefKind,
+} from "../protocol/constants.ts";
+import {
+  type DecodeContext,
+  decodeValue,
+  encodeValue,
+  WireError,
+  WireMap,
+  WireRef,
+  WireReturn,
+  WireSet,
+} from "../protocol/codec.ts";
+import { encodeFrames, FrameDecoder } from "../protocol/frame.ts";
+import { encodeHello, type Hello, parseHello } from "../protocol/handshake.ts";
+import type { ByteStream } from "../transport/types.ts";
+import { type IncomingCall, runInCall } from "./context.ts";
+import {
+  ConnectionClosedError,
+  ProtocolError,
+  rebuildError,
+  type RemoteErrorInit,
+  TimeoutError,
+} from "./errors.ts";
+import {
+  checkMember,
+  describe,
+  exposedMembers,
+  isPlainData,
+} from "./exposure.ts";
+import {
+  makeRefProxy,
+  type PendingResult,
+  type ProxyHost,
+  proxyState,
+} from "./proxy.ts";
+import { ExportTable, type ImportEntry, ImportTable } from "./refs.ts";
+import type {
+  CallOptions,
+  Connection,
+  ConnectionStats,
+  PeerInfo,
+} from "./types.ts";
+import type { MemberInfo } from "./proxy.ts";
+
+/** Name and version this implementation announces. */
+export const IMPLEMENTATION = "netref-deno/0.1.0";
+
+/** Deepest nesting of a value sent by copy; deeper is most likely a cycle. */
+const MAX_DEPTH = 64;
+/** Longest member path in one request. */
+const MAX_PATH = 64;
+/** Most results one peer may ask to be held for pipelining at once. */
+const MAX_HELD = 4096;
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/** How a session behaves; every field has a default in {@linkcode sessionDefaults}. */
+export interface SessionOptions {
+  /** The object the peer reaches as `root`, or null to serve nothing. */
+  root: object | null;
+  /** Service name announced in the hello. */
+  serviceName?: string;
+  /** Default call timeout in milliseconds; 0 or Infinity for none. */
+  timeout: number;
+  /** Largest frame accepted from the peer. */
+  maxFrameBytes: number;
+  /** Milliseconds to wait for the peer's hello. */
+  handshakeTimeout: number;
+  /** Most incoming calls running at once before the peer is disconnected. */
+  maxInFlight: number;
+  /** Whether errors sent to the peer carry their stack trace. */
+  includeStack: boolean;
+  /** Called once the handshake is done, before any request is served. */
+  onReady?: (conn: Connection) => void | Promise<void>;
+  /** Called once, when the connection is closed. */
+  onClose?: (conn: Connection, reason: Error | null) => void;
+  /** Where protocol violations and hook failures are reported. */
+  log: (message: string) => void;
+  /** How the peer is described in messages, such as its address. */
+  label: string;
+}
+
+/** Defaults of {@linkcode SessionOptions}. */
+export const sessionDefaults: Omit<SessionOptions, "root" | "label"> = {
+  timeout: 30_000,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  handshakeTimeout: 10_000,
+  maxInFlight: 1024,
+  includeStack: true,
+  log: (message) => console.error(`netref: ${message}`),
+};
+
+/** A call this side sent, waiting for its answer. */
+class PendingCall implements PendingResult {
+  readonly promise: Promise<unknown>;
+  resolve!: (value: unknown) => void;
+  reject!: (error: unknown) => void;
+  /** The encoded request until it is copied into a write; null after. */
+  payload: Uint8Array | null = null;
+  held = false;
+  settled = false;
+  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  signal: AbortSignal | undefined = undefined;
+  onAbort: (() => void) | undefined = undefined;
+
+  constructor(readonly id: number, readonly label: string) {
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  pipelineTarget(): number | null {
+    if (this.settled) return null;
+    if (!this.held) {
+      const payload = this.payload;
+      // The hold flag is the request's last element, so its encoding (a
+      // single byte, false or true) is the payload's last byte.
+      if (payload === null || payload[payload.length - 1] !== MSGPACK_FALSE) {
+        return null;
+      }
+      payload[payload.length - 1] = MSGPACK_TRUE;
+      this.held = true;
+      // Its failure reaches the caller through the pipelined request.
+      this.promise.catch(() => {});
+    }
+    return -this.id;
+  }
+}
+
+function settledCall(label: string, error: unknown): PendingCall {
+  const call = new PendingCall(0, label);
+  call.settled = true;
+  call.reject(error);
+  return call;
+}
+
+function isId(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value > 0;
+}
+
+function isPath(value: unknown): value is string[] {
+  if (!Array.isArray(value) || value.length > MAX_PATH) return false;
+  for (const name of value) if (typeof name !== "string") return false;
+  return true;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === "object" || typeof value === "function") &&
+    value !== null &&
+    typeof (value as PromiseLike<unknown>).then === "function";
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * The engine of one connection. Internal: users hold the
+ * {@linkcode Connection} it exposes as `handle`.
+ */
+export class Session implements ProxyHost, DecodeContext {
+  /** The public face of this session. */
+  readonly handle: Connection;
+  readonly label: string;
+  readonly #stream: ByteStream;
+  readonly #options: SessionOptions;
+  readonly #exports = new ExportTable();
+  readonly #imports: ImportTable;
+  readonly #pending = new Map<number, PendingCall>();
+  readonly #incoming = new Map<number, IncomingCall>();
+  readonly #held = new Map<number, Promise<unknown>>();
+  readonly #pings = new Map<number, (rtt: number) => void>();
+  #nextId = 1;
+
+  #queue: Uint8Array[] = [];
+  #queuedCalls: PendingCall[] = [];
+  #flushScheduled = false;
+  #writing: Promise<void> | null = null;
+
+  #releases = new Map<number, number>();
+  #heldReleases: number[] = [];
+  #releaseTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+
+  /** Ids exported while lowering one message, to undo if it cannot be sent. */
+  #exportLog: number[] | null = null;
+  /** A returned ref id that was not found while decoding the current message. */
+  #unknownReturn: number | null = null;
+
+  #peer: PeerInfo | null = null;
+  #peerMaxFrame = DEFAULT_MAX_FRAME_BYTES;
+  readonly #rootProxy: object;
+
+  #closed = false;
+  readonly #closedPromise: Promise<void>;
+  #resolveClosed!: () => void;
+  readonly ready: Promise<void>;
+  #resolveReady!: () => void;
+  #rejectReady!: (error: Error) => void;
+  #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Starts the session: sends the hello and reads the peer's.
+   *
+   * @param stream The connected byte stream; the session owns it.
+   * @param options Behaviour (see {@linkcode SessionOptions}).
+   */
+  constructor(stream: ByteStream, options: SessionOptions) {
+    this.#stream = stream;
+    this.#options = options;
+    this.label = options.label;
+    this.#imports = new ImportTable((id, count) =>
+      this.#queueRelease(id, count)
+    );
+    this.#rootProxy = makeRefProxy(this, 0, null, false);
+    this.#closedPromise = new Promise((resolve) =>
+      this.#resolveClosed = resolve
+    );
+    this.ready = new Promise((resolve, reject) => {
+      this.#resolveReady = resolve;
+      this.#rejectReady = reject;
+    });
+    // A failed handshake is reported through connect()/the server log.
+    this.ready.catch(() => {});
+    this.handle = new ConnectionHandle(this);
+    this.#handshakeTimer = setTimeout(() => {
+      this.#fail(
+        new ProtocolError(
+          `Cannot start connection: no hello from ${this.label} within ${options.handshakeTimeout} ms`,
+        ),
+      );
+    }, options.handshakeTimeout);
+    const hello: Hello = {
+      implementation: IMPLEMENTATION,
+      maxFrameBytes: options.maxFrameBytes,
+      features: ["pipelining"],
+    };
+    if (options.serviceName !== undefined) {
+      (hello as Hello & { service: string }).service = options.serviceName;
+    }
+    this.#writing = this.#writeLoop(encodeHello(hello));
+    this.#readLoop();
+  }
+
+  get root(): object {
+    return this.#rootProxy;
+  }
+
+  get peer(): PeerInfo {
+    return this.#peer ??
+      { implementation: "unknown", maxFrameBytes: DEFAULT_MAX_FRAME_BYTES };
+  }
+
+  get remoteAddr(): Deno.Addr | null {
+    return this.#stream.remoteAddr ?? null;
+  }
+
+  get closed(): Promise<void> {
+    return this.#closedPromise;
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  get stats(): ConnectionStats {
+    return {
+      exports: this.#exports.size,
+      imports: this.#imports.size,
+      pendingCalls: this.#pending.size,
+      inFlight: this.#incoming.size,
+    };
+  }
+
+  /** Resolves once every incoming call has settled (or the session closed). */
+  async idle(): Promise<void> {
+    while (this.#incoming.size > 0 && !this.#closed) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  async #readLoop(): Promise<void> {
+    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    try {
+      let received = new Uint8Array(0);
+      let parsed: ReturnType<typeof parseHello> = null;
+      while (parsed === null) {
+        const n = await this.#stream.read(buffer);
+        if (n === null) {
+          throw new ConnectionClosedError(
+            `Cannot start connection: ${this.label} closed the connection during the handshake`,
+          );
+        }
+        const grown = new Uint8Array(received.length + n);
+        grown.set(received);
+        grown.set(buffer.subarray(0, n), received.length);
+        received = grown;
+        parsed = parseHello(received);
+      }
+      clearTimeout(this.#handshakeTimer);
+      const hello = parsed.hello as Hello & { service?: unknown };
+      this.#peer = {
+        implementation: hello.implementation,
+        maxFrameBytes: hello.maxFrameBytes,
+        service: typeof hello.service === "string" ? hello.service : undefined,
+      };
+      this.#peerMaxFrame = hello.maxFrameBytes;
+      if (this.#options.onReady !== undefined) {
+        await this.#options.onReady(this.handle);
+      }
+      if (this.#closed) return;
+      this.#resolveReady();
+      const decoder = new FrameDecoder(this.#options.maxFrameBytes);
+      const onFrame = (payload: Uint8Array, owned: boolean) =>
+        this.#onFrame(payload, owned);
+      const rest = received.subarray(parsed.consumed);
+      if (rest.length > 0) decoder.push(rest, onFrame);
+      while (!this.#closed) {
+        const n = await this.#stream.read(buffer);
+        if (n === null) break;
+        decoder.push(buffer.subarray(0, n), onFrame);
+      }
+      if (!this.#closed) {
+        this.close(
+          decoder.bufferedBytes > 0
+            ? new ProtocolError(
+              `${this.label} closed the connection in the middle of a frame (${decoder.bufferedBytes} bytes of it received)`,
+            )
+            : new ConnectionClosedError(`${this.label} closed the connection`),
+          false,
+        );
+      }
+    } catch (error) {
+      if (this.#closed) return; // Reads fail once the stream is closed.
+      this.#fail(error);
+    }
+  }
+
+  #onFrame(payload: Uint8Array, owned: boolean): void {
+    if (this.#closed) return;
+    this.#unknownReturn = null;
+    const message = decodeValue(payload, this, owned);
+    if (!Array.isArray(message) || typeof message[0] !== "number") {
+      throw new ProtocolError(
+        "Cannot handle message: it is not an array [kind, ...]",
+      );
+    }
+    switch (message[0]) {
+      case Kind.REQUEST:
+        return this.#onRequest(message);
+      case Kind.RESPONSE:
+      case Kind.ERROR:
+        return this.#onAnswer(message);
+      case Kind.CANCEL:
+        return this.#onCancel(message);
+      case Kind.RELEASE:
+        return this.#onRelease(message);
+      case Kind.PING:
+        if (!isId(message[1])) {
+          throw new ProtocolError("Cannot handle PING: bad id");
+        }
+        this.#enqueue(encodeValue([Kind.PONG, message[1]]));
+        return;
+      case Kind.PONG:
+        this.#pings.get(message[1])?.(performance.now());
+        return;
+      case Kind.CLOSE:
+        this.close(
+          new ConnectionClosedError(
+            `${this.label} closed the connection: ${
+              String(message[1] ?? "no reason given")
+            }`,
+          ),
+          false,
+        );
+        return;
+      default:
+        throw new ProtocolError(
+          `Cannot handle message: unknown kind ${message[0]}`,
+        );
+    }
+  }
+
+  // ---------------------------------------------------- serving the peer
+
+  #onRequest(message: unknown[]): void {
+    const [, id, target, op, path, payload, hold] = message;
+    if (!isId(id)) throw new ProtocolError("Cannot handle REQUEST: bad id");
+    if (
+      message.length !== 7 || typeof target !== "number" ||
+      !Number.isSafeInteger(target) || typeof op !== "number" ||
+      op < Op.GET || op > Op.DIR || !isPath(path) ||
+      typeof hold !== "boolean" ||
+      (op === Op.CALL && !Array.isArray(payload))
+    ) {
+      throw new ProtocolError(
+        `Cannot handle REQUEST ${id}: expected [REQUEST, id, target, op, path, payload, hold]`,
+      );
+    }
+    if (this.#incoming.has(id)) {
+      throw new ProtocolError(
+        `Cannot handle REQUEST ${id}: that id is already in flight`,
+      );
+    }
+    if (this.#incoming.size >= this.#options.maxInFlight) {
+      throw new ProtocolError(
+        `${this.label} exceeded maxInFlight: more than ${this.#options.maxInFlight} requests in flight`,
+      );
+    }
+    if (hold && this.#held.size >= MAX_HELD) {
+      throw new ProtocolError(
+        `${this.label} asked to hold more than ${MAX_HELD} results for pipelining`,
+      );
+    }
+    const call: IncomingCall = {
+      controller: null,
+      cancelled: false,
+      connection: this.handle,
+    };
+    this.#incoming.set(id, call);
+    let result: unknown;
+    try {
+      if (this.#unknownReturn !== null) {
+        throw new ReferenceError(
+          `Cannot find ref #${this.#unknownReturn} sent back by ${this.label}: it was released or never exported`,
+        );
+      }
+      if (target < 0) {
+        const base = this.#held.get(-target);
+        if (base === undefined) {
+          throw new ReferenceError(
+            `Cannot pipeline on request ${-target}: its result is not held`,
+          );
+        }
+        result = base.then((value) =>
+          this.#apply(value, op as Op, path, payload, call)
+        );
+      } else {
+        result = this.#apply(
+          this.#targetObject(target),
+          op as Op,
+          path,
+          payload,
+          call,
+        );
+      }
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    if (hold) {
+      const held = Promise.resolve(result);
+      // Its failure is reported in this request's ERROR answer.
+      held.catch(() => {});
+      this.#held.set(id, held);
+    }
+    if (isThenable(result)) {
+      result.then(
+        (value) => this.#answer(id, call, value),
+        (error) => this.#answerError(id, call, error),
+      );
+    } else {
+      this.#answer(id, call, result);
+    }
+  }
+
+  #targetObject(target: number): object {
+    if (target === 0) {
+      if (this.#options.root === null) {
+        throw new ReferenceError(
+          `Cannot reach root: this side of ${this.label} serves no root object`,
+        );
+      }
+      return this.#options.root;
+    }
+    const object = this.#exports.get(target);
+    if (object === undefined) {
+      throw new ReferenceError(
+        `Cannot find ref #${target}: it was released or never exported to ${this.label}`,
+      );
+    }
+    return object;
+  }
+
+  /** Applies one operation through the exposure policy: the only way in. */
+  #apply(
+    object: unknown,
+    op: Op,
+    path: readonly string[],
+    payload: unknown,
+    call: IncomingCall,
+  ): unknown {
+    const last = path.length - 1;
+    let owner = object;
+    for (let i = 0; i < last; i++) owner = this.#member(owner, path[i], "read");
+    switch (op) {
+      case Op.GET: {
+        if (last < 0) return object;
+        const value = this.#member(owner, path[last], "read");
+        // A method read on its own stays bound to its object.
+        return typeof value === "function" && !isPlainData(owner as object)
+          ? value.bind(owner)
+          : value;
+      }
+      case Op.SET:
+        if (last < 0) {
+          throw new TypeError("Cannot set: the request names no member");
+        }
+        this.#check(owner, path[last], "write");
+        (owner as Record<string, unknown>)[path[last]] = payload;
+        return undefined;
+      case Op.CALL: {
+        const fn = last < 0 ? object : this.#member(owner, path[last], "read");
+        if (typeof fn !== "function") {
+          throw new TypeError(
+            `Cannot call '${path.join(".") || "ref"}': it is ${
+              fn === null ? "null" : typeof fn
+            }, not a function`,
+          );
+        }
+        const self = last < 0 ? undefined : owner;
+        return runInCall(
+          call,
+          () => Reflect.apply(fn, self, payload as unknown[]),
+        );
+      }
+      default:
+        return listMembers(
+          last < 0 ? object : this.#member(owner, path[last], "read"),
+        );
+    }
+  }
+
+  #check(owner: unknown, name: string, use: "read" | "write"): void {
+    if (
+      (typeof owner !== "object" && typeof owner !== "function") ||
+      owner === null
+    ) {
+      throw new TypeError(
+        `Cannot ${use} '${name}' of ${owner === null ? "null" : typeof owner}`,
+      );
+    }
+    checkMember(owner, name, use);
+  }
+
+  #member(owner: unknown, name: string, use: "read"): unknown {
+    this.#check(owner, name, use);
+    return (owner as Record<string, unknown>)[name];
+  }
+
+  #answer(id: number, call: IncomingCall, value: unknown): void {
+    if (this.#incoming.get(id) === call) this.#incoming.delete(id);
+    if (call.cancelled || this.#closed) return;
+    let payload: Uint8Array;
+    try {
+      payload = this.#encodeMessage(
+        () => [Kind.RESPONSE, id, this.#lower(value, 0)],
+      );
+    } catch (error) {
+      return this.#answerError(id, call, error);
+    }
+    this.#enqueue(payload);
+  }
+
+  #answerError(id: number, call: IncomingCall, error: unknown): void {
+    if (this.#incoming.get(id) === call) this.#incoming.delete(id);
+    if (call.cancelled || this.#closed) return;
+    let payload: Uint8Array;
+    try {
+      payload = this.#encodeMessage(
+        () => [Kind.ERROR, id, this.#lowerError(error, 0)],
+      );
+    } catch (encodeError) {
+      payload = encodeValue([
+        Kind.ERROR,
+        id,
+        new WireError({
+          name: "Error",
+          message: `The call failed, and its error could not be sent: ${
+            errorMessage(encodeError)
+          }`,
+        }),
+      ]);
+    }
+    this.#enqueue(payload);
+  }
+
+  #onCancel(message: unknown[]): void {
+    const call = this.#incoming.get(message[1] as number);
+    if (call === undefined) return; // It finished before the CANCEL arrived.
+    call.cancelled = true;
+    call.controller?.abort(
+      new DOMException(`The call was cancelled by ${this.label}`, "AbortError"),
+    );
+  }
+
+  #onRelease(message: unknown[]): void {
+    const [, refs, held] = message;
+    if (!Array.isArray(refs) || refs.length % 2 !== 0 || !Array.isArray(held)) {
+      throw new ProtocolError(
+        "Cannot handle RELEASE: expected [RELEASE, [id, count, ...], [held, ...]]",
+      );
+    }
+    for (let i = 0; i < refs.length; i += 2) {
+      if (
+        !isId(refs[i]) || !isId(refs[i + 1]) ||
+        !this.#exports.release(refs[i], refs[i + 1])
+      ) {
+        throw new ProtocolError(
+          `Cannot release ref #${refs[i]} x${
+            refs[i + 1]
+          }: more than was sent to ${this.label}`,
+        );
+      }
+    }
+    for (const id of held) this.#held.delete(id);
+  }
+
+  // ------------------------------------------------------ calling the peer
+
+  request(
+    target: number,
+    op: Op,
+    path: readonly string[],
+    payload: unknown,
+    options: CallOptions | undefined,
+  ): PendingResult {
+    const label = path.length > 0
+      ? path.join(".")
+      : target === 0
+      ? "root"
+      : `ref #${target}`;
+    if (this.#closed) {
+      return settledCall(
+        label,
+        new ConnectionClosedError(
+          `Cannot call ${label}: the connection is closed`,
+        ),
+      );
+    }
+    const signal = options?.signal;
+    if (signal?.aborted) return settledCall(label, signal.reason);
+    const id = this.#nextId++;
+    const call = new PendingCall(id, label);
+    let bytes: Uint8Array;
+    try {
+      bytes = this.#encodeMessage(() => [
+        Kind.REQUEST,
+        id,
+        target,
+        op,
+        path,
+        op === Op.CALL
+          ? this.#lowerArgs(payload as unknown[])
+          : this.#lower(payload, 0),
+        false,
+      ]);
+    } catch (error) {
+      return settledCall(label, error);
+    }
+    this.#pending.set(id, call);
+    call.payload = bytes;
+    this.#queuedCalls.push(call);
+    this.#enqueue(bytes);
+    const timeout = options?.timeout ?? this.#options.timeout;
+    if (timeout > 0 && Number.isFinite(timeout)) {
+      call.timer = setTimeout(() => {
+        this.#abandon(
+          call,
+          new TimeoutError(
+            `Call to ${label} on ${this.label} timed out after ${timeout} ms`,
+          ),
+        );
+      }, timeout);
+    }
+    if (signal !== undefined) {
+      call.signal = signal;
+      call.onAbort = () => this.#abandon(call, signal.reason);
+      signal.addEventListener("abort", call.onAbort, { once: true });
+    }
+    return call;
+  }
+
+  /** Gives up on a call (timeout or abort) and tells the peer to cancel it. */
+  #abandon(call: PendingCall, reason: unknown): void {
+    if (call.settled) return;
+    this.#settle(call);
+    call.reject(reason);
+    if (!this.#closed) this.#enqueue(encodeValue([Kind.CANCEL, call.id]));
+  }
+
+  #settle(call: PendingCall): void {
+    call.settled = true;
+    this.#pending.delete(call.id);
+    if (call.timer !== undefined) clearTimeout(call.timer);
+    if (call.onAbort !== undefined) {
+      call.signal!.removeEventListener("abort", call.onAbort);
+    }
+    if (call.held) {
+      this.#heldReleases.push(call.id);
+      this.#scheduleReleases();
+    }
+  }
+
+  #onAnswer(message: unknown[]): void {
+    const call = this.#pending.get(message[1] as number);
+    if (call === undefined) return; // Timed out or cancelled meanwhile.
+    this.#settle(call);
+    if (message[0] === Kind.RESPONSE) call.resolve(message[2]);
+    else call.reject(message[2]);
+  }
+
+  checkUsable(entry: ImportEntry | null): void {
+    if (entry !== null && entry.released && !this.#closed) {
+      throw new ReferenceError(
+        `Cannot use netref #${entry.id} of ${this.label}: it was released`,
+      );
+    }
+  }
+
+  release(proxy: object): void {
+    this.#imports.release(proxy);
+  }
+
+  /**
+   * Sends a PING and resolves with the round-trip time in milliseconds.
+   *
+   * @param options Timeout and signal.
+   */
+  ping(options?: CallOptions): Promise<number> {
+    if (this.#closed) {
+      return Promise.reject(
+        new ConnectionClosedError("Cannot ping: the connection is closed"),
+      );
+    }
+    const id = this.#nextId++;
+    const start = performance.now();
+    const timeout = options?.timeout ?? this.#options.timeout;
+    return new Promise<number>((resolve, reject) => {
+      const timer = timeout > 0 && Number.isFinite(timeout)
+        ? setTimeout(() => {
+          this.#pings.delete(id);
+          reject(
+            new TimeoutError(
+              `Ping to ${this.label} timed out after ${timeout} ms`,
+            ),
+          );
+        }, timeout)
+        : undefined;
+      this.#pings.set(id, (now) => {
+        clearTimeout(timer);
+        this.#pings.delete(id);
+        resolve(now - start);
+      });
+      this.#enqueue(encodeValue([Kind.PING, id]));
+    });
+  }
+
+  // -------------------------------------------------------------- values
+
+  /** Encodes a message; refs exported on the way are taken back if it fails. */
+  #encodeMessage(build: () => unknown[]): Uint8Array {
+    this.#exportLog = [];
+    try {
+      const bytes = encodeValue(build());
+      if (bytes.length > this.#peerMaxFrame) {
+        throw new RangeError(
+          `Cannot send message: ${bytes.length} bytes exceeds the peer's maxFrameBytes ${this.#peerMaxFrame}`,
+        );
+      }
+      return bytes;
+    } catch (error) {
+      for (const id of this.#exportLog) this.#exports.release(id, 1);
+      throw error;
+    } finally {
+      this.#exportLog = null;
+    }
+  }
+
+  #export(value: object, kind: number): WireRef {
+    const id = this.#exports.export(value);
+    this.#exportLog?.push(id);
+    return new WireRef(id, kind);
+  }
+
+  #lowerArgs(args: unknown[]): unknown[] {
+    const out = new Array(args.length);
+    for (let i = 0; i < args.length; i++) out[i] = this.#lower(args[i], 1);
+    return out;
+  }
+
+  /**
+   * Replaces what cannot travel by copy with references, and containers
+   * msgpack cannot tell apart with their `Wire*` markers.
+   */
+  #lower(value: unknown, depth: number): unknown {
+    switch (typeof value) {
+      case "object":
+        if (value === null) return null;
+        break;
+      case "function":
+        break;
+      case "symbol":
+        throw new TypeError(
+          `Cannot send ${String(value)}: symbols do not travel`,
+        );
+      default:
+        return value;
+    }
+    if (depth > MAX_DEPTH) {
+      throw new RangeError(
+        `Cannot send value: it nests deeper than ${MAX_DEPTH} levels (is it cyclic?)`,
+      );
+    }
+    const state = proxyState(value);
+    if (state !== undefined) {
+      if (state.mode !== 0) {
+        throw new TypeError(
+          "Cannot send a netref member or call result that is still pending: await it first",
+        );
+      }
+      if (state.host === this) return new WireReturn(state.target);
+      // Another connection's netref: forwarded through a reference to the proxy.
+      return this.#export(
+        value as object,
+        state.callable ? RefKind.FUNCTION : RefKind.OBJECT,
+      );
+    }
+    if (typeof value === "function") {
+      return this.#export(value, RefKind.FUNCTION);
+    }
+    const proto = Object.getPrototypeOf(value);
+    if (proto === Array.prototype) {
+      const array = value as unknown[];
+      const out = new Array(array.length);
+      for (let i = 0; i < array.length; i++) {
+        out[i] = this.#lower(array[i], depth + 1);
+      }
+      return out;
+    }
+    if (proto === Object.prototype || proto === null) {
+      const object = value as Record<string, unknown>;
+      const out: Record<string, unknown> = {};
+      for (const key of Object.keys(object)) {
+        const lowered = this.#lower(object[key], depth + 1);
+        if (key === "__proto__") {
+          Object.defineProperty(out, key, {
+            value: lowered,
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
+        } else {
+          out[key] = lowered;
+        }
+      }
+      return out;
+    }
+    if (value instanceof Uint8Array || value instanceof Date) return value;
+    if (value instanceof Map) {
+      const entries: unknown[] = [];
+      for (const [k, v] of value) {
+        entries.push(this.#lower(k, depth + 1), this.#lower(v, depth + 1));
+      }
+      return new WireMap(entries);
+    }
+    if (value instanceof Set) {
+      const items: unknown[] = [];
+      for (const item of value) items.push(this.#lower(item, depth + 1));
+      return new WireSet(items);
+    }
+    if (value instanceof Error) return this.#lowerError(value, depth);
+    return this.#export(value as object, RefKind.OBJECT);
+  }
+
+  #lowerError(error: unknown, depth: number): WireError {
+    if (!(error instanceof Error)) {
+      return new WireError({
+        name: "Error",
+        message: `Non-error thrown: ${String(error)}`,
+      });
+    }
+    const fields: RemoteErrorInit = {
+      name: String(error.name),
+      message: String(error.message),
+    };
+    if (this.#options.includeStack && typeof error.stack === "string") {
+      fields.stack = error.stack;
+    }
+    const code = (error as { code?: unknown }).code;
+    if (code !== undefined) fields.code = this.#lower(code, depth + 1);
+    if (error.cause !== undefined) {
+      fields.cause = this.#lower(error.cause, depth + 1);
+    }
+    return new WireError(fields);
+  }
+
+  importRef(id: number, kind: number): unknown {
+    return this.#imports.get(
+      id,
+      kind,
+      (entry) => makeRefProxy(this, id, entry, kind === RefKind.FUNCTION),
+    );
+  }
+
+  returnedRef(id: number): unknown {
+    if (id === 0 && this.#options.root !== null) return this.#options.root;
+    const object = this.#exports.get(id);
+    if (object !== undefined) return object;
+    this.#unknownReturn = id;
+    return undefined;
+  }
+
+  rebuildError(fields: RemoteErrorInit): unknown {
+    return rebuildError(fields);
+  }
+
+  // -------------------------------------------------------------- writing
+
+  #enqueue(payload: Uint8Array): void {
+    this.#queue.push(payload);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (
+      this.#writing === null && this.#queue.length > 0 && !this.#streamClosed
+    ) {
+      this.#writing = this.#writeLoop(null);
+    }
+  }
+
+  #streamClosed = false;
+
+  /** Writes `first`, then everything queued meanwhile, one write per batch. */
+  async #writeLoop(first: Uint8Array | null): Promise<void> {
+    try {
+      if (first !== null) await this.#writeAll(first);
+      while (this.#queue.length > 0 && !this.#streamClosed) {
+        const frames = encodeFrames(this.#queue);
+        this.#queue = [];
+        for (const call of this.#queuedCalls) call.payload = null;
+        this.#queuedCalls = [];
+        await this.#writeAll(frames);
+      }
+    } catch (error) {
+      if (!this.#closed) {
+        this.close(
+          new ConnectionClosedError(
+            `Cannot write to ${this.label}: ${errorMessage(error)}`,
+            { cause: error },
+          ),
+          false,
+        );
+      }
+    } finally {
+      this.#writing = null;
+    }
+  }
+
+  async #writeAll(bytes: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < bytes.length) {
+      offset += await this.#stream.write(
+        offset === 0 ? bytes : bytes.subarray(offset),
+      );
+    }
+  }
+
+  #queueRelease(id: number, count: number): void {
+    if (this.#closed) return;
+    this.#releases.set(id, (this.#releases.get(id) ?? 0) + count);
+    this.#scheduleReleases();
+  }
+
+  #scheduleReleases(): void {
+    // A timer, not a microtask: finalizers run one task each, and releases
+    // of one garbage collection should leave in one message.
+    if (this.#releaseTimer === undefined && !this.#closed) {
+      this.#releaseTimer = setTimeout(() => this.#sendReleases(), 0);
+    }
+  }
+
+  #sendReleases(): void {
+    this.#releaseTimer = undefined;
+    if (
+      this.#closed ||
+      (this.#releases.size === 0 && this.#heldReleases.length === 0)
+    ) return;
+    const refs: number[] = [];
+    for (const [id, count] of this.#releases) refs.push(id, count);
+    this.#releases.clear();
+    this.#enqueue(encodeValue([Kind.RELEASE, refs, this.#heldReleases]));
+    this.#heldReleases = [];
+  }
+
+  // -------------------------------------------------------------- closing
+
+  /** Reports a peer's misbehaviour or a transport failure, then closes. */
+  #fail(error: unknown): void {
+    if (this.#closed) return;
+    const reason = error instanceof Error ? error : new Error(String(error));
+    if (!(reason instanceof ConnectionClosedError)) {
+      this.#options.log(
+        `closing connection to ${this.label}: ${reason.message}`,
+      );
+    }
+    this.close(reason, true);
+  }
+
+  /**
+   * Closes the session: fails every pending call, drops every reference,
+   * optionally tells the peer why, and closes the stream.
+   *
+   * @param reason Why, or null for a normal close.
+   * @param notifyPeer Whether to send CLOSE first.
+   */
+  async close(reason: Error | null, notifyPeer: boolean): Promise<void> {
+    if (this.#closed) return this.#closedPromise;
+    this.#closed = true;
+    clearTimeout(this.#handshakeTimer);
+    clearTimeout(this.#releaseTimer);
+    const error = reason instanceof ConnectionClosedError
+      ? reason
+      : new ConnectionClosedError(
+        reason === null
+          ? `Connection to ${this.label} closed`
+          : `Connection to ${this.label} closed: ${reason.message}`,
+        reason === null ? undefined : { cause: reason },
+      );
+    this.#rejectReady(reason ?? error);
+    for (const call of this.#pending.values()) {
+      this.#settle(call);
+      call.reject(error);
+    }
+    this.#pending.clear();
+    this.#pings.clear();
+    for (const call of this.#incoming.values()) {
+      call.cancelled = true;
+      call.controller?.abort(error);
+    }
+    this.#incoming.clear();
+    this.#held.clear();
+    this.#exports.clear();
+    this.#imports.clear();
+    this.#releases.clear();
+    this.#heldReleases = [];
+    if (notifyPeer) {
+      this.#queue.push(
+        encodeValue([Kind.CLOSE, reason === null ? "closed" : reason.message]),
+      );
+      this.#flush();
+      await this.#drain(1000);
+    }
+    this.#streamClosed = true;
+    try {
+      this.#stream.close();
+    } catch {
+      // Already closed by the peer or the transport: nothing left to release.
+    }
+    try {
+      this.#options.onClose?.(this.handle, reason);
+    } catch (hookError) {
+      this.#options.log(
+        `onDisconnect hook failed for ${this.label}: ${
+          errorMessage(hookError)
+        }`,
+      );
+    }
+    this.#resolveClosed();
+  }
+
+  /** Waits for queued writes, at most `ms` milliseconds. */
+  async #drain(ms: number): Promise<void> {
+    const deadline = performance.now() + ms;
+    while (
+      (this.#writing !== null || this.#queue.length > 0) &&
+      performance.now() < deadline
+    ) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.#writing ?? Promise.resolve(),
+        new Promise((resolve) =>
+          timer = setTimeout(resolve, Math.max(1, deadline - performance.now()))
+        ),
+      ]);
+      clearTimeout(timer);
+      if (this.#writing === null && this.#queue.length > 0) this.#flush();
+    }
+  }
+}
+
+/** The members a peer may see of `object`, for DIR. */
+function listMembers(object: unknown): MemberInfo[] {
+  if (
+    (typeof object !== "object" && typeof object !== "function") ||
+    object === null
+  ) return [];
+  if (typeof object === "function") return [];
+  const members: MemberInfo[] = [];
+  if (isPlainData(object)) {
+    for (const name of Object.keys(object)) {
+      const value = (object as Record<string, unknown>)[name];
+      members.push({
+        name,
+        kind: typeof value === "function" ? "method" : "getter",
+      });
+    }
+  } else {
+    for (const [name, access] of exposedMembers(object)) {
+      members.push({
+        name,
+        kind: access.method
+          ? "method"
+          : access.read && access.write
+          ? "field"
+          : access.read
+          ? "getter"
+          : "setter",
+      });
+    }
+  }
+  return members.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
+
+/** The public {@linkcode Connection}: a thin wrapper keeping the session private. */
+class ConnectionHandle implements Connection {
+  readonly #session: Session;
+
+  constructor(session: Session) {
+    this.#session = session;
+  }
+
+  get root(): never {
+    return this.#session.root as never;
+  }
+
+  get peer(): PeerInfo {
+    return this.#session.peer;
+  }
+
+  get remoteAddr(): Deno.Addr | null {
+    return this.#session.remoteAddr;
+  }
+
+  get closed(): Promise<void> {
+    return this.#session.closed;
+  }
+
+  get isClosed(): boolean {
+    return this.#session.isClosed;
+  }
+
+  get stats(): ConnectionStats {
+    return this.#session.stats;
+  }
+
+  ping(options?: CallOptions): Promise<number> {
+    return this.#session.ping(options);
+  }
+
+  close(): Promise<void> {
+    return this.#session.close(null, true);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  [Symbol.for("Deno.customInspect")](): string {
+    return `Connection(${this.#session.label}${
+      this.#session.isClosed ? ", closed" : ""
+    })`;
+  }
+}
+
+/** Helper for tests and transports: the description of an object. */
+export { describe };

@@ -1,0 +1,83 @@
+/**
+ * Wire constants of the native netref protocol: the one place that numbers
+ * message kinds, operations, targets and extension types.
+ *
+ * @module
+ */
+
+/** The four bytes every native netref connection opens with. */
+export const MAGIC: Uint8Array = new Uint8Array([0x4e, 0x52, 0x45, 0x46]); // "NREF"
+
+/** Protocol version sent after the magic; peers must agree on it. */
+export const PROTOCOL_VERSION = 1;
+
+/** Default largest frame payload a peer accepts: 16 MiB. */
+export const DEFAULT_MAX_FRAME_BYTES: number = 16 * 1024 * 1024;
+
+/** Message kinds: the first element of every message array. */
+export const Kind = {
+  /** `[REQUEST, id, target, op, path, payload, hold]` */
+  REQUEST: 0,
+  /** `[RESPONSE, id, value]` */
+  RESPONSE: 1,
+  /** `[ERROR, id, error]` */
+  ERROR: 2,
+  /** `[CANCEL, id]` */
+  CANCEL: 3,
+  /** `[RELEASE, [refId, count, refId, count, ...], [heldRequestId, ...]]` */
+  RELEASE: 4,
+  /** `[PING, id]` */
+  PING: 5,
+  /** `[PONG, id]` */
+  PONG: 6,
+  /** `[CLOSE, reason]` */
+  CLOSE: 7,
+} as const;
+
+/** Operations a REQUEST applies to the member its path names. */
+export const Op = {
+  /** Read the member; payload is null. */
+  GET: 0,
+  /** Write the member; payload is the new value. */
+  SET: 1,
+  /** Call the member; payload is the argument array. */
+  CALL: 2,
+  /** List the exposed members of the object the path names; payload is null. */
+  DIR: 3,
+} as const;
+
+/** Type of {@linkcode Op} values. */
+export type Op = typeof Op[keyof typeof Op];
+
+/**
+ * A request's target: ROOT, a positive ref id exported by the receiver, or the
+ * negated id of an earlier request whose result the receiver holds.
+ */
+export const ROOT_TARGET = 0;
+
+/** msgpack extension type numbers used by netref values. */
+export const Ext = {
+  /** `[refId, kind]`: an object the sender exports by reference. */
+  REF: 1,
+  /** `refId`: an object the receiver exported, coming back to it. */
+  RETURN: 2,
+  /** `[key, value, key, value, ...]`: a Map. */
+  MAP: 3,
+  /** `[value, ...]`: a Set. */
+  SET: 4,
+  /** `{name, message, stack?, code?, cause?}`: an error. */
+  ERROR: 5,
+} as const;
+
+/** Kinds of referenced objects, carried in an {@linkcode Ext.REF}. */
+export const RefKind = {
+  /** An object: members are reachable, it cannot be called. */
+  OBJECT: 0,
+  /** A function: it can be called. */
+  FUNCTION: 1,
+} as const;
+
+/** The encoded form of `false` and `true` in msgpack: the hold flag's byte. */
+export const MSGPACK_FALSE = 0xc2;
+/** See {@linkcode MSGPACK_FALSE}. */
+export const MSGPACK_TRUE = 0xc3;

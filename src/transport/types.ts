@@ -1,0 +1,33 @@
+/**
+ * The duplex byte stream every transport gives the connection core.
+ *
+ * @module
+ */
+
+/**
+ * A duplex byte stream. `Deno.Conn` (TCP, TLS, Unix) satisfies it as is.
+ *
+ * @example
+ * ```ts ignore
+ * import type { ByteStream } from "./types.ts";
+ * const stream: ByteStream = await Deno.connect({ port: 18811 });
+ * ```
+ */
+export interface ByteStream {
+  /**
+   * Reads into `buffer`.
+   *
+   * @returns The number of bytes read, or null at end of stream.
+   */
+  read(buffer: Uint8Array): Promise<number | null>;
+  /**
+   * Writes some of `data`.
+   *
+   * @returns The number of bytes written.
+   */
+  write(data: Uint8Array): Promise<number>;
+  /** Closes both directions. */
+  close(): void;
+  /** The peer's address, for network streams. */
+  readonly remoteAddr?: Deno.Addr;
+}
