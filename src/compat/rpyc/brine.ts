@@ -1,0 +1,884 @@
+/**
+ * Brine, RPyC's serializer for immutable Python values, written from the
+ * format described by `rpyc/core/brine.py` (RPyC 5.3).
+ *
+ * How Python values are represented:
+ *
+ * | Python                    | TypeScript                                        |
+ * | ------------------------- | ------------------------------------------------- |
+ * | `None`                    | `null`                                            |
+ * | `True`, `False`           | `true`, `false`                                   |
+ * | `int`                     | `number` when a safe integer, else `bigint`       |
+ * | `float`                   | `number`, or {@linkcode PyFloat} (see below)      |
+ * | `str`                     | `string`                                          |
+ * | `bytes`                   | `Uint8Array`                                      |
+ * | `tuple`                   | {@linkcode PyTuple}                               |
+ * | `frozenset`               | {@linkcode PyFrozenSet}                           |
+ * | `slice`                   | {@linkcode PySlice}                               |
+ * | `complex`                 | {@linkcode PyComplex}                             |
+ * | `Ellipsis`                | {@linkcode PyEllipsis}                            |
+ * | `NotImplemented`          | {@linkcode PyNotImplemented}                      |
+ *
+ * The float rule: a `number` that is a safe integer (`Number.isSafeInteger`,
+ * so `-0` too) is dumped as an `int`; any other `number` (fractions, NaN,
+ * ±Infinity, integers beyond 2^53) as a `float`. So `load()` returns a float
+ * as a plain `number` unless it would then come back as an int (`2.0`,
+ * `-0.0`, `1e15`): those are wrapped in {@linkcode PyFloat}, which always
+ * dumps as a float. Every value `load()` returns dumps back to the same bytes.
+ *
+ * JavaScript arrays, objects, `Map`, `Set` and `undefined` are not dumpable:
+ * brine has no list, dict or set, and `undefined` is not `None`.
+ *
+ * @example Round trip
+ * ```ts
+ * import { dump, load, PyTuple } from "./brine.ts";
+ * const bytes = dump(PyTuple.of(1, "two", null));
+ * console.assert(load(bytes) instanceof PyTuple);
+ * ```
+ *
+ * @module
+ */
+
+import { ProtocolError } from "../../core/errors.ts";
+import {
+  BrineTag,
+  IMM_INT_BIAS,
+  IMM_INT_MAX,
+  IMM_INT_MIN,
+  MAX_INT_DIGITS,
+} from "./constants.ts";
+
+/**
+ * A Python `float` whose value is a safe integer (`2.0`, `-0.0`), kept apart
+ * from a `number`, which would dump as an `int`. Any `number` may be wrapped.
+ *
+ * @example
+ * ```ts
+ * import { dump, PyFloat } from "./brine.ts";
+ * console.assert(dump(new PyFloat(2))[0] === 0x18); // a float, not int 2
+ * ```
+ */
+export class PyFloat {
+  /** The float's value. */
+  readonly value: number;
+
+  /**
+   * Wraps a number as a Python float.
+   *
+   * @param value The float's value.
+   * @throws {TypeError} If `value` is not a number.
+   */
+  constructor(value: number) {
+    if (typeof value !== "number") {
+      throw new TypeError(`Cannot make a PyFloat from ${describe(value)}`);
+    }
+    this.value = value;
+    Object.freeze(this);
+  }
+
+  /**
+   * Unwraps the float, so `+float` reads it.
+   *
+   * @returns The float's value.
+   */
+  valueOf(): number {
+    return this.value;
+  }
+
+  /**
+   * Prints the float as Python's `repr` does for common values.
+   *
+   * @returns `2.0`, `-0.0`, `nan`, `inf`, or the number.
+   */
+  toString(): string {
+    const value = this.value;
+    if (Number.isNaN(value)) return "nan";
+    if (!Number.isFinite(value)) return value > 0 ? "inf" : "-inf";
+    if (Number.isInteger(value) && Math.abs(value) < 1e16) {
+      return Object.is(value, -0) ? "-0.0" : `${value}.0`;
+    }
+    return String(value);
+  }
+}
+
+/**
+ * A Python `complex`.
+ *
+ * @example
+ * ```ts
+ * import { PyComplex } from "./brine.ts";
+ * const z = new PyComplex(13, 18.2); // 13+18.2j
+ * console.assert(z.imag === 18.2);
+ * ```
+ */
+export class PyComplex {
+  /** The real part. */
+  readonly real: number;
+  /** The imaginary part. */
+  readonly imag: number;
+
+  /**
+   * Makes a complex number from its parts.
+   *
+   * @param real The real part.
+   * @param imag The imaginary part.
+   * @throws {TypeError} If either part is not a number.
+   */
+  constructor(real: number, imag: number) {
+    if (typeof real !== "number" || typeof imag !== "number") {
+      throw new TypeError(
+        `Cannot make a PyComplex from ${describe(real)} and ${describe(imag)}`,
+      );
+    }
+    this.real = real;
+    this.imag = imag;
+    Object.freeze(this);
+  }
+}
+
+/**
+ * A Python `tuple`: an immutable sequence, distinct from a JavaScript array
+ * (which stands for a Python `list`, something brine cannot carry).
+ *
+ * @example
+ * ```ts
+ * import { PyTuple } from "./brine.ts";
+ * const pair = PyTuple.of(1, "a");
+ * console.assert(pair.length === 2 && pair.items[1] === "a");
+ * ```
+ */
+export class PyTuple implements Iterable<BrineValue> {
+  /** The members, in order (a frozen copy). */
+  readonly items: readonly BrineValue[];
+
+  /**
+   * Makes a tuple of the given members.
+   *
+   * @param items The members, copied.
+   */
+  constructor(items: Iterable<BrineValue> = []) {
+    this.items = Object.freeze([...items]);
+    Object.freeze(this);
+  }
+
+  /**
+   * Makes a tuple of the arguments.
+   *
+   * @param items The members.
+   * @returns A tuple of `items`.
+   * @example
+   * ```ts
+   * import { PyTuple } from "./brine.ts";
+   * console.assert(PyTuple.of().length === 0);
+   * ```
+   */
+  static of(...items: BrineValue[]): PyTuple {
+    return new PyTuple(items);
+  }
+
+  /** The number of members. */
+  get length(): number {
+    return this.items.length;
+  }
+
+  /**
+   * Iterates over the members.
+   *
+   * @returns An iterator over the members.
+   */
+  [Symbol.iterator](): Iterator<BrineValue> {
+    return this.items[Symbol.iterator]();
+  }
+}
+
+/**
+ * A Python `frozenset`. Members keep the order they were given or arrived
+ * in, and are not deduplicated here: Python's side deduplicates on load.
+ *
+ * @example
+ * ```ts
+ * import { PyFrozenSet } from "./brine.ts";
+ * const set = new PyFrozenSet([5, 6, 7]);
+ * console.assert(set.size === 3);
+ * ```
+ */
+export class PyFrozenSet implements Iterable<BrineValue> {
+  /** The members (a frozen copy). */
+  readonly items: readonly BrineValue[];
+
+  /**
+   * Makes a frozenset of the given members.
+   *
+   * @param items The members, copied.
+   */
+  constructor(items: Iterable<BrineValue> = []) {
+    this.items = Object.freeze([...items]);
+    Object.freeze(this);
+  }
+
+  /** The number of members. */
+  get size(): number {
+    return this.items.length;
+  }
+
+  /**
+   * Iterates over the members.
+   *
+   * @returns An iterator over the members.
+   */
+  [Symbol.iterator](): Iterator<BrineValue> {
+    return this.items[Symbol.iterator]();
+  }
+}
+
+/**
+ * A Python `slice(start, stop, step)`.
+ *
+ * @example
+ * ```ts
+ * import { PySlice } from "./brine.ts";
+ * const everyOther = new PySlice(null, null, 2); // [::2]
+ * console.assert(everyOther.step === 2);
+ * ```
+ */
+export class PySlice {
+  /** The start, usually an int or `null`. */
+  readonly start: BrineValue;
+  /** The stop, usually an int or `null`. */
+  readonly stop: BrineValue;
+  /** The step, usually an int or `null`. */
+  readonly step: BrineValue;
+
+  /**
+   * Makes a slice.
+   *
+   * @param start The start.
+   * @param stop The stop.
+   * @param step The step; `null` (None) when left out.
+   */
+  constructor(start: BrineValue, stop: BrineValue, step: BrineValue = null) {
+    this.start = start;
+    this.stop = stop;
+    this.step = step;
+    Object.freeze(this);
+  }
+}
+
+/** Names of the Python singletons brine carries besides `None`. */
+export type PyConstantName = "Ellipsis" | "NotImplemented";
+
+/**
+ * A Python singleton: `Ellipsis` or `NotImplemented`. Use
+ * {@linkcode PyEllipsis} and {@linkcode PyNotImplemented}; instances with
+ * the same name are interchangeable.
+ *
+ * @example
+ * ```ts
+ * import { PyEllipsis } from "./brine.ts";
+ * console.assert(PyEllipsis.name === "Ellipsis");
+ * ```
+ */
+export class PyConstant {
+  /** Which singleton. */
+  readonly name: PyConstantName;
+
+  /**
+   * Makes a singleton; prefer {@linkcode PyEllipsis} and
+   * {@linkcode PyNotImplemented}.
+   *
+   * @param name `"Ellipsis"` or `"NotImplemented"`.
+   * @throws {TypeError} For any other name.
+   */
+  constructor(name: PyConstantName) {
+    if (name !== "Ellipsis" && name !== "NotImplemented") {
+      throw new TypeError(`Cannot make a PyConstant named ${describe(name)}`);
+    }
+    this.name = name;
+    Object.freeze(this);
+  }
+
+  /**
+   * Prints the singleton.
+   *
+   * @returns The singleton's Python name.
+   */
+  toString(): string {
+    return this.name;
+  }
+}
+
+/**
+ * Python's `Ellipsis` (`...`).
+ *
+ * @example
+ * ```ts
+ * import { dump, PyEllipsis } from "./brine.ts";
+ * console.assert(dump(PyEllipsis)[0] === 0x06);
+ * ```
+ */
+export const PyEllipsis: PyConstant = new PyConstant("Ellipsis");
+
+/**
+ * Python's `NotImplemented`.
+ *
+ * @example
+ * ```ts
+ * import { dump, PyNotImplemented } from "./brine.ts";
+ * console.assert(dump(PyNotImplemented)[0] === 0x05);
+ * ```
+ */
+export const PyNotImplemented: PyConstant = new PyConstant("NotImplemented");
+
+/**
+ * A Python value brine can carry; see the module documentation for the
+ * mapping.
+ *
+ * @example
+ * ```ts
+ * import { PyTuple, type BrineValue } from "./brine.ts";
+ * const args: BrineValue = PyTuple.of("add", 1, 2n ** 64n, null);
+ * ```
+ */
+export type BrineValue =
+  | null
+  | boolean
+  | number
+  | bigint
+  | string
+  | Uint8Array
+  | PyFloat
+  | PyComplex
+  | PyTuple
+  | PyFrozenSet
+  | PySlice
+  | PyConstant;
+
+/** Options for {@linkcode dump}, {@linkcode load} and {@linkcode dumpable}. */
+export interface BrineOptions {
+  /**
+   * How deeply tuples, frozensets and slices may nest.
+   * @default {DEFAULT_MAX_DEPTH}
+   */
+  maxDepth?: number;
+}
+
+/**
+ * Default nesting limit. RPyC boxing nests each user tuple two levels deep
+ * inside a message three levels deep, and CPython's own recursion limit
+ * stops it well before 500 levels.
+ */
+export const DEFAULT_MAX_DEPTH = 256;
+
+const INT_DIGITS_LIMIT = 10n ** BigInt(MAX_INT_DIGITS);
+const INT_TEXT = /^[+-]?[0-9]+$/;
+const utf8Encoder = new TextEncoder();
+// ignoreBOM keeps a leading U+FEFF, as Python's decode("utf-8") does.
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Encodes a value as brine, byte for byte as RPyC's `brine.dump` does.
+ *
+ * @param value The value; see the module documentation for the mapping.
+ * @param options Nesting limit.
+ * @returns The encoded bytes.
+ * @throws {TypeError} If something in `value` is not dumpable (an array, an
+ *   object, `undefined`, a string with a lone surrogate).
+ * @throws {RangeError} If an int has more than 4300 digits, a string or
+ *   tuple is longer than 2^32 - 1, or nesting exceeds `maxDepth`.
+ *
+ * @example
+ * ```ts
+ * import { dump, PyTuple } from "./brine.ts";
+ * console.assert(dump(PyTuple.of(1, 2)).join() === [0x11, 0x51, 0x52].join());
+ * ```
+ */
+export function dump(
+  value: BrineValue,
+  options: BrineOptions = {},
+): Uint8Array {
+  const writer = new Writer();
+  encode(writer, value, 0, options.maxDepth ?? DEFAULT_MAX_DEPTH);
+  return writer.finish();
+}
+
+/**
+ * Tells whether {@linkcode dump} would succeed on `value`, like RPyC's
+ * `brine.dumpable` (which RPyC uses to choose between sending a value and
+ * sending a reference).
+ *
+ * @param value Anything.
+ * @param options Nesting limit.
+ * @returns `true` if `value` is a {@linkcode BrineValue} that dumps.
+ *
+ * @example
+ * ```ts
+ * import { dumpable, PyTuple } from "./brine.ts";
+ * console.assert(dumpable(PyTuple.of(1, "a")) && !dumpable([1, "a"]));
+ * ```
+ */
+export function dumpable(
+  value: unknown,
+  options: BrineOptions = {},
+): value is BrineValue {
+  return isDumpable(value, 0, options.maxDepth ?? DEFAULT_MAX_DEPTH);
+}
+
+/**
+ * Decodes one brine value, which must fill `bytes` exactly. Stricter than
+ * RPyC's `brine.load`: truncated input, unknown tags, trailing bytes, ints
+ * that are not plain decimal and invalid UTF-8 are all errors.
+ *
+ * @param bytes The encoded value.
+ * @param options Nesting limit.
+ * @returns The value; see the module documentation for the mapping.
+ * @throws {ProtocolError} If `bytes` is not exactly one well-formed value.
+ *
+ * @example
+ * ```ts
+ * import { load, PyTuple } from "./brine.ts";
+ * const value = load(new Uint8Array([0x11, 0x51, 0x52])) as PyTuple;
+ * console.assert(value.items[1] === 2);
+ * ```
+ */
+export function load(
+  bytes: Uint8Array,
+  options: BrineOptions = {},
+): BrineValue {
+  if (!(bytes instanceof Uint8Array)) {
+    throw new TypeError(
+      `Cannot decode brine: expected a Uint8Array, got ${describe(bytes)}`,
+    );
+  }
+  const reader = new Reader(bytes, options.maxDepth ?? DEFAULT_MAX_DEPTH);
+  const value = reader.value(0);
+  reader.end();
+  return value;
+}
+
+function isDumpable(value: unknown, depth: number, maxDepth: number): boolean {
+  switch (typeof value) {
+    case "boolean":
+    case "number":
+      return true;
+    case "bigint":
+      return intFits(value);
+    case "string":
+      return value.isWellFormed();
+    case "object":
+      break;
+    default:
+      return false;
+  }
+  if (value === null || value instanceof Uint8Array) return true;
+  if (value instanceof PyFloat || value instanceof PyComplex) return true;
+  if (value instanceof PyConstant) return true;
+  if (depth >= maxDepth) return false;
+  if (value instanceof PyTuple || value instanceof PyFrozenSet) {
+    return value.items.every((item) => isDumpable(item, depth + 1, maxDepth));
+  }
+  if (value instanceof PySlice) {
+    return isDumpable(value.start, depth + 1, maxDepth) &&
+      isDumpable(value.stop, depth + 1, maxDepth) &&
+      isDumpable(value.step, depth + 1, maxDepth);
+  }
+  return false;
+}
+
+function intFits(value: bigint): boolean {
+  return value < INT_DIGITS_LIMIT && -value < INT_DIGITS_LIMIT;
+}
+
+function encode(
+  w: Writer,
+  value: unknown,
+  depth: number,
+  maxDepth: number,
+): void {
+  switch (typeof value) {
+    case "boolean":
+      return w.byte(value ? BrineTag.TRUE : BrineTag.FALSE);
+    case "number":
+      if (Number.isSafeInteger(value)) return encodeInt(w, value);
+      w.byte(BrineTag.FLOAT);
+      return w.f64(value);
+    case "bigint":
+      return encodeInt(w, value);
+    case "string":
+      if (!value.isWellFormed()) {
+        throw new TypeError(
+          "Cannot encode brine: string has a lone surrogate, which UTF-8 cannot carry",
+        );
+      }
+      w.byte(BrineTag.UNICODE);
+      return encodeBytes(w, utf8Encoder.encode(value));
+    case "object":
+      break;
+    default:
+      throw new TypeError(
+        `Cannot encode brine: ${describe(value)} is not dumpable`,
+      );
+  }
+  if (value === null) return w.byte(BrineTag.NONE);
+  if (value instanceof Uint8Array) return encodeBytes(w, value);
+  if (value instanceof PyFloat) {
+    w.byte(BrineTag.FLOAT);
+    return w.f64(value.value);
+  }
+  if (value instanceof PyComplex) {
+    w.byte(BrineTag.COMPLEX);
+    w.f64(value.real);
+    return w.f64(value.imag);
+  }
+  if (value instanceof PyConstant) {
+    return w.byte(
+      value.name === "Ellipsis" ? BrineTag.ELLIPSIS : BrineTag.NOT_IMPLEMENTED,
+    );
+  }
+  const isTuple = value instanceof PyTuple;
+  const isSet = value instanceof PyFrozenSet;
+  const isSlice = value instanceof PySlice;
+  if (!isTuple && !isSet && !isSlice) {
+    throw new TypeError(
+      `Cannot encode brine: ${describe(value)} is not dumpable`,
+    );
+  }
+  if (depth >= maxDepth) {
+    throw new RangeError(
+      `Cannot encode brine: nesting depth exceeds maxDepth ${maxDepth}`,
+    );
+  }
+  // A frozenset or slice travels as its tag then a tuple of its members; the
+  // tuple counts as the same nesting level, as it does in load().
+  let items: readonly unknown[];
+  if (isTuple) {
+    items = value.items;
+  } else if (isSet) {
+    w.byte(BrineTag.FSET);
+    items = value.items;
+  } else {
+    w.byte(BrineTag.SLICE);
+    items = [value.start, value.stop, value.step];
+  }
+  encodeTupleHeader(w, items.length);
+  for (const item of items) encode(w, item, depth + 1, maxDepth);
+}
+
+function encodeInt(w: Writer, value: number | bigint): void {
+  if (value >= IMM_INT_MIN && value <= IMM_INT_MAX) {
+    return w.byte(Number(value) + IMM_INT_BIAS);
+  }
+  if (typeof value === "bigint" && !intFits(value)) {
+    throw new RangeError(
+      `Cannot encode brine: int exceeds ${MAX_INT_DIGITS} digits, the most Python converts`,
+    );
+  }
+  const text = utf8Encoder.encode(String(value));
+  if (text.length < 256) {
+    w.byte(BrineTag.INT_L1);
+    w.byte(text.length);
+  } else {
+    w.byte(BrineTag.INT_L4);
+    w.u32(text.length);
+  }
+  w.bytes(text);
+}
+
+function encodeBytes(w: Writer, bytes: Uint8Array): void {
+  const length = bytes.length;
+  if (length === 0) return w.byte(BrineTag.EMPTY_STR);
+  if (length <= 4) {
+    w.byte(BrineTag.STR1 + length - 1);
+  } else if (length < 256) {
+    w.byte(BrineTag.STR_L1);
+    w.byte(length);
+  } else if (length <= 0xffffffff) {
+    w.byte(BrineTag.STR_L4);
+    w.u32(length);
+  } else {
+    throw new RangeError(
+      `Cannot encode brine: bytes of length ${length} exceed 4294967295`,
+    );
+  }
+  w.bytes(bytes);
+}
+
+function encodeTupleHeader(w: Writer, length: number): void {
+  if (length === 0) return w.byte(BrineTag.EMPTY_TUPLE);
+  if (length <= 4) return w.byte(BrineTag.TUP1 + length - 1);
+  if (length < 256) {
+    w.byte(BrineTag.TUP_L1);
+    return w.byte(length);
+  }
+  if (length > 0xffffffff) {
+    throw new RangeError(
+      `Cannot encode brine: tuple of ${length} items exceeds 4294967295`,
+    );
+  }
+  w.byte(BrineTag.TUP_L4);
+  w.u32(length);
+}
+
+/** A growable output buffer. */
+class Writer {
+  #buffer = new Uint8Array(64);
+  #view = new DataView(this.#buffer.buffer);
+  #length = 0;
+
+  byte(value: number): void {
+    this.#reserve(1);
+    this.#buffer[this.#length++] = value;
+  }
+
+  u32(value: number): void {
+    this.#reserve(4);
+    this.#view.setUint32(this.#length, value);
+    this.#length += 4;
+  }
+
+  f64(value: number): void {
+    this.#reserve(8);
+    this.#view.setFloat64(this.#length, value);
+    this.#length += 8;
+  }
+
+  bytes(value: Uint8Array): void {
+    this.#reserve(value.length);
+    this.#buffer.set(value, this.#length);
+    this.#length += value.length;
+  }
+
+  finish(): Uint8Array {
+    return this.#buffer.slice(0, this.#length);
+  }
+
+  #reserve(count: number): void {
+    const needed = this.#length + count;
+    if (needed <= this.#buffer.length) return;
+    const grown = new Uint8Array(Math.max(needed, this.#buffer.length * 2));
+    grown.set(this.#buffer.subarray(0, this.#length));
+    this.#buffer = grown;
+    this.#view = new DataView(grown.buffer);
+  }
+}
+
+/** A cursor over one encoded value; every read checks what remains first. */
+class Reader {
+  #bytes: Uint8Array;
+  #view: DataView;
+  #offset = 0;
+  #maxDepth: number;
+
+  constructor(bytes: Uint8Array, maxDepth: number) {
+    this.#bytes = bytes;
+    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.#maxDepth = maxDepth;
+  }
+
+  end(): void {
+    const rest = this.#bytes.length - this.#offset;
+    if (rest > 0) {
+      this.#fail(
+        `${rest} trailing bytes after the value, at offset ${this.#offset}`,
+      );
+    }
+  }
+
+  value(depth: number): BrineValue {
+    const at = this.#offset;
+    const tag = this.#u8("a tag");
+    if (
+      tag >= IMM_INT_MIN + IMM_INT_BIAS && tag <= IMM_INT_MAX + IMM_INT_BIAS
+    ) {
+      return tag - IMM_INT_BIAS;
+    }
+    switch (tag) {
+      case BrineTag.NONE:
+        return null;
+      case BrineTag.TRUE:
+        return true;
+      case BrineTag.FALSE:
+        return false;
+      case BrineTag.ELLIPSIS:
+        return PyEllipsis;
+      case BrineTag.NOT_IMPLEMENTED:
+        return PyNotImplemented;
+      case BrineTag.FLOAT: {
+        const value = this.#f64();
+        return Number.isSafeInteger(value) ? new PyFloat(value) : value;
+      }
+      case BrineTag.COMPLEX:
+        return new PyComplex(this.#f64(), this.#f64());
+      case BrineTag.INT_L1:
+      case BrineTag.INT_L4:
+        return this.#int(
+          tag === BrineTag.INT_L1 ? this.#u8("a length") : this.#u32(),
+        );
+      case BrineTag.UNICODE:
+        return this.#unicode();
+      case BrineTag.FSET:
+        return new PyFrozenSet(this.#tupleAfter("a frozenset", depth));
+      case BrineTag.SLICE: {
+        const items = this.#tupleAfter("a slice", depth);
+        if (items.length !== 3) {
+          this.#fail(
+            `a slice needs 3 items, got ${items.length}, at offset ${at}`,
+          );
+        }
+        return new PySlice(items[0], items[1], items[2]);
+      }
+    }
+    const bytes = this.#bytesBody(tag);
+    if (bytes !== undefined) return bytes;
+    const items = this.#tupleBody(tag, depth);
+    if (items !== undefined) return new PyTuple(items);
+    return this.#fail(`unknown tag 0x${hex(tag)} at offset ${at}`);
+  }
+
+  #unicode(): string {
+    const at = this.#offset;
+    const tag = this.#u8("a tag");
+    const bytes = this.#bytesBody(tag);
+    if (bytes === undefined) {
+      this.#fail(
+        `a str must wrap bytes, got tag 0x${hex(tag)} at offset ${at}`,
+      );
+    }
+    try {
+      return utf8Decoder.decode(bytes);
+    } catch (cause) {
+      return this.#fail(`invalid UTF-8 in the str at offset ${at}`, cause);
+    }
+  }
+
+  /** Reads a bytes body for `tag`, or returns undefined if it is no bytes tag. */
+  #bytesBody(tag: number): Uint8Array | undefined {
+    let length: number;
+    if (tag === BrineTag.EMPTY_STR) length = 0;
+    else if (tag >= BrineTag.STR1 && tag <= BrineTag.STR4) {
+      length = tag - BrineTag.STR1 + 1;
+    } else if (tag === BrineTag.STR_L1) length = this.#u8("a length");
+    else if (tag === BrineTag.STR_L4) length = this.#u32();
+    else return undefined;
+    return this.#take(length, "bytes").slice();
+  }
+
+  #tupleAfter(what: string, depth: number): BrineValue[] {
+    const at = this.#offset;
+    const tag = this.#u8("a tag");
+    const items = this.#tupleBody(tag, depth);
+    if (items === undefined) {
+      this.#fail(
+        `${what} must wrap a tuple, got tag 0x${hex(tag)} at offset ${at}`,
+      );
+    }
+    return items;
+  }
+
+  /** Reads a tuple's items for `tag`, or returns undefined if it is no tuple tag. */
+  #tupleBody(tag: number, depth: number): BrineValue[] | undefined {
+    let count: number;
+    if (tag === BrineTag.EMPTY_TUPLE) count = 0;
+    else if (tag >= BrineTag.TUP1 && tag <= BrineTag.TUP4) {
+      count = tag - BrineTag.TUP1 + 1;
+    } else if (tag === BrineTag.TUP_L1) count = this.#u8("a count");
+    else if (tag === BrineTag.TUP_L4) count = this.#u32();
+    else return undefined;
+    // Each item takes at least one byte: a count beyond that is a lie.
+    const remaining = this.#bytes.length - this.#offset;
+    if (count > remaining) {
+      this.#fail(
+        `tuple of ${count} items cannot fit in the ${remaining} bytes remaining at offset ${this.#offset}`,
+      );
+    }
+    if (depth >= this.#maxDepth) {
+      this.#fail(
+        `nesting depth exceeds maxDepth ${this.#maxDepth} at offset ${this.#offset}`,
+      );
+    }
+    const items: BrineValue[] = [];
+    for (let i = 0; i < count; i++) items.push(this.value(depth + 1));
+    return items;
+  }
+
+  #int(length: number): number | bigint {
+    const at = this.#offset;
+    if (length > MAX_INT_DIGITS + 1) {
+      this.#fail(
+        `int of ${length} characters exceeds ${MAX_INT_DIGITS} digits, at offset ${at}`,
+      );
+    }
+    const text = String.fromCharCode(...this.#take(length, "int digits"));
+    if (!INT_TEXT.test(text)) {
+      this.#fail(
+        `int ${JSON.stringify(text)} is not decimal digits, at offset ${at}`,
+      );
+    }
+    const digits = /^[+-]/.test(text) ? text.length - 1 : text.length;
+    if (digits > MAX_INT_DIGITS) {
+      this.#fail(
+        `int of ${digits} digits exceeds ${MAX_INT_DIGITS} digits, at offset ${at}`,
+      );
+    }
+    const value = BigInt(text);
+    return value >= Number.MIN_SAFE_INTEGER && value <= Number.MAX_SAFE_INTEGER
+      ? Number(value)
+      : value;
+  }
+
+  #u8(what: string): number {
+    this.#need(1, what);
+    return this.#bytes[this.#offset++];
+  }
+
+  #u32(): number {
+    this.#need(4, "a 4-byte length");
+    const value = this.#view.getUint32(this.#offset);
+    this.#offset += 4;
+    return value;
+  }
+
+  #f64(): number {
+    this.#need(8, "an 8-byte float");
+    const value = this.#view.getFloat64(this.#offset);
+    this.#offset += 8;
+    return value;
+  }
+
+  #take(length: number, what: string): Uint8Array {
+    this.#need(length, what);
+    const start = this.#offset;
+    this.#offset += length;
+    return this.#bytes.subarray(start, this.#offset);
+  }
+
+  #need(count: number, what: string): void {
+    const remaining = this.#bytes.length - this.#offset;
+    if (count > remaining) {
+      this.#fail(
+        `truncated: ${what} needs ${count} bytes at offset ${this.#offset}, ${remaining} remain`,
+      );
+    }
+  }
+
+  #fail(message: string, cause?: unknown): never {
+    throw new ProtocolError(
+      `Cannot decode brine: ${message}`,
+      cause === undefined ? undefined : { cause },
+    );
+  }
+}
+
+function hex(byte: number): string {
+  return byte.toString(16).padStart(2, "0");
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array (use PyTuple for a tuple)";
+  if (typeof value === "object") {
+    return `an object of class ${value.constructor?.name ?? "Object"}`;
+  }
+  if (typeof value === "function") return "a function";
+  if (typeof value === "symbol") return "a symbol";
+  return `${typeof value} ${String(value)}`;
+}
