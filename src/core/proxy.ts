@@ -68,9 +68,11 @@ export interface ProxyState {
 // Answered by every proxy's `get` trap: how a proxy is told from other values.
 const STATE = Symbol("netref.state");
 
-// Path and result proxies share one callable target: they report no own
-// properties, so no proxy invariant ties them to it.
+// Path proxies share one callable target, and result proxies one object
+// target (a call's result is promise-like, `typeof` "object"): they report no
+// own properties, so no proxy invariant ties them to their target.
 const CALLABLE_TARGET = () => {};
+const RESULT_TARGET = {};
 
 /**
  * The state of a netref proxy, or undefined for any other value.
@@ -145,12 +147,12 @@ function resultProxy(
     mode: RESULT,
     target: 0,
     entry: null,
-    callable: true,
+    callable: false,
     base: null,
     path: [],
     result,
     options,
-  }, CALLABLE_TARGET);
+  }, RESULT_TARGET);
 }
 
 /**

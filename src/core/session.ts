@@ -248,9 +248,7 @@ export class Session implements ProxyHost, DecodeContext {
       maxFrameBytes: options.maxFrameBytes,
       features: ["pipelining"],
     };
-    if (options.serviceName !== undefined) {
-      (hello as Hello & { service: string }).service = options.serviceName;
-    }
+    if (options.serviceName !== undefined) hello.service = options.serviceName;
     this.#writing = this.#writeLoop(encodeHello(hello));
     this.#readLoop();
   }
@@ -313,11 +311,11 @@ export class Session implements ProxyHost, DecodeContext {
         parsed = parseHello(received);
       }
       clearTimeout(this.#handshakeTimer);
-      const hello = parsed.hello as Hello & { service?: unknown };
+      const hello = parsed.hello;
       this.#peer = {
         implementation: hello.implementation,
         maxFrameBytes: hello.maxFrameBytes,
-        service: typeof hello.service === "string" ? hello.service : undefined,
+        service: hello.service,
       };
       this.#peerMaxFrame = hello.maxFrameBytes;
       if (this.#options.onReady !== undefined) {

@@ -25,6 +25,8 @@ export interface Hello {
   features: string[];
   /** A shared secret, when the sender authenticates. */
   token?: string;
+  /** The name of the service the sender serves, if any. */
+  service?: string;
 }
 
 const packr = new Packr({ useRecords: false });
@@ -118,7 +120,8 @@ function validateHello(value: unknown): Hello {
     typeof hello.maxFrameBytes !== "number" ||
     !Number.isSafeInteger(hello.maxFrameBytes) || hello.maxFrameBytes < 64 ||
     !Array.isArray(hello.features) ||
-    (hello.token !== undefined && typeof hello.token !== "string")
+    (hello.token !== undefined && typeof hello.token !== "string") ||
+    (hello.service !== undefined && typeof hello.service !== "string")
   ) {
     throw new ProtocolError(
       "Cannot start connection: hello lacks implementation, maxFrameBytes (>= 64) or features",
@@ -129,6 +132,7 @@ function validateHello(value: unknown): Hello {
     maxFrameBytes: hello.maxFrameBytes,
     features: hello.features.filter((f): f is string => typeof f === "string"),
     token: hello.token,
+    service: hello.service,
   };
 }
 
