@@ -8,7 +8,11 @@
 import { AccessError, connect } from "../client.ts";
 import type { TestService } from "./test_service.ts";
 
-await using conn = await connect<TestService>("localhost", 18811);
+// An optional first argument names another port.
+await using conn = await connect<TestService>(
+  "localhost",
+  Number(Deno.args[0] ?? 18811),
+);
 const root = conn.root;
 
 console.log(await root.foo()); // "foo"

@@ -85,7 +85,8 @@ function describe(conn: Connection): string {
 }
 
 if (import.meta.main) {
-  const server = serve(TestService, { port: 18811 });
+  // An optional first argument picks another port (0: any free one).
+  const server = serve(TestService, { port: Number(Deno.args[0] ?? 18811) });
   console.log(
     `TestService listening on ${server.addr.hostname}:${server.addr.port}; run the client with: npx -y deno@2.9.6 task client`,
   );
