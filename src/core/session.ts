@@ -24,7 +24,11 @@ import {
   WireReturn,
   WireSet,
 } from "../protocol/codec.ts";
-import { encodeFrames, FrameDecoder } from "../protocol/frame.ts";
+import {
+  encodeFrames,
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+} from "../protocol/frame.ts";
 import { encodeHello, type Hello, parseHello } from "../protocol/handshake.ts";
 import type { ByteStream } from "../transport/types.ts";
 import { type IncomingCall, runInCall } from "./context.ts";
@@ -66,6 +70,12 @@ const MAX_PATH = 64;
 /** Most results one peer may ask to be held for pipelining at once. */
 const MAX_HELD = 4096;
 const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * Reading from the peer pauses while more than this waits to be written to
+ * it: a peer that sends requests but never reads the answers cannot make the
+ * queue grow without bound.
+ */
+const QUEUE_HIGH_WATER_BYTES = 8 * 1024 * 1024;
 
 /** How a session behaves; every field has a default in {@linkcode sessionDefaults}. */
 export interface SessionOptions {
@@ -187,6 +197,9 @@ export class Session implements ProxyHost, DecodeContext {
   #nextId = 1;
 
   #queue: Uint8Array[] = [];
+  /** Bytes queued or being written. */
+  #queuedBytes = 0;
+  #drainWaiters: (() => void)[] = [];
   #queuedCalls: PendingCall[] = [];
   #flushScheduled = false;
   #writing: Promise<void> | null = null;
@@ -300,9 +313,13 @@ export class Session implements ProxyHost, DecodeContext {
       while (parsed === null) {
         const n = await this.#stream.read(buffer);
         if (n === null) {
-          throw new ConnectionClosedError(
-            `Cannot start connection: ${this.label} closed the connection during the handshake`,
-          );
+          // A peer that sent part of a hello broke the protocol; one that
+          // sent nothing merely went away.
+          const message =
+            `Cannot start connection: ${this.label} closed the connection during the handshake, after ${received.length} bytes of its hello`;
+          throw received.length > 0
+            ? new ProtocolError(message)
+            : new ConnectionClosedError(message);
         }
         const grown = new Uint8Array(received.length + n);
         grown.set(received);
@@ -329,20 +346,26 @@ export class Session implements ProxyHost, DecodeContext {
       const rest = received.subarray(parsed.consumed);
       if (rest.length > 0) decoder.push(rest, onFrame);
       while (!this.#closed) {
+        if (this.#queuedBytes > QUEUE_HIGH_WATER_BYTES) {
+          await new Promise<void>((resolve) =>
+            this.#drainWaiters.push(resolve)
+          );
+          if (this.#closed) return;
+        }
         const n = await this.#stream.read(buffer);
         if (n === null) break;
         decoder.push(buffer.subarray(0, n), onFrame);
       }
-      if (!this.#closed) {
-        this.close(
-          decoder.bufferedBytes > 0
-            ? new ProtocolError(
-              `${this.label} closed the connection in the middle of a frame (${decoder.bufferedBytes} bytes of it received)`,
-            )
-            : new ConnectionClosedError(`${this.label} closed the connection`),
-          false,
+      if (this.#closed) return;
+      if (decoder.bufferedBytes > 0) {
+        throw new ProtocolError(
+          `${this.label} closed the connection in the middle of a frame (${decoder.bufferedBytes} bytes of it received)`,
         );
       }
+      this.close(
+        new ConnectionClosedError(`${this.label} closed the connection`),
+        false,
+      );
     } catch (error) {
       if (this.#closed) return; // Reads fail once the stream is closed.
       this.#fail(error);
@@ -401,8 +424,9 @@ export class Session implements ProxyHost, DecodeContext {
     if (!isId(id)) throw new ProtocolError("Cannot handle REQUEST: bad id");
     if (
       message.length !== 7 || typeof target !== "number" ||
-      !Number.isSafeInteger(target) || typeof op !== "number" ||
-      op < Op.GET || op > Op.DIR || !isPath(path) ||
+      !Number.isSafeInteger(target) ||
+      !Number.isInteger(op) || (op as number) < Op.GET ||
+      (op as number) > Op.DIR || !isPath(path) ||
       typeof hold !== "boolean" ||
       (op === Op.CALL && !Array.isArray(payload))
     ) {
@@ -931,6 +955,7 @@ export class Session implements ProxyHost, DecodeContext {
 
   #enqueue(payload: Uint8Array): void {
     this.#queue.push(payload);
+    this.#queuedBytes += FRAME_HEADER_BYTES + payload.length;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(() => this.#flush());
@@ -948,6 +973,14 @@ export class Session implements ProxyHost, DecodeContext {
 
   #streamClosed = false;
 
+  /** Resumes reading once the queue has drained to half the high water mark. */
+  #wakeReader(): void {
+    if (this.#queuedBytes > QUEUE_HIGH_WATER_BYTES / 2 && !this.#closed) return;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
   /** Writes `first`, then everything queued meanwhile, one write per batch. */
   async #writeLoop(first: Uint8Array | null): Promise<void> {
     try {
@@ -958,6 +991,8 @@ export class Session implements ProxyHost, DecodeContext {
         for (const call of this.#queuedCalls) call.payload = null;
         this.#queuedCalls = [];
         await this.#writeAll(frames);
+        this.#queuedBytes -= frames.length;
+        this.#wakeReader();
       }
     } catch (error) {
       if (!this.#closed) {
@@ -1062,13 +1097,14 @@ export class Session implements ProxyHost, DecodeContext {
     this.#releases.clear();
     this.#heldReleases = [];
     if (notifyPeer) {
-      this.#queue.push(
+      this.#enqueue(
         encodeValue([Kind.CLOSE, reason === null ? "closed" : reason.message]),
       );
       this.#flush();
       await this.#drain(1000);
     }
     this.#streamClosed = true;
+    this.#wakeReader();
     try {
       this.#stream.close();
     } catch {

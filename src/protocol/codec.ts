@@ -131,12 +131,13 @@ addExtension({
   type: Ext.RETURN,
   write: (ret: WireReturn) => ret.id,
   read: (data: unknown) => {
-    if (!isId(data)) {
+    // 0 names the receiver's root object.
+    if (data !== 0 && !isId(data)) {
       throw new ProtocolError(
         "Cannot decode returned reference: expected an id",
       );
     }
-    return context().returnedRef(data);
+    return context().returnedRef(data as number);
   },
 });
 
