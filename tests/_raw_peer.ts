@@ -54,7 +54,7 @@ export interface RawTranscript {
   messages: RawMessage[];
   /** EOF or a failed read: the server closed; timeout: it did not. */
   end: RawEnd;
-  /** The reason of the server's CLOSE message, if one came. */
+  /** The reason the server gave: its CLOSE message, or its refusing hello. */
   closeReason: string | null;
 }
 
@@ -184,7 +184,8 @@ export class RawPeer implements AsyncDisposable {
     }
     const messages = this.#messages;
     this.#messages = [];
-    let closeReason: string | null = null;
+    // Before the handshake completes, a server refuses in its hello.
+    let closeReason: string | null = this.hello?.refused ?? null;
     for (const message of messages) {
       if (message[0] === Kind.CLOSE) closeReason = String(message[1]);
     }

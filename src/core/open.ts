@@ -62,7 +62,7 @@ export interface ConnectionOptions {
  */
 export function resolveOptions(
   options: ConnectionOptions,
-): Omit<SessionOptions, "root" | "label"> {
+): Omit<SessionOptions, "root" | "label" | "acceptor"> {
   const resolved = { ...sessionDefaults };
   for (
     const key of [
@@ -104,7 +104,8 @@ export function resolveOptions(
 }
 
 /** Everything needed to start a session on a stream. */
-export interface OpenOptions extends Omit<SessionOptions, "serviceName"> {}
+export interface OpenOptions
+  extends Omit<SessionOptions, "serviceName" | "acceptor"> {}
 
 /**
  * Starts a session on `stream` and waits for the handshake.
@@ -121,6 +122,7 @@ export async function openConnection<T>(
 ): Promise<Connection<T>> {
   const session = new Session(stream, {
     ...options,
+    acceptor: false,
     serviceName: options.root === null ? undefined : serviceName(options.root),
   });
   await session.ready;
@@ -140,6 +142,7 @@ export function acceptSession(
 ): Session {
   return new Session(stream, {
     ...options,
+    acceptor: true,
     serviceName: options.root === null ? undefined : serviceName(options.root),
   });
 }

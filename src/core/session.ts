@@ -97,6 +97,11 @@ export interface SessionOptions {
   onReady?: (conn: Connection) => void | Promise<void>;
   /** Called once, when the connection is closed. */
   onClose?: (conn: Connection, reason: Error | null) => void;
+  /**
+   * True on the accepting side: its hello goes out only once the peer's hello
+   * is valid and `onReady` succeeded, or carries the reason it refuses.
+   */
+  acceptor: boolean;
   /** Where protocol violations and hook failures are reported. */
   log: (message: string) => void;
   /** How the peer is described in messages, such as its address. */
@@ -104,7 +109,10 @@ export interface SessionOptions {
 }
 
 /** Defaults of {@linkcode SessionOptions}. */
-export const sessionDefaults: Omit<SessionOptions, "root" | "label"> = {
+export const sessionDefaults: Omit<
+  SessionOptions,
+  "root" | "label" | "acceptor"
+> = {
   timeout: 30_000,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   handshakeTimeout: 10_000,
@@ -214,6 +222,7 @@ export class Session implements ProxyHost, DecodeContext {
   #unknownReturn: number | null = null;
 
   #peer: PeerInfo | null = null;
+  #helloSent = false;
   #peerMaxFrame = DEFAULT_MAX_FRAME_BYTES;
   readonly #rootProxy: object;
 
@@ -256,18 +265,31 @@ export class Session implements ProxyHost, DecodeContext {
         ),
       );
     }, options.handshakeTimeout);
-    const hello: Hello = {
-      implementation: IMPLEMENTATION,
-      maxFrameBytes: options.maxFrameBytes,
-      features: ["pipelining"],
-    };
-    if (options.serviceName !== undefined) hello.service = options.serviceName;
-    this.#writing = this.#writeLoop(encodeHello(hello));
+    if (!options.acceptor) this.#sendHello(null);
     this.#readLoop();
   }
 
   get root(): object {
     return this.#rootProxy;
+  }
+
+  /**
+   * Sends this side's hello, or a hello refusing the peer with `refusal`.
+   * It goes out before anything else.
+   */
+  #sendHello(refusal: string | null): void {
+    if (this.#helloSent) return;
+    this.#helloSent = true;
+    const hello: Hello = {
+      implementation: IMPLEMENTATION,
+      maxFrameBytes: this.#options.maxFrameBytes,
+      features: ["pipelining"],
+    };
+    if (this.#options.serviceName !== undefined) {
+      hello.service = this.#options.serviceName;
+    }
+    if (refusal !== null) hello.refused = refusal;
+    this.#writing = this.#writeLoop(encodeHello(hello));
   }
 
   get peer(): PeerInfo {
@@ -329,6 +351,11 @@ export class Session implements ProxyHost, DecodeContext {
       }
       clearTimeout(this.#handshakeTimer);
       const hello = parsed.hello;
+      if (hello.refused !== undefined) {
+        throw new ConnectionClosedError(
+          `${this.label} refused the connection: ${hello.refused}`,
+        );
+      }
       this.#peer = {
         implementation: hello.implementation,
         maxFrameBytes: hello.maxFrameBytes,
@@ -339,6 +366,8 @@ export class Session implements ProxyHost, DecodeContext {
         await this.#options.onReady(this.handle);
       }
       if (this.#closed) return;
+      // An acceptor answers only now: its hello means "accepted".
+      this.#sendHello(null);
       this.#resolveReady();
       const decoder = new FrameDecoder(this.#options.maxFrameBytes);
       const onFrame = (payload: Uint8Array, owned: boolean) =>
@@ -1096,7 +1125,11 @@ export class Session implements ProxyHost, DecodeContext {
     this.#imports.clear();
     this.#releases.clear();
     this.#heldReleases = [];
-    if (notifyPeer) {
+    if (notifyPeer && !this.#helloSent && this.#options.acceptor) {
+      // Refused before the handshake completed: the reason goes in the hello.
+      this.#sendHello(reason === null ? "closed" : reason.message);
+      await this.#drain(1000);
+    } else if (notifyPeer) {
       this.#enqueue(
         encodeValue([Kind.CLOSE, reason === null ? "closed" : reason.message]),
       );

@@ -27,6 +27,8 @@ export interface Hello {
   token?: string;
   /** The name of the service the sender serves, if any. */
   service?: string;
+  /** Set by an accepting side that refuses the connection: why. */
+  refused?: string;
 }
 
 const packr = new Packr({ useRecords: false });
@@ -121,7 +123,8 @@ function validateHello(value: unknown): Hello {
     !Number.isSafeInteger(hello.maxFrameBytes) || hello.maxFrameBytes < 64 ||
     !Array.isArray(hello.features) ||
     (hello.token !== undefined && typeof hello.token !== "string") ||
-    (hello.service !== undefined && typeof hello.service !== "string")
+    (hello.service !== undefined && typeof hello.service !== "string") ||
+    (hello.refused !== undefined && typeof hello.refused !== "string")
   ) {
     throw new ProtocolError(
       "Cannot start connection: hello lacks implementation, maxFrameBytes (>= 64) or features",
@@ -133,6 +136,7 @@ function validateHello(value: unknown): Hello {
     features: hello.features.filter((f): f is string => typeof f === "string"),
     token: hello.token,
     service: hello.service,
+    refused: hello.refused,
   };
 }
 

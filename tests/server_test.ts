@@ -1,0 +1,87 @@
+import assert from "assert";
+import { connect, ConnectionClosedError, exposed, serve } from "../mod.ts";
+import { delay } from "./_harness.ts";
+
+class Slow {
+  @exposed
+  async sleep(ms: number): Promise<string> {
+    await delay(ms);
+    return `slept ${ms}`;
+  }
+  @exposed
+  accessor mode = "fast";
+}
+
+Deno.test("shutdown() lets in-flight calls finish, then closes every connection", async () => {
+  const server = serve(Slow, { port: 0, log: () => {} });
+  const conn = await connect<Slow>("127.0.0.1", server.addr.port);
+  const call = conn.root.sleep(200);
+  await delay(20);
+  const stopping = server.shutdown({ deadline: 5000 });
+  // New connections are refused once shutdown has begun.
+  await assert.rejects(
+    connect("127.0.0.1", server.addr.port),
+    (e) =>
+      e instanceof Deno.errors.ConnectionRefused ||
+      e instanceof Deno.errors.ConnectionReset,
+  );
+  assert.equal(await call, "slept 200");
+  await stopping;
+  await server.finished;
+  await conn.closed;
+  assert.equal(conn.isClosed, true);
+  assert.equal(server.connectionCount, 0);
+});
+
+Deno.test("shutdown() closes connections whose calls outlast the deadline", async () => {
+  const server = serve(Slow, { port: 0, log: () => {} });
+  const conn = await connect<Slow>("127.0.0.1", server.addr.port);
+  const call = conn.root.sleep(5000);
+  await delay(20);
+  const started = performance.now();
+  await server.shutdown({ deadline: 100 });
+  assert.ok(performance.now() - started < 2000);
+  await assert.rejects(call, ConnectionClosedError);
+  await conn.closed;
+});
+
+Deno.test("a server disposed with await using is shut down", async () => {
+  let port = 0;
+  {
+    await using server = serve(Slow, { port: 0, log: () => {} });
+    port = server.addr.port;
+    await using conn = await connect<Slow>("127.0.0.1", port);
+    assert.equal(await conn.root.mode, "fast");
+  }
+  await assert.rejects(
+    connect("127.0.0.1", port),
+    Deno.errors.ConnectionRefused,
+  );
+});
+
+Deno.test("an exposed accessor is readable and writable", async () => {
+  await using server = serve(Slow, { port: 0, log: () => {} });
+  await using conn = await connect<Slow>("127.0.0.1", server.addr.port);
+  const { setAttr } = await import("../mod.ts");
+  await setAttr(conn.root, "mode", "slow");
+  assert.equal(await conn.root.mode, "slow");
+});
+
+Deno.test("a service whose onConnect throws refuses that client with the reason, and logs it", async () => {
+  const logs: string[] = [];
+  class Picky {
+    onConnect() {
+      throw new Error("not today");
+    }
+    @exposed
+    foo() {
+      return "foo";
+    }
+  }
+  await using server = serve(Picky, {
+    port: 0,
+    log: (line) => logs.push(line),
+  });
+  await assert.rejects(connect("127.0.0.1", server.addr.port), /not today/);
+  assert.ok(logs.some((line) => /not today/.test(line)), logs.join("\n"));
+});
