@@ -70,6 +70,8 @@ const MAX_PATH = 64;
 /** Most results one peer may ask to be held for pipelining at once. */
 const MAX_HELD = 4096;
 const READ_BUFFER_BYTES = 64 * 1024;
+/** Batches up to this size are built in one reused buffer. */
+const WRITE_BUFFER_BYTES = 16 * 1024;
 /**
  * Reading from the peer pauses while more than this waits to be written to
  * it: a peer that sends requests but never reads the answers cannot make the
@@ -130,7 +132,10 @@ class PendingCall implements PendingResult {
   payload: Uint8Array | null = null;
   held = false;
   settled = false;
-  timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** When the call times out (`performance.now()` time), or Infinity. */
+  deadline = Infinity;
+  /** The timeout the deadline came from, for the error message. */
+  timeout = 0;
   signal: AbortSignal | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
 
@@ -202,6 +207,8 @@ export class Session implements ProxyHost, DecodeContext {
   readonly #incoming = new Map<number, IncomingCall>();
   readonly #held = new Map<number, Promise<unknown>>();
   readonly #pings = new Map<number, (rtt: number) => void>();
+  #sweepTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #sweepAt = Infinity;
   #nextId = 1;
 
   #queue: Uint8Array[] = [];
@@ -209,6 +216,7 @@ export class Session implements ProxyHost, DecodeContext {
   #queuedBytes = 0;
   #drainWaiters: (() => void)[] = [];
   #queuedCalls: PendingCall[] = [];
+  readonly #writeBuffer = new Uint8Array(WRITE_BUFFER_BYTES);
   #flushScheduled = false;
   #writing: Promise<void> | null = null;
 
@@ -729,14 +737,9 @@ export class Session implements ProxyHost, DecodeContext {
     this.#enqueue(bytes);
     const timeout = options?.timeout ?? this.#options.timeout;
     if (timeout > 0 && Number.isFinite(timeout)) {
-      call.timer = setTimeout(() => {
-        this.#abandon(
-          call,
-          new TimeoutError(
-            `Call to ${label} on ${this.label} timed out after ${timeout} ms`,
-          ),
-        );
-      }, timeout);
+      call.timeout = timeout;
+      call.deadline = performance.now() + timeout;
+      if (call.deadline < this.#sweepAt) this.#armSweep(call.deadline);
     }
     if (signal !== undefined) {
       call.signal = signal;
@@ -744,6 +747,40 @@ export class Session implements ProxyHost, DecodeContext {
       signal.addEventListener("abort", call.onAbort, { once: true });
     }
     return call;
+  }
+
+  /**
+   * Arms the one timer that expires overdue calls. A timer per call costs
+   * more than the rest of a call's bookkeeping; with one per session, a call
+   * whose deadline is not the earliest costs a comparison.
+   */
+  #armSweep(at: number): void {
+    clearTimeout(this.#sweepTimer);
+    this.#sweepAt = at;
+    this.#sweepTimer = setTimeout(
+      () => this.#sweep(),
+      Math.max(0, at - performance.now()),
+    );
+  }
+
+  #sweep(): void {
+    this.#sweepTimer = undefined;
+    this.#sweepAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const call of this.#pending.values()) {
+      if (call.deadline <= now) {
+        this.#abandon(
+          call,
+          new TimeoutError(
+            `Call to ${call.label} on ${this.label} timed out after ${call.timeout} ms`,
+          ),
+        );
+      } else if (call.deadline < next) {
+        next = call.deadline;
+      }
+    }
+    if (next < Infinity && !this.#closed) this.#armSweep(next);
   }
 
   /** Gives up on a call (timeout or abort) and tells the peer to cancel it. */
@@ -757,7 +794,6 @@ export class Session implements ProxyHost, DecodeContext {
   #settle(call: PendingCall): void {
     call.settled = true;
     this.#pending.delete(call.id);
-    if (call.timer !== undefined) clearTimeout(call.timer);
     if (call.onAbort !== undefined) {
       call.signal!.removeEventListener("abort", call.onAbort);
     }
@@ -1015,7 +1051,8 @@ export class Session implements ProxyHost, DecodeContext {
     try {
       if (first !== null) await this.#writeAll(first);
       while (this.#queue.length > 0 && !this.#streamClosed) {
-        const frames = encodeFrames(this.#queue);
+        // The previous batch is written by now, so its buffer can be reused.
+        const frames = encodeFrames(this.#queue, this.#writeBuffer);
         this.#queue = [];
         for (const call of this.#queuedCalls) call.payload = null;
         this.#queuedCalls = [];
@@ -1100,6 +1137,7 @@ export class Session implements ProxyHost, DecodeContext {
     this.#closed = true;
     clearTimeout(this.#handshakeTimer);
     clearTimeout(this.#releaseTimer);
+    clearTimeout(this.#sweepTimer);
     const error = reason instanceof ConnectionClosedError
       ? reason
       : new ConnectionClosedError(

@@ -119,7 +119,10 @@ export class FrameDecoder {
  * Encodes payloads as consecutive frames in one buffer, ready for one write.
  *
  * @param payloads The payloads, in order.
- * @returns Header and payload of every frame, back to back.
+ * @param scratch A buffer to reuse when it is large enough; the caller must
+ *   be done with what an earlier call wrote there.
+ * @returns Header and payload of every frame, back to back: a view of
+ *   `scratch`, or a new buffer.
  *
  * @example
  * ```ts
@@ -127,10 +130,15 @@ export class FrameDecoder {
  * console.assert(encodeFrames([new Uint8Array(3)]).length === 7);
  * ```
  */
-export function encodeFrames(payloads: readonly Uint8Array[]): Uint8Array {
+export function encodeFrames(
+  payloads: readonly Uint8Array[],
+  scratch?: Uint8Array,
+): Uint8Array {
   let total = 0;
   for (const payload of payloads) total += FRAME_HEADER_BYTES + payload.length;
-  const out = new Uint8Array(total);
+  const out = scratch !== undefined && scratch.length >= total
+    ? scratch.subarray(0, total)
+    : new Uint8Array(total);
   let offset = 0;
   for (const payload of payloads) {
     const length = payload.length;
