@@ -43,14 +43,21 @@ export type { ErrorClass, RemoteErrorInit } from "./src/core/errors.ts";
 export type { CallContext } from "./src/core/context.ts";
 export type { MemberAccess } from "./src/core/exposure.ts";
 export type {
+  ForeignContext,
+  ForeignProtocol,
+  ServedConnection,
+  ServeListenerOptions,
   ServeOptions,
   Server,
+  ServerOptions,
   ServiceHooks,
   ServiceSource,
   ShutdownOptions,
+  StreamListener,
 } from "./src/server/server.ts";
+export type { ByteStream } from "./src/transport/types.ts";
 export { connect } from "./src/client/connect.ts";
-export { serve } from "./src/server/server.ts";
+export { serve, serveListener } from "./src/server/server.ts";
 export { exposed, service, serviceName } from "./src/core/exposure.ts";
 export { currentCall } from "./src/core/context.ts";
 export {

@@ -85,3 +85,29 @@ Deno.test("a service whose onConnect throws refuses that client with the reason,
   await assert.rejects(connect("127.0.0.1", server.addr.port), /not today/);
   assert.ok(logs.some((line) => /not today/.test(line)), logs.join("\n"));
 });
+
+Deno.test("a client beyond maxConnections is refused with the reason, and others keep working", async () => {
+  const logs: string[] = [];
+  await using server = serve(Slow, {
+    port: 0,
+    maxConnections: 2,
+    log: (line) => logs.push(line),
+  });
+  await using a = await connect<Slow>("127.0.0.1", server.addr.port);
+  await using b = await connect<Slow>("127.0.0.1", server.addr.port);
+  await assert.rejects(
+    connect("127.0.0.1", server.addr.port),
+    /refused the connection: the server is at its limit of 2 connections/,
+  );
+  assert.ok(
+    logs.some((line) => /limit of 2 connections/.test(line)),
+    logs.join("\n"),
+  );
+  assert.equal(await a.root.mode, "fast");
+  assert.equal(await b.root.mode, "fast");
+  await a.close();
+  // A place is free again.
+  for (let i = 0; i < 100 && server.connectionCount > 1; i++) await delay(10);
+  await using c = await connect<Slow>("127.0.0.1", server.addr.port);
+  assert.equal(await c.root.mode, "fast");
+});

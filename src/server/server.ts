@@ -1,6 +1,8 @@
 /**
- * The server: accepts connections, gives each its service instance, runs the
- * service hooks, and shuts down gracefully.
+ * The server: accepts connections on any listener, gives each its service
+ * instance, runs the service hooks, enforces the connection limit, hands
+ * connections that speak another protocol (RPyC) to its handler, and shuts
+ * down gracefully.
  *
  * @module
  */
@@ -10,8 +12,9 @@ import {
   type ConnectionOptions,
   resolveOptions,
 } from "../core/open.ts";
-import type { Session } from "../core/session.ts";
 import type { Connection } from "../core/types.ts";
+import { MAGIC } from "../protocol/constants.ts";
+import { PeekedStream } from "../transport/peeked.ts";
 import {
   DEFAULT_HOSTNAME,
   DEFAULT_PORT,
@@ -19,6 +22,7 @@ import {
   listenTcp,
   prepareAccepted,
 } from "../transport/tcp.ts";
+import type { ByteStream } from "../transport/types.ts";
 
 /** Hooks a service may define; neither is reachable remotely. */
 export interface ServiceHooks {
@@ -31,8 +35,27 @@ export interface ServiceHooks {
 /** A service: a class (instantiated per connection by default) or one object. */
 export type ServiceSource = (new () => object) | object;
 
+/** Options of every server, whatever its transport. */
+export interface ServerOptions extends ConnectionOptions {
+  /**
+   * With a class: `false` makes one instance per connection (RPyC's
+   * default), `true` one instance for all connections. An object is always
+   * shared.
+   *
+   * @default {false}
+   */
+  shared?: boolean;
+  /**
+   * Most connections open at once; a client beyond it is refused with the
+   * reason and the refusal is logged.
+   *
+   * @default {1024}
+   */
+  maxConnections?: number;
+}
+
 /** Options of {@linkcode serve}. */
-export interface ServeOptions extends ConnectionOptions {
+export interface ServeOptions extends ServerOptions {
   /**
    * Address to listen on. Loopback unless told otherwise.
    *
@@ -45,14 +68,6 @@ export interface ServeOptions extends ConnectionOptions {
    * @default {18811}
    */
   port?: number;
-  /**
-   * With a class: `false` makes one instance per connection (RPyC's
-   * default), `true` one instance for all connections. An object is always
-   * shared.
-   *
-   * @default {false}
-   */
-  shared?: boolean;
 }
 
 /** Options of {@linkcode Server.shutdown}. */
@@ -67,9 +82,10 @@ export interface ShutdownOptions {
 }
 
 /** A running server. */
-export interface Server extends AsyncDisposable {
+export interface Server<A extends Deno.Addr = Deno.NetAddr>
+  extends AsyncDisposable {
   /** The address it listens on (with the port picked, if `port` was 0). */
-  readonly addr: Deno.NetAddr;
+  readonly addr: A;
   /** Resolves once the server has shut down and every connection is closed. */
   readonly finished: Promise<void>;
   /** The number of open connections. */
@@ -79,6 +95,58 @@ export interface Server extends AsyncDisposable {
    * closes every connection.
    */
   shutdown(options?: ShutdownOptions): Promise<void>;
+}
+
+/** What a server accepts connections from. */
+export interface StreamListener<A extends Deno.Addr = Deno.Addr> {
+  /** Where it listens. */
+  readonly addr: A;
+  /** The next connection; rejects once the listener is closed. */
+  accept(): Promise<ByteStream>;
+  /** Stops listening. */
+  close(): void;
+}
+
+/** A connection the server keeps track of, whatever protocol it speaks. */
+export interface ServedConnection {
+  /** Resolves once every call in progress has settled. */
+  idle(): Promise<void>;
+  /** Closes it, telling the peer. */
+  close(): Promise<void>;
+}
+
+/** What a {@linkcode ForeignProtocol} is given for each connection. */
+export interface ForeignContext {
+  /** The service instance for this connection. */
+  service: object & ServiceHooks;
+  /** The peer, for messages. */
+  label: string;
+  /** Resolved server options. */
+  options: Required<ConnectionOptions>;
+  /** Must be called once, when the connection has closed. */
+  onClose(): void;
+}
+
+/**
+ * A protocol other than netref's own that a server answers on the same
+ * listener, told apart by the connection's first bytes.
+ */
+export interface ForeignProtocol {
+  /** Its name, for logs. */
+  readonly name: string;
+  /**
+   * Whether `first` (the bytes received so far) opens this protocol: true,
+   * false, or null while more bytes are needed.
+   */
+  matches(first: Uint8Array): boolean | null;
+  /** Serves one connection; `stream` starts with the bytes already read. */
+  serve(stream: ByteStream, context: ForeignContext): ServedConnection;
+}
+
+/** Options of {@linkcode serveListener}. */
+export interface ServeListenerOptions extends ServerOptions {
+  /** Protocols besides netref's own, told apart by their first bytes. */
+  foreignProtocols?: readonly ForeignProtocol[];
 }
 
 function isClass(source: ServiceSource): source is new () => object {
@@ -108,75 +176,168 @@ export function serve(
   service: ServiceSource,
   options: ServeOptions = {},
 ): Server {
+  checkService(service);
+  const tcp = listenTcp(
+    options.hostname ?? DEFAULT_HOSTNAME,
+    options.port ?? DEFAULT_PORT,
+  );
+  const listener: StreamListener<Deno.NetAddr> = {
+    addr: tcp.addr,
+    accept: async () => prepareAccepted(await tcp.accept()),
+    close: () => tcp.close(),
+  };
+  return serveListener(listener, service, options);
+}
+
+function checkService(service: ServiceSource): void {
   if (
     (typeof service !== "function" && typeof service !== "object") ||
     service === null
   ) {
     throw new TypeError("Cannot serve: expected a service class or object");
   }
-  const sessionOptions = resolveOptions(options);
-  const listener = listenTcp(
-    options.hostname ?? DEFAULT_HOSTNAME,
-    options.port ?? DEFAULT_PORT,
-  );
+}
+
+/**
+ * Serves a service on any listener: the transport-independent server that
+ * {@linkcode serve} and the other transports build on.
+ *
+ * @param listener Where connections come from.
+ * @param service A service class, or an object shared by every connection.
+ * @param options Instancing, limits, and other protocols to answer.
+ * @returns The running server.
+ * @throws {TypeError} If `service` is neither a class nor an object.
+ * @throws {RangeError} On an option out of range.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveListener } from "./server.ts";
+ * const tcp = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+ * const server = serveListener(
+ *   { addr: tcp.addr, accept: () => tcp.accept(), close: () => tcp.close() },
+ *   class { },
+ * );
+ * await server.shutdown();
+ * ```
+ */
+export function serveListener<A extends Deno.Addr>(
+  listener: StreamListener<A>,
+  service: ServiceSource,
+  options: ServeListenerOptions = {},
+): Server<A> {
+  checkService(service);
+  const resolved = resolveOptions(options);
+  const maxConnections = options.maxConnections ?? 1024;
+  if (!Number.isInteger(maxConnections) || maxConnections < 1) {
+    listener.close();
+    throw new RangeError(
+      `Cannot use maxConnections ${maxConnections}: expected an integer >= 1`,
+    );
+  }
+  const foreign = options.foreignProtocols ?? [];
   const shared = isClass(service)
     ? (options.shared ? new service() : null)
     : service;
-  const sessions = new Set<Session>();
+  const connections = new Set<ServedConnection>();
   let accepting = true;
   let resolveFinished!: () => void;
   const finished = new Promise<void>((resolve) => resolveFinished = resolve);
 
-  function open(conn: Deno.Conn): void {
-    const label = formatAddr(conn.remoteAddr);
-    let instance: object & ServiceHooks;
+  function makeInstance(label: string): (object & ServiceHooks) | null {
     try {
-      instance = (shared ?? new (service as new () => object)()) as
+      return (shared ?? new (service as new () => object)()) as
         & object
         & ServiceHooks;
     } catch (error) {
-      sessionOptions.log(
-        `cannot create service for ${label}: ${String(error)}`,
-      );
-      conn.close();
-      return;
+      resolved.log(`cannot create the service for ${label}: ${error}`);
+      return null;
     }
-    const session = acceptSession(prepareAccepted(conn), {
-      ...sessionOptions,
+  }
+
+  function openNetref(stream: ByteStream, label: string, refusal?: string) {
+    const instance = makeInstance(label);
+    if (instance === null) return stream.close();
+    const connection = acceptSession(stream, {
+      ...resolved,
       root: instance,
       label,
-      onReady: typeof instance.onConnect === "function"
+      onReady: refusal !== undefined
+        ? () => {
+          throw new RangeError(refusal);
+        }
+        : typeof instance.onConnect === "function"
         ? (c) => instance.onConnect!(c)
         : undefined,
       onClose: (c) => {
-        sessions.delete(session);
-        if (typeof instance.onDisconnect === "function") {
+        connections.delete(served);
+        if (
+          refusal === undefined && typeof instance.onDisconnect === "function"
+        ) {
           instance.onDisconnect(c);
         }
       },
     });
-    sessions.add(session);
+    const served: ServedConnection = {
+      idle: () => connection.idle(),
+      close: () => connection.close(null, true),
+    };
+    connections.add(served);
+  }
+
+  async function open(stream: ByteStream): Promise<void> {
+    const label = stream.remoteAddr ? formatAddr(stream.remoteAddr) : "peer";
+    if (connections.size >= maxConnections) {
+      const reason =
+        `the server is at its limit of ${maxConnections} connections; try again later`;
+      resolved.log(`refused ${label}: ${reason}`);
+      // The netref handshake carries the refusal to the client.
+      return openNetref(stream, label, reason);
+    }
+    if (foreign.length === 0) return openNetref(stream, label);
+    const sniffed = await sniff(
+      stream,
+      foreign,
+      resolved.handshakeTimeout,
+      resolved.log,
+      label,
+    );
+    if (sniffed === null) return; // The peer left before saying anything.
+    if (sniffed.protocol === null) return openNetref(sniffed.stream, label);
+    const instance = makeInstance(label);
+    if (instance === null) return sniffed.stream.close();
+    const served = sniffed.protocol.serve(sniffed.stream, {
+      service: instance,
+      label,
+      options: resolved,
+      onClose: () => connections.delete(served),
+    });
+    connections.add(served);
   }
 
   const acceptLoop = (async () => {
     while (accepting) {
-      let conn: Deno.Conn;
+      let stream: ByteStream;
       try {
-        conn = await listener.accept();
+        stream = await listener.accept();
       } catch (error) {
         if (!accepting || error instanceof Deno.errors.BadResource) break;
-        sessionOptions.log(`accept failed: ${String(error)}`);
+        resolved.log(`accept failed: ${error}`);
         await new Promise((resolve) => setTimeout(resolve, 50));
         continue;
       }
-      open(conn);
+      open(stream).catch((error) => {
+        resolved.log(`cannot serve a connection: ${error}`);
+        try {
+          stream.close();
+        } catch {
+          // Already closed.
+        }
+      });
     }
   })();
 
   let shuttingDown: Promise<void> | null = null;
-  function shutdown(
-    shutdownOptions: ShutdownOptions = {},
-  ): Promise<void> {
+  function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {
     if (shuttingDown !== null) return shuttingDown;
     shuttingDown = (async () => {
       accepting = false;
@@ -189,11 +350,11 @@ export function serve(
       const deadline = shutdownOptions.deadline ?? 10_000;
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
-        Promise.all([...sessions].map((s) => s.idle())),
+        Promise.all([...connections].map((c) => c.idle())),
         new Promise((resolve) => timer = setTimeout(resolve, deadline)),
       ]);
       clearTimeout(timer);
-      await Promise.all([...sessions].map((s) => s.close(null, true)));
+      await Promise.all([...connections].map((c) => c.close()));
       resolveFinished();
     })();
     return shuttingDown;
@@ -203,9 +364,80 @@ export function serve(
     addr: listener.addr,
     finished,
     get connectionCount() {
-      return sessions.size;
+      return connections.size;
     },
     shutdown,
     [Symbol.asyncDispose]: () => shutdown(),
   };
+}
+
+/**
+ * Reads a connection's first bytes until they tell its protocol: one of
+ * `foreign`, or netref's own (null) for its magic or anything unclaimed.
+ * Returns null if the peer left or stayed silent past `timeout` (logged).
+ */
+async function sniff(
+  stream: ByteStream,
+  foreign: readonly ForeignProtocol[],
+  timeout: number,
+  log: (message: string) => void,
+  label: string,
+): Promise<{ stream: ByteStream; protocol: ForeignProtocol | null } | null> {
+  let first = new Uint8Array(0);
+  const buffer = new Uint8Array(4096);
+  const deadline = performance.now() + timeout;
+  while (true) {
+    if (first.length > 0) {
+      const netrefSoFar = startsLikeMagic(first);
+      if (netrefSoFar && first.length >= MAGIC.length) {
+        return { stream: new PeekedStream(stream, first), protocol: null };
+      }
+      let undecided = netrefSoFar;
+      for (const protocol of foreign) {
+        const verdict = protocol.matches(first);
+        if (verdict === true) {
+          return { stream: new PeekedStream(stream, first), protocol };
+        }
+        if (verdict === null) undecided = true;
+      }
+      if (!undecided) {
+        // Nobody claims it: netref's handshake refuses it with the reason.
+        return { stream: new PeekedStream(stream, first), protocol: null };
+      }
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const n = await Promise.race([
+      stream.read(buffer),
+      new Promise<"timeout">((resolve) => {
+        timer = setTimeout(
+          () => resolve("timeout"),
+          Math.max(0, deadline - performance.now()),
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
+    if (n === "timeout" || n === null) {
+      if (n === "timeout") {
+        log(
+          `closing connection to ${label}: no hello within ${timeout} ms (${first.length} bytes received)`,
+        );
+      }
+      try {
+        // Also ends the read still waiting after a timeout.
+        stream.close();
+      } catch {
+        // Already closed by the peer.
+      }
+      return null;
+    }
+    const grown = new Uint8Array(first.length + n);
+    grown.set(first);
+    grown.set(buffer.subarray(0, n), first.length);
+    first = grown;
+  }
+}
+
+function startsLikeMagic(bytes: Uint8Array): boolean {
+  const n = Math.min(bytes.length, MAGIC.length);
+  for (let i = 0; i < n; i++) if (bytes[i] !== MAGIC[i]) return false;
+  return true;
 }

@@ -1,0 +1,71 @@
+/**
+ * A stream whose first bytes were already read (to tell its protocol apart)
+ * and are handed out again before the rest.
+ *
+ * @module
+ */
+
+import type { ByteStream } from "./types.ts";
+
+/**
+ * Replays `prefix`, then reads from `inner`.
+ *
+ * @example
+ * ```ts ignore
+ * import { PeekedStream } from "./peeked.ts";
+ * const conn = await Deno.connect({ port: 18811 });
+ * const first = new Uint8Array(4);
+ * await conn.read(first);
+ * const stream = new PeekedStream(conn, first);
+ * ```
+ */
+export class PeekedStream implements ByteStream {
+  #inner: ByteStream;
+  #prefix: Uint8Array | null;
+
+  /**
+   * Wraps a stream.
+   *
+   * @param inner The stream the bytes were read from.
+   * @param prefix The bytes already read, handed out first.
+   */
+  constructor(inner: ByteStream, prefix: Uint8Array) {
+    this.#inner = inner;
+    this.#prefix = prefix.length > 0 ? prefix : null;
+  }
+
+  /** The peer's address, as the inner stream has it. */
+  get remoteAddr(): Deno.Addr | undefined {
+    return this.#inner.remoteAddr;
+  }
+
+  /**
+   * Reads the replayed bytes first, then from the inner stream.
+   *
+   * @param buffer Where to read into.
+   * @returns Bytes read, or null at end of stream.
+   */
+  read(buffer: Uint8Array): Promise<number | null> {
+    const prefix = this.#prefix;
+    if (prefix === null) return this.#inner.read(buffer);
+    const n = Math.min(buffer.length, prefix.length);
+    buffer.set(prefix.subarray(0, n));
+    this.#prefix = n === prefix.length ? null : prefix.subarray(n);
+    return Promise.resolve(n);
+  }
+
+  /**
+   * Writes to the inner stream.
+   *
+   * @param data Bytes to write.
+   * @returns Bytes written.
+   */
+  write(data: Uint8Array): Promise<number> {
+    return this.#inner.write(data);
+  }
+
+  /** Closes the inner stream. */
+  close(): void {
+    this.#inner.close();
+  }
+}
