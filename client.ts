@@ -29,9 +29,10 @@ export type {
 } from "./src/core/types.ts";
 export type { ConnectionOptions } from "./src/core/open.ts";
 export type { ConnectOptions } from "./src/client/connect.ts";
+export type { ByteStream } from "./src/transport/types.ts";
 export type { MemberInfo } from "./src/core/proxy.ts";
 export type { ErrorClass, RemoteErrorInit } from "./src/core/errors.ts";
-export { connect } from "./src/client/connect.ts";
+export { connect, connectStream } from "./src/client/connect.ts";
 export {
   dir,
   isNetref,

@@ -56,7 +56,7 @@ export type {
   StreamListener,
 } from "./src/server/server.ts";
 export type { ByteStream } from "./src/transport/types.ts";
-export { connect } from "./src/client/connect.ts";
+export { connect, connectStream } from "./src/client/connect.ts";
 export { serve, serveListener } from "./src/server/server.ts";
 export { exposed, service, serviceName } from "./src/core/exposure.ts";
 export { currentCall } from "./src/core/context.ts";

@@ -10,7 +10,8 @@ import {
   resolveOptions,
 } from "../core/open.ts";
 import type { Connection } from "../core/types.ts";
-import { DEFAULT_PORT, dialTcp } from "../transport/tcp.ts";
+import { DEFAULT_PORT, dialTcp, formatAddr } from "../transport/tcp.ts";
+import type { ByteStream } from "../transport/types.ts";
 
 /** Options of {@linkcode connect}. */
 export interface ConnectOptions extends ConnectionOptions {
@@ -53,6 +54,15 @@ export async function connect<T = unknown>(
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new RangeError(`Cannot connect to port ${port}: expected 1 to 65535`);
   }
+  const prepared = prepare(options); // Bad options fail before dialling.
+  const stream = await dialTcp(hostname, port);
+  return await openConnection<T>(stream, {
+    ...prepared,
+    label: `${hostname}:${port}`,
+  });
+}
+
+function prepare(options: ConnectOptions) {
   const service = options.service ?? null;
   if (
     service !== null && typeof service !== "object" &&
@@ -60,11 +70,36 @@ export async function connect<T = unknown>(
   ) {
     throw new TypeError("Cannot connect: service must be an object");
   }
-  const resolved = resolveOptions(options);
-  const stream = await dialTcp(hostname, port);
+  return { ...resolveOptions(options), root: service };
+}
+
+/**
+ * Opens a netref connection over any connected byte stream (a TLS or Unix
+ * socket, a child process's pipes, an in-memory pair): the client side of
+ * the handshake on a transport of your own.
+ *
+ * @typeParam T The type of the peer's root object.
+ * @param stream The connected stream; the connection owns it from now on.
+ * @param options Timeouts, limits, a service of this side's own, and a label
+ *   naming the peer in messages.
+ * @returns The open connection.
+ * @throws {ProtocolError} If the peer does not speak this netref protocol.
+ * @throws {ConnectionClosedError} If the peer refuses or hangs up.
+ *
+ * @example
+ * ```ts ignore
+ * import { connectStream } from "@netref/netref/client";
+ * const socket = await Deno.connect({ transport: "unix", path: "/tmp/netref.sock" });
+ * await using conn = await connectStream(socket);
+ * ```
+ */
+export async function connectStream<T = unknown>(
+  stream: ByteStream,
+  options: ConnectOptions & { label?: string } = {},
+): Promise<Connection<T>> {
   return await openConnection<T>(stream, {
-    ...resolved,
-    root: service,
-    label: `${hostname}:${port}`,
+    ...prepare(options),
+    label: options.label ??
+      (stream.remoteAddr ? formatAddr(stream.remoteAddr) : "peer"),
   });
 }
