@@ -14,7 +14,7 @@
  * @module
  */
 
-import { deflateSync, inflateSync } from "node:zlib";
+import { deflateSync, inflateSync } from "zlib";
 import { ProtocolError } from "../../core/errors.ts";
 import {
   CHANNEL_FLUSHER,
