@@ -6,7 +6,7 @@
 
 import { serviceName } from "./exposure.ts";
 import { Session, sessionDefaults, type SessionOptions } from "./session.ts";
-import type { Connection } from "./types.ts";
+import type { Connection, ResolvedOptions } from "./types.ts";
 import type { ByteStream } from "../transport/types.ts";
 
 /** Options shared by both ends of a connection. */
@@ -31,6 +31,20 @@ export interface ConnectionOptions {
    * @default {10000}
    */
   handshakeTimeout?: number;
+  /**
+   * Milliseconds of silence from the peer (no message, no call pending
+   * either way) after which the connection is closed and the reason logged;
+   * `0` never closes an idle connection.
+   *
+   * @default {0}
+   */
+  idleTimeout?: number;
+  /**
+   * A shared secret. A client sends it in the handshake; a server given one
+   * refuses every client whose token differs (compared in constant time).
+   * It travels in clear text unless the transport is TLS.
+   */
+  token?: string;
   /**
    * Most incoming calls running at once; a peer that sends more is
    * disconnected.
@@ -60,15 +74,14 @@ export interface ConnectionOptions {
  * @throws {TypeError} On a wrong type.
  * @throws {RangeError} On a limit out of range.
  */
-export function resolveOptions(
-  options: ConnectionOptions,
-): Omit<SessionOptions, "root" | "label" | "acceptor"> {
+export function resolveOptions(options: ConnectionOptions): ResolvedOptions {
   const resolved = { ...sessionDefaults };
   for (
     const key of [
       "timeout",
       "maxFrameBytes",
       "handshakeTimeout",
+      "idleTimeout",
       "maxInFlight",
     ] as const
   ) {
@@ -90,6 +103,12 @@ export function resolveOptions(
     throw new RangeError(
       `Cannot use maxInFlight ${resolved.maxInFlight}: expected at least 1`,
     );
+  }
+  if (options.token !== undefined) {
+    if (typeof options.token !== "string" || options.token === "") {
+      throw new TypeError("Cannot use token: expected a non-empty string");
+    }
+    resolved.token = options.token;
   }
   if (options.includeStack !== undefined) {
     resolved.includeStack = Boolean(options.includeStack);

@@ -91,6 +91,16 @@ export interface SessionOptions {
   maxFrameBytes: number;
   /** Milliseconds to wait for the peer's hello. */
   handshakeTimeout: number;
+  /**
+   * Milliseconds without any message from the peer, while no call is pending
+   * either way, after which the connection is closed; 0 for never.
+   */
+  idleTimeout: number;
+  /**
+   * The shared secret: sent in the hello by the connecting side, required
+   * (compared in constant time) by the accepting side.
+   */
+  token?: string;
   /** Most incoming calls running at once before the peer is disconnected. */
   maxInFlight: number;
   /** Whether errors sent to the peer carry their stack trace. */
@@ -118,6 +128,7 @@ export const sessionDefaults: Omit<
   timeout: 30_000,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   handshakeTimeout: 10_000,
+  idleTimeout: 0,
   maxInFlight: 1024,
   includeStack: true,
   log: (message) => console.error(`netref: ${message}`),
@@ -208,6 +219,8 @@ export class Session implements ProxyHost, DecodeContext {
   readonly #held = new Map<number, Promise<unknown>>();
   readonly #pings = new Map<number, (rtt: number) => void>();
   #sweepTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  #idleTimer: ReturnType<typeof setInterval> | undefined = undefined;
+  #framesReceived = 0;
   #sweepAt = Infinity;
   #nextId = 1;
 
@@ -297,6 +310,9 @@ export class Session implements ProxyHost, DecodeContext {
       hello.service = this.#options.serviceName;
     }
     if (refusal !== null) hello.refused = refusal;
+    if (!this.#options.acceptor && this.#options.token !== undefined) {
+      hello.token = this.#options.token;
+    }
     this.#writing = this.#writeLoop(encodeHello(hello));
   }
 
@@ -364,6 +380,16 @@ export class Session implements ProxyHost, DecodeContext {
           `${this.label} refused the connection: ${hello.refused}`,
         );
       }
+      if (
+        this.#options.acceptor && this.#options.token !== undefined &&
+        !sameSecret(hello.token, this.#options.token)
+      ) {
+        throw new ProtocolError(
+          hello.token === undefined
+            ? "authentication failed: this server requires a token, and none was sent"
+            : "authentication failed: the token does not match",
+        );
+      }
       this.#peer = {
         implementation: hello.implementation,
         maxFrameBytes: hello.maxFrameBytes,
@@ -377,6 +403,7 @@ export class Session implements ProxyHost, DecodeContext {
       // An acceptor answers only now: its hello means "accepted".
       this.#sendHello(null);
       this.#resolveReady();
+      if (this.#options.idleTimeout > 0) this.#watchIdle();
       const decoder = new FrameDecoder(this.#options.maxFrameBytes);
       const onFrame = (payload: Uint8Array, owned: boolean) =>
         this.#onFrame(payload, owned);
@@ -411,6 +438,7 @@ export class Session implements ProxyHost, DecodeContext {
 
   #onFrame(payload: Uint8Array, owned: boolean): void {
     if (this.#closed) return;
+    this.#framesReceived++;
     this.#unknownReturn = null;
     const message = decodeValue(payload, this, owned);
     if (!Array.isArray(message) || typeof message[0] !== "number") {
@@ -783,6 +811,33 @@ export class Session implements ProxyHost, DecodeContext {
     if (next < Infinity && !this.#closed) this.#armSweep(next);
   }
 
+  /**
+   * Closes the connection once the peer has sent nothing for `idleTimeout`
+   * while no call was pending either way. Checked four times per period, by
+   * counting frames rather than reading the clock on every frame: the close
+   * comes between 1 and 1.25 periods into the silence.
+   */
+  #watchIdle(): void {
+    const period = this.#options.idleTimeout;
+    let seen = this.#framesReceived;
+    let silentTicks = 0;
+    this.#idleTimer = setInterval(() => {
+      const busy = this.#pending.size > 0 || this.#incoming.size > 0;
+      if (this.#framesReceived !== seen || busy) {
+        seen = this.#framesReceived;
+        silentTicks = 0;
+        return;
+      }
+      if (++silentTicks >= 4) {
+        this.#fail(
+          new ProtocolError(
+            `${this.label} was idle for ${period} ms (idleTimeout)`,
+          ),
+        );
+      }
+    }, period / 4);
+  }
+
   /** Gives up on a call (timeout or abort) and tells the peer to cancel it. */
   #abandon(call: PendingCall, reason: unknown): void {
     if (call.settled) return;
@@ -1138,6 +1193,7 @@ export class Session implements ProxyHost, DecodeContext {
     clearTimeout(this.#handshakeTimer);
     clearTimeout(this.#releaseTimer);
     clearTimeout(this.#sweepTimer);
+    clearInterval(this.#idleTimer);
     const error = reason instanceof ConnectionClosedError
       ? reason
       : new ConnectionClosedError(
@@ -1299,3 +1355,16 @@ class ConnectionHandle implements Connection {
 
 /** Helper for tests and transports: the description of an object. */
 export { describe };
+
+const encoder = new TextEncoder();
+
+/** Compares a received secret with the expected one in constant time. */
+function sameSecret(received: string | undefined, expected: string): boolean {
+  const a = encoder.encode(received ?? "");
+  const b = encoder.encode(expected);
+  // Every byte of the longer one is visited, whatever differs first.
+  let diff = a.length ^ b.length;
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
+  return diff === 0 && received !== undefined;
+}

@@ -135,3 +135,23 @@ export type Remote<T> =
   & Disposable
   & (T extends (...args: infer A) => infer R ? (...args: A) => RemoteResult<R>
     : unknown);
+
+/** Connection options with every default filled in. */
+export interface ResolvedOptions {
+  /** Default call timeout in milliseconds; 0 or Infinity for none. */
+  timeout: number;
+  /** Largest frame accepted from the peer. */
+  maxFrameBytes: number;
+  /** Milliseconds to wait for the peer's hello. */
+  handshakeTimeout: number;
+  /** Milliseconds of silence before an idle connection is closed; 0: never. */
+  idleTimeout: number;
+  /** Most incoming calls running at once. */
+  maxInFlight: number;
+  /** Whether errors sent to the peer carry their stack trace. */
+  includeStack: boolean;
+  /** The shared secret, if any. */
+  token?: string;
+  /** Where protocol violations and hook failures are reported. */
+  log: (message: string) => void;
+}

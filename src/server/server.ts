@@ -12,7 +12,7 @@ import {
   type ConnectionOptions,
   resolveOptions,
 } from "../core/open.ts";
-import type { Connection } from "../core/types.ts";
+import type { Connection, ResolvedOptions } from "../core/types.ts";
 import { MAGIC } from "../protocol/constants.ts";
 import { PeekedStream } from "../transport/peeked.ts";
 import {
@@ -122,7 +122,7 @@ export interface ForeignContext {
   /** The peer, for messages. */
   label: string;
   /** Resolved server options. */
-  options: Required<ConnectionOptions>;
+  options: ResolvedOptions;
   /** Must be called once, when the connection has closed. */
   onClose(): void;
 }

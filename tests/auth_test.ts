@@ -1,0 +1,90 @@
+import assert from "assert";
+import { connect, ConnectionClosedError, exposed, serve } from "../mod.ts";
+import { delay } from "./_harness.ts";
+
+class Vault {
+  @exposed
+  open(): string {
+    return "opened";
+  }
+}
+
+Deno.test("a client with the right token reaches an authenticated server", async () => {
+  await using server = serve(Vault, {
+    port: 0,
+    token: "s3cret",
+    log: () => {},
+  });
+  await using conn = await connect<Vault>("127.0.0.1", server.addr.port, {
+    token: "s3cret",
+  });
+  assert.equal(await conn.root.open(), "opened");
+});
+
+Deno.test("a client without the token, or with a wrong one, is refused with a clear error, and it is logged", async (t) => {
+  const logs: string[] = [];
+  await using server = serve(Vault, {
+    port: 0,
+    token: "s3cret",
+    log: (line) => logs.push(line),
+  });
+  await t.step("no token", async () => {
+    await assert.rejects(
+      connect("127.0.0.1", server.addr.port),
+      (error: unknown) => {
+        assert.ok(error instanceof ConnectionClosedError);
+        assert.match(
+          error.message,
+          /refused the connection: authentication failed: this server requires a token/,
+        );
+        return true;
+      },
+    );
+  });
+  await t.step("wrong token", async () => {
+    await assert.rejects(
+      connect("127.0.0.1", server.addr.port, { token: "s3cres" }),
+      /authentication failed: the token does not match/,
+    );
+  });
+  await t.step("a prefix of the token", async () => {
+    await assert.rejects(
+      connect("127.0.0.1", server.addr.port, { token: "s3c" }),
+      /does not match/,
+    );
+  });
+  assert.equal(
+    logs.filter((line) => /authentication failed/.test(line)).length,
+    3,
+  );
+  // The refused clients never reached the service; a good one still does.
+  await using good = await connect<Vault>("127.0.0.1", server.addr.port, {
+    token: "s3cret",
+  });
+  assert.equal(await good.root.open(), "opened");
+});
+
+Deno.test("an empty token is refused as an option", () => {
+  assert.throws(() => serve(Vault, { port: 0, token: "" }), TypeError);
+});
+
+Deno.test("idleTimeout closes a silent connection with a logged reason, not a busy one", async () => {
+  const logs: string[] = [];
+  await using server = serve(Vault, {
+    port: 0,
+    idleTimeout: 200,
+    log: (line) => logs.push(line),
+  });
+  const idle = await connect<Vault>("127.0.0.1", server.addr.port);
+  await using busy = await connect<Vault>("127.0.0.1", server.addr.port);
+  const started = performance.now();
+  // One connection calls every 50 ms; the other says nothing.
+  while (performance.now() - started < 600) {
+    assert.equal(await busy.root.open(), "opened");
+    await delay(50);
+  }
+  assert.ok(idle.isClosed, "the silent connection was closed");
+  await assert.rejects(idle.root.open(), ConnectionClosedError);
+  assert.equal(busy.isClosed, false);
+  assert.ok(logs.some((line) => /idle for 200 ms/.test(line)), logs.join("\n"));
+});
