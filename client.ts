@@ -30,9 +30,20 @@ export type {
 export type { ConnectionOptions } from "./src/core/open.ts";
 export type { ConnectOptions } from "./src/client/connect.ts";
 export type { ByteStream } from "./src/transport/types.ts";
+export type { TlsConnectOptions } from "./src/client/transports.ts";
+export type {
+  SubprocessConnection,
+  SubprocessOptions,
+} from "./src/client/subprocess.ts";
 export type { MemberInfo } from "./src/core/proxy.ts";
 export type { ErrorClass, RemoteErrorInit } from "./src/core/errors.ts";
 export { connect, connectStream } from "./src/client/connect.ts";
+export {
+  connectTls,
+  connectUnix,
+  connectWebSocket,
+} from "./src/client/transports.ts";
+export { connectSubprocess } from "./src/client/subprocess.ts";
 export {
   dir,
   isNetref,

@@ -57,8 +57,39 @@ export type {
   StreamListener,
 } from "./src/server/server.ts";
 export type { ByteStream } from "./src/transport/types.ts";
+export type { TlsConnectOptions } from "./src/client/transports.ts";
+export type {
+  SubprocessConnection,
+  SubprocessOptions,
+} from "./src/client/subprocess.ts";
+export type {
+  MemoryServer,
+  StdioServeOptions,
+  TlsServeOptions,
+  UnboundServer,
+  UnixServeOptions,
+} from "./src/server/transports.ts";
+export type {
+  WebSocketHandler,
+  WebSocketHandlerOptions,
+  WebSocketServeOptions,
+} from "./src/server/websocket.ts";
 export { connect, connectStream } from "./src/client/connect.ts";
 export { serve, serveListener } from "./src/server/server.ts";
+export {
+  connectTls,
+  connectUnix,
+  connectWebSocket,
+} from "./src/client/transports.ts";
+export { connectSubprocess } from "./src/client/subprocess.ts";
+export {
+  serveMemory,
+  serveStdio,
+  serveTls,
+  serveUnix,
+} from "./src/server/transports.ts";
+export { serveWebSocket, webSocketHandler } from "./src/server/websocket.ts";
+export { memoryPair } from "./src/transport/memory.ts";
 export { exposed, service, serviceName } from "./src/core/exposure.ts";
 export { currentCall } from "./src/core/context.ts";
 export {

@@ -97,8 +97,15 @@ export async function connectStream<T = unknown>(
   stream: ByteStream,
   options: ConnectOptions & { label?: string } = {},
 ): Promise<Connection<T>> {
+  let prepared;
+  try {
+    prepared = prepare(options);
+  } catch (error) {
+    stream.close(); // The connection owns the stream, even when refused.
+    throw error;
+  }
   return await openConnection<T>(stream, {
-    ...prepare(options),
+    ...prepared,
     label: options.label ??
       (stream.remoteAddr ? formatAddr(stream.remoteAddr) : "peer"),
   });

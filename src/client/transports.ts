@@ -1,0 +1,202 @@
+/**
+ * Connecting over TLS (and mutual TLS), Unix sockets and WebSocket (also
+ * from browsers); to a child process in `subprocess.ts`.
+ * Each opens a stream and hands it to {@linkcode connectStream}, so options,
+ * limits and errors are the same as {@linkcode connect}'s.
+ *
+ * Nothing here calls Deno at import time: browsers can load this module and
+ * use {@linkcode connectWebSocket}.
+ *
+ * @module
+ */
+
+import { resolveOptions } from "../core/open.ts";
+import type { Connection } from "../core/types.ts";
+import { closeQuietly } from "../transport/accept_queue.ts";
+import { DEFAULT_TLS_PORT, dialTls, formatHostPort } from "../transport/tls.ts";
+import type { ByteStream } from "../transport/types.ts";
+import { dialUnix } from "../transport/unix.ts";
+import { dialWebSocket } from "../transport/websocket.ts";
+import { type ConnectOptions, connectStream } from "./connect.ts";
+
+/** Options of {@linkcode connectTls}. */
+export interface TlsConnectOptions extends ConnectOptions {
+  /**
+   * Certificates (PEM) of the CAs to trust for the server's certificate,
+   * instead of the system's.
+   *
+   * @default {undefined} (the system's trusted CAs)
+   */
+  caCerts?: string[];
+  /**
+   * This client's certificate chain (PEM), for servers that require one
+   * (mutual TLS). Give `key` with it.
+   *
+   * @default {undefined}
+   */
+  cert?: string;
+  /**
+   * The private key (PEM) of `cert`.
+   *
+   * @default {undefined}
+   */
+  key?: string;
+}
+
+/**
+ * Fails on bad options before anything is dialled or spawned.
+ *
+ * @param options What the caller gave.
+ * @throws {TypeError} On a wrong type.
+ * @throws {RangeError} On a limit out of range.
+ *
+ * @example
+ * ```ts ignore
+ * import { checkOptions } from "./transports.ts";
+ * checkOptions({ timeout: 1000 });
+ * ```
+ */
+export function checkOptions(options: ConnectOptions): void {
+  resolveOptions(options);
+  const service = options.service ?? null;
+  if (
+    service !== null && typeof service !== "object" &&
+    typeof service !== "function"
+  ) {
+    throw new TypeError("Cannot connect: service must be an object");
+  }
+}
+
+/**
+ * Opens netref on `stream`, closing the stream if that fails.
+ *
+ * @param stream The connected stream.
+ * @param options Connection options.
+ * @param label Names the peer in messages.
+ * @returns The open connection.
+ * @throws {ProtocolError} If the peer does not speak netref.
+ * @throws {ConnectionClosedError} If the peer refuses or hangs up.
+ *
+ * @example
+ * ```ts ignore
+ * import { openOn } from "./transports.ts";
+ * const conn = await openOn(stream, {}, "peer");
+ * ```
+ */
+export async function openOn<T>(
+  stream: ByteStream,
+  options: ConnectOptions,
+  label: string,
+): Promise<Connection<T>> {
+  try {
+    return await connectStream<T>(stream, { ...options, label });
+  } catch (error) {
+    closeQuietly(stream);
+    throw error;
+  }
+}
+
+/**
+ * Connects to a netref server over TLS. Give `cert` and `key` to present a
+ * client certificate to a server that requires one (mutual TLS).
+ *
+ * @typeParam T The type of the server's service, for a typed `root`.
+ * @param hostname The server's host; its certificate must name it.
+ * @param port The server's port.
+ * @param options CAs to trust, this client's certificate, timeouts, limits,
+ *   and a service of this side's own.
+ * @returns The open connection.
+ * @throws {ConnectionClosedError} If the TLS handshake fails (the server's
+ *   certificate is not trusted), or the server refuses this client: without
+ *   a certificate, or with one it does not trust.
+ * @throws {Deno.errors.ConnectionRefused} If nothing listens there.
+ * @throws {ProtocolError} If the server does not speak netref.
+ * @throws {TypeError} If only one of `cert` and `key` is given.
+ *
+ * @example Mutual TLS
+ * ```ts ignore
+ * import { connectTls } from "@netref/netref/client";
+ * await using conn = await connectTls("localhost", 18821, {
+ *   caCerts: [Deno.readTextFileSync("ca.pem")],
+ *   cert: Deno.readTextFileSync("client.pem"),
+ *   key: Deno.readTextFileSync("client.key"),
+ * });
+ * console.log(await conn.root.foo());
+ * ```
+ */
+export async function connectTls<T = unknown>(
+  hostname: string = "localhost",
+  port: number = DEFAULT_TLS_PORT,
+  options: TlsConnectOptions = {},
+): Promise<Connection<T>> {
+  if (typeof hostname !== "string" || hostname === "") {
+    throw new TypeError("Cannot connect: hostname must be a non-empty string");
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new RangeError(`Cannot connect to port ${port}: expected 1 to 65535`);
+  }
+  checkOptions(options);
+  const { caCerts, cert, key, ...rest } = options;
+  const stream = await dialTls(hostname, port, { caCerts, cert, key });
+  return await openOn<T>(stream, rest, formatHostPort(hostname, port));
+}
+
+/**
+ * Connects to a netref server on a Unix domain socket.
+ *
+ * @typeParam T The type of the server's service, for a typed `root`.
+ * @param path The socket's path.
+ * @param options Timeouts, limits, and a service of this side's own.
+ * @returns The open connection.
+ * @throws {Deno.errors.NotFound} If there is no socket at `path`.
+ * @throws {Deno.errors.ConnectionRefused} If nothing listens on it.
+ * @throws {ProtocolError} If the server does not speak netref.
+ *
+ * @example
+ * ```ts ignore
+ * import { connectUnix } from "@netref/netref/client";
+ * await using conn = await connectUnix("/tmp/netref.sock");
+ * console.log(await conn.root.foo());
+ * ```
+ */
+export async function connectUnix<T = unknown>(
+  path: string,
+  options: ConnectOptions = {},
+): Promise<Connection<T>> {
+  if (typeof path !== "string" || path === "") {
+    throw new TypeError("Cannot connect: path must be a non-empty string");
+  }
+  checkOptions(options);
+  const stream = await dialUnix(path);
+  return await openOn<T>(stream, options, path);
+}
+
+/**
+ * Connects to a netref server over a WebSocket. Uses only the standard
+ * `WebSocket` API, so it works in browsers as well as in Deno.
+ *
+ * @typeParam T The type of the server's service, for a typed `root`.
+ * @param url The server's `ws:` or `wss:` URL.
+ * @param options Timeouts, limits, and a service of this side's own.
+ * @returns The open connection.
+ * @throws {TypeError} If `url` is not a valid URL.
+ * @throws {ConnectionClosedError} If the WebSocket cannot be opened within
+ *   `handshakeTimeout` (nothing listens, or the server refused the upgrade,
+ *   for example for the page's origin).
+ * @throws {ProtocolError} If the server does not speak netref.
+ *
+ * @example In a browser or in Deno
+ * ```ts ignore
+ * import { connectWebSocket } from "@netref/netref/client";
+ * await using conn = await connectWebSocket("ws://127.0.0.1:18880/");
+ * console.log(await conn.root.foo());
+ * ```
+ */
+export async function connectWebSocket<T = unknown>(
+  url: string | URL,
+  options: ConnectOptions = {},
+): Promise<Connection<T>> {
+  checkOptions(options);
+  const stream = await dialWebSocket(url, options.handshakeTimeout ?? 10_000);
+  return await openOn<T>(stream, options, new URL(url).href);
+}

@@ -1,0 +1,317 @@
+/**
+ * Serving over TLS (and mutual TLS), Unix sockets, this process's
+ * stdin/stdout, and in memory; WebSocket is in `websocket.ts`. Each
+ * hands its listener to {@linkcode serveListener}, so options, limits, hooks
+ * and shutdown are the same as {@linkcode serve}'s.
+ *
+ * @module
+ */
+
+import { type ConnectOptions, connectStream } from "../client/connect.ts";
+import type { Connection } from "../core/types.ts";
+import { AcceptQueue } from "../transport/accept_queue.ts";
+import { memoryPair } from "../transport/memory.ts";
+import { consoleToStderr, stdioStream } from "../transport/stdio.ts";
+import { DEFAULT_HOSTNAME } from "../transport/tcp.ts";
+import { DEFAULT_TLS_PORT, listenTls } from "../transport/tls.ts";
+import { listenMutualTls } from "../transport/tls_node.ts";
+import { listenUnix } from "../transport/unix.ts";
+import {
+  serveListener,
+  type Server,
+  type ServerOptions,
+  type ServiceSource,
+  type StreamListener,
+} from "./server.ts";
+
+/**
+ * A running server with no address of its own: one mounted in another HTTP
+ * server, serving stdio, or in memory.
+ */
+export type UnboundServer = Omit<Server, "addr">;
+
+/**
+ * Placeholder address of listeners that have none; {@linkcode unbound}
+ * leaves it out of what users see.
+ */
+export const NO_ADDR: Deno.UnixAddr = { transport: "unix", path: "" };
+
+/**
+ * The server without its address, for listeners that have none.
+ *
+ * @param server A server on a listener whose address is {@linkcode NO_ADDR}.
+ * @returns The same server, without `addr`.
+ *
+ * @example
+ * ```ts ignore
+ * import { NO_ADDR, unbound } from "./transports.ts";
+ * const server = unbound(serveListener({ addr: NO_ADDR, accept, close }, Service));
+ * ```
+ */
+export function unbound(server: Server<Deno.Addr>): UnboundServer {
+  return {
+    finished: server.finished,
+    get connectionCount() {
+      return server.connectionCount;
+    },
+    shutdown: (options) => server.shutdown(options),
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
+
+function checkPem(value: unknown, name: string): asserts value is string {
+  if (typeof value !== "string" || !value.includes("-----BEGIN")) {
+    throw new TypeError(
+      `Cannot serve over TLS: ${name} must be a PEM string (read the file with Deno.readTextFile)`,
+    );
+  }
+}
+
+// ------------------------------------------------------------------- TLS
+
+/** Options of {@linkcode serveTls}. */
+export interface TlsServeOptions extends ServerOptions {
+  /**
+   * Address to listen on. Loopback unless told otherwise.
+   *
+   * @default {"127.0.0.1"}
+   */
+  hostname?: string;
+  /**
+   * TCP port; `0` picks a free one (read it from `server.addr`).
+   *
+   * @default {18821}
+   */
+  port?: number;
+  /** The server's certificate chain (PEM). */
+  cert: string;
+  /** The private key (PEM) of `cert`. */
+  key: string;
+  /**
+   * CA certificates (PEM). Giving them turns on mutual TLS: a client must
+   * present a certificate signed by one of them, and any other client is
+   * refused during the TLS handshake (the refusal is logged).
+   *
+   * @default {undefined} (no client certificates asked for)
+   */
+  ca?: string | string[];
+}
+
+/**
+ * Serves a service over TLS, or mutual TLS when `ca` is given. Without
+ * `ca` it listens with `Deno.listenTls`; with it, with `node:tls`, which
+ * (unlike `Deno.listenTls` on Deno 2.9) can require and verify client
+ * certificates.
+ *
+ * @param service A service class, or an object shared by every connection.
+ * @param options Address, certificate and key, client CAs, and limits.
+ * @returns The running server, once it listens.
+ * @throws {TypeError} If `cert`, `key` or `ca` is not a PEM string.
+ * @throws {Deno.errors.AddrInUse} If the port is taken (without `ca`).
+ * @throws {Error} If the port is taken (`EADDRINUSE`, with `ca`).
+ *
+ * @example Mutual TLS
+ * ```ts ignore
+ * import { serveTls } from "@netref/netref";
+ * const server = await serveTls(TestService, {
+ *   port: 18821,
+ *   cert: await Deno.readTextFile("server.pem"),
+ *   key: await Deno.readTextFile("server.key"),
+ *   ca: await Deno.readTextFile("clients-ca.pem"),
+ * });
+ * await server.finished;
+ * ```
+ */
+export async function serveTls(
+  service: ServiceSource,
+  options: TlsServeOptions,
+): Promise<Server> {
+  const {
+    hostname = DEFAULT_HOSTNAME,
+    port = DEFAULT_TLS_PORT,
+    cert,
+    key,
+    ca,
+  } = options ?? {};
+  checkPem(cert, "cert");
+  checkPem(key, "key");
+  if (ca !== undefined) {
+    for (const pem of Array.isArray(ca) ? ca : [ca]) checkPem(pem, "ca");
+  }
+  const listener = ca === undefined
+    ? listenTls({ hostname, port, cert, key })
+    : await listenMutualTls({
+      hostname,
+      port,
+      cert,
+      key,
+      ca,
+      handshakeTimeout: options.handshakeTimeout ?? 10_000,
+      log: options.log ?? console.error,
+    });
+  return serveListener(listener, service, options);
+}
+
+// ------------------------------------------------------------------ Unix
+
+/** Options of {@linkcode serveUnix}. */
+export interface UnixServeOptions extends ServerOptions {
+  /** Where to create the socket. */
+  path: string;
+  /**
+   * File mode the socket is given once bound; connecting needs write
+   * permission on it, so the default lets only its owner connect.
+   *
+   * @default {0o600}
+   */
+  mode?: number;
+}
+
+/**
+ * Serves a service on a Unix domain socket. A stale socket file (nothing
+ * accepts on it) is replaced; shutting down removes the file. Needs
+ * `--allow-read` and `--allow-write` for the path.
+ *
+ * @param service A service class, or an object shared by every connection.
+ * @param options The socket's path and mode, and limits.
+ * @returns The running server, once it listens.
+ * @throws {TypeError} If `path` is missing.
+ * @throws {Deno.errors.AddrInUse} If a server already listens at `path`.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveUnix } from "@netref/netref";
+ * const server = await serveUnix(TestService, { path: "/tmp/netref.sock" });
+ * await server.finished;
+ * ```
+ */
+export async function serveUnix(
+  service: ServiceSource,
+  options: UnixServeOptions,
+): Promise<Server<Deno.UnixAddr>> {
+  const path = options?.path;
+  if (typeof path !== "string" || path === "") {
+    throw new TypeError("Cannot serve: path must be a non-empty string");
+  }
+  const listener = await listenUnix(path, { mode: options.mode });
+  return serveListener(listener, service, options);
+}
+
+// ----------------------------------------------------------------- stdio
+
+/** Options of {@linkcode serveStdio}. */
+export interface StdioServeOptions extends ServerOptions {
+  /**
+   * Whether `console` output meant for stdout (`console.log` and the like)
+   * goes to stderr while serving: stdout carries the protocol, and a stray
+   * line would corrupt it. Writing to `Deno.stdout` directly still would.
+   *
+   * @default {true}
+   */
+  consoleToStderr?: boolean;
+}
+
+/**
+ * Serves one connection on this process's stdin and stdout: the child's
+ * side of `connectSubprocess()`. The server finishes when that connection
+ * closes (the parent closed its end, or exited).
+ *
+ * @param service A service class, or an object.
+ * @param options Whether console output moves to stderr, and limits.
+ * @returns The running server.
+ * @throws {TypeError} If `service` is neither a class nor an object.
+ *
+ * @example A child process's whole program
+ * ```ts ignore
+ * import { serveStdio } from "@netref/netref";
+ * await serveStdio(TestService).finished;
+ * ```
+ */
+export function serveStdio(
+  service: ServiceSource,
+  options: StdioServeOptions = {},
+): UnboundServer {
+  const restoreConsole = options.consoleToStderr === false
+    ? () => {}
+    : consoleToStderr();
+  const queue = new AcceptQueue();
+  let server: Server<Deno.Addr> | null = null;
+  queue.push(stdioStream(() => {
+    // Its only connection is over: so is the server.
+    queueMicrotask(() => server?.shutdown({ deadline: 0 }));
+  }));
+  const listener: StreamListener = {
+    addr: NO_ADDR,
+    accept: () => queue.accept(),
+    close: () => queue.close(),
+  };
+  try {
+    server = serveListener(listener, service, options);
+  } catch (error) {
+    restoreConsole();
+    throw error;
+  }
+  server.finished.then(restoreConsole);
+  return unbound(server);
+}
+
+// ---------------------------------------------------------------- memory
+
+/** A server in this process, reached through in-memory streams. */
+export interface MemoryServer extends UnboundServer {
+  /**
+   * Connects a new client to it.
+   *
+   * @typeParam T The type of the service, for a typed `root`.
+   * @param options Timeouts, limits, and a service of the client's own.
+   * @returns The client's connection.
+   */
+  connect<T = unknown>(options?: ConnectOptions): Promise<Connection<T>>;
+}
+
+/**
+ * Serves a service in this process, without sockets: clients connect with
+ * `server.connect()` over in-memory streams. For unit tests, and for
+ * running a netref service and its client in one program.
+ *
+ * @param service A service class, or an object shared by every connection.
+ * @param options Instancing and limits, as for any server.
+ * @returns The running server.
+ * @throws {TypeError} If `service` is neither a class nor an object.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveMemory } from "@netref/netref";
+ * await using server = serveMemory(TestService);
+ * await using conn = await server.connect<TestService>();
+ * console.log(await conn.root.foo()); // "foo"
+ * ```
+ */
+export function serveMemory(
+  service: ServiceSource,
+  options: ServerOptions = {},
+): MemoryServer {
+  const queue = new AcceptQueue();
+  const listener: StreamListener = {
+    addr: NO_ADDR,
+    accept: () => queue.accept(),
+    close: () => queue.close(),
+  };
+  const server = serveListener(listener, service, options);
+  return {
+    ...unbound(server),
+    get connectionCount() {
+      return server.connectionCount;
+    },
+    async connect<T = unknown>(
+      connectOptions: ConnectOptions = {},
+    ): Promise<Connection<T>> {
+      const [client, accepted] = memoryPair();
+      queue.push(accepted);
+      return await connectStream<T>(client, {
+        ...connectOptions,
+        label: "memory",
+      });
+    },
+  };
+}

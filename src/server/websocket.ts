@@ -1,0 +1,172 @@
+/**
+ * Serving over WebSocket: a server of its own on `Deno.serve`, or a request
+ * handler to mount on an HTTP server of yours. Built on
+ * {@linkcode serveListener}, like every transport.
+ *
+ * @module
+ */
+
+import { DEFAULT_HOSTNAME } from "../transport/tcp.ts";
+import {
+  DEFAULT_WEBSOCKET_PORT,
+  WebSocketListener,
+} from "../transport/websocket.ts";
+import {
+  serveListener,
+  type Server,
+  type ServerOptions,
+  type ServiceSource,
+} from "./server.ts";
+import { NO_ADDR, unbound, type UnboundServer } from "./transports.ts";
+
+/** Options of {@linkcode webSocketHandler}. */
+export interface WebSocketHandlerOptions extends ServerOptions {
+  /**
+   * Origins (such as `"https://app.example"`) whose pages may connect, or
+   * `["*"]` for any. Requests without an `Origin` header (programs, not
+   * browsers) are always allowed; requests from other origins get 403, so
+   * that no web page a user happens to visit can reach the service. A page
+   * served by the same server needs its own origin listed too: a same-origin
+   * check alone would let DNS rebinding through.
+   *
+   * @default {[]}
+   */
+  allowedOrigins?: readonly string[];
+}
+
+/** Options of {@linkcode serveWebSocket}. */
+export interface WebSocketServeOptions extends WebSocketHandlerOptions {
+  /**
+   * Address to listen on. Loopback unless told otherwise.
+   *
+   * @default {"127.0.0.1"}
+   */
+  hostname?: string;
+  /**
+   * TCP port; `0` picks a free one (read it from `server.addr`).
+   *
+   * @default {18880}
+   */
+  port?: number;
+  /**
+   * The URL path WebSocket clients connect to; other paths get 404.
+   *
+   * @default {"/"}
+   */
+  path?: string;
+}
+
+/** A netref server to mount in an HTTP server of your own. */
+export interface WebSocketHandler extends UnboundServer {
+  /**
+   * Answers one HTTP request by upgrading it to a WebSocket that serves
+   * netref; a request that is not a WebSocket upgrade gets 426, one from an
+   * origin not allowed gets 403, and any after shutdown 503.
+   *
+   * @param request The request.
+   * @param info From `Deno.serve`, for the peer's address.
+   * @returns The response.
+   */
+  handle(request: Request, info?: Deno.ServeHandlerInfo): Response;
+}
+
+/**
+ * Makes a request handler that serves a service to WebSocket clients, to
+ * mount on a `Deno.serve` app of your own, next to your other routes.
+ *
+ * @param service A service class, or an object shared by every connection.
+ * @param options Allowed origins, and limits.
+ * @returns The handler, which is also the server (`shutdown`, `finished`).
+ * @throws {TypeError} If `service` is neither a class nor an object.
+ *
+ * @example Next to other routes
+ * ```ts ignore
+ * import { webSocketHandler } from "@netref/netref";
+ * const netref = webSocketHandler(TestService, {
+ *   allowedOrigins: ["http://localhost:8000"],
+ * });
+ * Deno.serve({ port: 8000 }, (request, info) =>
+ *   new URL(request.url).pathname === "/netref"
+ *     ? netref.handle(request, info)
+ *     : new Response("hello"));
+ * ```
+ */
+export function webSocketHandler(
+  service: ServiceSource,
+  options: WebSocketHandlerOptions = {},
+): WebSocketHandler {
+  const listener = new WebSocketListener({
+    addr: NO_ADDR,
+    allowedOrigins: options.allowedOrigins,
+  });
+  const server = serveListener(listener, service, options);
+  return {
+    ...unbound(server),
+    get connectionCount() {
+      return server.connectionCount;
+    },
+    handle: (request, info) => listener.handle(request, info),
+  };
+}
+
+/**
+ * Serves a service to WebSocket clients (browsers included) on an HTTP
+ * server of its own, built on `Deno.serve`. To add netref to an HTTP server
+ * of yours instead, use {@linkcode webSocketHandler}.
+ *
+ * @param service A service class, or an object shared by every connection.
+ * @param options Address, URL path, allowed origins, and limits.
+ * @returns The running server; shutting it down also stops the HTTP server.
+ * @throws {Deno.errors.AddrInUse} If the port is taken.
+ * @throws {TypeError} If `path` does not start with "/".
+ *
+ * @example
+ * ```ts ignore
+ * import { serveWebSocket } from "@netref/netref";
+ * const server = serveWebSocket(TestService, { port: 18880 });
+ * // In a browser: await connectWebSocket("ws://127.0.0.1:18880/")
+ * await server.finished;
+ * ```
+ */
+export function serveWebSocket(
+  service: ServiceSource,
+  options: WebSocketServeOptions = {},
+): Server {
+  const path = options.path ?? "/";
+  if (typeof path !== "string" || !path.startsWith("/")) {
+    throw new TypeError(`Cannot serve on path ${path}: it must start with "/"`);
+  }
+  const handler = webSocketHandler(service, options);
+  let http: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    http = Deno.serve({
+      hostname: options.hostname ?? DEFAULT_HOSTNAME,
+      port: options.port ?? DEFAULT_WEBSOCKET_PORT,
+      onListen: () => {},
+      handler: (request, info) =>
+        new URL(request.url).pathname === path
+          ? handler.handle(request, info)
+          : new Response("netref: not found\n", { status: 404 }),
+    });
+  } catch (error) {
+    handler.shutdown();
+    throw error;
+  }
+  let stopping: Promise<void> | null = null;
+  const shutdown: Server["shutdown"] = (shutdownOptions) => {
+    stopping ??= (async () => {
+      await handler.shutdown(shutdownOptions);
+      await http.shutdown();
+    })();
+    return stopping;
+  };
+  return {
+    addr: http.addr,
+    finished: Promise.all([handler.finished, http.finished]).then(() => {}),
+    get connectionCount() {
+      return handler.connectionCount;
+    },
+    shutdown,
+    [Symbol.asyncDispose]: () => shutdown(),
+  };
+}

@@ -1,0 +1,351 @@
+/**
+ * WebSocket: the netref byte stream carried in binary messages. The client
+ * side uses only the standard `WebSocket` API, so it runs in browsers; the
+ * server side answers upgrade requests with `Deno.upgradeWebSocket`.
+ *
+ * Nothing here touches `Deno` at import time: browsers can load it.
+ *
+ * @module
+ */
+
+import { ConnectionClosedError } from "../core/errors.ts";
+import type { StreamListener } from "../server/server.ts";
+import { AcceptQueue } from "./accept_queue.ts";
+import type { ByteStream } from "./types.ts";
+
+/** Bytes sent and not yet on the wire before `write()` waits. */
+const SEND_HIGH_WATER_BYTES = 1024 * 1024;
+/** Default port of a WebSocket server. */
+export const DEFAULT_WEBSOCKET_PORT = 18880;
+/** Bytes received and not yet read before the connection is dropped. */
+const MAX_UNREAD_BYTES = 64 * 1024 * 1024;
+
+/**
+ * A WebSocket as a {@linkcode ByteStream}: each `write()` sends one binary
+ * message, and messages are read back as one stream of bytes.
+ *
+ * `write()` waits while more than 1 MiB is buffered (`bufferedAmount`).
+ * The standard API cannot pause reading, so a peer that sends more than
+ * 64 MiB that this side has not read yet is disconnected.
+ *
+ * @example
+ * ```ts ignore
+ * import { WebSocketByteStream } from "./websocket.ts";
+ * const socket = new WebSocket("ws://127.0.0.1:18880/");
+ * const stream = new WebSocketByteStream(socket);
+ * ```
+ */
+export class WebSocketByteStream implements ByteStream {
+  #socket: WebSocket;
+  #chunks: Uint8Array[] = [];
+  #bytes = 0;
+  #ended = false;
+  #error: Error | null = null;
+  #reader: {
+    buffer: Uint8Array;
+    resolve: (n: number | null) => void;
+    reject: (error: Error) => void;
+  } | null = null;
+  /** The peer's address, when the server side knows it. */
+  readonly remoteAddr: Deno.Addr | undefined;
+
+  /**
+   * Wraps a WebSocket (open or still connecting).
+   *
+   * @param socket The WebSocket; the stream owns it from now on.
+   * @param remoteAddr The peer's address, if known.
+   */
+  constructor(socket: WebSocket, remoteAddr?: Deno.Addr) {
+    this.#socket = socket;
+    this.remoteAddr = remoteAddr;
+    socket.binaryType = "arraybuffer";
+    socket.addEventListener("message", (event) => this.#onMessage(event));
+    socket.addEventListener("close", () => {
+      this.#ended = true;
+      this.#deliver();
+    });
+    socket.addEventListener("error", (event) => {
+      // Browsers give no detail; Deno puts it in `message`.
+      const detail = (event as ErrorEvent).message;
+      this.#error ??= new Error(
+        `WebSocket error${detail ? `: ${detail}` : ""}`,
+      );
+      this.#deliver();
+    });
+  }
+
+  #onMessage(event: MessageEvent): void {
+    if (this.#ended) return;
+    if (!(event.data instanceof ArrayBuffer)) {
+      this.#fail(
+        "Cannot read from the WebSocket: received a text message; netref sends binary messages only",
+        1003,
+      );
+      return;
+    }
+    const chunk = new Uint8Array(event.data);
+    this.#chunks.push(chunk);
+    this.#bytes += chunk.length;
+    if (this.#bytes > MAX_UNREAD_BYTES) {
+      this.#fail(
+        `Cannot read from the WebSocket: ${this.#bytes} bytes arrived unread, over the limit of ${MAX_UNREAD_BYTES}`,
+        1009,
+      );
+      return;
+    }
+    this.#deliver();
+  }
+
+  #fail(message: string, code: number): void {
+    this.#error ??= new Error(message);
+    this.#chunks = [];
+    this.#bytes = 0;
+    try {
+      this.#socket.close(code, message.slice(0, 120));
+    } catch {
+      // Already closing.
+    }
+    this.#deliver();
+  }
+
+  /**
+   * Reads received bytes into `buffer`.
+   *
+   * @param buffer Where to read into.
+   * @returns Bytes read, or null once the WebSocket has closed.
+   */
+  read(buffer: Uint8Array): Promise<number | null> {
+    if (this.#reader !== null) {
+      return Promise.reject(
+        new Error("Cannot read: another read() is already waiting"),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.#reader = { buffer, resolve, reject };
+      this.#deliver();
+    });
+  }
+
+  /**
+   * Sends `data` as one binary message; waits while the send buffer is full.
+   *
+   * @param data Bytes to send; copied, so the caller may reuse them.
+   * @returns Bytes written: all of them.
+   * @throws {Error} If the WebSocket is not open.
+   */
+  async write(data: Uint8Array): Promise<number> {
+    if (this.#error !== null) throw this.#error;
+    const socket = this.#socket;
+    if (socket.readyState !== WebSocket.OPEN) {
+      throw new Error("Cannot write: the WebSocket is not open");
+    }
+    socket.send(data.slice());
+    while (
+      socket.bufferedAmount > SEND_HIGH_WATER_BYTES &&
+      socket.readyState === WebSocket.OPEN
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    return data.length;
+  }
+
+  /** Closes the WebSocket (code 1000); reads end at once. */
+  close(): void {
+    this.#ended = true;
+    this.#chunks = [];
+    this.#bytes = 0;
+    const socket = this.#socket;
+    if (
+      socket.readyState === WebSocket.OPEN ||
+      socket.readyState === WebSocket.CONNECTING
+    ) {
+      socket.close(1000);
+    }
+    this.#deliver();
+  }
+
+  #deliver(): void {
+    const reader = this.#reader;
+    if (reader === null) return;
+    const chunk = this.#chunks[0];
+    if (chunk === undefined) {
+      if (this.#error !== null) {
+        this.#reader = null;
+        reader.reject(this.#error);
+      } else if (this.#ended) {
+        this.#reader = null;
+        reader.resolve(null);
+      }
+      return;
+    }
+    this.#reader = null;
+    const n = Math.min(chunk.length, reader.buffer.length);
+    reader.buffer.set(chunk.subarray(0, n));
+    if (n === chunk.length) this.#chunks.shift();
+    else this.#chunks[0] = chunk.subarray(n);
+    this.#bytes -= n;
+    reader.resolve(n);
+  }
+}
+
+/**
+ * Opens a WebSocket to `url` and waits until it is open. Uses only the
+ * standard `WebSocket` API: works in browsers as in Deno.
+ *
+ * @param url A `ws:` or `wss:` URL (`http:`/`https:` are taken as such).
+ * @param timeout Milliseconds to wait for it to open; 0 waits forever.
+ * @returns The open stream.
+ * @throws {TypeError} If `url` is not a valid URL.
+ * @throws {ConnectionClosedError} If the connection fails, closes before
+ *   opening, or does not open in time.
+ *
+ * @example
+ * ```ts ignore
+ * import { dialWebSocket } from "./websocket.ts";
+ * const stream = await dialWebSocket("ws://127.0.0.1:18880/", 10_000);
+ * stream.close();
+ * ```
+ */
+export function dialWebSocket(
+  url: string | URL,
+  timeout: number,
+): Promise<WebSocketByteStream> {
+  const target = new URL(url);
+  if (target.protocol === "http:") target.protocol = "ws:";
+  if (target.protocol === "https:") target.protocol = "wss:";
+  const socket = new WebSocket(target.href);
+  const stream = new WebSocketByteStream(socket);
+  return new Promise((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const settle = (error: Error | null) => {
+      clearTimeout(timer);
+      socket.removeEventListener("open", onOpen);
+      socket.removeEventListener("close", onClose);
+      if (error === null) return resolve(stream);
+      stream.close();
+      reject(error);
+    };
+    const onOpen = () => settle(null);
+    const onClose = (event: CloseEvent) =>
+      settle(
+        new ConnectionClosedError(
+          `Cannot connect to ${target.href}: the WebSocket closed before opening (code ${event.code}${
+            event.reason ? `, ${event.reason}` : ""
+          })`,
+        ),
+      );
+    socket.addEventListener("open", onOpen);
+    socket.addEventListener("close", onClose);
+    if (timeout > 0 && Number.isFinite(timeout)) {
+      timer = setTimeout(
+        () =>
+          settle(
+            new ConnectionClosedError(
+              `Cannot connect to ${target.href}: the WebSocket did not open within ${timeout} ms`,
+            ),
+          ),
+        timeout,
+      );
+    }
+  });
+}
+
+/** Settings of a {@linkcode WebSocketListener}. */
+export interface WebSocketListenerOptions {
+  /**
+   * Origins (such as `"https://app.example"`) whose pages may connect, or
+   * `["*"]` for any. Requests without an `Origin` header (programs, not
+   * browsers) are always allowed; requests from other origins get 403, so
+   * that no web page a user happens to visit can reach the service. A page
+   * served by the same server needs its own origin listed too: a same-origin
+   * check alone would let DNS rebinding through.
+   *
+   * @default {[]}
+   */
+  allowedOrigins?: readonly string[];
+  /** The address reported as the listener's. */
+  addr: Deno.Addr;
+}
+
+/**
+ * The server side: answers WebSocket upgrade requests (from `Deno.serve` or
+ * any handler of your own) and hands each opened WebSocket to `accept()`.
+ *
+ * @example
+ * ```ts ignore
+ * import { WebSocketListener } from "./websocket.ts";
+ * const listener = new WebSocketListener({ addr: { transport: "tcp", hostname: "127.0.0.1", port: 0 } });
+ * Deno.serve((request, info) => listener.handle(request, info));
+ * ```
+ */
+export class WebSocketListener implements StreamListener {
+  #queue = new AcceptQueue();
+  #origins: ReadonlySet<string>;
+  /** Where it listens, as given. */
+  readonly addr: Deno.Addr;
+
+  /**
+   * Makes a listener.
+   *
+   * @param options Allowed origins and the reported address.
+   */
+  constructor(options: WebSocketListenerOptions) {
+    this.addr = options.addr;
+    this.#origins = new Set(options.allowedOrigins ?? []);
+  }
+
+  /**
+   * Answers one HTTP request: upgrades it if it is an allowed WebSocket
+   * request; otherwise 426 (not a WebSocket request), 403 (origin not
+   * allowed) or 503 (closed).
+   *
+   * @param request The request.
+   * @param info The connection's details from `Deno.serve`, for the peer's address.
+   * @returns The response to send.
+   */
+  handle(request: Request, info?: Deno.ServeHandlerInfo): Response {
+    if (this.#queue.closed) {
+      return new Response("netref: the server is shutting down\n", {
+        status: 503,
+      });
+    }
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("netref: expected a WebSocket upgrade\n", {
+        status: 426,
+        headers: { upgrade: "websocket" },
+      });
+    }
+    const origin = request.headers.get("origin");
+    if (origin !== null && !this.#allows(origin)) {
+      return new Response(`netref: origin ${origin} is not allowed\n`, {
+        status: 403,
+      });
+    }
+    // Read before upgrading: the request is closed afterwards.
+    const remoteAddr = info?.remoteAddr;
+    const { socket, response } = Deno.upgradeWebSocket(request);
+    const stream = new WebSocketByteStream(socket, remoteAddr);
+    socket.addEventListener("open", () => this.#queue.push(stream), {
+      once: true,
+    });
+    return response;
+  }
+
+  #allows(origin: string): boolean {
+    return this.#origins.has("*") || this.#origins.has(origin);
+  }
+
+  /**
+   * The next opened WebSocket.
+   *
+   * @returns Its stream.
+   */
+  accept(): Promise<ByteStream> {
+    return this.#queue.accept();
+  }
+
+  /** Refuses further upgrades; WebSockets already open stay open. */
+  close(): void {
+    this.#queue.close();
+  }
+}
