@@ -1,101 +1,145 @@
 /**
- * The `netref` command: serve netref services from the shell.
+ * The `netref` command: serve netref services, call them and list their
+ * members from the shell.
  *
  * ```sh
  * deno run --allow-net jsr:@netref/netref/server serve --port 18811
+ * deno run --allow-net jsr:@netref/netref/server call localhost:18811 foo
+ * deno run --allow-net jsr:@netref/netref/server inspect localhost:18811
  * ```
  *
- * Compiled into one executable with `deno task compile` (see the README).
+ * `deno task compile` builds it into one executable. To compile a server of
+ * your own services, import {@linkcode main} in a small entry script and
+ * pass them in:
+ *
+ * ```ts ignore
+ * import { main } from "jsr:@netref/netref/server";
+ * import { Calculator } from "./calculator.ts";
+ *
+ * if (import.meta.main) {
+ *   Deno.exit(await main(Deno.args, { services: [Calculator] }));
+ * }
+ * ```
  *
  * @module
  */
 
-import { parseArgs } from "cli";
-import { serve } from "./mod.ts";
+import type { ServiceSource } from "./mod.ts";
 import { TestService } from "./examples/test_service.ts";
+import { parseCommandLine, UsageError } from "./src/cli/args.ts";
+import { usage } from "./src/cli/usage.ts";
+import { runCall } from "./src/cli/call.ts";
+import { runInspect } from "./src/cli/inspect.ts";
+import { runServe } from "./src/cli/serve.ts";
+import { named } from "./src/cli/services.ts";
+
+export type { ServiceSource } from "./mod.ts";
 
 /** The version `netref --version` prints. */
 export const VERSION = "0.1.0";
 
-const USAGE = `netref ${VERSION}: remote-object RPC for Deno
-
-Usage:
-  netref serve [--host HOST] [--port PORT]   serve the example TestService
-  netref --version                            print the version
-  netref --help                               print this help
-
-Options of serve:
-  --host HOST   address to listen on (default 127.0.0.1)
-  --port PORT   TCP port (default 18811; 0 picks a free one)
-`;
+/** Options of {@linkcode main}, for programs that embed the CLI. */
+export interface MainOptions {
+  /**
+   * What `serve` serves when no `--service` flag is given: one service is
+   * the root; several are members of the root by their `@service` names.
+   *
+   * @default {[TestService]} (the example)
+   */
+  services?: readonly ServiceSource[];
+  /**
+   * The program name in usage texts and messages.
+   *
+   * @default {"netref"}
+   */
+  name?: string;
+  /**
+   * What `--version` prints.
+   *
+   * @default {VERSION}
+   */
+  version?: string;
+}
 
 /**
- * Runs the CLI with `args` and returns the process exit code.
+ * Runs the CLI with `args` and returns the process exit code. `serve` runs
+ * until SIGINT or SIGTERM.
  *
  * @param args The command-line arguments, without the program name.
- * @returns 0 on success, 2 on a usage error.
+ * @param options The services to serve by default, the program name and
+ *   version, for programs that embed the CLI.
+ * @returns 0 on success, 1 on a failure (reported on stderr), 2 on a usage
+ *   error (reported with the usage on stderr).
+ * @throws {TypeError} If `options.services` holds something that is neither
+ *   a class nor an object.
  *
- * @example
+ * @example Run the CLI
  * ```ts ignore
- * import { main } from "./server.ts";
- * Deno.exit(await main(["--version"]));
+ * import { main } from "jsr:@netref/netref/server";
+ * Deno.exit(await main(Deno.args));
+ * ```
+ *
+ * @example A server of your own, compiled with `deno compile`
+ * ```ts ignore
+ * import { main } from "jsr:@netref/netref/server";
+ * import { Calculator } from "./calculator.ts";
+ * Deno.exit(await main(Deno.args, { services: [Calculator], name: "calc" }));
  * ```
  */
-export async function main(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        host: { type: "string", default: "127.0.0.1" },
-        port: { type: "string", default: "18811" },
-        help: { type: "boolean", short: "h" },
-        version: { type: "boolean" },
-      },
-    });
-  } catch (error) {
-    console.error(
-      `netref: ${error instanceof Error ? error.message : error}\n\n${USAGE}`,
-    );
-    return 2;
-  }
-  const { values, positionals } = parsed;
-  if (values.version) {
-    console.log(VERSION);
-    return 0;
-  }
-  if (values.help || positionals.length === 0) {
-    console.log(USAGE);
-    return values.help ? 0 : 2;
-  }
-  if (positionals[0] !== "serve" || positionals.length > 1) {
-    console.error(
-      `netref: unknown command '${positionals.join(" ")}'\n\n${USAGE}`,
-    );
-    return 2;
-  }
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    console.error(
-      `netref: --port must be an integer from 0 to 65535, got '${values.port}'`,
-    );
-    return 2;
-  }
-  const server = serve(TestService, { hostname: values.host, port });
-  console.log(
-    `netref: serving TestService on ${server.addr.hostname}:${server.addr.port}`,
-  );
-  const stop = () => {
-    console.log("netref: shutting down");
-    server.shutdown();
+export async function main(
+  args: readonly string[],
+  options: MainOptions = {},
+): Promise<number> {
+  const program = options.name ?? "netref";
+  const version = options.version ?? VERSION;
+  const defaults = (options.services ?? [TestService]).map((source) => {
+    if (
+      (typeof source !== "function" && typeof source !== "object") ||
+      source === null
+    ) {
+      throw new TypeError(
+        "Cannot run the CLI: each of options.services must be a class or an object",
+      );
+    }
+    return named(source);
+  });
+  const texts = {
+    program,
+    version,
+    defaults: options.services === undefined
+      ? "the example TestService"
+      : defaults.map((service) => service.origin).join(" and "),
   };
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.addSignalListener("SIGTERM", stop);
-  await server.finished;
-  Deno.removeSignalListener("SIGINT", stop);
-  Deno.removeSignalListener("SIGTERM", stop);
-  return 0;
+  const out = (text: string) => console.log(text);
+  const log = (line: string) => console.error(`${program}: ${line}`);
+
+  let invocation;
+  try {
+    invocation = parseCommandLine(args);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    const command = error.command === undefined ? "" : ` ${error.command}`;
+    console.error(
+      `${program}${command}: ${error.message}\n\n${
+        usage(error.command, texts)
+      }`,
+    );
+    return 2;
+  }
+  switch (invocation.command) {
+    case "version":
+      out(version);
+      return 0;
+    case "help":
+      out(usage(invocation.topic, texts));
+      return 0;
+    case "serve":
+      return await runServe(invocation, defaults, { program, out, log });
+    case "call":
+      return await runCall(invocation, { out, log });
+    case "inspect":
+      return await runInspect(invocation, { out, log });
+  }
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,131 @@
+/**
+ * `netref call`: one connection, one call (or read), the result printed as
+ * JSON, the connection closed.
+ *
+ * @module
+ */
+
+import { connect, type Connection, dir } from "../../client.ts";
+import { type Address, formatAddress } from "./address.ts";
+import type { CallCommand } from "./args.ts";
+import { formatJson } from "./json.ts";
+import { follow, formatMemberPath, type MemberPath } from "./path.ts";
+
+/** Where `call` and `inspect` print: stdout and stderr lines. */
+export interface ClientOutput {
+  /** The result (stdout). */
+  out(text: string): void;
+  /** Errors (stderr). */
+  log(line: string): void;
+}
+
+/**
+ * Runs `netref call`: calls the member at the path with the arguments (or,
+ * with no arguments and no `()`, reads it if it is not a method) and prints
+ * the result as JSON.
+ *
+ * @param command The parsed command line.
+ * @param output Where the result and errors go.
+ * @returns 0, or 1 if the call failed or the server could not be reached.
+ *
+ * @example
+ * ```ts ignore
+ * import { runCall } from "./call.ts";
+ * import { parseCommandLine, type CallCommand } from "./args.ts";
+ * const command = parseCommandLine(["call", "localhost", "foo"]) as CallCommand;
+ * await runCall(command, { out: console.log, log: console.error });
+ * ```
+ */
+export function runCall(
+  command: CallCommand,
+  output: ClientOutput,
+): Promise<number> {
+  return withConnection(
+    command.address,
+    command.timeout,
+    output,
+    async (conn) => {
+      const result = await invoke(conn.root, command.path, command.args);
+      output.out(formatJson(result, command.compact));
+    },
+  );
+}
+
+/**
+ * Connects, runs `use`, closes, and turns failures into an exit code and a
+ * line on stderr.
+ *
+ * @param address The server.
+ * @param timeout The call timeout of the connection, in milliseconds.
+ * @param output Where errors go.
+ * @param use What to do with the connection.
+ * @returns 0, or 1 if connecting or `use` failed.
+ *
+ * @example
+ * ```ts ignore
+ * import { withConnection } from "./call.ts";
+ * await withConnection(address, 30000, output, async (conn) => {
+ *   output.out(String(await conn.ping()));
+ * });
+ * ```
+ */
+export async function withConnection(
+  address: Address,
+  timeout: number,
+  output: ClientOutput,
+  use: (conn: Connection) => Promise<void>,
+): Promise<number> {
+  let conn: Connection;
+  try {
+    conn = await connect(address.hostname, address.port, { timeout });
+  } catch (error) {
+    output.log(
+      `Cannot connect to ${formatAddress(address)}: ${describeError(error)}`,
+    );
+    return 1;
+  }
+  try {
+    await use(conn);
+    return 0;
+  } catch (error) {
+    output.log(describeError(error));
+    return 1;
+  } finally {
+    await conn.close();
+  }
+}
+
+/** What a call, read or listing failed with, on one line. */
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  if (error instanceof Deno.errors.ConnectionRefused) return error.message;
+  const code = (error as { code?: unknown }).code;
+  return `${error.name}: ${error.message}${
+    code === undefined || code === null ? "" : ` (code ${String(code)})`
+  }`;
+}
+
+async function invoke(
+  root: unknown,
+  path: MemberPath,
+  args: readonly unknown[],
+): Promise<unknown> {
+  const last = path[path.length - 1];
+  const owner = follow(root, path.slice(0, -1)) as Record<
+    string,
+    (...args: unknown[]) => unknown
+  >;
+  if (args.length > 0 || last.call) return await owner[last.name](...args);
+  // No arguments: a method is called, a field or getter read (as RPyC's
+  // `conn.root.version` and `conn.root.foo()` both are, from Python).
+  const members = await dir(owner);
+  const kind = members.find((m) => m.name === last.name)?.kind;
+  if (kind === "setter") {
+    throw new TypeError(
+      `Cannot read '${formatMemberPath(path)}': it is exposed for writing only`,
+    );
+  }
+  return kind === "field" || kind === "getter"
+    ? await owner[last.name]
+    : await owner[last.name]();
+}

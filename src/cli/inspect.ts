@@ -1,0 +1,67 @@
+/**
+ * `netref inspect`: the exposed members of a remote object and their kinds
+ * (RPyC's remote `dir()`).
+ *
+ * @module
+ */
+
+import { type Connection, dir, type MemberInfo } from "../../client.ts";
+import { type Address, formatAddress } from "./address.ts";
+import type { InspectCommand } from "./args.ts";
+import { type ClientOutput, withConnection } from "./call.ts";
+import { follow, formatMemberPath, type MemberPath } from "./path.ts";
+
+/**
+ * Runs `netref inspect`: lists the exposed members of the object at the
+ * path, with their kinds.
+ *
+ * @param command The parsed command line.
+ * @param output Where the listing and errors go.
+ * @returns 0, or 1 if the listing failed or the server could not be reached.
+ *
+ * @example
+ * ```ts ignore
+ * import { runInspect } from "./inspect.ts";
+ * import { parseCommandLine, type InspectCommand } from "./args.ts";
+ * const command = parseCommandLine(["inspect", "localhost"]) as InspectCommand;
+ * await runInspect(command, { out: console.log, log: console.error });
+ * ```
+ */
+export function runInspect(
+  command: InspectCommand,
+  output: ClientOutput,
+): Promise<number> {
+  return withConnection(
+    command.address,
+    command.timeout,
+    output,
+    async (conn) => {
+      const members = await dir(follow(conn.root, command.path));
+      output.out(
+        command.json
+          ? JSON.stringify(members)
+          : formatMembers(members, command.path, conn, command.address),
+      );
+    },
+  );
+}
+
+function formatMembers(
+  members: readonly MemberInfo[],
+  path: MemberPath,
+  conn: Connection,
+  address: Address,
+): string {
+  const service = conn.peer.service === undefined
+    ? ""
+    : `service "${conn.peer.service}", `;
+  const header = `${
+    formatMemberPath(path)
+  } (${service}${conn.peer.implementation} at ${formatAddress(address)})`;
+  if (members.length === 0) return `${header}\n  (no exposed members)`;
+  const width = Math.max(...members.map((m) => m.name.length)) + 2;
+  return [
+    header,
+    ...members.map((m) => `  ${m.name.padEnd(width)}${m.kind}`),
+  ].join("\n");
+}

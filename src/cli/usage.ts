@@ -1,0 +1,236 @@
+/**
+ * The subcommands of `netref`, their flags and help texts, declared once:
+ * the parser and the usage texts are both made from {@linkcode COMMANDS}.
+ * Transport flags (TLS, Unix sockets, WebSocket) and `--token` are added
+ * there as rows, with their parsing in args.ts and wiring in serve.ts and
+ * address.ts.
+ *
+ * @module
+ */
+
+/** The subcommands. */
+export type CommandName = "serve" | "call" | "inspect";
+
+/** One flag of a subcommand. */
+export interface FlagSpec {
+  readonly type: "string" | "boolean";
+  readonly short?: string;
+  readonly multiple?: boolean;
+  /** Placeholder for the value in the usage text. */
+  readonly value?: string;
+  readonly help: string;
+}
+
+/** A subcommand: its synopsis, texts and flags. */
+export interface CommandSpec {
+  readonly synopsis: string;
+  readonly summary: string;
+  readonly description: string;
+  readonly flags: Readonly<Record<string, FlagSpec>>;
+  readonly notes?: string;
+}
+
+/** `--help`, which every subcommand has. */
+export const HELP: FlagSpec = {
+  type: "boolean",
+  short: "h",
+  help: "print this help",
+};
+
+/** Library defaults the CLI passes explicitly, and prints in its help. */
+export const DEFAULTS = {
+  host: "127.0.0.1",
+  port: 18811,
+  maxConnections: 1024,
+  maxInFlight: 1024,
+  maxFrameBytes: 16 * 1024 * 1024,
+  handshakeTimeout: 10_000,
+  idleTimeout: 0,
+  shutdownDeadline: 10_000,
+  timeout: 30_000,
+} as const;
+
+/** Every subcommand, its flags and its help texts. */
+export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
+  serve: {
+    synopsis: "serve [options]",
+    summary: "serve services over TCP",
+    description: "Serves {defaults}, or the services named with --service,\n" +
+      "until SIGINT or SIGTERM; then it stops accepting, lets calls in flight\n" +
+      "finish (up to --shutdown-deadline) and exits 0. Connects and disconnects\n" +
+      "are logged to stderr; the address it listens on is printed to stdout.",
+    flags: {
+      host: {
+        type: "string",
+        value: "HOST",
+        help: `address to listen on (default: ${DEFAULTS.host})`,
+      },
+      port: {
+        type: "string",
+        value: "PORT",
+        help: `TCP port, 0 for any free one (default: ${DEFAULTS.port})`,
+      },
+      service: {
+        type: "string",
+        multiple: true,
+        value: "MODULE[#EXPORT]",
+        help: "serve a module's service; repeatable (see below)",
+      },
+      "max-connections": {
+        type: "string",
+        value: "N",
+        help:
+          `most connections open at once (default: ${DEFAULTS.maxConnections})`,
+      },
+      "max-in-flight": {
+        type: "string",
+        value: "N",
+        help:
+          `most calls running per connection (default: ${DEFAULTS.maxInFlight})`,
+      },
+      "max-frame-bytes": {
+        type: "string",
+        value: "SIZE",
+        help: "largest message accepted (default: 16MiB)",
+      },
+      "handshake-timeout": {
+        type: "string",
+        value: "DURATION",
+        help: "time a client has to say hello (default: 10s)",
+      },
+      "idle-timeout": {
+        type: "string",
+        value: "DURATION",
+        help: "close connections silent this long (default: 0, never)",
+      },
+      "shutdown-deadline": {
+        type: "string",
+        value: "DURATION",
+        help: "time calls get to finish at shutdown (default: 10s)",
+      },
+      "include-stack": {
+        type: "boolean",
+        help: "send stack traces with errors (default: off)",
+      },
+      help: HELP,
+    },
+    notes: "Services:\n" +
+      "  --service ./calc.ts          the module's default export, else its only @service class\n" +
+      "  --service ./calc.ts#Calc     the export named Calc (a class: one instance per\n" +
+      "                               connection; an object: shared by all)\n" +
+      "  One --service is the root (root.add(1, 2)); several are served under one root\n" +
+      "  whose members are the services by their @service names (root.calc.add(1, 2)).\n" +
+      "  Modules load relative to the current directory; file paths need --allow-read.\n\n" +
+      "Limits: a client over a limit is refused (connections) or disconnected, with\n" +
+      "the reason logged and sent to it; other clients never notice. Sizes take\n" +
+      "KiB, MiB or GiB (65536, 4MiB); durations ms, s, m or h (500, 10s, 5m).",
+  },
+  call: {
+    synopsis: "call <address> <path> [args...]",
+    summary: "call a remote method and print the result as JSON",
+    description:
+      "Connects to <address> (host:port, [::1]:port, or host for port 18811), calls\n" +
+      "the member at <path> with the JSON arguments, prints the result as JSON and\n" +
+      "exits 0. A remote error is printed to stderr with exit code 1.",
+    flags: {
+      timeout: {
+        type: "string",
+        value: "DURATION",
+        help: "time the call may take; 0 waits forever (default: 30s)",
+      },
+      compact: { type: "boolean", help: "print the JSON on one line" },
+      help: HELP,
+    },
+    notes: "Paths:\n" +
+      "  foo                  root.foo(args...); with no args, a field or getter is read\n" +
+      "  settings.theme       members of members\n" +
+      "  makeCounter().count  call on the way (pipelined: one round trip)\n\n" +
+      "Arguments are JSON, one per shell word: 1 '\"text\"' '{\"a\":[1,2]}'. Put\n" +
+      "negative numbers after --: netref call localhost add -- -5 3. Values JSON lacks\n" +
+      'are tagged, in arguments and results: {"$bigint":"9007199254740993"},\n' +
+      '{"$bytes":"AQID"} (base64), {"$date":"2024-01-01T00:00:00.000Z"},\n' +
+      '{"$map":[[key,value]]}, {"$set":[values]}, {"$number":"NaN"}; results may also\n' +
+      'hold {"$netref":"object"|"function"} (a remote object) and {"$error":{...}};\n' +
+      "undefined prints as null.",
+  },
+  inspect: {
+    synopsis: "inspect <address> [path]",
+    summary: "list the exposed members of a remote object",
+    description:
+      "Connects to <address> and lists the members of the root object, or of the\n" +
+      "object at <path> (same paths as call), that the server exposes, with their\n" +
+      "kinds: method, field (read and write), getter (read only), setter (write only).",
+    flags: {
+      timeout: {
+        type: "string",
+        value: "DURATION",
+        help: "time the listing may take; 0 waits forever (default: 30s)",
+      },
+      json: { type: "boolean", help: "print the members as a JSON array" },
+      help: HELP,
+    },
+  },
+};
+
+/** Options of {@linkcode usage}: what differs between programs. */
+export interface UsageOptions {
+  /** The program name to show. */
+  program: string;
+  /** The version to show in the whole's usage. */
+  version: string;
+  /** What `serve` serves without --service, such as "TestService". */
+  defaults: string;
+}
+
+/**
+ * The usage text of the whole CLI, or of one subcommand.
+ *
+ * @param command The subcommand, or undefined for the whole.
+ * @param options The program name, version and default services.
+ * @returns The text, ending without a newline.
+ *
+ * @example
+ * ```ts
+ * import { usage } from "./usage.ts";
+ * const text = usage("serve", { program: "netref", version: "0.1.0", defaults: "TestService" });
+ * console.assert(text.startsWith("Usage: netref serve"));
+ * ```
+ */
+export function usage(
+  command: CommandName | undefined,
+  { program, version, defaults }: UsageOptions,
+): string {
+  if (command === undefined) {
+    const rows: [string, string][] = [
+      ...Object.values(COMMANDS).map((
+        spec,
+      ) => [`${program} ${spec.synopsis}`, spec.summary] as [string, string]),
+      [`${program} help [command]`, "print the help of a command"],
+      [`${program} --version`, "print the version"],
+    ];
+    return `${program} ${version}: remote-object RPC for Deno\n\n` +
+      `Usage:\n${table(rows)}\n\n` +
+      `Run '${program} <command> --help' for the options of a command.\n` +
+      `Exit codes: 0 success, 1 failure (printed to stderr), 2 usage error.`;
+  }
+  const spec = COMMANDS[command];
+  const rows: [string, string][] = Object.entries(spec.flags).map((
+    [name, flag],
+  ) => [
+    `${flag.short === undefined ? "" : `-${flag.short}, `}--${name}${
+      flag.value === undefined ? "" : ` ${flag.value}`
+    }`,
+    flag.help,
+  ]);
+  const description = spec.description.replace("{defaults}", defaults);
+  return `Usage: ${program} ${spec.synopsis}\n\n${description}\n\nOptions:\n${
+    table(rows)
+  }${spec.notes === undefined ? "" : `\n\n${spec.notes}`}`;
+}
+
+function table(rows: readonly [string, string][]): string {
+  const width = Math.max(...rows.map(([left]) => left.length)) + 2;
+  return rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`).join(
+    "\n",
+  );
+}
