@@ -44,6 +44,31 @@ export {
   connectWebSocket,
 } from "./src/client/transports.ts";
 export { connectSubprocess } from "./src/client/subprocess.ts";
+export type { RpycConnectOptions } from "./src/compat/rpyc/client.ts";
+export { connectRpyc, kwargs, PyKwargs } from "./src/compat/rpyc/client.ts";
+export type {
+  InstanceInit,
+  RegisterOptions,
+  Registration,
+  Registry,
+  RegistryEvent,
+  ServiceInstance,
+  WatchOptions,
+} from "./src/registry/types.ts";
+export type { OpenRegistryOptions, RegistryUrl } from "./src/registry/url.ts";
+export type {
+  ConnectByServiceOptions,
+  DiscoverOptions,
+  SelectionPolicy,
+} from "./src/registry/discover.ts";
+export {
+  DEFAULT_REGISTRY_PORT,
+  RegistryError,
+  ServiceUnavailableError,
+} from "./src/registry/types.ts";
+export { openRegistry, parseRegistryUrl } from "./src/registry/url.ts";
+export { connectByService, discover } from "./src/registry/discover.ts";
+export { formatInstances } from "./src/registry/format.ts";
 export {
   dir,
   isNetref,

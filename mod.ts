@@ -90,6 +90,41 @@ export {
 } from "./src/server/transports.ts";
 export { serveWebSocket, webSocketHandler } from "./src/server/websocket.ts";
 export { memoryPair } from "./src/transport/memory.ts";
+export type { RpycConnectOptions } from "./src/compat/rpyc/client.ts";
+export { connectRpyc, kwargs, PyKwargs } from "./src/compat/rpyc/client.ts";
+export { rpycProtocol } from "./src/compat/rpyc/server.ts";
+export type {
+  InstanceInit,
+  RegisterOptions,
+  Registration,
+  Registry,
+  RegistryEvent,
+  ServiceInstance,
+  WatchOptions,
+} from "./src/registry/types.ts";
+export type { OpenRegistryOptions, RegistryUrl } from "./src/registry/url.ts";
+export type {
+  ConnectByServiceOptions,
+  DiscoverOptions,
+  SelectionPolicy,
+} from "./src/registry/discover.ts";
+export type { AnnounceOptions } from "./src/registry/announce.ts";
+export type {
+  RegistryServiceOptions,
+  WatchStart,
+} from "./src/registry/service.ts";
+export type { ServeRegistryOptions } from "./src/registry/serve_registry.ts";
+export {
+  DEFAULT_REGISTRY_PORT,
+  RegistryError,
+  ServiceUnavailableError,
+} from "./src/registry/types.ts";
+export { openRegistry, parseRegistryUrl } from "./src/registry/url.ts";
+export { connectByService, discover } from "./src/registry/discover.ts";
+export { formatInstances } from "./src/registry/format.ts";
+export { announce } from "./src/registry/announce.ts";
+export { RegistryService } from "./src/registry/service.ts";
+export { serveRegistry } from "./src/registry/serve_registry.ts";
 export { exposed, service, serviceName } from "./src/core/exposure.ts";
 export { currentCall } from "./src/core/context.ts";
 export {

@@ -18,9 +18,12 @@ import {
 import {
   ChannelDecoder,
   encodeChannelFrame,
+  loadChannelZlib,
 } from "../src/compat/rpyc/channel.ts";
 import { BrineTag, Handle, Label, Msg } from "../src/compat/rpyc/constants.ts";
 import { ProtocolError } from "../src/core/errors.ts";
+
+await loadChannelZlib();
 
 /** Runs a Python script that reads JSON on stdin and prints JSON. */
 async function python<T>(script: string, input: unknown): Promise<T> {

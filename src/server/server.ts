@@ -22,7 +22,10 @@ import {
   listenTcp,
   prepareAccepted,
 } from "../transport/tcp.ts";
-import type { ByteStream } from "../transport/types.ts";
+import type { ByteStream, StreamListener } from "../transport/types.ts";
+
+export type { StreamListener };
+import { rpycProtocol } from "../compat/rpyc/server.ts";
 
 /** Hooks a service may define; neither is reachable remotely. */
 export interface ServiceHooks {
@@ -68,6 +71,14 @@ export interface ServeOptions extends ServerOptions {
    * @default {18811}
    */
   port?: number;
+  /**
+   * Whether Python RPyC clients are answered on the same port (told apart
+   * from netref clients by their first bytes); `false` serves netref
+   * clients only.
+   *
+   * @default {true}
+   */
+  rpyc?: boolean;
 }
 
 /** Options of {@linkcode Server.shutdown}. */
@@ -97,16 +108,6 @@ export interface Server<A extends Deno.Addr = Deno.NetAddr>
   shutdown(options?: ShutdownOptions): Promise<void>;
 }
 
-/** What a server accepts connections from. */
-export interface StreamListener<A extends Deno.Addr = Deno.Addr> {
-  /** Where it listens. */
-  readonly addr: A;
-  /** The next connection; rejects once the listener is closed. */
-  accept(): Promise<ByteStream>;
-  /** Stops listening. */
-  close(): void;
-}
-
 /** A connection the server keeps track of, whatever protocol it speaks. */
 export interface ServedConnection {
   /** Resolves once every call in progress has settled. */
@@ -125,6 +126,11 @@ export interface ForeignContext {
   options: ResolvedOptions;
   /** Must be called once, when the connection has closed. */
   onClose(): void;
+  /**
+   * True when the peer sent nothing within `handshakeTimeout` and was handed
+   * over because the protocol `acceptsSilent`.
+   */
+  silent: boolean;
 }
 
 /**
@@ -141,6 +147,12 @@ export interface ForeignProtocol {
   matches(first: Uint8Array): boolean | null;
   /** Serves one connection; `stream` starts with the bytes already read. */
   serve(stream: ByteStream, context: ForeignContext): ServedConnection;
+  /**
+   * Whether a connection that stays silent past `handshakeTimeout` belongs to
+   * this protocol (its clients may say nothing until first used, as RPyC's
+   * do), rather than being closed. At most one protocol should claim it.
+   */
+  readonly acceptsSilent?: boolean;
 }
 
 /** Options of {@linkcode serveListener}. */
@@ -186,7 +198,10 @@ export function serve(
     accept: async () => prepareAccepted(await tcp.accept()),
     close: () => tcp.close(),
   };
-  return serveListener(listener, service, options);
+  return serveListener(listener, service, {
+    ...options,
+    foreignProtocols: options.rpyc === false ? [] : [rpycProtocol()],
+  });
 }
 
 function checkService(service: ServiceSource): void {
@@ -294,24 +309,27 @@ export function serveListener<A extends Deno.Addr>(
       return openNetref(stream, label, reason);
     }
     if (foreign.length === 0) return openNetref(stream, label);
-    const sniffed = await sniff(
-      stream,
-      foreign,
-      resolved.handshakeTimeout,
-      resolved.log,
-      label,
-    );
+    const sniffed = await sniff(stream, foreign, resolved.handshakeTimeout);
     if (sniffed === null) return; // The peer left before saying anything.
     if (sniffed.protocol === null) return openNetref(sniffed.stream, label);
     const instance = makeInstance(label);
     if (instance === null) return sniffed.stream.close();
-    const served = sniffed.protocol.serve(sniffed.stream, {
+    // A protocol may report the close before serve() has returned: `served`
+    // is declared first so that onClose can see it is not yet assigned.
+    // deno-lint-ignore prefer-const
+    let served: ServedConnection | undefined;
+    let closedEarly = false;
+    served = sniffed.protocol.serve(sniffed.stream, {
       service: instance,
       label,
       options: resolved,
-      onClose: () => connections.delete(served),
+      silent: sniffed.silent,
+      onClose: () => {
+        if (served === undefined) closedEarly = true;
+        else connections.delete(served);
+      },
     });
-    connections.add(served);
+    if (!closedEarly) connections.add(served);
   }
 
   const acceptLoop = (async () => {
@@ -374,15 +392,18 @@ export function serveListener<A extends Deno.Addr>(
 /**
  * Reads a connection's first bytes until they tell its protocol: one of
  * `foreign`, or netref's own (null) for its magic or anything unclaimed.
- * Returns null if the peer left or stayed silent past `timeout` (logged).
+ * Returns null if the peer left before saying anything. A peer silent past
+ * `timeout` goes to a protocol that `acceptsSilent`, else to netref's own
+ * handshake, which times it out with the reason.
  */
 async function sniff(
   stream: ByteStream,
   foreign: readonly ForeignProtocol[],
   timeout: number,
-  log: (message: string) => void,
-  label: string,
-): Promise<{ stream: ByteStream; protocol: ForeignProtocol | null } | null> {
+): Promise<
+  | { stream: ByteStream; protocol: ForeignProtocol | null; silent: boolean }
+  | null
+> {
   let first = new Uint8Array(0);
   const buffer = new Uint8Array(4096);
   const deadline = performance.now() + timeout;
@@ -390,24 +411,37 @@ async function sniff(
     if (first.length > 0) {
       const netrefSoFar = startsLikeMagic(first);
       if (netrefSoFar && first.length >= MAGIC.length) {
-        return { stream: new PeekedStream(stream, first), protocol: null };
+        return {
+          stream: new PeekedStream(stream, first),
+          protocol: null,
+          silent: false,
+        };
       }
       let undecided = netrefSoFar;
       for (const protocol of foreign) {
         const verdict = protocol.matches(first);
         if (verdict === true) {
-          return { stream: new PeekedStream(stream, first), protocol };
+          return {
+            stream: new PeekedStream(stream, first),
+            protocol,
+            silent: false,
+          };
         }
         if (verdict === null) undecided = true;
       }
       if (!undecided) {
         // Nobody claims it: netref's handshake refuses it with the reason.
-        return { stream: new PeekedStream(stream, first), protocol: null };
+        return {
+          stream: new PeekedStream(stream, first),
+          protocol: null,
+          silent: false,
+        };
       }
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
+    const reading = stream.read(buffer);
     const n = await Promise.race([
-      stream.read(buffer),
+      reading,
       new Promise<"timeout">((resolve) => {
         timer = setTimeout(
           () => resolve("timeout"),
@@ -415,14 +449,26 @@ async function sniff(
         );
       }),
     ]).finally(() => clearTimeout(timer));
-    if (n === "timeout" || n === null) {
-      if (n === "timeout") {
-        log(
-          `closing connection to ${label}: no hello within ${timeout} ms (${first.length} bytes received)`,
-        );
+    if (n === "timeout") {
+      // The read still waiting is handed over with the stream.
+      const rest = reading.then((m) => m === null ? null : buffer.slice(0, m));
+      const silentProtocol = foreign.find((p) => p.acceptsSilent);
+      if (first.length === 0 && silentProtocol !== undefined) {
+        return {
+          stream: new PeekedStream(stream, first, rest),
+          protocol: silentProtocol,
+          silent: true,
+        };
       }
+      // netref's own handshake timeout closes it, telling the peer why.
+      return {
+        stream: new PeekedStream(stream, first, rest),
+        protocol: null,
+        silent: false,
+      };
+    }
+    if (n === null) {
       try {
-        // Also ends the read still waiting after a timeout.
         stream.close();
       } catch {
         // Already closed by the peer.

@@ -8,7 +8,8 @@
 import type { ByteStream } from "./types.ts";
 
 /**
- * Replays `prefix`, then reads from `inner`.
+ * Replays `prefix`, then the result of a read already under way (if any),
+ * then reads from `inner`.
  *
  * @example
  * ```ts ignore
@@ -22,16 +23,24 @@ import type { ByteStream } from "./types.ts";
 export class PeekedStream implements ByteStream {
   #inner: ByteStream;
   #prefix: Uint8Array | null;
+  #pending: Promise<Uint8Array | null> | null;
 
   /**
    * Wraps a stream.
    *
    * @param inner The stream the bytes were read from.
    * @param prefix The bytes already read, handed out first.
+   * @param pending A read of `inner` still under way, whose bytes come next
+   *   (null at end of stream).
    */
-  constructor(inner: ByteStream, prefix: Uint8Array) {
+  constructor(
+    inner: ByteStream,
+    prefix: Uint8Array,
+    pending: Promise<Uint8Array | null> | null = null,
+  ) {
     this.#inner = inner;
     this.#prefix = prefix.length > 0 ? prefix : null;
+    this.#pending = pending;
   }
 
   /** The peer's address, as the inner stream has it. */
@@ -45,13 +54,19 @@ export class PeekedStream implements ByteStream {
    * @param buffer Where to read into.
    * @returns Bytes read, or null at end of stream.
    */
-  read(buffer: Uint8Array): Promise<number | null> {
+  async read(buffer: Uint8Array): Promise<number | null> {
+    if (this.#prefix === null && this.#pending !== null) {
+      const bytes = await this.#pending;
+      this.#pending = null;
+      if (bytes === null) return null;
+      this.#prefix = bytes.length > 0 ? bytes : null;
+    }
     const prefix = this.#prefix;
-    if (prefix === null) return this.#inner.read(buffer);
+    if (prefix === null) return await this.#inner.read(buffer);
     const n = Math.min(buffer.length, prefix.length);
     buffer.set(prefix.subarray(0, n));
     this.#prefix = n === prefix.length ? null : prefix.subarray(n);
-    return Promise.resolve(n);
+    return n;
   }
 
   /**

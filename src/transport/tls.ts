@@ -7,7 +7,7 @@
  */
 
 import { ConnectionClosedError } from "../core/errors.ts";
-import type { StreamListener } from "../server/server.ts";
+import type { StreamListener } from "./types.ts";
 import type { ByteStream } from "./types.ts";
 
 /** Default port of a TLS server, as RPyC's. */

@@ -10,7 +10,7 @@
 
 import type { Socket } from "node:net";
 import { createServer, type TLSSocket } from "node:tls";
-import type { StreamListener } from "../server/server.ts";
+import type { StreamListener } from "./types.ts";
 import { AcceptQueue } from "./accept_queue.ts";
 import type { ByteStream } from "./types.ts";
 

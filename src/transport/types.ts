@@ -31,3 +31,13 @@ export interface ByteStream {
   /** The peer's address, for network streams. */
   readonly remoteAddr?: Deno.Addr;
 }
+
+/** What a server accepts connections from. */
+export interface StreamListener<A extends Deno.Addr = Deno.Addr> {
+  /** Where it listens. */
+  readonly addr: A;
+  /** The next connection; rejects once the listener is closed. */
+  accept(): Promise<ByteStream>;
+  /** Stops listening. */
+  close(): void;
+}

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { StreamListener } from "../server/server.ts";
+import type { StreamListener } from "./types.ts";
 
 /**
  * Opens a connection to the Unix socket at `path`.

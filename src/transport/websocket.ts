@@ -9,7 +9,7 @@
  */
 
 import { ConnectionClosedError } from "../core/errors.ts";
-import type { StreamListener } from "../server/server.ts";
+import type { StreamListener } from "./types.ts";
 import { AcceptQueue } from "./accept_queue.ts";
 import type { ByteStream } from "./types.ts";
 

@@ -14,7 +14,35 @@
  * @module
  */
 
-import { deflateSync, inflateSync } from "zlib";
+// node:zlib is loaded on first use, not imported: client.ts re-exports the
+// RPyC client, and a static node: import would stop it loading in browsers.
+type Zlib = typeof import("zlib");
+let zlib: Zlib | null = null;
+
+/**
+ * Loads the zlib the channel compresses with. Call (and await) it before
+ * encoding or decoding frames; connections do so when they open.
+ *
+ * @returns Resolves once zlib is loaded.
+ *
+ * @example
+ * ```ts
+ * import { loadChannelZlib } from "./channel.ts";
+ * await loadChannelZlib();
+ * ```
+ */
+export async function loadChannelZlib(): Promise<void> {
+  zlib ??= await import("zlib");
+}
+
+function loadedZlib(): Zlib {
+  if (zlib === null) {
+    throw new Error(
+      "Cannot compress or decompress an RPyC frame: call loadChannelZlib() first",
+    );
+  }
+  return zlib;
+}
 import { ProtocolError } from "../../core/errors.ts";
 import {
   CHANNEL_FLUSHER,
@@ -72,7 +100,7 @@ export function encodeChannelFrame(
   let data = payload;
   let compressed = 0;
   if (compress && payload.length > compressionThreshold) {
-    data = deflateSync(payload, { level: compressionLevel });
+    data = loadedZlib().deflateSync(payload, { level: compressionLevel });
     compressed = 1;
   }
   if (data.length > 0xffffffff) {
@@ -267,7 +295,7 @@ export class ChannelDecoder {
     try {
       // maxOutputLength stops inflation there, so a zlib bomb costs no more
       // than maxFrameBytes.
-      inflated = inflateSync(payload, {
+      inflated = loadedZlib().inflateSync(payload, {
         maxOutputLength: Math.max(1, this.#maxFrameBytes),
       });
     } catch (cause) {

@@ -3,8 +3,9 @@
  * `channel.py`): the one place that numbers RPyC's message kinds, handlers,
  * boxing labels, brine tags and channel framing.
  *
- * Every RPyC message is one brine-encoded tuple `(msg, seq, args)`, sent as
- * one channel frame.
+ * Every RPyC message is sent as one channel frame. RPyC 5.x encodes it as one
+ * brine tuple `(msg, seq, args)`; RPyC 6.x as one byte `msg` followed by the
+ * brine tuple `(seq, args)` (see {@linkcode WireVersion}).
  *
  * @example Reading a message kind
  * ```ts
@@ -230,3 +231,34 @@ export const COMPRESSION_LEVEL = 1;
 
 /** Default largest frame payload accepted, before and after decompression: 16 MiB. */
 export const DEFAULT_MAX_FRAME_BYTES: number = 16 * 1024 * 1024;
+
+/**
+ * RPyC wire versions: how a message is laid out inside a channel frame.
+ * The handlers, boxing and brine are the same in both.
+ *
+ * @example
+ * ```ts
+ * import { WireVersion } from "./constants.ts";
+ * console.assert(WireVersion.V6 === 6);
+ * ```
+ */
+export const WireVersion = {
+  /** RPyC 5.x: brine `(msg, seq, args)`; its first byte is `TUP3` (0x12). */
+  V5: 5,
+  /** RPyC 6.x: one byte `msg` (1 to 3), then brine `(seq, args)`. */
+  V6: 6,
+} as const;
+
+/** Type of {@linkcode WireVersion} values. */
+export type WireVersion = typeof WireVersion[keyof typeof WireVersion];
+
+/**
+ * First byte of a zlib stream at the levels RPyC uses (`0x78`).
+ *
+ * @example
+ * ```ts
+ * import { ZLIB_FIRST_BYTE } from "./constants.ts";
+ * console.assert(ZLIB_FIRST_BYTE === 0x78);
+ * ```
+ */
+export const ZLIB_FIRST_BYTE = 0x78;

@@ -1,0 +1,377 @@
+/**
+ * RPyC boxing: how TypeScript values travel inside RPyC requests and replies
+ * (`rpyc/core/protocol.py`, `_box` and `_unbox`). Every value travels as
+ * `(label, value)`: by value when brine can carry it, as a tuple of boxed
+ * items, or by reference as an id pack `(name_pack, class_id, instance_id)`.
+ *
+ * | TypeScript                                      | Python                          |
+ * | ----------------------------------------------- | ------------------------------- |
+ * | `null`, `undefined`                             | `None`                          |
+ * | booleans, strings, `Uint8Array`, bigints        | `bool`, `str`, `bytes`, `int`   |
+ * | numbers                                         | `int` if a safe integer, else `float` |
+ * | arrays                                          | `tuple`                         |
+ * | plain objects, `Map`                            | tuple of `(key, value)` pairs: `dict(x)` |
+ * | `Set`                                           | `frozenset` (or a tuple, holding references) |
+ * | `Date`                                          | ISO 8601 `str`                  |
+ * | functions, class instances, anything else       | a netref                        |
+ *
+ * From Python: tuples arrive as arrays, frozensets as `Set`, floats as
+ * numbers, and everything brine cannot carry (lists, dicts, objects) as
+ * netrefs.
+ *
+ * @example Keyword arguments for a Python call
+ * ```ts
+ * import { kwargs } from "./boxing.ts";
+ * const extra = kwargs({ sep: ", " }); // the last argument of a call
+ * console.assert(extra.values.sep === ", ");
+ * ```
+ *
+ * @module
+ */
+
+import { ProtocolError } from "../../core/errors.ts";
+import { isPlainData } from "../../core/exposure.ts";
+import {
+  type BrineValue,
+  dumpable,
+  PyFloat,
+  PyFrozenSet,
+  PyTuple,
+} from "./brine.ts";
+import { Label } from "./constants.ts";
+import {
+  type IdPack,
+  parsePack,
+  refPack,
+  ROOT_INSTANCE_ID,
+  type RpycExports,
+} from "./refs.ts";
+import { pythonError } from "./vinegar.ts";
+
+/** Deepest nesting of a value sent by copy; deeper is most likely a cycle. */
+const MAX_DEPTH = 64;
+
+/**
+ * Keyword arguments for a call into Python: pass `kwargs({...})` as the last
+ * argument of a call on a netref of an RPyC connection.
+ *
+ * @example
+ * ```ts
+ * import { PyKwargs } from "./boxing.ts";
+ * console.assert(new PyKwargs({ b: 2 }).values.b === 2);
+ * ```
+ */
+export class PyKwargs {
+  /** The keyword arguments, by name. */
+  readonly values: Readonly<Record<string, unknown>>;
+
+  /**
+   * Wraps keyword arguments.
+   *
+   * @param values Name to value.
+   * @throws {TypeError} If `values` is not an object.
+   */
+  constructor(values: Record<string, unknown>) {
+    if (typeof values !== "object" || values === null) {
+      throw new TypeError("Cannot make kwargs: expected an object of names");
+    }
+    this.values = Object.freeze({ ...values });
+    Object.freeze(this);
+  }
+}
+
+/**
+ * Keyword arguments for a call into Python, as the last argument:
+ * `await root.connect("db", kwargs({ timeout: 5 }))` calls
+ * `connect("db", timeout=5)`.
+ *
+ * @param values Name to value.
+ * @returns The marker to pass as the last argument.
+ * @throws {TypeError} If `values` is not an object.
+ *
+ * @example
+ * ```ts
+ * import { kwargs } from "./boxing.ts";
+ * const options = kwargs({ timeout: 5 });
+ * console.assert(options.values.timeout === 5);
+ * ```
+ */
+export function kwargs(values: Record<string, unknown>): PyKwargs {
+  return new PyKwargs(values);
+}
+
+/**
+ * What boxing needs from its connection.
+ *
+ * @example
+ * ```ts
+ * import type { BoxingHost } from "./boxing.ts";
+ * import { RpycExports } from "./refs.ts";
+ * const host: BoxingHost = {
+ *   localRoot: null,
+ *   exports: new RpycExports(),
+ *   ownPack: () => undefined,
+ *   importRef: () => ({}),
+ * };
+ * ```
+ */
+export interface BoxingHost {
+  /** The local root, sent by reference without being counted. */
+  readonly localRoot: object | null;
+  /** The local objects the peer holds. */
+  readonly exports: RpycExports;
+  /**
+   * The id pack of one of this connection's netrefs, to send it back; or
+   * undefined when `value` is no netref of this connection.
+   * @throws {TypeError} For a released or still pending netref.
+   */
+  ownPack(value: object): PyTuple | undefined;
+  /** The netref for a peer object, counting one more receipt of it. */
+  importRef(pack: IdPack): object;
+}
+
+function valueBox(value: BrineValue): PyTuple {
+  return PyTuple.of(Label.VALUE, value);
+}
+
+/**
+ * Boxes a value for the peer. References exported on the way are taken back
+ * if boxing fails.
+ *
+ * @param host The connection.
+ * @param value Any value.
+ * @returns `(label, value)`.
+ * @throws {TypeError} For symbols and pending netrefs.
+ * @throws {RangeError} For values nested deeper than 64 levels.
+ *
+ * @example
+ * ```ts
+ * import { box } from "./boxing.ts";
+ * import { RpycExports } from "./refs.ts";
+ * const host = {
+ *   localRoot: null,
+ *   exports: new RpycExports(),
+ *   ownPack: () => undefined,
+ *   importRef: () => ({}),
+ * };
+ * const boxed = box(host, [1, () => 2]); // (TUPLE, ((VALUE, 1), (REMOTE_REF, ...)))
+ * console.assert(boxed.items[0] === 2 && host.exports.size === 1);
+ * ```
+ */
+export function box(host: BoxingHost, value: unknown): PyTuple {
+  const exported: number[] = [];
+  try {
+    return boxValue(host, value, 0, exported);
+  } catch (error) {
+    for (const id of exported) host.exports.release(id, 1);
+    throw error;
+  }
+}
+
+function boxValue(
+  host: BoxingHost,
+  value: unknown,
+  depth: number,
+  exported: number[],
+): PyTuple {
+  switch (typeof value) {
+    case "undefined":
+      return valueBox(null);
+    case "boolean":
+    case "number":
+      return valueBox(value);
+    case "string":
+      if (!value.isWellFormed()) {
+        throw new TypeError(
+          "Cannot send string: it has a lone surrogate, which UTF-8 cannot carry",
+        );
+      }
+      return valueBox(value);
+    case "bigint":
+      if (!dumpable(value)) {
+        throw new RangeError(
+          "Cannot send bigint: Python converts ints of at most 4300 digits",
+        );
+      }
+      return valueBox(value);
+    case "symbol":
+      throw new TypeError(
+        `Cannot send ${String(value)}: symbols do not travel`,
+      );
+  }
+  if (value === null) return valueBox(null);
+  const object = value as object;
+  if (depth > MAX_DEPTH) {
+    throw new RangeError(
+      `Cannot send value: it nests deeper than ${MAX_DEPTH} levels (is it cyclic?)`,
+    );
+  }
+  if (object === host.localRoot) {
+    return PyTuple.of(Label.REMOTE_REF, refPack(object, ROOT_INSTANCE_ID));
+  }
+  const own = host.ownPack(object);
+  if (own !== undefined) return PyTuple.of(Label.LOCAL_REF, own);
+  if (typeof object !== "function") {
+    if (object instanceof Uint8Array) return valueBox(object);
+    if (object instanceof Date) return valueBox(dateText(object));
+    if (Array.isArray(object) || isPlainData(object) || object instanceof Map) {
+      const entries = Array.isArray(object)
+        ? object
+        : object instanceof Map
+        ? [...object]
+        : Object.entries(object);
+      return boxItems(host, entries, depth, exported, false);
+    }
+    if (object instanceof Set) {
+      return boxItems(host, [...object], depth, exported, true);
+    }
+    if (dumpable(object)) return valueBox(object);
+  }
+  const id = host.exports.add(object);
+  exported.push(id);
+  return PyTuple.of(Label.REMOTE_REF, refPack(object, id));
+}
+
+function boxItems(
+  host: BoxingHost,
+  items: readonly unknown[],
+  depth: number,
+  exported: number[],
+  asSet: boolean,
+): PyTuple {
+  const boxed: PyTuple[] = new Array(items.length);
+  let byValue = true;
+  for (let i = 0; i < items.length; i++) {
+    boxed[i] = boxValue(host, items[i], depth + 1, exported);
+    if (boxed[i].items[0] !== Label.VALUE) byValue = false;
+  }
+  if (!byValue) return PyTuple.of(Label.TUPLE, new PyTuple(boxed));
+  const values = boxed.map((b) => b.items[1]);
+  return valueBox(asSet ? new PyFrozenSet(values) : new PyTuple(values));
+}
+
+function dateText(date: Date): string {
+  return Number.isNaN(date.getTime()) ? "Invalid Date" : date.toISOString();
+}
+
+/**
+ * Unboxes a value from the peer: values are converted, references to the
+ * peer's objects become netrefs, and references to ours become the objects.
+ *
+ * @param host The connection.
+ * @param boxed `(label, value)` as received.
+ * @returns The value.
+ * @throws {ProtocolError} If `boxed` is malformed.
+ * @throws {ReferenceError} (as Python's KeyError) For an unknown local ref.
+ *
+ * @example
+ * ```ts
+ * import { unbox } from "./boxing.ts";
+ * import { PyTuple } from "./brine.ts";
+ * import { RpycExports } from "./refs.ts";
+ * const host = {
+ *   localRoot: null,
+ *   exports: new RpycExports(),
+ *   ownPack: () => undefined,
+ *   importRef: () => ({}),
+ * };
+ * const value = unbox(host, PyTuple.of(1, PyTuple.of(1, "a")));
+ * console.assert(JSON.stringify(value) === '[1,"a"]');
+ * ```
+ */
+export function unbox(host: BoxingHost, boxed: BrineValue): unknown {
+  return unboxValue(host, boxed, 0);
+}
+
+function unboxValue(
+  host: BoxingHost,
+  boxed: BrineValue,
+  depth: number,
+): unknown {
+  if (!(boxed instanceof PyTuple) || boxed.length !== 2) {
+    throw new ProtocolError(
+      "Cannot unbox RPyC value: expected a (label, value) tuple",
+    );
+  }
+  const [label, value] = boxed.items;
+  switch (label) {
+    case Label.VALUE:
+      return fromBrine(value);
+    case Label.TUPLE:
+      if (!(value instanceof PyTuple) || depth >= MAX_DEPTH) {
+        throw new ProtocolError(
+          "Cannot unbox RPyC tuple: expected a tuple of boxed values, at most 64 deep",
+        );
+      }
+      return value.items.map((item) => unboxValue(host, item, depth + 1));
+    case Label.LOCAL_REF:
+      return localObject(host, parsePack(value));
+    case Label.REMOTE_REF:
+      return host.importRef(parsePack(value));
+    default:
+      throw new ProtocolError(
+        `Cannot unbox RPyC value: unknown label ${String(label)}`,
+      );
+  }
+}
+
+/**
+ * The local object an id pack names.
+ *
+ * @param host The connection.
+ * @param pack An id pack of ours that the peer sent back.
+ * @returns The object.
+ * @throws {ReferenceError} (as Python's KeyError) If it is not exported.
+ *
+ * @example
+ * ```ts
+ * import { localObject } from "./boxing.ts";
+ * import { PyTuple } from "./brine.ts";
+ * import { parsePack, RpycExports } from "./refs.ts";
+ * const exports = new RpycExports();
+ * const fn = () => 1;
+ * const id = exports.add(fn);
+ * const pack = parsePack(PyTuple.of("builtins.function", 1, id));
+ * console.assert(localObject({ localRoot: null, exports }, pack) === fn);
+ * ```
+ */
+export function localObject(
+  host: Pick<BoxingHost, "localRoot" | "exports">,
+  pack: IdPack,
+): object {
+  if (pack.instanceId === ROOT_INSTANCE_ID && host.localRoot !== null) {
+    return host.localRoot;
+  }
+  const object = host.exports.get(pack.instanceId);
+  if (object === undefined) {
+    throw pythonError(
+      new ReferenceError(
+        `Cannot find object ${pack.instanceId} (${pack.name}): it was released or never sent`,
+      ),
+      "KeyError",
+    );
+  }
+  return object;
+}
+
+/**
+ * Converts a brine value to its TypeScript form: tuples to arrays,
+ * frozensets to sets, floats to numbers.
+ *
+ * @param value As loaded.
+ * @returns The TypeScript value.
+ *
+ * @example
+ * ```ts
+ * import { fromBrine } from "./boxing.ts";
+ * import { PyFloat, PyTuple } from "./brine.ts";
+ * const value = fromBrine(PyTuple.of(new PyFloat(2), "x"));
+ * console.assert(JSON.stringify(value) === '[2,"x"]');
+ * ```
+ */
+export function fromBrine(value: BrineValue): unknown {
+  if (value instanceof PyTuple) return value.items.map(fromBrine);
+  if (value instanceof PyFloat) return value.value;
+  if (value instanceof PyFrozenSet) return new Set(value.items.map(fromBrine));
+  return value;
+}

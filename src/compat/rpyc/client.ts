@@ -1,0 +1,154 @@
+/**
+ * A netref client for Python RPyC servers: `connectRpyc()` gives the same
+ * `Connection` and `Remote` proxies as `connect()`, over RPyC's protocol.
+ *
+ * @example
+ * ```ts ignore
+ * import { connectRpyc } from "@netref/netref/client";
+ * await using conn = await connectRpyc("localhost", 18861);
+ * console.log(await conn.root.foo()); // calls Python's exposed_foo()
+ * ```
+ *
+ * @module
+ */
+
+import { ConnectionClosedError } from "../../core/errors.ts";
+import { type ConnectionOptions, resolveOptions } from "../../core/open.ts";
+import type { Connection } from "../../core/types.ts";
+import { dialTcp } from "../../transport/tcp.ts";
+import { kwargs, PyKwargs } from "./boxing.ts";
+import { WireVersion } from "./constants.ts";
+import { loadChannelZlib } from "./channel.ts";
+import { RpycSession } from "./engine.ts";
+import { WireVersionError } from "./link.ts";
+
+export { kwargs, PyKwargs };
+
+/**
+ * Options of {@linkcode connectRpyc}.
+ *
+ * @example
+ * ```ts
+ * import type { RpycConnectOptions } from "./client.ts";
+ * const options: RpycConnectOptions = { version: 5, timeout: 5000 };
+ * ```
+ */
+export interface RpycConnectOptions
+  extends Omit<ConnectionOptions, "token" | "idleTimeout"> {
+  /**
+   * The object the Python side reaches as its `conn.root`: its `@exposed`
+   * members are callable from Python.
+   *
+   * @default {an empty service}
+   */
+  service?: object;
+  /**
+   * The server's RPyC major version, 5 or 6 (their wire formats differ). By
+   * default the first request is sent as RPyC 5, and the connection is
+   * opened again as RPyC 6 if the server answers in that format.
+   *
+   * @default {undefined} (detected)
+   */
+  version?: 5 | 6;
+}
+
+/** What Python reaches as this side's root when no service is given. */
+class VoidService {}
+
+/**
+ * Connects to a Python RPyC server (such as a `rpyc.ThreadedServer`) and
+ * fetches its root. `conn.root` is a netref of the Python service: await
+ * attributes, call methods, `setAttr`, `dir`, `using`/`release`, as with
+ * `connect()`.
+ *
+ * Names: asking for `foo` asks Python for `foo`, which RPyC's attribute
+ * policy resolves to `exposed_foo`; if Python still answers AttributeError,
+ * `exposed_foo` is asked for once more. Keyword arguments are passed with
+ * {@linkcode kwargs} as the last argument. Python exceptions reject the call
+ * with a `RemoteError` whose `remoteName` is the Python class name and
+ * `remoteStack` the Python traceback. RPyC's classic mode (remote eval,
+ * exec, modules) is not offered.
+ *
+ * @typeParam T The type of the Python service, for a typed `root`.
+ * @param hostname The server's host.
+ * @param port The server's port.
+ * @param options Timeouts, limits, the service Python may call back, the
+ *   wire version.
+ * @returns The open connection.
+ * @throws {Deno.errors.ConnectionRefused} If nothing listens there.
+ * @throws {ConnectionClosedError} If the server closes the connection or
+ *   does not answer the root request within `handshakeTimeout`.
+ * @throws {RangeError} On an option out of range.
+ *
+ * @example The classic TestService, served by Python
+ * ```ts ignore
+ * import { connectRpyc } from "@netref/netref/client";
+ * await using conn = await connectRpyc("localhost", 18861);
+ * console.log(await conn.root.foo()); // "foo"
+ * ```
+ */
+export async function connectRpyc<T = unknown>(
+  hostname: string,
+  port: number,
+  options: RpycConnectOptions = {},
+): Promise<Connection<T>> {
+  if (typeof hostname !== "string" || hostname === "") {
+    throw new TypeError(
+      "Cannot connect: hostname must be a non-empty string",
+    );
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new RangeError(`Cannot connect to port ${port}: expected 1 to 65535`);
+  }
+  const resolved = resolveOptions(options);
+  const service = options.service ?? new VoidService();
+  if (typeof service !== "object" && typeof service !== "function") {
+    throw new TypeError("Cannot connect: service must be an object");
+  }
+  if (
+    options.version !== undefined && options.version !== 5 &&
+    options.version !== 6
+  ) {
+    throw new RangeError(
+      `Cannot connect: RPyC version ${options.version} is neither 5 nor 6`,
+    );
+  }
+  const versions: WireVersion[] = options.version === undefined
+    ? [WireVersion.V5, WireVersion.V6]
+    : [options.version];
+  const label = `${hostname}:${port}`;
+  await loadChannelZlib();
+  for (let i = 0;; i++) {
+    const stream = await dialTcp(hostname, port);
+    const session = new RpycSession(stream, {
+      root: service,
+      version: versions[i],
+      timeout: resolved.timeout,
+      maxFrameBytes: resolved.maxFrameBytes,
+      handshakeTimeout: resolved.handshakeTimeout,
+      idleTimeout: 0,
+      maxInFlight: resolved.maxInFlight,
+      includeStack: resolved.includeStack,
+      log: resolved.log,
+      label,
+    });
+    try {
+      await session.remoteRoot({ timeout: resolved.handshakeTimeout });
+      return session.handle as Connection<T>;
+    } catch (error) {
+      await session.close(null, false);
+      const mismatch = error instanceof ConnectionClosedError &&
+        error.cause instanceof WireVersionError;
+      if (!mismatch || i + 1 >= versions.length) {
+        throw mismatch
+          ? new ConnectionClosedError(
+            `Cannot connect to ${label}: the server speaks RPyC ${
+              (error.cause as WireVersionError).peerVersion
+            }.x, not ${versions[i]}.x`,
+            { cause: error },
+          )
+          : error;
+      }
+    }
+  }
+}

@@ -1,0 +1,318 @@
+/**
+ * The byte side of an RPyC connection: reads channel frames and decodes
+ * their messages (taking the wire version from the first one when it is not
+ * known), writes messages with the frames of one tick in one write, and
+ * enforces the first-message and idle timeouts.
+ *
+ * @example
+ * ```ts ignore
+ * import { RpycLink } from "./link.ts";
+ * const link = new RpycLink(conn, options, {
+ *   onMessage: (message) => console.log(message),
+ *   onEnd: (reason) => console.log("ended", reason),
+ * });
+ * ```
+ *
+ * @module
+ */
+
+import { ConnectionClosedError, ProtocolError } from "../../core/errors.ts";
+import type { ByteStream } from "../../transport/types.ts";
+import type { BrineValue } from "./brine.ts";
+import {
+  ChannelDecoder,
+  encodeChannelFrame,
+  loadChannelZlib,
+} from "./channel.ts";
+import type { Msg, WireVersion } from "./constants.ts";
+import {
+  decodeMessage,
+  detectVersion,
+  encodeMessage,
+  type RpycMessage,
+} from "./wire.ts";
+
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * The peer speaks the other RPyC wire version.
+ *
+ * @example
+ * ```ts
+ * import { WireVersionError } from "./link.ts";
+ * const error = new WireVersionError(6, "the server speaks RPyC 6.x");
+ * console.assert(error.peerVersion === 6);
+ * ```
+ */
+export class WireVersionError extends ProtocolError {
+  /**
+   * @param peerVersion The version the peer's frame was written in.
+   * @param message What happened.
+   */
+  constructor(readonly peerVersion: WireVersion, message: string) {
+    super(message);
+    this.name = "WireVersionError";
+  }
+}
+
+/**
+ * How a link behaves.
+ *
+ * @example
+ * ```ts
+ * import type { LinkOptions } from "./link.ts";
+ * const options: LinkOptions = {
+ *   version: null, maxFrameBytes: 1 << 24, label: "peer",
+ *   firstMessageTimeout: 10_000, idleTimeout: 0, isBusy: () => false,
+ * };
+ * ```
+ */
+export interface LinkOptions {
+  /** The wire version, or null to take it from the first frame. */
+  version: WireVersion | null;
+  /** Largest frame accepted. */
+  maxFrameBytes: number;
+  /** How the peer is described in messages. */
+  label: string;
+  /** Milliseconds for the first whole message, when the version is unknown. */
+  firstMessageTimeout: number;
+  /** Milliseconds of silence, with nothing in flight, before ending; 0: never. */
+  idleTimeout: number;
+  /** Whether a request is in flight either way (an idle link is not busy). */
+  isBusy(): boolean;
+}
+
+/**
+ * What a link reports.
+ *
+ * @example
+ * ```ts
+ * import type { LinkHandler } from "./link.ts";
+ * const handler: LinkHandler = { onMessage() {}, onEnd() {} };
+ * ```
+ */
+export interface LinkHandler {
+  /** One message; a `ProtocolError` thrown here ends the link. */
+  onMessage(message: RpycMessage): void;
+  /**
+   * The link ended by itself: `ConnectionClosedError` when the peer hung
+   * up, another error when it broke the protocol or timed out.
+   */
+  onEnd(reason: Error): void;
+}
+
+/**
+ * Reads and writes the RPyC messages of one stream.
+ *
+ * @example
+ * ```ts ignore
+ * import { RpycLink } from "./link.ts";
+ * const link = new RpycLink(await Deno.connect({ port: 18861 }), options, handler);
+ * link.send(1, 0, request);
+ * ```
+ */
+export class RpycLink {
+  readonly #stream: ByteStream;
+  readonly #options: LinkOptions;
+  readonly #handler: LinkHandler;
+  readonly #decoder: ChannelDecoder;
+  #version: WireVersion | null;
+  #queue: Uint8Array[] = [];
+  #writing: Promise<void> | null = null;
+  #ended = false;
+  #lastHeard = Date.now();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Starts reading.
+   *
+   * @param stream The stream; the link owns it.
+   * @param options Version, limits, timeouts.
+   * @param handler Told of messages and of the end.
+   */
+  constructor(stream: ByteStream, options: LinkOptions, handler: LinkHandler) {
+    this.#stream = stream;
+    this.#options = options;
+    this.#handler = handler;
+    this.#version = options.version;
+    this.#decoder = new ChannelDecoder({
+      maxFrameBytes: options.maxFrameBytes,
+    });
+    if (this.#version === null && options.firstMessageTimeout > 0) {
+      this.#timer = setTimeout(() => {
+        this.#end(
+          new ProtocolError(
+            `${options.label} sent no whole RPyC message within ${options.firstMessageTimeout} ms`,
+          ),
+        );
+      }, options.firstMessageTimeout);
+    } else {
+      this.#watchIdle();
+    }
+    this.#read();
+  }
+
+  /** The wire version, once known. */
+  get version(): WireVersion | null {
+    return this.#version;
+  }
+
+  /** The peer's address, for network streams. */
+  get remoteAddr(): Deno.Addr | null {
+    return this.#stream.remoteAddr ?? null;
+  }
+
+  /**
+   * Queues one message; it leaves with the others of this tick.
+   *
+   * @param msg REQUEST, REPLY or EXCEPTION.
+   * @param seq The sequence number.
+   * @param args The boxed arguments.
+   * @throws {TypeError} If the version is not known yet or `args` is not
+   *   dumpable.
+   */
+  send(msg: Msg, seq: number, args: BrineValue): void {
+    if (this.#version === null) {
+      throw new TypeError("Cannot send: the RPyC version is not known yet");
+    }
+    if (this.#ended) return;
+    const payload = encodeMessage(this.#version, msg, seq, args);
+    this.#queue.push(encodeChannelFrame(payload));
+    if (this.#writing === null) this.#writing = this.#write();
+  }
+
+  /**
+   * Stops: waits up to `ms` for queued writes, then closes the stream.
+   *
+   * @param ms How long queued messages may take to leave.
+   */
+  async close(ms: number): Promise<void> {
+    this.#ended = true;
+    clearTimeout(this.#timer);
+    if (this.#writing !== null) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.#writing,
+        new Promise((resolve) => timer = setTimeout(resolve, ms)),
+      ]);
+      clearTimeout(timer);
+    }
+    try {
+      this.#stream.close();
+    } catch {
+      // Already closed by the peer.
+    }
+  }
+
+  #end(reason: Error): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    clearTimeout(this.#timer);
+    this.#handler.onEnd(reason);
+  }
+
+  async #read(): Promise<void> {
+    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    try {
+      // Before the first frame is decoded, and so before any is answered.
+      await loadChannelZlib();
+      while (!this.#ended) {
+        const n = await this.#stream.read(buffer);
+        if (n === null) break;
+        this.#lastHeard = Date.now();
+        for (const payload of this.#decoder.push(buffer.subarray(0, n))) {
+          if (this.#ended) return;
+          this.#handler.onMessage(this.#decode(payload));
+        }
+      }
+      if (this.#ended) return;
+      this.#decoder.end();
+      this.#end(
+        new ConnectionClosedError(
+          `${this.#options.label} closed the connection`,
+        ),
+      );
+    } catch (error) {
+      // Reads fail once the stream is closed.
+      if (!this.#ended) {
+        this.#end(error instanceof Error ? error : new Error(String(error)));
+      }
+    }
+  }
+
+  #decode(payload: Uint8Array): RpycMessage {
+    const version = detectVersion(payload);
+    if (this.#version === null) {
+      if (version === null) {
+        throw new ProtocolError(
+          `Cannot handle RPyC message: first byte 0x${
+            (payload[0] ?? 0).toString(16).padStart(2, "0")
+          } starts no message of RPyC 5 or 6`,
+        );
+      }
+      this.#version = version;
+      clearTimeout(this.#timer);
+      this.#watchIdle();
+    } else if (version !== null && version !== this.#version) {
+      throw new WireVersionError(
+        version,
+        `${this.#options.label} speaks RPyC ${version}.x, not ${this.#version}.x`,
+      );
+    }
+    return decodeMessage(this.#version, payload);
+  }
+
+  /** Ends the link once the peer was silent for `idleTimeout` with nothing in flight. */
+  #watchIdle(): void {
+    const period = this.#options.idleTimeout;
+    if (!(period > 0) || !Number.isFinite(period)) return;
+    const check = () => {
+      const quiet = Date.now() - this.#lastHeard;
+      if (quiet >= period && !this.#options.isBusy()) {
+        this.#end(
+          new ProtocolError(
+            `${this.#options.label} was idle for ${period} ms (idleTimeout)`,
+          ),
+        );
+      } else {
+        this.#timer = setTimeout(check, Math.max(period - quiet, 10));
+      }
+    };
+    this.#timer = setTimeout(check, period);
+  }
+
+  async #write(): Promise<void> {
+    // Frames queued in the same tick leave in one write.
+    await Promise.resolve();
+    try {
+      while (this.#queue.length > 0) {
+        const frames = this.#queue;
+        this.#queue = [];
+        let bytes = frames[0];
+        if (frames.length > 1) {
+          bytes = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+          let offset = 0;
+          for (const frame of frames) {
+            bytes.set(frame, offset);
+            offset += frame.length;
+          }
+        }
+        for (let offset = 0; offset < bytes.length;) {
+          offset += await this.#stream.write(bytes.subarray(offset));
+        }
+      }
+    } catch (error) {
+      this.#queue = [];
+      this.#end(
+        new ConnectionClosedError(
+          `Cannot write to ${this.#options.label}: ${
+            error instanceof Error ? error.message : String(error)
+          }`,
+          { cause: error },
+        ),
+      );
+    } finally {
+      this.#writing = null;
+    }
+  }
+}

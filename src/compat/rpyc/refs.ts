@@ -1,0 +1,363 @@
+/**
+ * References across an RPyC connection. Objects travel by reference as an
+ * id pack `(name_pack, class_id, instance_id)` (`rpyc/lib/__init__.py`,
+ * `get_id_pack`). The export side counts each send, as RPyC's
+ * `RefCountingColl`, until the peer's DEL gives the counts back; the import
+ * side keeps one netref proxy per peer object and sends DEL when it is
+ * disposed or collected.
+ *
+ * @example
+ * ```ts
+ * import { RpycExports } from "./refs.ts";
+ * const exports = new RpycExports();
+ * const id = exports.add(() => 1);
+ * exports.release(id, 1);
+ * console.assert(exports.size === 0);
+ * ```
+ *
+ * @module
+ */
+
+import { ProtocolError } from "../../core/errors.ts";
+import { type ImportEntry, ImportTable } from "../../core/refs.ts";
+import { RefKind } from "../../protocol/constants.ts";
+import { type BrineValue, PyTuple } from "./brine.ts";
+
+/**
+ * Instance id of the local root: it is reachable without being counted, as
+ * Python keeps `conn.root` for the connection's lifetime.
+ *
+ * @example
+ * ```ts
+ * import { ROOT_INSTANCE_ID } from "./refs.ts";
+ * console.assert(ROOT_INSTANCE_ID < 0); // never an export's id
+ * ```
+ */
+export const ROOT_INSTANCE_ID = -1;
+const FUNCTION_CLASS_ID = 1;
+const METHOD_CLASS_ID = 2;
+const NULL_PROTOTYPE_CLASS_ID = 0x7fff_fff0;
+
+/** Python classes whose instances can be called: their netrefs are functions. */
+const CALLABLE_CLASSES = new Set([
+  "builtins.function",
+  "builtins.method",
+  "builtins.builtin_function_or_method",
+  "builtins.method-wrapper",
+  "builtins.wrapper_descriptor",
+  "builtins.method_descriptor",
+  "builtins.classmethod_descriptor",
+  "functools.partial",
+]);
+
+/**
+ * A peer object's id pack, as received.
+ *
+ * @example
+ * ```ts
+ * import { parsePack } from "./refs.ts";
+ * import { PyTuple } from "./brine.ts";
+ * const pack = parsePack(PyTuple.of("builtins.list", 9, 12));
+ * console.assert(pack.name === "builtins.list");
+ * ```
+ */
+export interface IdPack {
+  /** `module.Class` of the object on the peer. */
+  readonly name: string;
+  /** Identifies the class on the peer. */
+  readonly classId: number | bigint;
+  /** Identifies the object on the peer; 0 for a class. */
+  readonly instanceId: number | bigint;
+  /** The pack as it travels, for sending it back. */
+  readonly tuple: PyTuple;
+}
+
+/**
+ * A peer object named by its pack alone, without a netref: for the
+ * connection's own short-lived references. Boxes as LOCAL_REF.
+ *
+ * @example
+ * ```ts
+ * import { PackRef, parsePack } from "./refs.ts";
+ * import { PyTuple } from "./brine.ts";
+ * const ref = new PackRef(parsePack(PyTuple.of("builtins.list", 9, 12)));
+ * ```
+ */
+export class PackRef {
+  /** @param pack The peer object's pack. */
+  constructor(readonly pack: IdPack) {}
+}
+
+/**
+ * Checks and reads an id pack `(name_pack, class_id, instance_id)`.
+ *
+ * @param value As received.
+ * @returns The pack.
+ * @throws {ProtocolError} If it is not one.
+ *
+ * @example
+ * ```ts
+ * import { parsePack } from "./refs.ts";
+ * import { PyTuple } from "./brine.ts";
+ * console.assert(parsePack(PyTuple.of("m.C", 1, 2)).instanceId === 2);
+ * ```
+ */
+export function parsePack(value: BrineValue): IdPack {
+  if (value instanceof PyTuple && value.length === 3) {
+    const [name, classId, instanceId] = value.items;
+    if (typeof name === "string" && isInt(classId) && isInt(instanceId)) {
+      return { name, classId, instanceId, tuple: value };
+    }
+  }
+  throw new ProtocolError(
+    "Cannot unbox RPyC reference: expected (name_pack, class_id, instance_id)",
+  );
+}
+
+function isInt(value: unknown): value is number | bigint {
+  return typeof value === "bigint" ||
+    (typeof value === "number" && Number.isSafeInteger(value));
+}
+
+/** Methods read remotely: functions bound to their object, sent as `method`. */
+const boundMethods = new WeakSet<object>();
+
+/**
+ * Binds a method read remotely to its object; it travels as a Python bound
+ * method.
+ *
+ * @param fn The method.
+ * @param owner Its object.
+ * @returns The bound function.
+ *
+ * @example
+ * ```ts
+ * import { bindMethod } from "./refs.ts";
+ * const owner = { n: 2, twice() { return this.n * 2; } };
+ * console.assert(bindMethod(owner.twice, owner)() === 4);
+ * ```
+ */
+export function bindMethod(
+  fn: (...args: unknown[]) => unknown,
+  owner: object,
+): (...args: unknown[]) => unknown {
+  const bound = fn.bind(owner);
+  boundMethods.add(bound);
+  return bound;
+}
+
+const classIds = new WeakMap<object, number>();
+let nextClassId = 3;
+
+/**
+ * The id pack a local object travels as: `builtins.function` or
+ * `builtins.method` for functions (Python then knows they are callable),
+ * `netref.<Class>` for other objects.
+ *
+ * @param value The local object.
+ * @param instanceId Its export id.
+ * @returns The pack.
+ *
+ * @example
+ * ```ts
+ * import { refPack } from "./refs.ts";
+ * console.assert(refPack(() => 1, 5).items[0] === "builtins.function");
+ * ```
+ */
+export function refPack(value: object, instanceId: number): PyTuple {
+  if (typeof value === "function") {
+    const method = boundMethods.has(value);
+    return PyTuple.of(
+      method ? "builtins.method" : "builtins.function",
+      method ? METHOD_CLASS_ID : FUNCTION_CLASS_ID,
+      instanceId,
+    );
+  }
+  const proto = Object.getPrototypeOf(value);
+  let classId = NULL_PROTOTYPE_CLASS_ID;
+  if (proto !== null) {
+    classId = classIds.get(proto) ?? nextClassId++;
+    classIds.set(proto, classId);
+  }
+  const name = proto?.constructor?.name;
+  return PyTuple.of(
+    `netref.${typeof name === "string" && name !== "" ? name : "object"}`,
+    classId,
+    instanceId,
+  );
+}
+
+/**
+ * Local objects the peer holds references to, counted per send as RPyC's
+ * `RefCountingColl`: the peer's DEL gives counts back, and an object is
+ * dropped once all are back (or more, as RPyC allows).
+ *
+ * @example
+ * ```ts
+ * import { RpycExports } from "./refs.ts";
+ * const exports = new RpycExports();
+ * const fn = () => 1;
+ * console.assert(exports.add(fn) === exports.add(fn));
+ * exports.release(exports.add(fn), 3);
+ * console.assert(exports.size === 0);
+ * ```
+ */
+export class RpycExports {
+  #byId = new Map<number, { value: object; count: number }>();
+  #idOf = new Map<object, number>();
+  #next = 1;
+
+  /** How many objects are exported. */
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  /**
+   * Counts one more send of `value`.
+   *
+   * @param value The object sent by reference.
+   * @returns Its instance id, stable while it stays exported.
+   */
+  add(value: object): number {
+    let id = this.#idOf.get(value);
+    if (id !== undefined) {
+      this.#byId.get(id)!.count++;
+      return id;
+    }
+    id = this.#next++;
+    this.#byId.set(id, { value, count: 1 });
+    this.#idOf.set(value, id);
+    return id;
+  }
+
+  /**
+   * The object exported as `id`.
+   *
+   * @param id An instance id from the peer.
+   * @returns The object, or undefined.
+   */
+  get(id: number | bigint): object | undefined {
+    return typeof id === "number" ? this.#byId.get(id)?.value : undefined;
+  }
+
+  /**
+   * Gives back `count` sends of `id`.
+   *
+   * @param id The instance id.
+   * @param count How many sends the peer gives back.
+   * @returns False if `id` is not exported.
+   */
+  release(id: number | bigint, count: number): boolean {
+    const entry = typeof id === "number" ? this.#byId.get(id) : undefined;
+    if (entry === undefined) return false;
+    entry.count -= count;
+    if (entry.count <= 0) {
+      this.#byId.delete(id as number);
+      this.#idOf.delete(entry.value);
+    }
+    return true;
+  }
+
+  /** Drops everything, as when the connection closes. */
+  clear(): void {
+    this.#byId.clear();
+    this.#idOf.clear();
+  }
+}
+
+/**
+ * The peer's objects held here: one netref proxy per id pack (through
+ * netref's `ImportTable`), each proxy known by a local import id.
+ *
+ * @example
+ * ```ts
+ * import { parsePack, RpycImports } from "./refs.ts";
+ * import { PyTuple } from "./brine.ts";
+ * const given: number[] = [];
+ * const imports = new RpycImports((_pack, count) => given.push(count));
+ * const proxy = imports.get(parsePack(PyTuple.of("m.C", 1, 2)), () => ({}));
+ * imports.release(proxy);
+ * console.assert(given[0] === 1 && imports.size === 0);
+ * ```
+ */
+export class RpycImports {
+  readonly #table: ImportTable;
+  readonly #packs = new Map<number, IdPack>();
+  readonly #ids = new Map<string, number>();
+  #next = 1;
+
+  /**
+   * @param giveBack Told when a proxy is released: send the peer DEL.
+   */
+  constructor(giveBack: (pack: IdPack, count: number) => void) {
+    this.#table = new ImportTable((id, count) => {
+      const pack = this.#packs.get(id);
+      if (pack === undefined) return;
+      this.#packs.delete(id);
+      this.#ids.delete(keyOf(pack));
+      giveBack(pack, count);
+    });
+  }
+
+  /** How many peer objects have a live proxy here. */
+  get size(): number {
+    return this.#table.size;
+  }
+
+  /**
+   * The proxy for a peer object, counting one more receipt of it.
+   *
+   * @param pack The object's pack.
+   * @param make Makes the proxy for import id `id`.
+   * @returns The proxy.
+   */
+  get(
+    pack: IdPack,
+    make: (id: number, entry: ImportEntry, callable: boolean) => object,
+  ): object {
+    const key = keyOf(pack);
+    let id = this.#ids.get(key);
+    if (id === undefined) {
+      id = this.#next++;
+      this.#ids.set(key, id);
+      this.#packs.set(id, pack);
+    }
+    const local = id;
+    const callable = pack.instanceId == 0 || CALLABLE_CLASSES.has(pack.name);
+    return this.#table.get(
+      local,
+      callable ? RefKind.FUNCTION : RefKind.OBJECT,
+      (entry) => make(local, entry, callable),
+    );
+  }
+
+  /**
+   * The pack behind an import id.
+   *
+   * @param id The import id.
+   * @returns The pack, or undefined once released.
+   */
+  packOf(id: number): IdPack | undefined {
+    return this.#packs.get(id);
+  }
+
+  /**
+   * Releases a proxy now.
+   *
+   * @param proxy A proxy made by {@linkcode RpycImports.get}.
+   */
+  release(proxy: object): void {
+    this.#table.release(proxy);
+  }
+
+  /** Forgets every proxy without telling the peer, as when closing. */
+  clear(): void {
+    this.#table.clear();
+    this.#packs.clear();
+    this.#ids.clear();
+  }
+}
+
+function keyOf(pack: IdPack): string {
+  return `${pack.classId}/${pack.instanceId}`;
+}

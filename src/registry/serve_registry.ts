@@ -1,0 +1,60 @@
+/**
+ * Serving the embedded registry: what `netref registry` runs.
+ *
+ * @module
+ */
+
+import { serve, type ServeOptions, type Server } from "../server/server.ts";
+import { RegistryService, type RegistryServiceOptions } from "./service.ts";
+import { DEFAULT_REGISTRY_PORT } from "./types.ts";
+
+/** Options of {@linkcode serveRegistry}. */
+export interface ServeRegistryOptions
+  extends Omit<ServeOptions, "shared">, RegistryServiceOptions {
+  /**
+   * TCP port; `0` picks a free one (read it from `server.addr`).
+   *
+   * @default {18810}
+   */
+  port?: number;
+}
+
+/**
+ * Serves the embedded registry over netref: what `netref registry` runs.
+ * Clients and servers reach it as `netref://host:port`.
+ *
+ * @param options Address (loopback and port 18810 unless told otherwise),
+ *   limits, and the usual server options (such as a `token`).
+ * @returns The running server; shutting it down drops every entry.
+ * @throws {Deno.errors.AddrInUse} If the port is taken.
+ * @throws {RangeError} On a limit out of range.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveRegistry } from "@netref/netref";
+ * const server = serveRegistry({ hostname: "0.0.0.0", port: 18810 });
+ * console.log(`registry on netref://${server.addr.hostname}:${server.addr.port}`);
+ * await server.finished;
+ * ```
+ */
+export function serveRegistry(options: ServeRegistryOptions = {}): Server {
+  const { maxEntries, maxWatchers, warmup, ...serveOptions } = options;
+  const registry = new RegistryService({
+    maxEntries,
+    maxWatchers,
+    warmup,
+    log: options.log,
+  });
+  let server: Server;
+  try {
+    server = serve(registry, {
+      ...serveOptions,
+      port: options.port ?? DEFAULT_REGISTRY_PORT,
+    });
+  } catch (error) {
+    registry.close();
+    throw error;
+  }
+  server.finished.then(() => registry.close());
+  return server;
+}
