@@ -1,137 +1,186 @@
 /**
- * The benchmark's client, one per process: connects once, then for each JSON
- * {@linkcode RunRequest} line on stdin runs sequential round trips for that
- * long and answers with a {@linkcode RunReply} line on stdout. Exits when
- * stdin closes.
+ * The benchmark's client, one system per process: connects once, then
+ * answers each {@linkcode ClientCommand} line on stdin with one JSON line on
+ * stdout. Exits when stdin closes.
  *
  * Run by `run.ts`; by hand, for profiling (port from `_servers.ts`):
  *
  * ```sh
- * echo '{"scenario":"call","ms":5000}' | \
+ * echo '{"op":"loop","loop":"inflight","ms":5000}' | \
  *   deno run --allow-net=127.0.0.1 --cpu-prof bench/_client.ts netref 40123
  * ```
  *
  * @module
  */
 
-import { connect } from "../client.ts";
-import type { TestService } from "../examples/test_service.ts";
+import process from "node:process";
 import {
-  ECHO_PAYLOAD_BYTES,
-  HEADER_BYTES,
-  isScenario,
-  LineReader,
-  type RunReply,
-  type RunRequest,
-  type Scenario,
+  type ChurnReply,
+  isLoop,
+  isSystem,
+  type LoopReply,
+  serveCommands,
 } from "./_common.ts";
+import {
+  type BenchClient,
+  type BenchSystem,
+  runLoop,
+  sequential,
+} from "./_system.ts";
+import { loadSystem } from "./_systems.ts";
 
-const HOSTNAME = "127.0.0.1";
-/** Longest loop accepted, so that a bad request cannot run away. */
+/** Longest loop accepted, so that a bad command cannot run away. */
 const MAX_RUN_MS = 60_000;
-/** Longest wait for the next request before giving up on the parent. */
-const IDLE_MS = 600_000;
+/** Longest wait for the next command before giving up on the parent. */
+const IDLE_MS = 3_600_000;
+/** Connections opened at once while opening many. */
+const OPEN_BATCH = 50;
 
-/** One timed loop of sequential round trips. */
-type Loop = (scenario: Scenario, ms: number) => Promise<RunReply>;
-
-async function netrefLoop(port: number): Promise<[Loop, () => Promise<void>]> {
-  const conn = await connect<TestService>(HOSTNAME, port);
-  const root = conn.root;
-  const loop: Loop = async (scenario, ms) => {
-    let calls = 0;
-    const start = performance.now();
-    const end = start + ms;
-    let now = start;
-    if (scenario === "call") {
-      do {
-        if (await root.foo() !== "foo") throw new Error("foo() != 'foo'");
-        calls++;
-        now = performance.now();
-      } while (now < end);
-    } else {
-      do {
-        if (await root.version !== "1.0") throw new Error("version != '1.0'");
-        calls++;
-        now = performance.now();
-      } while (now < end);
-    }
-    return { calls, ms: now - start };
-  };
-  return [loop, () => conn.close()];
-}
-
-async function echoLoop(port: number): Promise<[Loop, () => Promise<void>]> {
-  const conn = await Deno.connect({ hostname: HOSTNAME, port });
-  conn.setNoDelay(true);
-  const frame = new Uint8Array(HEADER_BYTES + ECHO_PAYLOAD_BYTES);
-  new DataView(frame.buffer).setUint32(0, ECHO_PAYLOAD_BYTES);
-  for (let i = HEADER_BYTES; i < frame.length; i++) frame[i] = i;
-  const reply = new Uint8Array(frame.length);
-  const loop: Loop = async (_scenario, ms) => {
-    let calls = 0;
-    const start = performance.now();
-    const end = start + ms;
-    let now = start;
-    do {
-      // One write for header and payload, as netref does.
-      let written = 0;
-      while (written < frame.length) {
-        written += await conn.write(
-          written === 0 ? frame : frame.subarray(written),
-        );
-      }
-      let received = 0;
-      while (received < reply.length) {
-        const n = await conn.read(
-          received === 0 ? reply : reply.subarray(received),
-        );
-        if (n === null) throw new Error("echo server closed the connection");
-        received += n;
-      }
-      calls++;
-      now = performance.now();
-    } while (now < end);
-    if (reply[reply.length - 1] !== frame[frame.length - 1]) {
-      throw new Error("echo server sent back different bytes");
-    }
-    return { calls, ms: now - start };
-  };
-  return [loop, () => Promise.resolve(conn.close())];
-}
-
-function parseRequest(line: string): RunRequest {
-  const request = JSON.parse(line) as Partial<RunRequest>;
-  if (
-    !isScenario(request.scenario) || typeof request.ms !== "number" ||
-    !(request.ms > 0 && request.ms <= MAX_RUN_MS)
-  ) {
-    throw new TypeError(
-      `Cannot run ${line}: expected {"scenario": "call" | "get", "ms": 1 to ${MAX_RUN_MS}}`,
+function checkMs(ms: unknown): number {
+  if (typeof ms !== "number" || !(ms > 0 && ms <= MAX_RUN_MS)) {
+    throw new RangeError(
+      `Cannot run for ${ms} ms: expected 1 to ${MAX_RUN_MS}`,
     );
   }
-  return request as RunRequest;
+  return ms;
+}
+
+function checkCount(value: unknown, name: string, max: number): number {
+  if (
+    !Number.isInteger(value) || (value as number) < 1 || (value as number) > max
+  ) {
+    throw new RangeError(`Cannot use ${name} ${value}: expected 1 to ${max}`);
+  }
+  return value as number;
+}
+
+/** Runs `loop` and adds the CPU time this process used meanwhile. */
+async function withCpu(
+  loop: () => Promise<Omit<LoopReply, "cpuMs">>,
+): Promise<LoopReply> {
+  const before = process.cpuUsage();
+  const reply = await loop();
+  const { user, system } = process.cpuUsage(before);
+  return { ...reply, cpuMs: (user + system) / 1000 };
+}
+
+/** The state of one client process: its main connection and any others. */
+class Driver {
+  readonly #system: BenchSystem;
+  readonly #port: number;
+  readonly #main: BenchClient;
+  #others: BenchClient[] = [];
+
+  constructor(system: BenchSystem, port: number, main: BenchClient) {
+    this.#system = system;
+    this.#port = port;
+    this.#main = main;
+  }
+
+  handle(command: Record<string, unknown>): Promise<unknown> {
+    switch (command.op) {
+      case "loop": {
+        const loop = command.loop;
+        if (!isLoop(loop)) throw new TypeError(`Cannot run loop ${loop}`);
+        const own = this.#system.loopsOf?.(this.#main)[loop];
+        const ms = checkMs(command.ms);
+        return withCpu(() =>
+          own !== undefined ? own(ms) : runLoop(this.#main, loop, ms)
+        );
+      }
+      case "open":
+        return this.#open(checkCount(command.total, "total", 10_000));
+      case "load": {
+        const ms = checkMs(command.ms);
+        return withCpu(() => this.#load(ms));
+      }
+      case "shrink":
+        return this.#shrink();
+      case "churn":
+        return this.#churn(
+          checkCount(command.count, "count", 10_000_000),
+          checkCount(command.window, "window", 10_000),
+        );
+      default:
+        throw new TypeError(`Cannot run ${JSON.stringify(command)}`);
+    }
+  }
+
+  async #open(total: number): Promise<{ open: number; ms: number }> {
+    const start = performance.now();
+    while (1 + this.#others.length < total) {
+      const n = Math.min(OPEN_BATCH, total - 1 - this.#others.length);
+      const batch = await Promise.all(
+        Array.from({ length: n }, () => this.#system.connect(this.#port)),
+      );
+      this.#others.push(...batch);
+    }
+    return { open: 1 + this.#others.length, ms: performance.now() - start };
+  }
+
+  async #load(ms: number): Promise<Omit<LoopReply, "cpuMs">> {
+    const start = performance.now();
+    const replies = await Promise.all(
+      [this.#main, ...this.#others].map((client) =>
+        sequential(() => client.foo(), ms)
+      ),
+    );
+    let calls = 0;
+    for (const reply of replies) calls += reply.calls;
+    return { calls, ms: performance.now() - start };
+  }
+
+  async #shrink(): Promise<{ open: number }> {
+    const others = this.#others;
+    this.#others = [];
+    await Promise.all(others.map((client) => client.close()));
+    return { open: 1 };
+  }
+
+  async #churn(count: number, window: number): Promise<ChurnReply> {
+    const churnOne = this.#main.churnOne;
+    if (churnOne === null) {
+      throw new TypeError("Cannot churn: this system has no remote objects");
+    }
+    const clientImportsBefore = this.#main.imports();
+    let started = 0;
+    const start = performance.now();
+    async function lane(): Promise<void> {
+      while (started < count) {
+        started++;
+        await churnOne!();
+      }
+    }
+    await Promise.all(Array.from({ length: window }, lane));
+    const ms = performance.now() - start;
+    // Releases are batched on a timer: give them a moment to leave.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    return {
+      objects: started,
+      ms,
+      clientImportsBefore,
+      clientImports: this.#main.imports(),
+    };
+  }
+
+  close(): Promise<void> {
+    return Promise.all(
+      [this.#main, ...this.#others].map((client) => client.close()),
+    ).then(() => {});
+  }
 }
 
 if (import.meta.main) {
-  const [mode, portText] = Deno.args;
+  const [name, portText] = Deno.args;
   const port = Number(portText);
-  if ((mode !== "netref" && mode !== "echo") || !(port > 0 && port < 65536)) {
-    console.error("usage: _client.ts netref|echo <port>");
+  if (!isSystem(name) || name === "rpyc" || !(port > 0 && port < 65536)) {
+    console.error("usage: _client.ts netref|echo|capnweb|birpc|grpc <port>");
     Deno.exit(2);
   }
-  const [loop, close] = mode === "netref"
-    ? await netrefLoop(port)
-    : await echoLoop(port);
-  const requests = new LineReader(Deno.stdin.readable);
-  const encoder = new TextEncoder();
-  while (true) {
-    const line = await requests.next(IDLE_MS);
-    if (line === null) break;
-    if (line.trim() === "") continue;
-    const { scenario, ms } = parseRequest(line);
-    const reply = await loop(scenario, ms);
-    await Deno.stdout.write(encoder.encode(JSON.stringify(reply) + "\n"));
-  }
-  await close();
+  const system = await loadSystem(name);
+  const driver = new Driver(system, port, await system.connect(port));
+  console.log(JSON.stringify({ ready: true }));
+  await serveCommands((command) => driver.handle(command), IDLE_MS);
+  await driver.close();
+  Deno.exit(0);
 }

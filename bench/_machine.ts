@@ -83,3 +83,19 @@ export async function cpuModel(): Promise<string> {
   const info = await readProc("/proc/cpuinfo");
   return /^model name\s*:\s*(.+)$/m.exec(info)?.[1].trim() ?? "unknown";
 }
+
+/**
+ * The load averages over 1, 5 and 15 minutes: how busy the machine was.
+ *
+ * @returns "1m 5m 15m", or "unknown".
+ *
+ * @example
+ * ```ts ignore
+ * import { loadAverage } from "./_machine.ts";
+ * console.log(await loadAverage()); // "0.35 0.24 0.38"
+ * ```
+ */
+export async function loadAverage(): Promise<string> {
+  const text = await readProc("/proc/loadavg");
+  return text.split(" ").slice(0, 3).join(" ") || "unknown";
+}

@@ -1,18 +1,25 @@
 /**
- * `deno task bench`: sequential netref calls per second, side by side with
- * the floor, a raw length-prefixed TCP echo of a frame the size of a netref
- * request, in the same run.
+ * `deno task bench`: netref side by side with the floor (a raw
+ * length-prefixed TCP echo), Python RPyC, capnweb, birpc and gRPC, in the
+ * same run, in six scenarios:
  *
- * Servers and clients run in separate processes (`_servers.ts`,
- * `_client.ts`), pinned with `taskset` twice: all on one CPU, and server and
- * client on different CPUs, because a loopback round trip costs more across
- * CPUs (1.5x to 5x, depending on the machine). netref and echo rounds
- * alternate, so that noise hits both; the medians and their ratio are
- * printed as a markdown table and written as JSON into `bench/results/`.
+ * 1. sequential small call, `await root.foo()`;
+ * 2. a 1 KiB and a 1 MiB `Uint8Array` echoed back;
+ * 3. a call whose handler calls a client callback once;
+ * 4. 100 calls in flight on one connection;
+ * 5. 1,000 client connections calling at once (and the server's memory);
+ * 6. ref churn: 100,000 remote objects created and released.
+ *
+ * Servers and clients are separate processes pinned with `taskset`; the
+ * sequential call runs with both on one CPU and on different CPUs, the rest
+ * on different CPUs. Systems alternate round by round. The markdown goes to
+ * stdout, progress to stderr, and everything as JSON into `bench/results/`.
  *
  * ```sh
- * deno task bench                                  # the full run, about 70 s
- * deno task bench --rounds 3 --round-ms 500 --scenario call   # a quick look
+ * deno task bench                              # the full run, about 5 minutes
+ * deno task bench --quick                      # every scenario, small and short
+ * deno task bench --scenario call,inflight --systems netref,echo
+ * deno task bench --scenario inflight --profile /tmp/prof   # netref --cpu-prof
  * ```
  *
  * @module
@@ -23,361 +30,335 @@ import {
   ECHO_PAYLOAD_BYTES,
   HEADER_BYTES,
   isScenario,
-  LineReader,
-  type RunReply,
-  type RunRequest,
+  isSystem,
+  type Loop,
+  LOOPS,
   type Scenario,
   SCENARIOS,
+  type System,
+  SYSTEMS,
 } from "./_common.ts";
-import { allowedCpus, cpuModel, hasTaskset } from "./_machine.ts";
+import {
+  fileLimit,
+  findRpyc,
+  NEEDED_FILES,
+  prepareDeno,
+  stopAll,
+} from "./_children.ts";
+import { allowedCpus, cpuModel, hasTaskset, loadAverage } from "./_machine.ts";
+import { loopPhase, type PhaseSettings, type Placement } from "./_phases.ts";
+import { churnPhase, connsPhase } from "./_memory_phases.ts";
+import {
+  type Absences,
+  type RunResults,
+  tables,
+  targets,
+  targetTable,
+} from "./_report.ts";
 
-const ROOT = new URL("../", import.meta.url);
-const SERVERS = new URL("_servers.ts", import.meta.url).pathname;
-const CLIENT = new URL("_client.ts", import.meta.url).pathname;
 const RESULTS = new URL("results/", import.meta.url).pathname;
-/** Time allowed for a child to start (compile, connect) and print its line. */
-const START_MS = 30_000;
-/** Time allowed on top of a round's length for its reply to arrive. */
-const REPLY_SLACK_MS = 15_000;
-/** Time a child gets to exit on its own once its stdin is closed. */
-const EXIT_MS = 2_000;
-const SIDES = ["netref", "echo"] as const;
-type Side = typeof SIDES[number];
+const DENO_JSON = new URL("../deno.json", import.meta.url).pathname;
 
-/** Where the server and the client run: CPU numbers, or null unpinned. */
-interface Placement {
-  name: string;
-  server: number | null;
-  client: number | null;
-}
-
-/** The figures of one scenario under one placement. */
-interface Result {
-  scenario: Scenario;
-  placement: string;
-  serverCpu: number | null;
-  clientCpu: number | null;
-  /** Round trips per second of each round, in the order run. */
-  netrefRounds: number[];
-  echoRounds: number[];
-  netrefMedian: number;
-  echoMedian: number;
-  /** netrefMedian / echoMedian. */
-  ratio: number;
-  /** Median of each round's netref / echo: less sensitive to drift. */
-  pairedRatio: number;
-  /** Microseconds netref adds to each round trip over the echo (medians). */
-  overheadMicros: number;
-}
-
-/** A running child process and its stdout lines. */
-interface Child {
-  label: string;
-  process: Deno.ChildProcess;
-  stdin: WritableStreamDefaultWriter<Uint8Array>;
-  lines: LineReader;
-}
-
-const children = new Set<Child>();
-const encoder = new TextEncoder();
-
-function spawn(label: string, cpu: number | null, args: string[]): Child {
-  const deno = [
-    Deno.execPath(),
-    "run",
-    "--no-prompt",
-    "--allow-net=127.0.0.1",
-    ...args,
-  ];
-  const [command, ...rest] = cpu === null
-    ? deno
-    : ["taskset", "-c", String(cpu), ...deno];
-  const process = new Deno.Command(command, {
-    args: rest,
-    cwd: ROOT,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const child: Child = {
-    label,
-    process,
-    stdin: process.stdin.getWriter(),
-    lines: new LineReader(process.stdout),
-  };
-  children.add(child);
-  return child;
-}
-
-async function readJson(child: Child, timeoutMs: number): Promise<unknown> {
-  const line = await child.lines.next(timeoutMs);
-  if (line === null) throw new Error(`${child.label} exited unexpectedly`);
-  try {
-    return JSON.parse(line);
-  } catch {
-    throw new Error(`${child.label} printed ${JSON.stringify(line)}`);
-  }
-}
-
-async function startServer(side: Side, cpu: number | null): Promise<number> {
-  const child = spawn(`${side} server`, cpu, [SERVERS, side]);
-  const { port } = await readJson(child, START_MS) as { port?: unknown };
-  if (typeof port !== "number") {
-    throw new Error(`${child.label} did not print its port`);
-  }
-  return port;
-}
-
-async function run(
-  client: Child,
-  scenario: Scenario,
-  ms: number,
-): Promise<number> {
-  const request: RunRequest = { scenario, ms };
-  await client.stdin.write(encoder.encode(JSON.stringify(request) + "\n"));
-  const reply = await readJson(client, ms + REPLY_SLACK_MS) as RunReply;
-  if (typeof reply.calls !== "number" || typeof reply.ms !== "number") {
-    throw new Error(`${client.label} sent ${JSON.stringify(reply)}`);
-  }
-  return reply.calls / (reply.ms / 1000);
-}
-
-/** Ends a child: closes its stdin, then kills it if it lingers. */
-async function stop(child: Child): Promise<void> {
-  children.delete(child);
-  try {
-    await child.stdin.close();
-  } catch {
-    // Its stdin is already gone: so is the child, or it soon will be.
-  }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const exited = await Promise.race([
-    child.process.status.then(() => true),
-    new Promise<false>((resolve) =>
-      timer = setTimeout(resolve, EXIT_MS, false)
-    ),
-  ]);
-  clearTimeout(timer);
-  if (!exited) {
-    try {
-      child.process.kill("SIGKILL");
-    } catch {
-      // It exited between the check and the kill.
-    }
-    await child.process.status;
-  }
-}
-
-async function stopAll(): Promise<void> {
-  await Promise.all([...children].map(stop));
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? sorted[middle]
-    : (sorted[middle - 1] + sorted[middle]) / 2;
-}
+/** Systems that can run each scenario. */
+const APPLIES: Record<Scenario, readonly System[]> = {
+  call: ["netref", "echo", "rpyc", "capnweb", "birpc", "grpc"],
+  bytes1k: ["netref", "echo", "rpyc", "capnweb", "birpc", "grpc"],
+  bytes1m: ["netref", "echo", "rpyc", "capnweb", "birpc", "grpc"],
+  // The echo's is two round trips; gRPC unary calls cannot call back.
+  callback: ["netref", "echo", "rpyc", "capnweb", "birpc"],
+  inflight: ["netref", "echo", "rpyc", "capnweb", "birpc", "grpc"],
+  conns: ["netref", "echo", "rpyc", "capnweb", "birpc", "grpc"],
+  // Only these have remote objects.
+  churn: ["netref", "rpyc", "capnweb"],
+};
 
 interface Settings {
   scenarios: Scenario[];
+  systems: System[];
   rounds: number;
   roundMs: number;
   warmupMs: number;
+  connections: number;
+  objects: number;
+  profileDir: string | null;
 }
 
-/** Runs every scenario under one placement, netref and echo alternating. */
-async function measure(
-  placement: Placement,
-  settings: Settings,
-): Promise<Result[]> {
-  const ports = {
-    netref: await startServer("netref", placement.server),
-    echo: await startServer("echo", placement.server),
-  };
-  const clients = {
-    netref: spawn("netref client", placement.client, [
-      CLIENT,
-      "netref",
-      String(ports.netref),
-    ]),
-    echo: spawn("echo client", placement.client, [
-      CLIENT,
-      "echo",
-      String(ports.echo),
-    ]),
-  };
-  const results: Result[] = [];
-  for (const scenario of settings.scenarios) {
-    const rounds = { netref: [] as number[], echo: [] as number[] };
-    for (const side of SIDES) {
-      await run(clients[side], scenario, settings.warmupMs);
-    }
-    for (let round = 0; round < settings.rounds; round++) {
-      // Alternate which side goes first, so that a drift favours neither.
-      const order = round % 2 === 0 ? SIDES : [...SIDES].reverse();
-      for (const side of order) {
-        rounds[side].push(
-          await run(clients[side], scenario, settings.roundMs),
-        );
-      }
-      console.error(
-        `  ${placement.name}, ${scenario}, round ${
-          round + 1
-        }/${settings.rounds}: netref ${format(rounds.netref[round])}/s, echo ${
-          format(rounds.echo[round])
-        }/s`,
-      );
-    }
-    const netrefMedian = median(rounds.netref);
-    const echoMedian = median(rounds.echo);
-    results.push({
-      scenario,
-      placement: placement.name,
-      serverCpu: placement.server,
-      clientCpu: placement.client,
-      netrefRounds: rounds.netref.map(Math.round),
-      echoRounds: rounds.echo.map(Math.round),
-      netrefMedian: Math.round(netrefMedian),
-      echoMedian: Math.round(echoMedian),
-      ratio: Number((netrefMedian / echoMedian).toFixed(3)),
-      pairedRatio: Number(
-        median(rounds.netref.map((n, i) => n / rounds.echo[i])).toFixed(3),
-      ),
-      overheadMicros: Number(
-        (1e6 / netrefMedian - 1e6 / echoMedian).toFixed(1),
-      ),
-    });
-  }
-  await stopAll();
-  return results;
-}
-
-function format(value: number): string {
-  return Math.round(value).toLocaleString("en-US");
-}
-
-function parseSettings(): Settings {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      rounds: { type: "string", default: "5" },
-      "round-ms": { type: "string", default: "1500" },
-      "warmup-ms": { type: "string", default: "1000" },
-      scenario: { type: "string", default: Object.keys(SCENARIOS).join(",") },
-    },
-  });
-  const settings = {
-    rounds: Number(values.rounds),
-    roundMs: Number(values["round-ms"]),
-    warmupMs: Number(values["warmup-ms"]),
-    scenarios: values.scenario.split(","),
-  };
-  if (!Number.isInteger(settings.rounds) || settings.rounds < 1) {
-    throw new RangeError(
-      `Cannot run ${values.rounds} rounds: expected 1 or more`,
-    );
-  }
-  for (const key of ["roundMs", "warmupMs"] as const) {
-    if (!(settings[key] >= 10 && settings[key] <= 30_000)) {
-      throw new RangeError(
-        `Cannot use ${key} ${settings[key]}: expected 10 to 30000`,
-      );
-    }
-  }
-  for (const scenario of settings.scenarios) {
-    if (!isScenario(scenario)) {
+function list<T extends string>(
+  text: string,
+  check: (value: unknown) => value is T,
+  what: string,
+  all: Record<T, unknown>,
+): T[] {
+  const values = text.split(",").map((v) => v.trim()).filter((v) => v !== "");
+  for (const value of values) {
+    if (!check(value)) {
       throw new TypeError(
-        `Cannot run scenario '${scenario}': expected one of ${
-          Object.keys(SCENARIOS).join(", ")
+        `Cannot run ${what} '${value}': expected one of ${
+          Object.keys(all).join(", ")
         }`,
       );
     }
   }
-  return settings as Settings;
+  return values as T[];
 }
 
-function table(results: Result[]): string {
-  const lines = [
-    "| scenario | placement | netref calls/s | raw echo round trips/s | ratio | netref overhead (µs/call) |",
-    "| --- | --- | ---: | ---: | ---: | ---: |",
-  ];
-  for (const r of results) {
-    lines.push(
-      `| ${SCENARIOS[r.scenario]} | ${r.placement} | ${
-        format(r.netrefMedian)
-      } | ${format(r.echoMedian)} | ${r.ratio.toFixed(2)} | ${
-        r.overheadMicros.toFixed(1)
-      } |`,
+function integer(text: string, name: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(
+      `Cannot use --${name} ${text}: expected ${min} to ${max}`,
     );
   }
-  return lines.join("\n");
+  return value;
+}
+
+function parseSettings(args: string[]): Settings {
+  const { values } = parseArgs({
+    args,
+    options: {
+      scenario: { type: "string", default: Object.keys(SCENARIOS).join(",") },
+      systems: { type: "string", default: Object.keys(SYSTEMS).join(",") },
+      quick: { type: "boolean", default: false },
+      rounds: { type: "string" },
+      "round-ms": { type: "string" },
+      "warmup-ms": { type: "string" },
+      connections: { type: "string" },
+      objects: { type: "string" },
+      profile: { type: "string" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(
+      [
+        "usage: deno task bench [options]",
+        "  --scenario LIST    some of: " + Object.keys(SCENARIOS).join(","),
+        "  --systems LIST     some of: " + Object.keys(SYSTEMS).join(","),
+        "  --quick            1 round of 300 ms, 200 connections, 10,000 objects",
+        "  --rounds N         alternating rounds per loop (default 5)",
+        "  --round-ms MS      length of a round (default 800)",
+        "  --warmup-ms MS     warm-up per system and loop (default 500)",
+        "  --connections N    connections of the conns scenario (default 1000)",
+        "  --objects N        objects of the churn scenario (default 100000)",
+        "  --profile DIR      run netref's processes with --cpu-prof into DIR",
+      ].join("\n"),
+    );
+    Deno.exit(0);
+  }
+  const quick = values.quick;
+  return {
+    scenarios: list(values.scenario, isScenario, "scenario", SCENARIOS),
+    systems: list(values.systems, isSystem, "system", SYSTEMS),
+    rounds: integer(values.rounds ?? (quick ? "1" : "5"), "rounds", 1, 100),
+    roundMs: integer(
+      values["round-ms"] ?? (quick ? "300" : "800"),
+      "round-ms",
+      10,
+      30_000,
+    ),
+    warmupMs: integer(
+      values["warmup-ms"] ?? (quick ? "200" : "500"),
+      "warmup-ms",
+      10,
+      30_000,
+    ),
+    connections: integer(
+      values.connections ?? (quick ? "200" : "1000"),
+      "connections",
+      2,
+      3000,
+    ),
+    objects: integer(
+      values.objects ?? (quick ? "10000" : "100000"),
+      "objects",
+      100,
+      10_000_000,
+    ),
+    profileDir: values.profile ?? null,
+  };
+}
+
+async function placements(): Promise<
+  { pinning: string; same: Placement; cross: Placement | null }
+> {
+  const cpus = await allowedCpus();
+  if (!(await hasTaskset()) || cpus.length === 0) {
+    return {
+      pinning: cpus.length === 0
+        ? "allowed CPUs unknown: processes run unpinned"
+        : "taskset not found: processes run unpinned",
+      same: { name: "unpinned", server: null, client: null },
+      cross: null,
+    };
+  }
+  const [a, b] = cpus;
+  if (b === undefined) {
+    return {
+      pinning: `only CPU ${a} is allowed: everything runs on it`,
+      same: { name: `same CPU (${a}, ${a})`, server: a, client: a },
+      cross: null,
+    };
+  }
+  return {
+    pinning:
+      `taskset: servers on CPU ${a}; clients on CPU ${a} (same CPU) or ${b} (different CPUs)`,
+    same: { name: `same CPU (${a}, ${a})`, server: a, client: a },
+    cross: { name: `different CPUs (${a}, ${b})`, server: a, client: b },
+  };
+}
+
+async function libraryVersions(): Promise<Record<string, string>> {
+  try {
+    const config = JSON.parse(await Deno.readTextFile(DENO_JSON));
+    const imports = config.imports as Record<string, string>;
+    const out: Record<string, string> = {};
+    for (
+      const name of ["msgpack/encode", "capnweb", "birpc", "@grpc/grpc-js"]
+    ) {
+      if (imports[name] !== undefined) out[name] = imports[name];
+    }
+    return out;
+  } catch {
+    return {};
+  }
 }
 
 async function main(): Promise<void> {
-  const settings = parseSettings();
+  const settings = parseSettings(Deno.args);
+  const started = performance.now();
   const date = new Date();
-  const cpus = await allowedCpus();
-  const taskset = await hasTaskset();
-  const placements: Placement[] = [];
-  let pinning: string;
-  if (!taskset || cpus.length === 0) {
-    pinning = taskset
-      ? "allowed CPUs unknown: processes run unpinned"
-      : "taskset not found: processes run unpinned";
-    placements.push({ name: "unpinned", server: null, client: null });
-  } else if (cpus.length === 1) {
-    pinning = `only CPU ${cpus[0]} is allowed: one placement`;
-    const cpu = cpus[0];
-    placements.push({ name: `same CPU (${cpu})`, server: cpu, client: cpu });
-  } else {
-    const [a, b] = cpus;
-    pinning =
-      `taskset: server on CPU ${a}, client on CPU ${a} or ${b} (placement shows server, client)`;
-    placements.push(
-      { name: `same CPU (${a}, ${a})`, server: a, client: a },
-      { name: `different CPUs (${a}, ${b})`, server: a, client: b },
-    );
+  const log = (line: string) => console.error(line);
+  const absent: Absences = {};
+  let systems = settings.systems;
+  let rpycVersion: string | null = null;
+  if (systems.includes("rpyc")) {
+    const found = await findRpyc();
+    if ("missing" in found) {
+      absent.rpyc = `missing: ${found.missing}`;
+      systems = systems.filter((s) => s !== "rpyc");
+      log(`RPyC: ${absent.rpyc}`);
+    } else {
+      rpycVersion = found.version;
+    }
+  }
+  if (systems.some((s) => s !== "rpyc")) await prepareDeno();
+  const limit = await fileLimit();
+  const { pinning, same, cross } = await placements();
+  const phase: PhaseSettings = {
+    rounds: settings.rounds,
+    roundMs: settings.roundMs,
+    warmupMs: settings.warmupMs,
+    raiseFileLimit: limit < NEEDED_FILES,
+    profileDir: settings.profileDir,
+    log,
+  };
+  if (settings.profileDir !== null) {
+    await Deno.mkdir(settings.profileDir, { recursive: true });
   }
   const header = {
     date: date.toISOString(),
     deno: Deno.version.deno,
     v8: Deno.version.v8,
-    cpu: await cpuModel(),
-    allowedCpus: cpus,
-    logicalCpus: navigator.hardwareConcurrency,
     os: `${Deno.build.os} ${Deno.osRelease()}`,
+    cpu: await cpuModel(),
+    logicalCpus: navigator.hardwareConcurrency,
+    loadAverageBefore: await loadAverage(),
     pinning,
-    rounds: settings.rounds,
-    roundMs: settings.roundMs,
-    warmupMs: settings.warmupMs,
-    echoFrameBytes: HEADER_BYTES + ECHO_PAYLOAD_BYTES,
+    fileLimit: limit,
+    rpyc: rpycVersion,
+    libraries: await libraryVersions(),
+    settings,
   };
+  const results: RunResults = {
+    systems,
+    absent,
+    loops: [],
+    conns: [],
+    churn: [],
+  };
+  const wanted = (scenario: Scenario) =>
+    settings.scenarios.includes(scenario)
+      ? APPLIES[scenario].filter((s) => systems.includes(s))
+      : [];
+  const loops = (Object.keys(LOOPS) as Loop[])
+    .map((loop) => ({ loop, systems: wanted(loop) }))
+    .filter((entry) => entry.systems.length > 0);
+  const crossLoops = cross === null ? [] : loops;
+  const sameLoops = cross === null
+    ? loops
+    : loops.filter((l) => l.loop === "call");
+  const busy = cross ?? same;
+  if (sameLoops.length > 0) {
+    log(`Loops, ${same.name}`);
+    results.loops.push(...await loopPhase(same, sameLoops, phase));
+  }
+  if (crossLoops.length > 0) {
+    log(`Loops, ${cross!.name}`);
+    results.loops.push(...await loopPhase(cross!, crossLoops, phase));
+  }
+  results.loops.sort((a, b) =>
+    Object.keys(LOOPS).indexOf(a.loop) - Object.keys(LOOPS).indexOf(b.loop)
+  );
+  for (const system of wanted("conns")) {
+    log(`${settings.connections} connections, ${system}, ${busy.name}`);
+    try {
+      results.conns.push(
+        await connsPhase(system, settings.connections, busy, phase),
+      );
+    } catch (error) {
+      results.conns.push({ system, error: String(error) });
+      log(`  ${system}: ${String(error)}`);
+    }
+  }
+  for (const system of wanted("churn")) {
+    log(`Ref churn, ${system}, ${busy.name}`);
+    try {
+      results.churn.push(
+        await churnPhase(system, settings.objects, busy, phase),
+      );
+    } catch (error) {
+      results.churn.push({ system, error: String(error) });
+      log(`  ${system}: ${String(error)}`);
+    }
+  }
+  const seconds = Math.round((performance.now() - started) / 1000);
+  const loadAfter = await loadAverage();
+  const met = targets(results);
   console.log(
     [
-      "# netref benchmark",
+      "## netref benchmark",
       "",
-      `- date: ${header.date}`,
-      `- deno: ${header.deno} (v8 ${header.v8}), ${header.os}`,
-      `- cpu: ${header.cpu}, ${header.logicalCpus} logical CPUs, allowed: ${
-        cpus.join(",") || "unknown"
-      }`,
+      `- date: ${header.date}; took ${seconds} s`,
+      `- deno ${header.deno} (V8 ${header.v8}), ${header.os}; ${header.cpu}, ${header.logicalCpus} logical CPUs; load average ${header.loadAverageBefore} before, ${loadAfter} after`,
       `- ${pinning}`,
-      `- ${settings.rounds} alternating rounds of ${settings.roundMs} ms per side after ${settings.warmupMs} ms of warm-up; medians; echo frame ${header.echoFrameBytes} bytes`,
+      `- ${settings.rounds} alternating rounds of ${settings.roundMs} ms per system after ${settings.warmupMs} ms of warm-up; medians`,
+      `- references: raw echo (frames of ${HEADER_BYTES}+${ECHO_PAYLOAD_BYTES} bytes, or the payload's size; the callback row is two round trips), RPyC ${
+        rpycVersion ?? (absent.rpyc !== undefined ? "(missing)" : "(not run)")
+      } (its ThreadedServer and client, /usr/bin/python3), ${
+        Object.entries(header.libraries).filter(([k]) => k !== "msgpack/encode")
+          .map(([, v]) => v).join(", ")
+      }; capnweb and birpc on our length-prefixed TCP framing with msgpackr`,
       "",
+      tables(results),
+      "",
+      targetTable(met),
     ].join("\n"),
   );
-  const results: Result[] = [];
-  for (const placement of placements) {
-    results.push(...await measure(placement, settings));
-  }
-  console.log(table(results));
   await Deno.mkdir(RESULTS, { recursive: true });
   const name = `${header.date.slice(0, 19).replaceAll(":", "-")}Z.json`;
   await Deno.writeTextFile(
     RESULTS + name,
-    JSON.stringify({ ...header, results }, null, 2) + "\n",
+    JSON.stringify(
+      {
+        ...header,
+        seconds,
+        loadAverageAfter: loadAfter,
+        ...results,
+        targets: met,
+      },
+      null,
+      2,
+    ) + "\n",
   );
   console.log(`\nJSON: bench/results/${name}`);
 }

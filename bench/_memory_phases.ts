@@ -1,0 +1,204 @@
+/**
+ * The memory phases of a benchmark run, one system at a time in fresh
+ * processes: 1,000 connections, and ref churn.
+ *
+ * @module
+ */
+
+import type { ChurnReply, LoopReply, MemoryReport, System } from "./_common.ts";
+import { type Child, cpuOf, memoryOf } from "./_children.ts";
+import {
+  type PhaseSettings,
+  type Placement,
+  runLoop,
+  startPair,
+  stopPair,
+} from "./_phases.ts";
+
+/** Time allowed for opening the connections or churning the objects. */
+const LONG_MS = 300_000;
+
+/** One system with 1,000 connections. */
+export interface ConnsResult {
+  system: System;
+  connections: number;
+  /** Milliseconds the client took to open them. */
+  openMs: number;
+  /** Server memory with the client's one warmed-up connection. */
+  one: MemoryReport;
+  /** With every connection open and idle. */
+  idle: MemoryReport;
+  /** Calls per second with every connection calling `foo()` at once. */
+  callsPerSecond: number;
+  /** Server and client CPU microseconds per call meanwhile. */
+  serverCpuUs: number;
+  clientCpuUs: number;
+  /** Right after that load, every connection still open. */
+  busy: MemoryReport;
+}
+
+/** One system's ref churn. */
+export interface ChurnResult {
+  system: System;
+  objects: number;
+  /** Milliseconds to create and release them (client's clock). */
+  ms: number;
+  /** Server memory and exports before the churn (after a warm-up churn). */
+  before: MemoryReport;
+  /** After it, once the exports stopped falling. */
+  after: MemoryReport;
+  /** Milliseconds between the churn's end and `after`. */
+  settleMs: number;
+  clientImportsBefore: number | null;
+  clientImports: number | null;
+}
+
+/**
+ * Measures one system with many connections: the server's memory with one
+ * warmed-up connection, with `connections` open and idle, and after they
+ * all call at once for `loadMs`.
+ *
+ * @param system Which system.
+ * @param connections How many connections to open in all.
+ * @param placement Where the server and the client run.
+ * @param settings Warm-up and round length (the load lasts two rounds).
+ * @returns The figures.
+ */
+export async function connsPhase(
+  system: System,
+  connections: number,
+  placement: Placement,
+  settings: PhaseSettings,
+): Promise<ConnsResult> {
+  const pair = await startPair(system, placement, settings);
+  try {
+    await runLoop(pair, "call", settings.warmupMs);
+    const one = await memoryOf(pair.server);
+    const opened = await pair.client.ask(
+      { op: "open", total: connections },
+      LONG_MS,
+    );
+    // Let the server finish every handshake it has started.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const idle = await memoryOf(pair.server);
+    const loadMs = 2 * settings.roundMs;
+    const serverBefore = await cpuOf(pair.server);
+    const load = await pair.client.ask(
+      { op: "load", ms: loadMs },
+      loadMs + LONG_MS,
+    ) as unknown as LoopReply;
+    const serverMs = await cpuOf(pair.server) - serverBefore;
+    const busy = await memoryOf(pair.server);
+    await pair.client.ask({ op: "shrink" }, LONG_MS);
+    settings.log(
+      `  ${system}: ${connections} connections opened in ${
+        Math.round(opened.ms as number)
+      } ms; server RSS ${mb(one.rss)} -> ${mb(idle.rss)} MB idle, ${
+        mb(busy.rss)
+      } MB busy; ${
+        Math.round(load.calls / (load.ms / 1000)).toLocaleString("en-US")
+      } calls/s`,
+    );
+    return {
+      system,
+      connections: opened.open as number,
+      openMs: Math.round(opened.ms as number),
+      one,
+      idle,
+      callsPerSecond: Math.round(load.calls / (load.ms / 1000)),
+      serverCpuUs: Math.round(serverMs * 1000 / load.calls * 100) / 100,
+      clientCpuUs: Math.round(load.cpuMs * 1000 / load.calls * 100) / 100,
+      busy,
+    };
+  } finally {
+    await stopPair(pair);
+  }
+}
+
+function mb(bytes: number): string {
+  return (bytes / 1e6).toFixed(1);
+}
+
+/** Polls the server until its exports stop falling (or reach `floor`). */
+async function settledMemory(
+  server: Child,
+  floor: number,
+): Promise<{ report: MemoryReport; ms: number }> {
+  const start = performance.now();
+  let report = await memoryOf(server);
+  while (performance.now() - start < 10_000) {
+    if ((report.exports ?? 0) <= floor) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const next = await memoryOf(server);
+    const stuck = next.exports === report.exports &&
+      performance.now() - start > 3_000;
+    report = next;
+    if (stuck) break;
+  }
+  return { report, ms: Math.round(performance.now() - start) };
+}
+
+/**
+ * Creates and releases `objects` remote objects (100 at a time), after a
+ * warm-up churn of a tenth as many, and compares the server's exports and
+ * memory before and after.
+ *
+ * @param system Which system.
+ * @param objects How many objects.
+ * @param placement Where the server and the client run.
+ * @param settings Spawn settings.
+ * @returns The figures.
+ */
+export async function churnPhase(
+  system: System,
+  objects: number,
+  placement: Placement,
+  settings: PhaseSettings,
+): Promise<ChurnResult> {
+  const pair = await startPair(system, placement, settings);
+  const window = 100;
+  try {
+    const initial = await memoryOf(pair.server);
+    await pair.client.ask(
+      {
+        op: "churn",
+        count: Math.max(window, Math.round(objects / 10)),
+        window,
+      },
+      LONG_MS,
+    );
+    const { report: before } = await settledMemory(
+      pair.server,
+      initial.exports ?? 0,
+    );
+    const reply = await pair.client.ask(
+      { op: "churn", count: objects, window },
+      LONG_MS,
+    ) as unknown as ChurnReply;
+    const { report: after, ms: settleMs } = await settledMemory(
+      pair.server,
+      before.exports ?? 0,
+    );
+    settings.log(
+      `  ${system}: ${reply.objects} objects in ${
+        Math.round(reply.ms)
+      } ms; exports ${before.exports} -> ${after.exports}; heap ${
+        before.heapUsed === null ? "?" : mb(before.heapUsed)
+      } -> ${after.heapUsed === null ? "?" : mb(after.heapUsed)} MB; RSS ${
+        mb(before.rss)
+      } -> ${mb(after.rss)} MB`,
+    );
+    return {
+      system,
+      objects: reply.objects,
+      ms: Math.round(reply.ms),
+      before,
+      after,
+      settleMs,
+      clientImportsBefore: reply.clientImportsBefore,
+      clientImports: reply.clientImports,
+    };
+  } finally {
+    await stopPair(pair);
+  }
+}
