@@ -1,19 +1,33 @@
 /**
  * Server addresses as typed on the command line: `host:port`, `[::1]:port`,
- * `host` alone (port 18811), `:port` (127.0.0.1).
- *
- * Other transports (`unix:/path`, TLS, WebSocket URLs) become other kinds of
- * {@linkcode Address}, parsed here.
+ * `host` alone (port 18811), `:port` (127.0.0.1), `unix:/path/to.sock`, and
+ * `ws://host:port/path` (or `wss://`). TLS is not part of the address: it is
+ * asked for with `--tls` and the other TLS flags.
  *
  * @module
  */
 
-/** Where a client connects. */
-export interface Address {
+/** A TCP address, for plain TCP or TLS. */
+export interface TcpAddress {
   readonly transport: "tcp";
   readonly hostname: string;
   readonly port: number;
 }
+
+/** A Unix socket's path. */
+export interface UnixAddress {
+  readonly transport: "unix";
+  readonly path: string;
+}
+
+/** A WebSocket URL (`ws:` or `wss:`). */
+export interface WebSocketAddress {
+  readonly transport: "websocket";
+  readonly url: string;
+}
+
+/** Where a client connects. */
+export type Address = TcpAddress | UnixAddress | WebSocketAddress;
 
 /** The port of an address that names none, as RPyC's. */
 export const DEFAULT_PORT = 18811;
@@ -21,7 +35,9 @@ export const DEFAULT_PORT = 18811;
 /**
  * Parses an address typed on the command line.
  *
- * @param text Such as `localhost:18811`, `[::1]:9000`, `example.com`, `:9000`.
+ * @param text Such as `localhost:18811`, `[::1]:9000`, `example.com`,
+ *   `:9000`, `unix:/tmp/netref.sock` or `ws://127.0.0.1:18880/`.
+ * @param defaultPort The port of a TCP address that names none.
  * @returns The address.
  * @throws {TypeError} If it is malformed.
  * @throws {RangeError} If the port is not from 1 to 65535.
@@ -29,11 +45,44 @@ export const DEFAULT_PORT = 18811;
  * @example
  * ```ts
  * import { parseAddress } from "./address.ts";
- * console.assert(parseAddress("[::1]:9000").hostname === "::1");
- * console.assert(parseAddress("localhost").port === 18811);
+ * const v6 = parseAddress("[::1]:9000");
+ * console.assert(v6.transport === "tcp" && v6.hostname === "::1");
+ * console.assert(parseAddress("unix:/tmp/a.sock").transport === "unix");
  * ```
  */
-export function parseAddress(text: string): Address {
+export function parseAddress(
+  text: string,
+  defaultPort: number = DEFAULT_PORT,
+): Address {
+  if (text.startsWith("unix:")) {
+    const path = text.slice("unix:".length);
+    if (path === "") {
+      throw new TypeError(
+        `Cannot parse address '${text}': expected unix:PATH, such as unix:/tmp/netref.sock`,
+      );
+    }
+    return { transport: "unix", path };
+  }
+  if (/^wss?:\/\//i.test(text)) {
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw new TypeError(
+        `Cannot parse address '${text}': expected a WebSocket URL, such as ws://127.0.0.1:18880/`,
+      );
+    }
+    return { transport: "websocket", url: url.href };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    throw new TypeError(
+      `Cannot parse address '${text}': expected host:port, unix:PATH, ws:// or wss://`,
+    );
+  }
+  return parseTcpAddress(text, defaultPort);
+}
+
+function parseTcpAddress(text: string, defaultPort: number): TcpAddress {
   let hostname: string;
   let portText: string | undefined;
   const bracketed = text.match(/^\[([^\]]+)\](?::(.*))?$/);
@@ -60,7 +109,7 @@ export function parseAddress(text: string): Address {
       `Cannot parse address '${text}': expected host:port, such as localhost:${DEFAULT_PORT}`,
     );
   }
-  const port = portText === undefined ? DEFAULT_PORT : Number(portText);
+  const port = portText === undefined ? defaultPort : Number(portText);
   if (
     (portText !== undefined && !/^\d+$/.test(portText)) ||
     !Number.isInteger(port) || port < 1 || port > 65535
@@ -76,16 +125,25 @@ export function parseAddress(text: string): Address {
  * Formats an address as {@linkcode parseAddress} reads it.
  *
  * @param address An address.
- * @returns Such as `127.0.0.1:18811` or `[::1]:18811`.
+ * @returns Such as `127.0.0.1:18811`, `[::1]:18811`, `unix:/tmp/a.sock` or
+ *   `ws://127.0.0.1:18880/`.
  *
  * @example
  * ```ts
  * import { formatAddress } from "./address.ts";
  * console.assert(formatAddress({ transport: "tcp", hostname: "::1", port: 1 }) === "[::1]:1");
+ * console.assert(formatAddress({ transport: "unix", path: "/a.sock" }) === "unix:/a.sock");
  * ```
  */
 export function formatAddress(address: Address): string {
-  return address.hostname.includes(":")
-    ? `[${address.hostname}]:${address.port}`
-    : `${address.hostname}:${address.port}`;
+  switch (address.transport) {
+    case "unix":
+      return `unix:${address.path}`;
+    case "websocket":
+      return address.url;
+    case "tcp":
+      return address.hostname.includes(":")
+        ? `[${address.hostname}]:${address.port}`
+        : `${address.hostname}:${address.port}`;
+  }
 }

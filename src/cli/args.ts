@@ -7,10 +7,20 @@
  */
 
 import { parseArgs } from "cli";
-import { type Address, parseAddress } from "./address.ts";
+import { parseRegistryUrl } from "../registry/url.ts";
+import { checkName } from "../registry/validate.ts";
+import { parseAddress } from "./address.ts";
 import { type MemberPath, parseMemberPath } from "./path.ts";
 import { parseJsonArg } from "./json.ts";
-import { parseDuration, parseInteger, parseSize } from "./units.ts";
+import { buildServe, type ServeCommand } from "./serve_args.ts";
+import {
+  type ClientSettings,
+  type EnvReader,
+  type FlagValues,
+  readClientTls,
+  readTokenEnv,
+} from "./settings.ts";
+import { parseDuration, parseInteger } from "./units.ts";
 import {
   type CommandName,
   COMMANDS,
@@ -20,6 +30,7 @@ import {
 } from "./usage.ts";
 
 export type { CommandName } from "./usage.ts";
+export type { ServeCommand } from "./serve_args.ts";
 
 /** A mistake on the command line: printed with the usage, exit code 2. */
 export class UsageError extends Error {
@@ -40,39 +51,47 @@ export class UsageError extends Error {
   }
 }
 
-/** What `serve` was asked to do. */
-export interface ServeCommand {
-  readonly command: "serve";
-  readonly host: string;
-  readonly port: number;
-  /** `MODULE[#EXPORT]` specs, in order. */
-  readonly services: readonly string[];
-  readonly maxConnections: number;
-  readonly maxInFlight: number;
-  readonly maxFrameBytes: number;
-  readonly handshakeTimeout: number;
-  readonly idleTimeout: number;
-  readonly shutdownDeadline: number;
-  readonly includeStack: boolean;
-}
-
 /** What `call` was asked to do. */
 export interface CallCommand {
   readonly command: "call";
-  readonly address: Address;
+  /** The server and how to reach it. */
+  readonly client: ClientSettings;
   readonly path: MemberPath;
   readonly args: readonly unknown[];
-  readonly timeout: number;
   readonly compact: boolean;
 }
 
 /** What `inspect` was asked to do. */
 export interface InspectCommand {
   readonly command: "inspect";
-  readonly address: Address;
+  /** The server and how to reach it. */
+  readonly client: ClientSettings;
   readonly path: MemberPath;
-  readonly timeout: number;
   readonly json: boolean;
+}
+
+/** What `registry` was asked to do. */
+export interface RegistryCommand {
+  readonly command: "registry";
+  readonly host: string;
+  readonly port: number;
+  /** The secret clients must send, if any. */
+  readonly token: string | undefined;
+  /** Milliseconds after start during which `list` answers wait. */
+  readonly warmup: number;
+}
+
+/** What `list` was asked to do. */
+export interface ListCommand {
+  readonly command: "list";
+  /** The registry's URL. */
+  readonly url: string;
+  /** Only this service's instances, if given. */
+  readonly name: string | undefined;
+  /** The registry's secret, if any. */
+  readonly token: string | undefined;
+  /** Milliseconds to wait for the registry. */
+  readonly timeout: number;
 }
 
 /** The parsed command line. */
@@ -81,7 +100,9 @@ export type Invocation =
   | { readonly command: "version" }
   | ServeCommand
   | CallCommand
-  | InspectCommand;
+  | InspectCommand
+  | RegistryCommand
+  | ListCommand;
 
 function isCommand(name: string | undefined): name is CommandName {
   return name !== undefined && Object.hasOwn(COMMANDS, name);
@@ -91,18 +112,24 @@ function isCommand(name: string | undefined): name is CommandName {
  * Parses the command line.
  *
  * @param args The arguments, without the program name.
+ * @param env Reads the environment, for the secrets that `--token-env`
+ *   names; `Deno.env.get` unless told otherwise.
  * @returns What to do.
- * @throws {UsageError} On an unknown command or flag, a missing argument or a
- *   value out of range.
+ * @throws {UsageError} On an unknown command or flag, a missing argument, a
+ *   value out of range, flags that cannot go together, or a `--token-env`
+ *   variable that is unset or empty.
  *
  * @example
  * ```ts
  * import { parseCommandLine } from "./args.ts";
  * const parsed = parseCommandLine(["serve", "--port", "0"]);
- * console.assert(parsed.command === "serve" && parsed.port === 0);
+ * console.assert(parsed.command === "serve" && parsed.listen.transport === "tcp");
  * ```
  */
-export function parseCommandLine(args: readonly string[]): Invocation {
+export function parseCommandLine(
+  args: readonly string[],
+  env: EnvReader = (name) => Deno.env.get(name),
+): Invocation {
   const first = args[0];
   if (first === "help") {
     const topic = args[1];
@@ -111,7 +138,7 @@ export function parseCommandLine(args: readonly string[]): Invocation {
     }
     return { command: "help", topic };
   }
-  if (isCommand(first)) return parseSubcommand(first, args.slice(1));
+  if (isCommand(first)) return parseSubcommand(first, args.slice(1), env);
   if (first !== undefined && !first.startsWith("-")) {
     throw new UsageError(`unknown command '${first}'`);
   }
@@ -127,13 +154,11 @@ export function parseCommandLine(args: readonly string[]): Invocation {
   throw new UsageError("no command given");
 }
 
-type Values = Record<string, string | boolean | string[] | undefined>;
-
 function parseOrThrow(
   command: CommandName | undefined,
   args: readonly string[],
   flags: Readonly<Record<string, FlagSpec>>,
-): { values: Values; positionals: string[] } {
+): { values: FlagValues; positionals: string[] } {
   const options: Record<
     string,
     { type: "string" | "boolean"; short?: string; multiple?: boolean }
@@ -150,7 +175,7 @@ function parseOrThrow(
       allowPositionals: true,
       strict: true,
     });
-    return { values: values as Values, positionals };
+    return { values: values as FlagValues, positionals };
   } catch (error) {
     throw new UsageError(explainParseError(error), command, { cause: error });
   }
@@ -171,6 +196,7 @@ function explainParseError(error: unknown): string {
 function parseSubcommand(
   command: CommandName,
   args: readonly string[],
+  env: EnvReader,
 ): Invocation {
   const { values, positionals } = parseOrThrow(
     command,
@@ -179,7 +205,7 @@ function parseSubcommand(
   );
   if (values.help === true) return { command: "help", topic: command };
   try {
-    return build(command, values, positionals);
+    return build(command, values, positionals, env);
   } catch (error) {
     // Value parsers throw TypeError or RangeError: mistakes on the line.
     if (error instanceof TypeError || error instanceof RangeError) {
@@ -191,58 +217,23 @@ function parseSubcommand(
 
 function build(
   command: CommandName,
-  values: Values,
+  values: FlagValues,
   positionals: readonly string[],
+  env: EnvReader,
 ): Invocation {
   const str = (name: string) => values[name] as string | undefined;
-  const max = 2 ** 31 - 1;
   switch (command) {
-    case "serve": {
-      if (positionals.length > 0) {
-        throw new TypeError(`unexpected argument '${positionals[0]}'`);
-      }
-      const host = str("host") ?? DEFAULTS.host;
-      if (host === "") throw new TypeError("--host must not be empty");
-      return {
-        command,
-        host,
-        port: parseInteger(str("port"), "--port", 0, 65535) ?? DEFAULTS.port,
-        services: (values.service as string[] | undefined) ?? [],
-        maxConnections:
-          parseInteger(str("max-connections"), "--max-connections", 1, max) ??
-            DEFAULTS.maxConnections,
-        maxInFlight:
-          parseInteger(str("max-in-flight"), "--max-in-flight", 1, max) ??
-            DEFAULTS.maxInFlight,
-        maxFrameBytes: parseSize(
-          str("max-frame-bytes"),
-          "--max-frame-bytes",
-          64,
-          2 ** 32 - 1,
-        ) ??
-          DEFAULTS.maxFrameBytes,
-        handshakeTimeout:
-          parseDuration(str("handshake-timeout"), "--handshake-timeout", 1) ??
-            DEFAULTS.handshakeTimeout,
-        idleTimeout: parseDuration(str("idle-timeout"), "--idle-timeout", 0) ??
-          DEFAULTS.idleTimeout,
-        shutdownDeadline:
-          parseDuration(str("shutdown-deadline"), "--shutdown-deadline", 0) ??
-            DEFAULTS.shutdownDeadline,
-        includeStack: values["include-stack"] === true,
-      };
-    }
+    case "serve":
+      return buildServe(values, positionals, env);
     case "call": {
       const [address, path, ...rest] = positionals;
       if (address === undefined) throw new TypeError("missing <address>");
       if (path === undefined) throw new TypeError("missing <path>");
       return {
         command,
-        address: parseAddress(address),
+        client: buildClient(values, address, env),
         path: parseMemberPath(path, false),
         args: rest.map((text, i) => parseJsonArg(text, i + 1)),
-        timeout: parseDuration(str("timeout"), "--timeout", 0) ??
-          DEFAULTS.timeout,
         compact: values.compact === true,
       };
     }
@@ -254,12 +245,63 @@ function build(
       }
       return {
         command,
-        address: parseAddress(address),
+        client: buildClient(values, address, env),
         path: parseMemberPath(path ?? "", true),
-        timeout: parseDuration(str("timeout"), "--timeout", 0) ??
-          DEFAULTS.timeout,
         json: values.json === true,
       };
     }
+    case "registry": {
+      if (positionals.length > 0) {
+        throw new TypeError(`unexpected argument '${positionals[0]}'`);
+      }
+      const host = str("host") ?? DEFAULTS.host;
+      if (host === "") throw new TypeError("--host must not be empty");
+      return {
+        command,
+        host,
+        port: parseInteger(str("port"), "--port", 0, 65535) ??
+          DEFAULTS.registryPort,
+        token: readTokenEnv(values, "token-env", env),
+        warmup: parseDuration(str("warmup"), "--warmup", 0) ?? DEFAULTS.warmup,
+      };
+    }
+    case "list": {
+      const [url, name, ...rest] = positionals;
+      if (url === undefined) throw new TypeError("missing <registry-url>");
+      if (rest.length > 0) {
+        throw new TypeError(`unexpected argument '${rest[0]}'`);
+      }
+      parseRegistryUrl(url);
+      if (name !== undefined) checkName(name, "service name");
+      return {
+        command,
+        url,
+        name,
+        token: readTokenEnv(values, "token-env", env),
+        timeout: parseDuration(str("timeout"), "--timeout", 1) ??
+          DEFAULTS.registryTimeout,
+      };
+    }
   }
+}
+
+function buildClient(
+  values: FlagValues,
+  text: string,
+  env: EnvReader,
+): ClientSettings {
+  const tlsAsked = values.tls === true || values["tls-ca"] !== undefined ||
+    values["tls-cert"] !== undefined;
+  const address = parseAddress(
+    text,
+    tlsAsked ? DEFAULTS.tlsPort : DEFAULTS.port,
+  );
+  return {
+    address,
+    timeout:
+      parseDuration(values.timeout as string | undefined, "--timeout", 0) ??
+        DEFAULTS.timeout,
+    token: readTokenEnv(values, "token-env", env),
+    tls: readClientTls(values, address),
+  };
 }

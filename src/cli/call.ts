@@ -5,11 +5,12 @@
  * @module
  */
 
-import { connect, type Connection, dir } from "../../client.ts";
-import { type Address, formatAddress } from "./address.ts";
+import { type Connection, dir } from "../../client.ts";
 import type { CallCommand } from "./args.ts";
+import { describeTarget, dial, type Dialed, FlagFileError } from "./dial.ts";
 import { formatJson } from "./json.ts";
 import { follow, formatMemberPath, type MemberPath } from "./path.ts";
+import type { ClientSettings } from "./settings.ts";
 
 /** Where `call` and `inspect` print: stdout and stderr lines. */
 export interface ClientOutput {
@@ -41,8 +42,7 @@ export function runCall(
   output: ClientOutput,
 ): Promise<number> {
   return withConnection(
-    command.address,
-    command.timeout,
+    command.client,
     output,
     async (conn) => {
       const result = await invoke(conn.root, command.path, command.args);
@@ -55,8 +55,7 @@ export function runCall(
  * Connects, runs `use`, closes, and turns failures into an exit code and a
  * line on stderr.
  *
- * @param address The server.
- * @param timeout The call timeout of the connection, in milliseconds.
+ * @param settings The server, the transport, the timeout and the token.
  * @param output Where errors go.
  * @param use What to do with the connection.
  * @returns 0, or 1 if connecting or `use` failed.
@@ -64,34 +63,40 @@ export function runCall(
  * @example
  * ```ts ignore
  * import { withConnection } from "./call.ts";
- * await withConnection(address, 30000, output, async (conn) => {
+ * await withConnection(command.client, output, async (conn) => {
  *   output.out(String(await conn.ping()));
  * });
  * ```
  */
 export async function withConnection(
-  address: Address,
-  timeout: number,
+  settings: ClientSettings,
   output: ClientOutput,
   use: (conn: Connection) => Promise<void>,
 ): Promise<number> {
-  let conn: Connection;
+  let dialed: Dialed;
   try {
-    conn = await connect(address.hostname, address.port, { timeout });
+    dialed = await dial(settings);
   } catch (error) {
+    const reason = describeError(error);
     output.log(
-      `Cannot connect to ${formatAddress(address)}: ${describeError(error)}`,
+      error instanceof FlagFileError
+        ? error.message
+        // Transports that name the server already need no second prefix.
+        : /^\w+: Cannot connect to /.test(reason)
+        ? reason
+        : `Cannot connect to ${describeTarget(settings)}: ${reason}`,
     );
     return 1;
   }
   try {
-    await use(conn);
+    await use(dialed.conn);
     return 0;
   } catch (error) {
     output.log(describeError(error));
     return 1;
   } finally {
-    await conn.close();
+    await dialed.conn.close();
+    await dialed.transportClosed();
   }
 }
 

@@ -6,9 +6,9 @@
  */
 
 import { type Connection, dir, type MemberInfo } from "../../client.ts";
-import { type Address, formatAddress } from "./address.ts";
 import type { InspectCommand } from "./args.ts";
 import { type ClientOutput, withConnection } from "./call.ts";
+import { describeTarget } from "./dial.ts";
 import { follow, formatMemberPath, type MemberPath } from "./path.ts";
 
 /**
@@ -32,15 +32,17 @@ export function runInspect(
   output: ClientOutput,
 ): Promise<number> {
   return withConnection(
-    command.address,
-    command.timeout,
+    command.client,
     output,
     async (conn) => {
       const members = await dir(follow(conn.root, command.path));
       output.out(
-        command.json
-          ? JSON.stringify(members)
-          : formatMembers(members, command.path, conn, command.address),
+        command.json ? JSON.stringify(members) : formatMembers(
+          members,
+          command.path,
+          conn,
+          describeTarget(command.client),
+        ),
       );
     },
   );
@@ -50,14 +52,14 @@ function formatMembers(
   members: readonly MemberInfo[],
   path: MemberPath,
   conn: Connection,
-  address: Address,
+  target: string,
 ): string {
   const service = conn.peer.service === undefined
     ? ""
     : `service "${conn.peer.service}", `;
   const header = `${
     formatMemberPath(path)
-  } (${service}${conn.peer.implementation} at ${formatAddress(address)})`;
+  } (${service}${conn.peer.implementation} at ${target})`;
   if (members.length === 0) return `${header}\n  (no exposed members)`;
   const width = Math.max(...members.map((m) => m.name.length)) + 2;
   return [

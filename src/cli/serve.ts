@@ -1,19 +1,30 @@
 /**
- * `netref serve`: listens, logs connects and disconnects, applies the
- * limits, and shuts down gracefully on SIGINT or SIGTERM.
+ * `netref serve`: listens on TCP, TLS, a Unix socket or WebSocket, logs
+ * connects and disconnects, answers Python RPyC clients, applies the
+ * limits and the token, announces itself in a registry, and shuts down
+ * gracefully on SIGINT or SIGTERM.
  *
  * @module
  */
 
 import {
+  announce,
+  openRegistry,
+  type Registration,
+  type Registry,
+  rpycProtocol,
   serveListener,
   type ServeListenerOptions,
+  type Server,
   type ServiceSource,
   type StreamListener,
 } from "../../mod.ts";
-import { formatAddr, listenTcp, prepareAccepted } from "../transport/tcp.ts";
+import { formatAddr } from "../transport/tcp.ts";
 import type { ByteStream } from "../transport/types.ts";
 import type { ServeCommand } from "./args.ts";
+import { FlagFileError } from "./dial.ts";
+import { type Listening, openListener } from "./listen.ts";
+import type { Listen } from "./serve_args.ts";
 import {
   exposureWarning,
   loadService,
@@ -21,6 +32,7 @@ import {
   ServiceLoadError,
   serviceRoot,
 } from "./services.ts";
+import { runUntilSignal } from "./signals.ts";
 
 /** How `serve` reports: one line per call, without the trailing newline. */
 export interface ServeOutput {
@@ -33,13 +45,20 @@ export interface ServeOutput {
 }
 
 /**
+ * Milliseconds between withdrawing from the registry and draining: clients
+ * that looked this server up just before may still be connecting.
+ */
+const WITHDRAW_GRACE = 250;
+
+/**
  * Runs `netref serve` until SIGINT or SIGTERM.
  *
  * @param command The parsed command line.
  * @param defaults What to serve when no `--service` is given.
  * @param output Where lines go.
- * @returns The exit code: 0 after a graceful shutdown, 1 if it cannot start,
- *   128 + the signal number if a second signal cut the shutdown short.
+ * @returns The exit code: 0 after a graceful shutdown, 1 if it cannot start
+ *   (or cannot register), 128 + the signal number if a second signal cut
+ *   the shutdown short.
  *
  * @example
  * ```ts ignore
@@ -77,14 +96,19 @@ export async function runServe(
     return 1;
   }
 
-  let tcp: Deno.TcpListener;
+  let listening: Listening;
   try {
-    tcp = listenTcp(command.host, command.port);
+    listening = await openListener(command.listen, {
+      handshakeTimeout: command.handshakeTimeout,
+      log: output.log,
+    });
   } catch (error) {
     output.log(
-      `Cannot listen on ${command.host}:${command.port}: ${
-        error instanceof Error ? error.message : error
-      }`,
+      error instanceof FlagFileError
+        ? error.message
+        : `Cannot listen on ${describeListen(command.listen)}: ${
+          error instanceof Error ? error.message : error
+        }`,
     );
     return 1;
   }
@@ -96,68 +120,102 @@ export async function runServe(
     idleTimeout: command.idleTimeout,
     includeStack: command.includeStack,
     log: output.log,
+    // As serve() does: RPyC clients are told apart by their first bytes.
+    foreignProtocols: command.rpyc ? [rpycProtocol()] : [],
   };
+  if (command.token !== undefined) options.token = command.token;
   const server = serveListener(
-    loggingListener(
-      {
-        addr: tcp.addr,
-        accept: async () => prepareAccepted(await tcp.accept()),
-        close: () => tcp.close(),
-      },
-      output.log,
-    ),
+    loggingListener(listening.listener, output.log),
     root,
     options,
   );
 
   const names = services.map((s) => s.name);
+  const how = listening.note === null ? "" : ` (${listening.note})`;
   output.out(
     services.length === 1
-      ? `${output.program}: serving ${names[0]} on ${formatAddr(server.addr)}`
-      : `${output.program}: serving ${names.join(", ")} on ${
-        formatAddr(server.addr)
-      } as ${names.map((n) => `root.${n}`).join(", ")}`,
+      ? `${output.program}: serving ${names[0]} on ${listening.address}${how}`
+      : `${output.program}: serving ${
+        names.join(", ")
+      } on ${listening.address} as ${
+        names.map((n) => `root.${n}`).join(", ")
+      }${how}`,
   );
 
-  let stopping = false;
-  let forced: (code: number) => void = () => {};
-  const cutShort = new Promise<number>((resolve) => forced = resolve);
-  const signals: [Deno.Signal, number][] = [["SIGINT", 2], ["SIGTERM", 15]];
-  const listeners: [Deno.Signal, () => void][] = [];
-  for (const [signal, number] of signals) {
-    const listener = () => {
-      if (stopping) {
-        output.log(`${signal} again: closing every connection now`);
-        forced(128 + number);
-        return;
-      }
-      stopping = true;
-      output.log(
-        `${signal}: shutting down; ${server.connectionCount} connection(s) get up to ${command.shutdownDeadline} ms to finish their calls`,
-      );
-      server.shutdown({ deadline: command.shutdownDeadline }).catch((error) =>
-        output.log(`shutdown failed: ${error}`)
-      );
-    };
+  let registry: Registry | null = null;
+  let registration: Registration | null = null;
+  if (command.register !== null) {
+    const { url, ttl, advertise, token } = command.register;
     try {
-      Deno.addSignalListener(signal, listener);
-      listeners.push([signal, listener]);
-    } catch {
-      // SIGTERM cannot be listened for on Windows; SIGINT still works.
+      registry = await openRegistry(url, { token, log: output.log });
+      registration = await announce(tcpServer(server), registry, {
+        names,
+        ttl,
+        address: advertise,
+        log: output.log,
+      });
+      const [first] = registration.instances;
+      output.log(
+        `registered ${names.join(", ")} as ${
+          formatAddr({ transport: "tcp", ...first })
+        } in ${registry.url} (ttl ${ttl} ms)`,
+      );
+    } catch (error) {
+      output.log(
+        `Cannot register ${names.join(", ")}: ${
+          error instanceof Error ? error.message : error
+        }`,
+      );
+      await server.shutdown({ deadline: 0 });
+      await listening.release();
+      await registry?.close();
+      return 1;
     }
   }
-  try {
-    const code = await Promise.race([
-      server.finished.then(() => 0),
-      cutShort,
-    ]);
-    if (code === 0) output.log("stopped");
-    return code;
-  } finally {
-    for (const [signal, listener] of listeners) {
-      Deno.removeSignalListener(signal, listener);
+
+  const stop = async (signal: Deno.Signal) => {
+    if (registration !== null && registry !== null) {
+      output.log(`${signal}: withdrawing from ${registry.url}`);
+      await registration.withdraw();
+      await new Promise((resolve) => setTimeout(resolve, WITHDRAW_GRACE));
     }
+    output.log(
+      `${signal}: shutting down; ${server.connectionCount} connection(s) get up to ${command.shutdownDeadline} ms to finish their calls`,
+    );
+    await server.shutdown({ deadline: command.shutdownDeadline });
+  };
+  const finished = server.finished.then(async () => {
+    await listening.release();
+    await registry?.close();
+  });
+  const code = await runUntilSignal({ finished, stop, log: output.log });
+  if (code === 0) output.log("stopped");
+  return code;
+}
+
+function describeListen(listen: Listen): string {
+  switch (listen.transport) {
+    case "unix":
+      return listen.path;
+    case "websocket":
+      return `ws://${hostPort(listen.host, listen.port)}/`;
+    case "tls":
+      return `${hostPort(listen.host, listen.port)} (TLS)`;
+    case "tcp":
+      return hostPort(listen.host, listen.port);
   }
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The server as `announce()` takes it: only TCP servers are announced. */
+function tcpServer(server: Server<Deno.Addr>): Server {
+  if (server.addr.transport !== "tcp") {
+    throw new TypeError("Cannot announce a server that does not listen on TCP");
+  }
+  return server as Server;
 }
 
 /**

@@ -1,15 +1,12 @@
 /**
  * The subcommands of `netref`, their flags and help texts, declared once:
  * the parser and the usage texts are both made from {@linkcode COMMANDS}.
- * Transport flags (TLS, Unix sockets, WebSocket) and `--token` are added
- * there as rows, with their parsing in args.ts and wiring in serve.ts and
- * address.ts.
  *
  * @module
  */
 
 /** The subcommands. */
-export type CommandName = "serve" | "call" | "inspect";
+export type CommandName = "serve" | "call" | "inspect" | "registry" | "list";
 
 /** One flag of a subcommand. */
 export interface FlagSpec {
@@ -41,6 +38,9 @@ export const HELP: FlagSpec = {
 export const DEFAULTS = {
   host: "127.0.0.1",
   port: 18811,
+  tlsPort: 18821,
+  webSocketPort: 18880,
+  registryPort: 18810,
   maxConnections: 1024,
   maxInFlight: 1024,
   maxFrameBytes: 16 * 1024 * 1024,
@@ -48,17 +48,57 @@ export const DEFAULTS = {
   idleTimeout: 0,
   shutdownDeadline: 10_000,
   timeout: 30_000,
+  ttl: 10_000,
+  warmup: 2000,
+  registryTimeout: 5000,
 } as const;
+
+const TOKEN_ENV: FlagSpec = {
+  type: "string",
+  value: "VAR",
+  help: "send the shared secret held in $VAR",
+};
+
+/** The flags `call` and `inspect` share: TLS and the token. */
+const CLIENT_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  tls: {
+    type: "boolean",
+    help: "connect over TLS, trusting the system's CAs",
+  },
+  "tls-ca": {
+    type: "string",
+    value: "FILE",
+    help: "connect over TLS, trusting the CAs in FILE (PEM)",
+  },
+  "tls-cert": {
+    type: "string",
+    value: "FILE",
+    help: "present this client certificate (PEM; with --tls-key)",
+  },
+  "tls-key": {
+    type: "string",
+    value: "FILE",
+    help: "the private key (PEM) of --tls-cert",
+  },
+  "token-env": TOKEN_ENV,
+};
+
+const ADDRESSES = "Addresses:\n" +
+  "  localhost:18811, [::1]:9000   TCP (a host alone: port 18811; with TLS, 18821)\n" +
+  "  unix:/run/netref.sock         a Unix socket (needs --allow-write)\n" +
+  "  ws://127.0.0.1:18880/         WebSocket (wss:// trusts the system's CAs)\n" +
+  "  --tls, --tls-ca, --tls-cert and --tls-key apply to TCP addresses only.";
 
 /** Every subcommand, its flags and its help texts. */
 export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
   serve: {
     synopsis: "serve [options]",
-    summary: "serve services over TCP",
+    summary: "serve services over TCP, TLS, a Unix socket or WebSocket",
     description: "Serves {defaults}, or the services named with --service,\n" +
       "until SIGINT or SIGTERM; then it stops accepting, lets calls in flight\n" +
       "finish (up to --shutdown-deadline) and exits 0. Connects and disconnects\n" +
-      "are logged to stderr; the address it listens on is printed to stdout.",
+      "are logged to stderr; the address it listens on is printed to stdout.\n" +
+      "Python RPyC clients (rpyc.connect) are answered too, except over WebSocket.",
     flags: {
       host: {
         type: "string",
@@ -70,11 +110,64 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
         value: "PORT",
         help: `TCP port, 0 for any free one (default: ${DEFAULTS.port})`,
       },
+      unix: {
+        type: "string",
+        value: "PATH",
+        help: "listen on a Unix socket instead of host and port",
+      },
+      websocket: {
+        type: "boolean",
+        help: "serve over WebSocket (netref clients only)",
+      },
+      "tls-cert": {
+        type: "string",
+        value: "FILE",
+        help: "serve over TLS with this certificate chain (PEM)",
+      },
+      "tls-key": {
+        type: "string",
+        value: "FILE",
+        help: "the private key (PEM) of --tls-cert",
+      },
+      "tls-ca": {
+        type: "string",
+        value: "FILE",
+        help: "require client certificates signed by these CAs",
+      },
+      "token-env": {
+        type: "string",
+        value: "VAR",
+        help: "require the shared secret held in $VAR",
+      },
+      "no-rpyc": {
+        type: "boolean",
+        help: "answer netref clients only, not Python RPyC ones",
+      },
       service: {
         type: "string",
         multiple: true,
         value: "MODULE[#EXPORT]",
         help: "serve a module's service; repeatable (see below)",
+      },
+      register: {
+        type: "string",
+        value: "URL",
+        help: "announce the services in a registry (see below)",
+      },
+      ttl: {
+        type: "string",
+        value: "DURATION",
+        help: "entry lifetime without heartbeats (default: 10s)",
+      },
+      advertise: {
+        type: "string",
+        value: "HOST:PORT",
+        help: "address to announce (default: the one listened on)",
+      },
+      "registry-token-env": {
+        type: "string",
+        value: "VAR",
+        help: "send the registry the shared secret held in $VAR",
       },
       "max-connections": {
         type: "string",
@@ -121,17 +214,36 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       "  One --service is the root (root.add(1, 2)); several are served under one root\n" +
       "  whose members are the services by their @service names (root.calc.add(1, 2)).\n" +
       "  Modules load relative to the current directory; file paths need --allow-read.\n\n" +
+      "Transports (one at a time):\n" +
+      "  (default)                    TCP on --host and --port\n" +
+      `  --tls-cert F --tls-key F     TLS (port ${DEFAULTS.tlsPort} unless --port); with --tls-ca C,\n` +
+      "                               clients need a certificate signed by a CA in C\n" +
+      "  --unix PATH                  a Unix socket, mode 0600, removed at shutdown;\n" +
+      "                               needs --allow-write\n" +
+      `  --websocket                  WebSocket at ws://HOST:PORT/ (port ${DEFAULTS.webSocketPort}\n` +
+      "                               unless --port)\n\n" +
+      "Security: with --token-env, clients must send the same secret (call\n" +
+      "--token-env VAR); RPyC clients, which cannot, are refused. Without TLS the\n" +
+      "secret travels in clear text. The variable must be set and not empty.\n\n" +
+      "Registry: --register netref://host:port (netref registry) or\n" +
+      "etcd://host:port[,host:port...][/prefix] announces each service name with\n" +
+      "the TCP address clients dial (--advertise when listening on 0.0.0.0), renews\n" +
+      "it every third of --ttl, and at SIGINT or SIGTERM withdraws it, waits 250 ms\n" +
+      "for clients already on their way, then drains. TCP only.\n\n" +
       "Limits: a client over a limit is refused (connections) or disconnected, with\n" +
-      "the reason logged and sent to it; other clients never notice. Sizes take\n" +
+      "the reason logged and sent to it; other clients never notice. A client silent\n" +
+      "past --handshake-timeout is taken for an RPyC client (they say nothing until\n" +
+      "first used) and only --idle-timeout bounds it, unless --no-rpyc. Sizes take\n" +
       "KiB, MiB or GiB (65536, 4MiB); durations ms, s, m or h (500, 10s, 5m).",
   },
   call: {
     synopsis: "call <address> <path> [args...]",
     summary: "call a remote method and print the result as JSON",
     description:
-      "Connects to <address> (host:port, [::1]:port, or host for port 18811), calls\n" +
-      "the member at <path> with the JSON arguments, prints the result as JSON and\n" +
-      "exits 0. A remote error is printed to stderr with exit code 1.",
+      "Connects to <address> (host:port, [::1]:port, host for port 18811,\n" +
+      "unix:PATH or ws://host:port/path), calls the member at <path> with the JSON\n" +
+      "arguments, prints the result as JSON and exits 0. A remote error is printed\n" +
+      "to stderr with exit code 1.",
     flags: {
       timeout: {
         type: "string",
@@ -139,6 +251,7 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
         help: "time the call may take; 0 waits forever (default: 30s)",
       },
       compact: { type: "boolean", help: "print the JSON on one line" },
+      ...CLIENT_FLAGS,
       help: HELP,
     },
     notes: "Paths:\n" +
@@ -151,7 +264,7 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       '{"$bytes":"AQID"} (base64), {"$date":"2024-01-01T00:00:00.000Z"},\n' +
       '{"$map":[[key,value]]}, {"$set":[values]}, {"$number":"NaN"}; results may also\n' +
       'hold {"$netref":"object"|"function"} (a remote object) and {"$error":{...}};\n' +
-      "undefined prints as null.",
+      "undefined prints as null.\n\n" + ADDRESSES,
   },
   inspect: {
     synopsis: "inspect <address> [path]",
@@ -167,6 +280,62 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
         help: "time the listing may take; 0 waits forever (default: 30s)",
       },
       json: { type: "boolean", help: "print the members as a JSON array" },
+      ...CLIENT_FLAGS,
+      help: HELP,
+    },
+    notes: ADDRESSES,
+  },
+  registry: {
+    synopsis: "registry [options]",
+    summary: "run the embedded service registry",
+    description:
+      "Serves the embedded registry (in memory) that serve --register and list\n" +
+      "reach as netref://HOST:PORT, until SIGINT or SIGTERM; then it exits 0. Its\n" +
+      "URL is printed to stdout. Entries are lost when it stops: servers register\n" +
+      "again once it is back, and it holds list answers back for --warmup meanwhile.",
+    flags: {
+      host: {
+        type: "string",
+        value: "HOST",
+        help: `address to listen on (default: ${DEFAULTS.host})`,
+      },
+      port: {
+        type: "string",
+        value: "PORT",
+        help:
+          `TCP port, 0 for any free one (default: ${DEFAULTS.registryPort})`,
+      },
+      "token-env": {
+        type: "string",
+        value: "VAR",
+        help: "require the shared secret held in $VAR",
+      },
+      warmup: {
+        type: "string",
+        value: "DURATION",
+        help: "time list waits after a start (default: 2s)",
+      },
+      help: HELP,
+    },
+  },
+  list: {
+    synopsis: "list <registry-url> [name]",
+    summary: "list the services registered in a registry",
+    description:
+      "Prints the instances registered at <registry-url> (netref://host:port or\n" +
+      "etcd://host:port[,host:port...][/prefix]), or only those of the service\n" +
+      "[name], one per line, and exits 0; exits 1 if the registry cannot be reached.",
+    flags: {
+      "token-env": {
+        type: "string",
+        value: "VAR",
+        help: "send the registry's shared secret held in $VAR",
+      },
+      timeout: {
+        type: "string",
+        value: "DURATION",
+        help: "time the registry may take to answer (default: 5s)",
+      },
       help: HELP,
     },
   },

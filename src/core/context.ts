@@ -43,6 +43,31 @@ export function runInCall<R>(call: IncomingCall, fn: () => R): R {
 }
 
 /**
+ * Calls `fn` with `self` and `args`, with `call` as the current call: as
+ * {@linkcode runInCall}, without a closure per call on the hot path.
+ *
+ * @param call The incoming call.
+ * @param fn The handler.
+ * @param self Its `this`.
+ * @param args Its arguments.
+ * @returns What `fn` returns.
+ */
+export function applyInCall(
+  call: IncomingCall,
+  fn: (...args: never[]) => unknown,
+  self: unknown,
+  args: unknown[],
+): unknown {
+  const previous = current;
+  current = call;
+  try {
+    return Reflect.apply(fn, self, args);
+  } finally {
+    current = previous;
+  }
+}
+
+/**
  * Makes (once) and returns the abort controller of an incoming call.
  *
  * @param call The incoming call.

@@ -43,6 +43,8 @@ export interface ProxyHost {
 }
 
 const REF = 0;
+/** Member proxies cached per remote object, at most. */
+const MAX_CACHED_MEMBERS = 64;
 const PATH = 1;
 const RESULT = 2;
 
@@ -63,6 +65,8 @@ export interface ProxyState {
   /** RESULT: the call whose result this stands for. */
   readonly result: PendingResult | null;
   readonly options: CallOptions | undefined;
+  /** REF: member proxies made so far, by name, reused for `ref.name`. */
+  members?: Map<string, object>;
 }
 
 // Answered by every proxy's `get` trap: how a proxy is told from other values.
@@ -276,7 +280,15 @@ class NetrefHandler implements ProxyHandler<object> {
     }
     if (state.mode === REF) {
       // Never thenable: `await ref` must give the ref, not hang.
-      return key === "then" ? undefined : pathProxy(state, [key]);
+      if (key === "then") return undefined;
+      // Member proxies hold no state of their own: `root.foo` is made once.
+      const members = state.members ??= new Map();
+      let member = members.get(key);
+      if (member === undefined) {
+        member = pathProxy(state, [key]);
+        if (members.size < MAX_CACHED_MEMBERS) members.set(key, member);
+      }
+      return member;
     }
     if (state.mode === PATH) {
       if (key === "then") {
@@ -486,10 +498,13 @@ export function release(ref: unknown): void {
 export function withOptions<T>(ref: T, options: CallOptions): T {
   const state = stateOf(ref, "set call options");
   const merged = { ...state.options, ...options };
-  const view: ProxyState = { ...state, options: merged };
+  const view: ProxyState = { ...state, options: merged, members: undefined };
   if (state.mode === PATH) {
     return make(
-      { ...view, base: { ...state.base!, options: merged } },
+      {
+        ...view,
+        base: { ...state.base!, options: merged, members: undefined },
+      },
       CALLABLE_TARGET,
     ) as T;
   }

@@ -25,13 +25,13 @@ import {
   WireSet,
 } from "../protocol/codec.ts";
 import {
-  encodeFrames,
+  encodeFrameChunks,
   FRAME_HEADER_BYTES,
   FrameDecoder,
 } from "../protocol/frame.ts";
 import { encodeHello, type Hello, parseHello } from "../protocol/handshake.ts";
 import type { ByteStream } from "../transport/types.ts";
-import { type IncomingCall, runInCall } from "./context.ts";
+import { applyInCall, type IncomingCall } from "./context.ts";
 import {
   ConnectionClosedError,
   ProtocolError,
@@ -69,7 +69,12 @@ const MAX_DEPTH = 64;
 const MAX_PATH = 64;
 /** Most results one peer may ask to be held for pipelining at once. */
 const MAX_HELD = 4096;
-const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * The read buffer starts small, so that idle connections cost little, and
+ * doubles up to the maximum while reads fill it.
+ */
+const READ_BUFFER_START_BYTES = 4 * 1024;
+const READ_BUFFER_MAX_BYTES = 64 * 1024;
 /** Batches up to this size are built in one reused buffer. */
 const WRITE_BUFFER_BYTES = 16 * 1024;
 /**
@@ -150,11 +155,20 @@ class PendingCall implements PendingResult {
   signal: AbortSignal | undefined = undefined;
   onAbort: (() => void) | undefined = undefined;
 
-  constructor(readonly id: number, readonly label: string) {
+  constructor(
+    readonly id: number,
+    readonly target: number,
+    readonly path: readonly string[],
+  ) {
     this.promise = new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
     });
+  }
+
+  /** What was called, for error messages; made only when one is. */
+  get label(): string {
+    return describeTarget(this.target, this.path);
   }
 
   pipelineTarget(): number | null {
@@ -175,8 +189,17 @@ class PendingCall implements PendingResult {
   }
 }
 
-function settledCall(label: string, error: unknown): PendingCall {
-  const call = new PendingCall(0, label);
+function describeTarget(target: number, path: readonly string[]): string {
+  if (path.length > 0) return path.join(".");
+  return target === 0 ? "root" : `ref #${target}`;
+}
+
+function settledCall(
+  target: number,
+  path: readonly string[],
+  error: unknown,
+): PendingCall {
+  const call = new PendingCall(0, target, path);
   call.settled = true;
   call.reject(error);
   return call;
@@ -229,7 +252,8 @@ export class Session implements ProxyHost, DecodeContext {
   #queuedBytes = 0;
   #drainWaiters: (() => void)[] = [];
   #queuedCalls: PendingCall[] = [];
-  readonly #writeBuffer = new Uint8Array(WRITE_BUFFER_BYTES);
+  /** Made on the first batch written, so that idle connections cost little. */
+  #writeBuffer: Uint8Array | null = null;
   #flushScheduled = false;
   #writing: Promise<void> | null = null;
 
@@ -238,7 +262,7 @@ export class Session implements ProxyHost, DecodeContext {
   #releaseTimer: ReturnType<typeof setTimeout> | undefined = undefined;
 
   /** Ids exported while lowering one message, to undo if it cannot be sent. */
-  #exportLog: number[] | null = null;
+  readonly #exportLog: number[] = [];
   /** A returned ref id that was not found while decoding the current message. */
   #unknownReturn: number | null = null;
 
@@ -352,7 +376,7 @@ export class Session implements ProxyHost, DecodeContext {
   // ---------------------------------------------------------------- reading
 
   async #readLoop(): Promise<void> {
-    const buffer = new Uint8Array(READ_BUFFER_BYTES);
+    let buffer = new Uint8Array(READ_BUFFER_START_BYTES);
     try {
       let received = new Uint8Array(0);
       let parsed: ReturnType<typeof parseHello> = null;
@@ -416,9 +440,18 @@ export class Session implements ProxyHost, DecodeContext {
           );
           if (this.#closed) return;
         }
-        const n = await this.#stream.read(buffer);
+        // The rest of a large frame is read straight into place.
+        const direct = decoder.readTarget();
+        const n = await this.#stream.read(direct ?? buffer);
         if (n === null) break;
+        if (direct !== null) {
+          decoder.commit(n, onFrame);
+          continue;
+        }
         decoder.push(buffer.subarray(0, n), onFrame);
+        if (n === buffer.length && buffer.length < READ_BUFFER_MAX_BYTES) {
+          buffer = new Uint8Array(buffer.length * 2);
+        }
       }
       if (this.#closed) return;
       if (decoder.bufferedBytes > 0) {
@@ -620,9 +653,11 @@ export class Session implements ProxyHost, DecodeContext {
           );
         }
         const self = last < 0 ? undefined : owner;
-        return runInCall(
+        return applyInCall(
           call,
-          () => Reflect.apply(fn, self, payload as unknown[]),
+          fn as (...args: never[]) => unknown,
+          self,
+          payload as unknown[],
         );
       }
       default:
@@ -653,11 +688,11 @@ export class Session implements ProxyHost, DecodeContext {
     if (this.#incoming.get(id) === call) this.#incoming.delete(id);
     if (call.cancelled || this.#closed) return;
     let payload: Uint8Array;
+    this.#exportLog.length = 0;
     try {
-      payload = this.#encodeMessage(
-        () => [Kind.RESPONSE, id, this.#lower(value, 0)],
-      );
+      payload = this.#encodeChecked([Kind.RESPONSE, id, this.#lower(value, 0)]);
     } catch (error) {
+      this.#undoExports();
       return this.#answerError(id, call, error);
     }
     this.#enqueue(payload);
@@ -667,11 +702,15 @@ export class Session implements ProxyHost, DecodeContext {
     if (this.#incoming.get(id) === call) this.#incoming.delete(id);
     if (call.cancelled || this.#closed) return;
     let payload: Uint8Array;
+    this.#exportLog.length = 0;
     try {
-      payload = this.#encodeMessage(
-        () => [Kind.ERROR, id, this.#lowerError(error, 0)],
-      );
+      payload = this.#encodeChecked([
+        Kind.ERROR,
+        id,
+        this.#lowerError(error, 0),
+      ]);
     } catch (encodeError) {
+      this.#undoExports();
       payload = encodeValue([
         Kind.ERROR,
         id,
@@ -726,26 +765,25 @@ export class Session implements ProxyHost, DecodeContext {
     payload: unknown,
     options: CallOptions | undefined,
   ): PendingResult {
-    const label = path.length > 0
-      ? path.join(".")
-      : target === 0
-      ? "root"
-      : `ref #${target}`;
     if (this.#closed) {
       return settledCall(
-        label,
+        target,
+        path,
         new ConnectionClosedError(
-          `Cannot call ${label}: the connection is closed`,
+          `Cannot call ${
+            describeTarget(target, path)
+          }: the connection is closed`,
         ),
       );
     }
     const signal = options?.signal;
-    if (signal?.aborted) return settledCall(label, signal.reason);
+    if (signal?.aborted) return settledCall(target, path, signal.reason);
     const id = this.#nextId++;
-    const call = new PendingCall(id, label);
+    const call = new PendingCall(id, target, path);
     let bytes: Uint8Array;
+    this.#exportLog.length = 0;
     try {
-      bytes = this.#encodeMessage(() => [
+      bytes = this.#encodeChecked([
         Kind.REQUEST,
         id,
         target,
@@ -757,7 +795,8 @@ export class Session implements ProxyHost, DecodeContext {
         false,
       ]);
     } catch (error) {
-      return settledCall(label, error);
+      this.#undoExports();
+      return settledCall(target, path, error);
     }
     this.#pending.set(id, call);
     call.payload = bytes;
@@ -916,28 +955,29 @@ export class Session implements ProxyHost, DecodeContext {
 
   // -------------------------------------------------------------- values
 
-  /** Encodes a message; refs exported on the way are taken back if it fails. */
-  #encodeMessage(build: () => unknown[]): Uint8Array {
-    this.#exportLog = [];
-    try {
-      const bytes = encodeValue(build());
-      if (bytes.length > this.#peerMaxFrame) {
-        throw new RangeError(
-          `Cannot send message: ${bytes.length} bytes exceeds the peer's maxFrameBytes ${this.#peerMaxFrame}`,
-        );
-      }
-      return bytes;
-    } catch (error) {
-      for (const id of this.#exportLog) this.#exports.release(id, 1);
-      throw error;
-    } finally {
-      this.#exportLog = null;
+  /**
+   * Encodes a lowered message within the peer's frame limit. The caller
+   * clears `#exportLog` before lowering and calls `#undoExports()` if
+   * lowering or this fails, so that refs exported on the way are taken back.
+   */
+  #encodeChecked(message: unknown[]): Uint8Array {
+    const bytes = encodeValue(message);
+    if (bytes.length > this.#peerMaxFrame) {
+      throw new RangeError(
+        `Cannot send message: ${bytes.length} bytes exceeds the peer's maxFrameBytes ${this.#peerMaxFrame}`,
+      );
     }
+    return bytes;
+  }
+
+  #undoExports(): void {
+    for (const id of this.#exportLog) this.#exports.release(id, 1);
+    this.#exportLog.length = 0;
   }
 
   #export(value: object, kind: number): WireRef {
     const id = this.#exports.export(value);
-    this.#exportLog?.push(id);
+    this.#exportLog.push(id);
     return new WireRef(id, kind);
   }
 
@@ -1109,12 +1149,15 @@ export class Session implements ProxyHost, DecodeContext {
       if (first !== null) await this.#writeAll(first);
       while (this.#queue.length > 0 && !this.#streamClosed) {
         // The previous batch is written by now, so its buffer can be reused.
-        const frames = encodeFrames(this.#queue, this.#writeBuffer);
+        this.#writeBuffer ??= new Uint8Array(WRITE_BUFFER_BYTES);
+        const chunks = encodeFrameChunks(this.#queue, this.#writeBuffer);
         this.#queue = [];
         for (const call of this.#queuedCalls) call.payload = null;
         this.#queuedCalls = [];
-        await this.#writeAll(frames);
-        this.#queuedBytes -= frames.length;
+        for (const chunk of chunks) {
+          await this.#writeAll(chunk);
+          this.#queuedBytes -= chunk.length;
+        }
         this.#wakeReader();
       }
     } catch (error) {

@@ -9,6 +9,9 @@ import { ProtocolError } from "../core/errors.ts";
 /** Bytes in a frame header. */
 export const FRAME_HEADER_BYTES = 4;
 
+/** A frame missing at least this much is read straight into place. */
+const DIRECT_READ_BYTES = 64 * 1024;
+
 /**
  * Incremental frame decoder: feed it bytes as they arrive, it hands out each
  * complete payload. A length over the maximum is a {@linkcode ProtocolError}
@@ -54,11 +57,48 @@ export class FrameDecoder {
     chunk: Uint8Array,
     onFrame: (payload: Uint8Array, owned: boolean) => void,
   ): void {
-    let data = chunk;
-    // Bytes carried over from earlier reads live in a buffer of our own, which
-    // is never reused once its frames are handed out: those payloads are owned.
-    const owned = this.#length > 0;
-    if (owned) data = this.#append(chunk);
+    if (this.#length === 0) return this.#scan(chunk, false, onFrame);
+    this.#append(chunk);
+    this.#scan(this.#buffer!.subarray(0, this.#length), true, onFrame);
+  }
+
+  /**
+   * Where to read the rest of a large frame being assembled, so that its
+   * bytes land in place instead of passing through a read buffer: the
+   * frame's missing part, or null when no large frame is under way.
+   *
+   * @returns A view to read into; then call {@linkcode commit}.
+   */
+  readTarget(): Uint8Array | null {
+    if (this.#buffer === null || this.#length < FRAME_HEADER_BYTES) return null;
+    const end = FRAME_HEADER_BYTES + this.#lengthAt(this.#buffer, 0);
+    if (end - this.#length < DIRECT_READ_BYTES) return null;
+    return this.#buffer.subarray(this.#length, end);
+  }
+
+  /**
+   * Takes `n` bytes read into {@linkcode readTarget}'s view.
+   *
+   * @param n Bytes read.
+   * @param onFrame As for {@linkcode push}.
+   */
+  commit(
+    n: number,
+    onFrame: (payload: Uint8Array, owned: boolean) => void,
+  ): void {
+    this.#length += n;
+    this.#scan(this.#buffer!.subarray(0, this.#length), true, onFrame);
+  }
+
+  /**
+   * Hands out the whole frames of `data`, and keeps the rest. `owned`: data
+   * is this decoder's own buffer.
+   */
+  #scan(
+    data: Uint8Array,
+    owned: boolean,
+    onFrame: (payload: Uint8Array, owned: boolean) => void,
+  ): void {
     let offset = 0;
     while (data.length - offset >= FRAME_HEADER_BYTES) {
       const length = this.#lengthAt(data, offset);
@@ -67,7 +107,25 @@ export class FrameDecoder {
       offset = start + length;
       onFrame(data.subarray(start, offset), owned);
     }
-    this.#keepRest(data, offset);
+    const rest = data.length - offset;
+    this.#length = rest;
+    if (rest === 0) {
+      this.#buffer = null;
+      return;
+    }
+    const capacity = rest >= FRAME_HEADER_BYTES
+      ? FRAME_HEADER_BYTES + this.#lengthAt(data, offset)
+      : 4096;
+    if (owned && offset === 0) {
+      // Nothing was handed out of our buffer: keep assembling in it.
+      if (this.#buffer!.length < capacity) this.#grow(capacity);
+      return;
+    }
+    // Payloads handed out of an owned buffer are the caller's now, so the
+    // rest moves to a fresh buffer, sized for its whole frame at once.
+    const buffer = new Uint8Array(Math.max(capacity, rest));
+    buffer.set(data.subarray(offset));
+    this.#buffer = buffer;
   }
 
   #lengthAt(data: Uint8Array, offset: number): number {
@@ -81,37 +139,19 @@ export class FrameDecoder {
     return length;
   }
 
-  #append(chunk: Uint8Array): Uint8Array {
-    const buffer = this.#buffer!;
+  #append(chunk: Uint8Array): void {
     const needed = this.#length + chunk.length;
-    if (needed <= buffer.length) {
-      buffer.set(chunk, this.#length);
-      return buffer.subarray(0, needed);
+    if (needed > this.#buffer!.length) {
+      this.#grow(Math.max(needed, this.#buffer!.length * 2));
     }
-    const grown = new Uint8Array(Math.max(needed, buffer.length * 2));
-    grown.set(buffer.subarray(0, this.#length));
-    grown.set(chunk, this.#length);
-    return grown.subarray(0, needed);
+    this.#buffer!.set(chunk, this.#length);
+    this.#length = needed;
   }
 
-  #keepRest(data: Uint8Array, offset: number): void {
-    const rest = data.length - offset;
-    this.#length = rest;
-    if (rest === 0) {
-      this.#buffer = null;
-      return;
-    }
-    let capacity = Math.max(rest, 4096);
-    if (rest >= FRAME_HEADER_BYTES) {
-      // Size the buffer for the whole announced frame: one copy, not log2(n).
-      capacity = Math.max(
-        capacity,
-        FRAME_HEADER_BYTES + this.#lengthAt(data, offset),
-      );
-    }
-    const buffer = new Uint8Array(capacity);
-    buffer.set(data.subarray(offset));
-    this.#buffer = buffer;
+  #grow(capacity: number): void {
+    const grown = new Uint8Array(capacity);
+    grown.set(this.#buffer!.subarray(0, this.#length));
+    this.#buffer = grown;
   }
 }
 
@@ -151,3 +191,58 @@ export function encodeFrames(
   }
   return out;
 }
+
+/** A payload at least this large is written as it is, not copied into a batch. */
+const SEPARATE_PAYLOAD_BYTES = 64 * 1024;
+
+/**
+ * Frames payloads for writing, in order: small frames are batched into one
+ * buffer (as {@linkcode encodeFrames} does), while a large payload is not
+ * copied: its header ends the batch before it, and the payload itself is the
+ * next buffer.
+ *
+ * @param payloads The payloads, in order.
+ * @param scratch A buffer to reuse for the first batch when it is large
+ *   enough; the caller must be done with what an earlier call wrote there.
+ * @returns The buffers to write, in order.
+ *
+ * @example
+ * ```ts
+ * import { encodeFrameChunks } from "./frame.ts";
+ * const chunks = encodeFrameChunks([new Uint8Array(3), new Uint8Array(100_000)]);
+ * console.assert(chunks.length === 2 && chunks[1].length === 100_000);
+ * ```
+ */
+export function encodeFrameChunks(
+  payloads: readonly Uint8Array[],
+  scratch?: Uint8Array,
+): Uint8Array[] {
+  let large = false;
+  for (const payload of payloads) {
+    if (payload.length >= SEPARATE_PAYLOAD_BYTES) large = true;
+  }
+  if (!large) return [encodeFrames(payloads, scratch)];
+  const chunks: Uint8Array[] = [];
+  let batch: Uint8Array[] = [];
+  for (const payload of payloads) {
+    if (payload.length < SEPARATE_PAYLOAD_BYTES) {
+      batch.push(payload);
+      continue;
+    }
+    // The batch so far plus this payload's header: an empty payload framed,
+    // with its length patched in.
+    batch.push(EMPTY);
+    const head = encodeFrames(batch, chunks.length === 0 ? scratch : undefined);
+    new DataView(
+      head.buffer,
+      head.byteOffset + head.length - FRAME_HEADER_BYTES,
+    )
+      .setUint32(0, payload.length);
+    chunks.push(head, payload);
+    batch = [];
+  }
+  if (batch.length > 0) chunks.push(encodeFrames(batch));
+  return chunks;
+}
+
+const EMPTY = new Uint8Array(0);

@@ -1,0 +1,81 @@
+import assert from "assert";
+import {
+  encodeFrameChunks,
+  encodeFrames,
+  FrameDecoder,
+} from "../src/protocol/frame.ts";
+import { ProtocolError } from "../src/core/errors.ts";
+
+function payloads(): Uint8Array[] {
+  const sizes = [0, 1, 3, 4, 5, 100, 4096, 70_000, 200_000, 7];
+  return sizes.map((size, i) =>
+    Uint8Array.from({ length: size }, (_, j) => (i * 31 + j) & 0xff)
+  );
+}
+
+Deno.test("FrameDecoder hands out every frame whole, however the bytes are split", () => {
+  const wire = encodeFrames(payloads());
+  for (const chunkSize of [1, 2, 3, 5, 7, 64, 1000, 65_536, wire.length]) {
+    const decoder = new FrameDecoder(1 << 20);
+    const seen: Uint8Array[] = [];
+    for (let i = 0; i < wire.length; i += chunkSize) {
+      // The caller reuses its buffer: copies show whether payloads alias it.
+      const chunk = wire.slice(i, i + chunkSize);
+      decoder.push(chunk, (payload) => seen.push(payload.slice()));
+      chunk.fill(0xee);
+    }
+    assert.equal(decoder.bufferedBytes, 0);
+    assert.deepEqual(seen, payloads(), `chunk size ${chunkSize}`);
+  }
+});
+
+Deno.test("FrameDecoder reads a large frame's rest straight into place", () => {
+  const wire = encodeFrames(payloads());
+  const decoder = new FrameDecoder(1 << 20);
+  const seen: Uint8Array[] = [];
+  const onFrame = (payload: Uint8Array) => seen.push(payload.slice());
+  let offset = 0;
+  let direct = 0;
+  while (offset < wire.length) {
+    const target = decoder.readTarget();
+    if (target !== null) {
+      const n = Math.min(target.length, 30_000, wire.length - offset);
+      target.set(wire.subarray(offset, offset + n));
+      decoder.commit(n, onFrame);
+      offset += n;
+      direct++;
+    } else {
+      const n = Math.min(4096, wire.length - offset);
+      decoder.push(wire.subarray(offset, offset + n), onFrame);
+      offset += n;
+    }
+  }
+  assert.ok(direct > 0, "large frames were read in place");
+  assert.deepEqual(seen, payloads());
+});
+
+Deno.test("FrameDecoder refuses a length over the maximum before allocating", () => {
+  const decoder = new FrameDecoder(1024);
+  assert.throws(
+    () => decoder.push(new Uint8Array([0x40, 0, 0, 0]), () => {}),
+    (error: unknown) =>
+      error instanceof ProtocolError &&
+      /1073741824 exceeds maxFrameBytes 1024/.test(error.message),
+  );
+});
+
+Deno.test("encodeFrameChunks writes large payloads uncopied, in order with the small ones", () => {
+  const list = payloads();
+  const chunks = encodeFrameChunks(list);
+  assert.ok(
+    chunks.some((chunk) => chunk === list[7]),
+    "the 70,000-byte payload is its own chunk",
+  );
+  const joined = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, offset);
+    offset += chunk.length;
+  }
+  assert.deepEqual(joined, encodeFrames(list));
+});
