@@ -252,11 +252,21 @@ Deno.test("conn.ping() measures a round trip", async () => {
 Deno.test("bad arguments to connect() and serve() are refused clearly", async () => {
   await assert.rejects(connect("127.0.0.1", 70000), RangeError);
   await assert.rejects(connect("", 1), TypeError);
-  await assert.rejects(connect("127.0.0.1", 1, { timeout: -1 }), RangeError);
+  await assert.rejects(
+    connect("127.0.0.1", 9, { timeout: -1 }),
+    RangeError,
+  );
   assert.throws(() => serve(null as unknown as object, { port: 0 }), TypeError);
   assert.throws(
     () => serve(TestService, { port: 0, maxFrameBytes: 1 }),
     RangeError,
   );
-  await assert.rejects(connect("127.0.0.1", 1), Deno.errors.ConnectionRefused);
+  // A port just freed: nothing listens there.
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const freePort = probe.addr.port;
+  probe.close();
+  await assert.rejects(
+    connect("127.0.0.1", freePort),
+    Deno.errors.ConnectionRefused,
+  );
 });
