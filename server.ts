@@ -1,11 +1,14 @@
 /**
- * The `netref` command: serve netref services, call them and list their
- * members from the shell.
+ * The `netref` command: serve netref services (over TCP, TLS, a Unix socket
+ * or WebSocket, to netref and Python RPyC clients), call them and list their
+ * members from the shell, and run and query a service registry.
  *
  * ```sh
  * deno run --allow-net jsr:@netref/netref/server serve --port 18811
  * deno run --allow-net jsr:@netref/netref/server call localhost:18811 foo
  * deno run --allow-net jsr:@netref/netref/server inspect localhost:18811
+ * deno run --allow-net jsr:@netref/netref/server registry
+ * deno run --allow-net jsr:@netref/netref/server list netref://127.0.0.1:18810
  * ```
  *
  * `deno task compile` builds it into one executable. To compile a server of
@@ -31,6 +34,7 @@ import { usage } from "./src/cli/usage.ts";
 import { runCall } from "./src/cli/call.ts";
 import { runInspect } from "./src/cli/inspect.ts";
 import { runServe } from "./src/cli/serve.ts";
+import { runList, runRegistry } from "./src/cli/registry.ts";
 import { named } from "./src/cli/services.ts";
 
 export type { ServiceSource } from "./mod.ts";
@@ -62,8 +66,9 @@ export interface MainOptions {
 }
 
 /**
- * Runs the CLI with `args` and returns the process exit code. `serve` runs
- * until SIGINT or SIGTERM.
+ * Runs the CLI with `args` and returns the process exit code. `serve` and
+ * `registry` run until SIGINT or SIGTERM. Secrets that `--token-env` names
+ * are read from the environment (needs `--allow-env`).
  *
  * @param args The command-line arguments, without the program name.
  * @param options The services to serve by default, the program name and
@@ -139,6 +144,10 @@ export async function main(
       return await runCall(invocation, { out, log });
     case "inspect":
       return await runInspect(invocation, { out, log });
+    case "registry":
+      return await runRegistry(invocation, { program, out, log });
+    case "list":
+      return await runList(invocation, { out, log });
   }
 }
 

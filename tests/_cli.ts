@@ -34,21 +34,32 @@ export interface Output {
   stderr: string;
 }
 
+/** How to run the CLI, beyond its arguments. */
+export interface CliOptions {
+  /** Environment variables to add (for `--token-env`). */
+  env?: Record<string, string>;
+  /** Permissions to grant besides {@linkcode PERMISSIONS}. */
+  permissions?: readonly string[];
+}
+
 /**
  * Runs a command to its end, killed after `ms` milliseconds.
  *
  * @param command The program.
  * @param args Its arguments.
  * @param ms The time limit.
+ * @param env Environment variables to add.
  * @returns Its exit code and output.
  */
 export async function runProgram(
   command: string,
   args: readonly string[],
   ms = 30_000,
+  env?: Record<string, string>,
 ): Promise<Output> {
   const output = await new Deno.Command(command, {
     args: [...args],
+    env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -70,6 +81,25 @@ export async function runProgram(
  */
 export function runCli(...args: string[]): Promise<Output> {
   return runProgram(Deno.execPath(), ["run", ...PERMISSIONS, CLI, ...args]);
+}
+
+/**
+ * Runs `netref` with `args`, extra environment variables and permissions.
+ *
+ * @param options The environment and permissions to add.
+ * @param args The CLI's arguments.
+ * @returns Its exit code and output.
+ */
+export function runCliWith(
+  options: CliOptions,
+  ...args: string[]
+): Promise<Output> {
+  return runProgram(
+    Deno.execPath(),
+    ["run", ...PERMISSIONS, ...options.permissions ?? [], CLI, ...args],
+    30_000,
+    options.env,
+  );
 }
 
 /** A running `serve` process: its output so far, its address, and a kill on dispose. */
@@ -96,14 +126,17 @@ export class ServeProcess implements AsyncDisposable {
    *
    * @param program The executable (a `deno` or a compiled binary).
    * @param args Its arguments.
+   * @param env Environment variables to add.
    * @returns The running process.
    */
   static async start(
     program: string,
     args: readonly string[],
+    env?: Record<string, string>,
   ): Promise<ServeProcess> {
     const child = new Deno.Command(program, {
       args: [...args],
+      env,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
@@ -136,6 +169,27 @@ export class ServeProcess implements AsyncDisposable {
       "0",
       ...args,
     ]);
+  }
+
+  /**
+   * Starts `netref` (server.ts under `deno run`) with `args` as they are
+   * (no `--port 0` added), and waits for its address line.
+   *
+   * @param args The CLI's arguments, such as `["registry", "--port", "0"]`.
+   * @param options The environment and permissions to add.
+   * @returns The running process.
+   */
+  static run(
+    args: readonly string[],
+    options: CliOptions = {},
+  ): Promise<ServeProcess> {
+    return ServeProcess.start(Deno.execPath(), [
+      "run",
+      ...PERMISSIONS,
+      ...options.permissions ?? [],
+      CLI,
+      ...args,
+    ], options.env);
   }
 
   /** The port it listens on. */

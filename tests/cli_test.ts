@@ -1,9 +1,26 @@
 import assert from "assert";
 import { connect } from "../client.ts";
 import { VERSION } from "../server.ts";
-import { fixture, runCli, ServeProcess } from "./_cli.ts";
+import {
+  fixture,
+  runCli,
+  runCliWith,
+  runProgram,
+  ServeProcess,
+} from "./_cli.ts";
+import { hasOpenssl, makeCertificates } from "./_processes.ts";
+import { spawn, until } from "./_registry.ts";
 
 const SERVICES = fixture("cli_services.ts");
+const PYTHON = "/usr/bin/python3";
+const RPYC_FOO =
+  "import rpyc,sys; c = rpyc.connect('127.0.0.1', int(sys.argv[1])); print(c.root.foo())";
+const haveOpenssl = await hasOpenssl();
+const haveEtcd = await new Deno.Command("etcd", {
+  args: ["--version"],
+  stdout: "null",
+  stderr: "null",
+}).output().then((output) => output.success, () => false);
 
 Deno.test("netref --version prints the version", async () => {
   const { code, stdout } = await runCli("--version");
@@ -15,7 +32,16 @@ Deno.test("netref --help lists every subcommand and exits 0", async () => {
   const { code, stdout } = await runCli("--help");
   assert.equal(code, 0);
   assert.match(stdout, /^Usage:/m);
-  for (const command of ["serve", "call", "inspect", "--version"]) {
+  for (
+    const command of [
+      "serve",
+      "call",
+      "inspect",
+      "registry",
+      "list",
+      "--version",
+    ]
+  ) {
     assert.match(stdout, new RegExp(`netref ${command}`));
   }
 });
@@ -23,6 +49,16 @@ Deno.test("netref --help lists every subcommand and exits 0", async () => {
 Deno.test("each subcommand's --help prints its usage and exits 0", async () => {
   const cases: [string[], RegExp][] = [
     [["serve", "--help"], /Usage: netref serve[\s\S]*--max-connections N/],
+    [
+      ["serve", "--help"],
+      /--unix PATH[\s\S]*--websocket[\s\S]*--tls-cert FILE[\s\S]*--token-env VAR[\s\S]*--no-rpyc[\s\S]*--register URL/,
+    ],
+    [["call", "--help"], /--tls-ca FILE[\s\S]*unix:\/run\/netref\.sock/],
+    [
+      ["registry", "--help"],
+      /Usage: netref registry \[options\][\s\S]*--warmup/,
+    ],
+    [["list", "--help"], /Usage: netref list <registry-url> \[name\]/],
     [["call", "--help"], /Usage: netref call <address> <path>[\s\S]*\$bigint/],
     [["inspect", "-h"], /Usage: netref inspect <address> \[path\]/],
     [["help", "serve"], /Usage: netref serve[\s\S]*--idle-timeout/],
@@ -87,6 +123,51 @@ Deno.test("a bad flag, command or value prints usage on stderr and exits 2", asy
       /netref inspect: unknown option '--bogus'[\s\S]*Usage: netref inspect/,
     ],
     [["inspect", "localhost", "a", "b"], /unexpected argument 'b'/],
+    [
+      ["serve", "--unix", "/tmp/a.sock", "--port", "0"],
+      /--unix cannot be used with --port: a Unix socket has no host or port/,
+    ],
+    [
+      ["serve", "--websocket", "--tls-cert", "a", "--tls-key", "b"],
+      /--websocket cannot be used with --tls-cert/,
+    ],
+    [["serve", "--tls-cert", "a"], /--tls-cert and --tls-key go together/],
+    [["serve", "--tls-ca", "a"], /--tls-ca needs --tls-cert and --tls-key/],
+    [
+      ["serve", "--token-env", "NETREF_TEST_UNSET"],
+      /--token-env NETREF_TEST_UNSET: NETREF_TEST_UNSET is not set/,
+    ],
+    [
+      ["call", "localhost", "foo", "--token-env", "s3cret!"],
+      /--token-env takes the name of an environment variable/,
+    ],
+    [["serve", "--ttl", "5s"], /--ttl needs --register/],
+    [
+      ["serve", "--register", "netref://127.0.0.1:1", "--host", "0.0.0.0"],
+      /--register with --host 0\.0\.0\.0 needs --advertise HOST:PORT/,
+    ],
+    [
+      ["list", "http://x"],
+      /unknown scheme 'http', expected netref:\/\/ or etcd:\/\//,
+    ],
+    [["call", "unix:/tmp/a.sock", "foo", "--tls"], /need a host:port address/],
+    [
+      [
+        "serve",
+        "--register",
+        "netref://h",
+        "--tls-cert",
+        "a",
+        "--tls-key",
+        "b",
+      ],
+      /--register announces a TCP address: it cannot be used with TLS/,
+    ],
+    [
+      ["call", "ftp://x", "foo"],
+      /expected host:port, unix:PATH, ws:\/\/ or wss:\/\//,
+    ],
+    [["list", "netref://127.0.0.1:1", "a/b"], /Cannot use service name/],
   ];
   const outputs = await Promise.all(cases.map(([args]) => runCli(...args)));
   outputs.forEach(({ code, stdout, stderr }, i) => {
@@ -494,8 +575,13 @@ Deno.test("--max-in-flight disconnects a client that runs more calls at once", a
   );
 });
 
-Deno.test("--handshake-timeout closes a connection that never says hello", async () => {
-  await using server = await ServeProcess.serve("--handshake-timeout", "300ms");
+Deno.test("--handshake-timeout closes a connection that never says hello (with --no-rpyc)", async () => {
+  // With RPyC answered, a silent client is taken for an RPyC client.
+  await using server = await ServeProcess.serve(
+    "--no-rpyc",
+    "--handshake-timeout",
+    "300ms",
+  );
   const socket = await Deno.connect({
     hostname: "127.0.0.1",
     port: server.port,
@@ -530,6 +616,366 @@ Deno.test("--idle-timeout closes a connection that stays silent", async () => {
   const elapsed = Date.now() - started;
   assert.ok(elapsed >= 350, `closed after ${elapsed} ms`);
   await server.waitFor("stderr", /was idle for 400 ms \(idleTimeout\)/);
+});
+
+Deno.test("netref serve answers Python RPyC clients on its port, and --no-rpyc turns that off", async () => {
+  await using rpyc = await ServeProcess.serve();
+  await using netrefOnly = await ServeProcess.serve("--no-rpyc");
+  const [answered, refused] = await Promise.all(
+    [rpyc, netrefOnly].map((server) =>
+      runProgram(PYTHON, ["-c", RPYC_FOO, String(server.port)], 15_000)
+    ),
+  );
+  assert.equal(answered.code, 0, answered.stderr);
+  assert.equal(answered.stdout, "foo\n");
+  assert.notEqual(refused.code, 0);
+  await netrefOnly.waitFor("stderr", /did not send the netref magic/);
+  await rpyc.waitFor("stderr", /disconnected 127\.0\.0\.1:\d+ \(0 open\)/);
+  assert.equal(await rpyc.stop(), 0);
+});
+
+Deno.test("serve --token-env refuses clients without the secret; call and inspect --token-env send it", async () => {
+  const env = {
+    NETREF_TEST_TOKEN: "s3cret-token",
+    NETREF_TEST_WRONG: "a guess",
+    NETREF_TEST_EMPTY: "",
+  };
+  await using server = await ServeProcess.run(
+    ["serve", "--port", "0", "--token-env", "NETREF_TEST_TOKEN"],
+    { env },
+  );
+  const withEnv = (...args: string[]) => runCliWith({ env }, ...args);
+  const [none, wrong, right, listed, empty, emptyServe] = await Promise.all([
+    runCli("call", server.address, "foo"),
+    withEnv("call", server.address, "foo", "--token-env", "NETREF_TEST_WRONG"),
+    withEnv("call", server.address, "foo", "--token-env", "NETREF_TEST_TOKEN"),
+    withEnv("inspect", server.address, "--token-env", "NETREF_TEST_TOKEN"),
+    withEnv("call", server.address, "foo", "--token-env", "NETREF_TEST_EMPTY"),
+    withEnv("serve", "--port", "0", "--token-env", "NETREF_TEST_EMPTY"),
+  ]);
+  assert.equal(none.code, 1);
+  assert.match(
+    none.stderr,
+    /refused the connection: authentication failed: this server requires a token, and none was sent/,
+  );
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /authentication failed: the token does not match/);
+  assert.equal(right.code, 0, right.stderr);
+  assert.equal(right.stdout, '"foo"\n');
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout, /\n {2}foo +method\n/);
+  for (const output of [empty, emptyServe]) {
+    assert.equal(output.code, 2);
+    assert.match(
+      output.stderr,
+      /--token-env NETREF_TEST_EMPTY: NETREF_TEST_EMPTY is empty/,
+    );
+  }
+  await server.waitFor(
+    "stderr",
+    /closing connection to 127\.0\.0\.1:\d+: authentication failed: the token does not match/,
+  );
+  assert.equal(await server.stop(), 0);
+  const printed = [server.stdout, server.stderr, none.stderr, wrong.stderr]
+    .join("");
+  assert.ok(!printed.includes(env.NETREF_TEST_TOKEN), "the secret is printed");
+});
+
+Deno.test({
+  name:
+    "serve --tls-cert/--tls-key serves TLS, --tls-ca requires client certificates, and call/inspect --tls-* reach both",
+  ignore: !haveOpenssl,
+  async fn() {
+    const certs = await makeCertificates();
+    try {
+      const serverTls = [
+        "--tls-cert",
+        certs.serverCert,
+        "--tls-key",
+        certs.serverKey,
+      ];
+      await using tls = await ServeProcess.serve(...serverTls);
+      await using mutual = await ServeProcess.serve(
+        ...serverTls,
+        "--tls-ca",
+        certs.caCert,
+      );
+      assert.match(tls.stdout, /serving test on 127\.0\.0\.1:\d+ \(TLS\)$/m);
+      assert.match(
+        mutual.stdout,
+        /serving test on 127\.0\.0\.1:\d+ \(mutual TLS\)$/m,
+      );
+      const ca = ["--tls-ca", certs.caCert];
+      const client = [
+        "--tls-cert",
+        certs.clientCert,
+        "--tls-key",
+        certs.clientKey,
+      ];
+      const stranger = [
+        "--tls-cert",
+        certs.strangerCert,
+        "--tls-key",
+        certs.strangerKey,
+      ];
+      const at = (server: ServeProcess) => `localhost:${server.port}`;
+      const [
+        trusted,
+        systemCas,
+        plain,
+        withCert,
+        withoutCert,
+        strangerCert,
+        inspected,
+        noFile,
+      ] = await Promise.all([
+        runCli("call", at(tls), "foo", ...ca),
+        runCli("call", at(tls), "foo", "--tls"),
+        runCli("call", at(tls), "foo"),
+        runCli("call", at(mutual), "foo", ...ca, ...client),
+        runCli("call", at(mutual), "foo", ...ca),
+        runCli("call", at(mutual), "foo", ...ca, ...stranger),
+        runCli("inspect", at(mutual), ...ca, ...client),
+        runCli("call", at(tls), "foo", "--tls-ca", `${certs.dir}/missing.pem`),
+      ]);
+      assert.equal(trusted.code, 0, trusted.stderr);
+      assert.equal(trusted.stdout, '"foo"\n');
+      assert.equal(systemCas.code, 1);
+      assert.match(
+        systemCas.stderr,
+        /the TLS handshake failed: invalid peer certificate: UnknownIssuer/,
+      );
+      assert.equal(plain.code, 1);
+      assert.match(
+        plain.stderr,
+        /ProtocolError: .*did not send the netref magic/,
+      );
+      assert.equal(withCert.code, 0, withCert.stderr);
+      assert.equal(withCert.stdout, '"foo"\n');
+      assert.equal(withoutCert.code, 1);
+      assert.match(withoutCert.stderr, /it requires a client certificate/);
+      assert.equal(strangerCert.code, 1);
+      assert.match(
+        strangerCert.stderr,
+        /did not accept this client's certificate/,
+      );
+      assert.equal(inspected.code, 0, inspected.stderr);
+      assert.match(
+        inspected.stdout,
+        /^root \(service "test", netref-deno\/[^ ]+ at localhost:\d+ over TLS\)\n/,
+      );
+      assert.equal(noFile.code, 1);
+      assert.match(
+        noFile.stderr,
+        /^netref: Cannot read --tls-ca .*missing\.pem: No such file/,
+      );
+      await mutual.waitFor(
+        "stderr",
+        /refused 127\.0\.0\.1:\d+ during the TLS handshake/,
+      );
+      assert.equal(await tls.stop(), 0);
+      assert.equal(await mutual.stop(), 0);
+      assert.match(mutual.stderr, /connected 127\.0\.0\.1:\d+ \(1 open\)/);
+      assert.match(mutual.stderr, /netref: stopped\n$/);
+    } finally {
+      await Deno.remove(certs.dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("serve --unix listens on a socket that call and inspect reach as unix:PATH, and removes it at shutdown", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "netref_cli_" });
+  const path = `${dir}/netref.sock`;
+  try {
+    // Unix sockets need --allow-write, which the compiled binary lacks.
+    const write = { permissions: ["--allow-write"] };
+    await using server = await ServeProcess.run(
+      ["serve", "--unix", path],
+      write,
+    );
+    assert.equal(server.address, `unix:${path}`);
+    assert.equal((await Deno.lstat(path)).mode! & 0o777, 0o600);
+    const [called, inspected, python, denied] = await Promise.all([
+      runCliWith(write, "call", server.address, "foo"),
+      runCliWith(write, "inspect", server.address, "--json"),
+      runProgram(PYTHON, [
+        "-c",
+        "import rpyc,sys; print(rpyc.utils.factory.unix_connect(sys.argv[1]).root.foo())",
+        path,
+      ], 15_000),
+      runCli("serve", "--unix", `${dir}/other.sock`),
+    ]);
+    assert.equal(called.code, 0, called.stderr);
+    assert.equal(called.stdout, '"foo"\n');
+    assert.equal(inspected.code, 0, inspected.stderr);
+    assert.ok(
+      JSON.parse(inspected.stdout).some((m: { name: string }) =>
+        m.name === "foo"
+      ),
+    );
+    assert.equal(python.code, 0, python.stderr);
+    assert.equal(python.stdout, "foo\n");
+    assert.equal(denied.code, 1);
+    assert.match(
+      denied.stderr,
+      /Cannot listen on .*other\.sock: .*--allow-write/,
+    );
+    await server.waitFor("stderr", /disconnected unix socket \(0 open\)/);
+    assert.equal(await server.stop(), 0);
+    await assert.rejects(Deno.lstat(path), Deno.errors.NotFound);
+    assert.match(server.stderr, /netref: connected unix socket \(1 open\)/);
+    assert.match(server.stderr, /netref: stopped\n$/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("serve --websocket serves ws://HOST:PORT/ to call and inspect, logs connections, and finishes a call in flight at SIGTERM", async () => {
+  await using server = await ServeProcess.serve(
+    "--websocket",
+    "--service",
+    `${SERVICES}#Sleeper`,
+  );
+  assert.match(server.address, /^ws:\/\/127\.0\.0\.1:\d+\/$/);
+  const inspected = await runCli("inspect", server.address);
+  assert.equal(inspected.code, 0, inspected.stderr);
+  assert.match(
+    inspected.stdout,
+    new RegExp(`at ws://127\\.0\\.0\\.1:\\d+/\\)\\n {2}sleep +method\\n`),
+  );
+  const calling = runCli("call", server.address, "sleep", "800");
+  await server.waitFor("stderr", /slow: sleeping 800 ms/);
+  const [call, code] = await Promise.all([calling, server.stop("SIGTERM")]);
+  assert.equal(call.code, 0, call.stderr);
+  assert.equal(call.stdout, '"slept"\n');
+  assert.equal(code, 0);
+  assert.match(server.stderr, /netref: connected 127\.0\.0\.1:\d+ \(1 open\)/);
+  assert.match(server.stderr, /SIGTERM: shutting down; 1 connection\(s\)/);
+  assert.match(server.stderr, /netref: stopped\n$/);
+  // Clients wait for the WebSocket close handshake before exiting.
+  assert.doesNotMatch(server.stderr, /Unexpected EOF/);
+});
+
+Deno.test("netref registry, serve --register and list: servers announce their services and withdraw them at SIGTERM", async () => {
+  await using registry = await ServeProcess.run([
+    "registry",
+    "--port",
+    "0",
+    "--warmup",
+    "0",
+  ]);
+  const url = registry.address;
+  assert.match(url, /^netref:\/\/127\.0\.0\.1:\d+$/);
+  await using test = await ServeProcess.serve("--register", url);
+  await using calc = await ServeProcess.serve(
+    "--register",
+    url,
+    "--ttl",
+    "5s",
+    "--advertise",
+    "192.0.2.1:18811",
+    "--service",
+    `${SERVICES}#Calculator`,
+  );
+  await Promise.all([
+    test.waitFor("stderr", /registered test as 127\.0\.0\.1:\d+ in netref:/),
+    calc.waitFor(
+      "stderr",
+      /registered calc as 192\.0\.2\.1:18811 in .* \(ttl 5000 ms\)/,
+    ),
+  ]);
+  const rows = (table: string) =>
+    table.trim().split("\n").slice(1).map((line) =>
+      line.split(/ +/).slice(0, 3)
+    );
+  const [both, onlyTest] = await Promise.all([
+    runCli("list", url),
+    runCli("list", url, "test"),
+  ]);
+  assert.equal(both.code, 0, both.stderr);
+  assert.match(both.stdout, /^SERVICE +ID +ADDRESS +METADATA\n/);
+  assert.deepEqual(rows(both.stdout), [
+    ["calc", "192.0.2.1:18811", "192.0.2.1:18811"],
+    ["test", test.address, test.address],
+  ]);
+  assert.deepEqual(rows(onlyTest.stdout), [[
+    "test",
+    test.address,
+    test.address,
+  ]]);
+
+  assert.equal(await calc.stop("SIGTERM"), 0);
+  assert.match(
+    calc.stderr,
+    /SIGTERM: withdrawing from netref:\/\/127\.0\.0\.1:\d+\nnetref: SIGTERM: shutting down/,
+  );
+  const after = await runCli("list", url);
+  assert.deepEqual(rows(after.stdout), [["test", test.address, test.address]]);
+
+  assert.equal(await test.stop(), 0);
+  assert.equal(await registry.stop(), 0);
+  assert.match(registry.stderr, /netref: stopped\n$/);
+  const gone = await runCli("list", url);
+  assert.equal(gone.code, 1);
+  assert.match(
+    gone.stderr,
+    /Cannot reach registry netref:\/\/127\.0\.0\.1:\d+/,
+  );
+});
+
+Deno.test({
+  name:
+    "serve --register and list work against etcd too (etcd:// URLs, with a prefix)",
+  ignore: !haveEtcd,
+  async fn() {
+    const dataDir = await Deno.makeTempDir({ prefix: "netref_cli_etcd_" });
+    const client = `http://127.0.0.1:${await freePort()}`;
+    const peer = `http://127.0.0.1:${await freePort()}`;
+    const etcd = await spawn("etcd", [
+      "--name=netref-cli",
+      `--data-dir=${dataDir}`,
+      `--listen-client-urls=${client}`,
+      `--advertise-client-urls=${client}`,
+      `--listen-peer-urls=${peer}`,
+      `--initial-advertise-peer-urls=${peer}`,
+      `--initial-cluster=netref-cli=${peer}`,
+    ], false);
+    try {
+      const healthy = await until(
+        async () => {
+          try {
+            return (await (await fetch(`${client}/health`)).json()).health ===
+              "true";
+          } catch {
+            return false;
+          }
+        },
+        10_000,
+        50,
+      );
+      assert.ok(healthy, `etcd did not start: ${etcd.stderr().slice(-2000)}`);
+      const url = `etcd://${client.slice("http://".length)}/cli`;
+      await using server = await ServeProcess.serve(
+        "--register",
+        url,
+        "--ttl",
+        "2s",
+      );
+      await server.waitFor("stderr", /registered test as .* in etcd:/);
+      const listed = await runCli("list", url, "test");
+      assert.equal(listed.code, 0, listed.stderr);
+      assert.match(
+        listed.stdout,
+        new RegExp(`\\ntest +${server.address} +${server.address}\\n$`),
+      );
+      assert.equal(await server.stop(), 0);
+      const after = await runCli("list", url);
+      assert.equal(after.stdout, "no services registered\n");
+    } finally {
+      await etcd.stop("SIGKILL");
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
 });
 
 async function freePort(): Promise<number> {

@@ -154,10 +154,10 @@ export async function runServe(
         address: advertise,
         log: output.log,
       });
-      const [first] = registration.instances;
+      const [{ hostname, port }] = registration.instances;
       output.log(
         `registered ${names.join(", ")} as ${
-          formatAddr({ transport: "tcp", ...first })
+          formatAddr({ transport: "tcp", hostname, port })
         } in ${registry.url} (ttl ${ttl} ms)`,
       );
     } catch (error) {

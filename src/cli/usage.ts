@@ -225,11 +225,12 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       "Security: with --token-env, clients must send the same secret (call\n" +
       "--token-env VAR); RPyC clients, which cannot, are refused. Without TLS the\n" +
       "secret travels in clear text. The variable must be set and not empty.\n\n" +
-      "Registry: --register netref://host:port (netref registry) or\n" +
-      "etcd://host:port[,host:port...][/prefix] announces each service name with\n" +
-      "the TCP address clients dial (--advertise when listening on 0.0.0.0), renews\n" +
-      "it every third of --ttl, and at SIGINT or SIGTERM withdraws it, waits 250 ms\n" +
-      "for clients already on their way, then drains. TCP only.\n\n" +
+      "Registry: --register URL, with URL netref://host:port (netref registry) or\n" +
+      "etcd://host:port[,host:port...][/prefix], announces each service name with\n" +
+      "the address clients dial (--advertise when listening on 0.0.0.0), renews it\n" +
+      "every third of --ttl, and at SIGINT or SIGTERM withdraws it, waits 250 ms\n" +
+      "for clients already on their way, then drains. Plain TCP only: clients that\n" +
+      "look a service up connect over TCP.\n\n" +
       "Limits: a client over a limit is refused (connections) or disconnected, with\n" +
       "the reason logged and sent to it; other clients never notice. A client silent\n" +
       "past --handshake-timeout is taken for an RPyC client (they say nothing until\n" +
@@ -324,7 +325,8 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     description:
       "Prints the instances registered at <registry-url> (netref://host:port or\n" +
       "etcd://host:port[,host:port...][/prefix]), or only those of the service\n" +
-      "[name], one per line, and exits 0; exits 1 if the registry cannot be reached.",
+      "[name], one per line, and exits 0; exits 1 if the registry cannot be\n" +
+      "reached or refuses.",
     flags: {
       "token-env": {
         type: "string",
