@@ -111,3 +111,33 @@ Deno.test("a client beyond maxConnections is refused with the reason, and others
   await using c = await connect<Slow>("127.0.0.1", server.addr.port);
   assert.equal(await c.root.mode, "fast");
 });
+
+Deno.test("onDisconnect runs only for clients whose handshake succeeded and onConnect ran", async () => {
+  const events: string[] = [];
+  class Counted {
+    onConnect() {
+      events.push("connect");
+    }
+    onDisconnect() {
+      events.push("disconnect");
+    }
+    @exposed
+    ping() {
+      return "pong";
+    }
+  }
+  await using server = serve(Counted, { port: 0, token: "t", log: () => {} });
+  await assert.rejects(connect("127.0.0.1", server.addr.port), /token/);
+  await assert.rejects(
+    connect("127.0.0.1", server.addr.port, { token: "x" }),
+    /does not match/,
+  );
+  const conn = await connect<Counted>("127.0.0.1", server.addr.port, {
+    token: "t",
+  });
+  assert.equal(await conn.root.ping(), "pong");
+  await conn.close();
+  for (let i = 0; i < 100 && events.length < 2; i++) await delay(10);
+  await delay(50);
+  assert.deepEqual(events, ["connect", "disconnect"]);
+});

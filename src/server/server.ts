@@ -272,22 +272,23 @@ export function serveListener<A extends Deno.Addr>(
   function openNetref(stream: ByteStream, label: string, refusal?: string) {
     const instance = makeInstance(label);
     if (instance === null) return stream.close();
+    // onDisconnect answers onConnect: it runs only for a connection whose
+    // handshake succeeded and whose onConnect returned.
+    let connected = false;
     const connection = acceptSession(stream, {
       ...resolved,
       root: instance,
       label,
-      onReady: refusal !== undefined
-        ? () => {
-          throw new RangeError(refusal);
+      onReady: async (c) => {
+        if (refusal !== undefined) throw new RangeError(refusal);
+        if (typeof instance.onConnect === "function") {
+          await instance.onConnect(c);
         }
-        : typeof instance.onConnect === "function"
-        ? (c) => instance.onConnect!(c)
-        : undefined,
+        connected = true;
+      },
       onClose: (c) => {
         connections.delete(served);
-        if (
-          refusal === undefined && typeof instance.onDisconnect === "function"
-        ) {
+        if (connected && typeof instance.onDisconnect === "function") {
           instance.onDisconnect(c);
         }
       },

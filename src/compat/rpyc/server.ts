@@ -27,6 +27,9 @@ import type {
 import { RpycSession } from "./engine.ts";
 import { looksLikeRpyc } from "./wire.ts";
 
+/** How long a silent RPyC client may wait before its first request. */
+const SILENT_CLIENT_MS = 60_000;
+
 /**
  * The RPyC protocol for a netref server: Python clients (`rpyc.connect`)
  * reach the service as `conn.root`, on the same port as netref clients.
@@ -80,8 +83,11 @@ function serveRpyc(
     timeout: options.timeout,
     maxFrameBytes: options.maxFrameBytes,
     // A client handed over for its silence may stay silent until first
-    // used, as Python RPyC clients do: only idleTimeout bounds it.
-    handshakeTimeout: context.silent ? 0 : options.handshakeTimeout,
+    // used, as Python RPyC clients do; idleTimeout, or else a minute, bounds
+    // that silence, so silent connections cannot pin server slots forever.
+    handshakeTimeout: context.silent
+      ? (options.idleTimeout > 0 ? options.idleTimeout : SILENT_CLIENT_MS)
+      : options.handshakeTimeout,
     idleTimeout: options.idleTimeout,
     maxInFlight: options.maxInFlight,
     includeStack: options.includeStack,
