@@ -10,7 +10,6 @@ import type { Connection, Remote } from "../core/types.ts";
 import { withOptions } from "../core/proxy.ts";
 import { connectWithin } from "./dial.ts";
 import {
-  DEFAULT_TTL,
   type InstanceInit,
   type RegisterOptions,
   type Registration,
@@ -21,7 +20,7 @@ import {
   type ServiceInstance,
   type WatchOptions,
 } from "./types.ts";
-import { checkInstance, checkName, checkTtl } from "./validate.ts";
+import { checkName, checkRegistration } from "./validate.ts";
 import { NetrefRegistration, type RegistryApi } from "./heartbeat.ts";
 import { apply, EventQueue, reconcile } from "./watch_queue.ts";
 
@@ -192,13 +191,7 @@ export class NetrefRegistry implements Registry {
     instances: readonly InstanceInit[],
     options: RegisterOptions = {},
   ): Promise<Registration> {
-    if (!Array.isArray(instances) || instances.length === 0) {
-      throw new TypeError(
-        "Cannot register: expected a non-empty array of instances",
-      );
-    }
-    const checked = instances.map(checkInstance);
-    const ttl = checkTtl(options.ttl ?? DEFAULT_TTL);
+    const { checked, ttl } = checkRegistration(instances, options);
     const lease = await this.request(
       "register",
       (root) => root.register(checked, ttl),

@@ -17,7 +17,6 @@ import {
 } from "etcd3";
 import { EtcdRegistration } from "./etcd_lease.ts";
 import {
-  DEFAULT_TTL,
   type InstanceInit,
   type RegisterOptions,
   type Registration,
@@ -31,7 +30,7 @@ import {
   byNameThenId,
   checkInstance,
   checkName,
-  checkTtl,
+  checkRegistration,
 } from "./validate.ts";
 import { apply, EventQueue, reconcile } from "./watch_queue.ts";
 
@@ -233,13 +232,7 @@ export class EtcdRegistry implements Registry {
     instances: readonly InstanceInit[],
     options: RegisterOptions = {},
   ): Promise<Registration> {
-    if (!Array.isArray(instances) || instances.length === 0) {
-      throw new TypeError(
-        "Cannot register: expected a non-empty array of instances",
-      );
-    }
-    const checked = instances.map(checkInstance);
-    const ttl = checkTtl(options.ttl ?? DEFAULT_TTL);
+    const { checked, ttl } = checkRegistration(instances, options);
     const registration = new EtcdRegistration({
       registry: this,
       client: this.#client,

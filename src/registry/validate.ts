@@ -5,7 +5,12 @@
  * @module
  */
 
-import type { ServiceInstance } from "./types.ts";
+import {
+  DEFAULT_TTL,
+  type InstanceInit,
+  type RegisterOptions,
+  type ServiceInstance,
+} from "./types.ts";
 
 /** Longest service name or instance id, in characters. */
 const MAX_NAME_LENGTH = 256;
@@ -205,4 +210,35 @@ export function instanceKey(
 export function byNameThenId(a: ServiceInstance, b: ServiceInstance): number {
   if (a.name !== b.name) return a.name < b.name ? -1 : 1;
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/**
+ * Checks the arguments of `Registry.register`, as every backend takes them.
+ *
+ * @param instances What to register: a non-empty array.
+ * @param options The time-to-live, if given.
+ * @returns The checked instances and the time-to-live in milliseconds.
+ * @throws {TypeError} If `instances` is not a non-empty array, or one is malformed.
+ * @throws {RangeError} If the time-to-live is out of range.
+ *
+ * @example
+ * ```ts
+ * import { checkRegistration } from "./validate.ts";
+ * const { ttl } = checkRegistration([{ name: "calc", hostname: "127.0.0.1", port: 18811 }], {});
+ * console.assert(ttl > 0);
+ * ```
+ */
+export function checkRegistration(
+  instances: readonly InstanceInit[],
+  options: RegisterOptions,
+): { checked: ServiceInstance[]; ttl: number } {
+  if (!Array.isArray(instances) || instances.length === 0) {
+    throw new TypeError(
+      "Cannot register: expected a non-empty array of instances",
+    );
+  }
+  return {
+    checked: instances.map(checkInstance),
+    ttl: checkTtl(options.ttl ?? DEFAULT_TTL),
+  };
 }

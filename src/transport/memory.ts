@@ -5,6 +5,7 @@
  * @module
  */
 
+import { ReadQueue } from "./read_queue.ts";
 import type { ByteStream } from "./types.ts";
 
 /** Bytes a writer may get ahead of its reader before `write()` waits. */
@@ -12,30 +13,24 @@ const HIGH_WATER_BYTES = 1024 * 1024;
 
 /** One direction: what one side writes and the other reads. */
 class Pipe {
-  #chunks: Uint8Array[] = [];
-  #bytes = 0;
-  /** The writer closed: the reader gets what is left, then end of stream. */
-  #ended = false;
+  // Waiting writers wake once the reader has taken half the backlog.
+  #queue = new ReadQueue(() => this.#wakeWriters());
   /** The reader closed: nothing more is delivered or accepted. */
   #dropped = false;
-  #reader: {
-    buffer: Uint8Array;
-    resolve: (n: number | null) => void;
-  } | null = null;
   #spaceWaiters: (() => void)[] = [];
 
   write(data: Uint8Array): Promise<number> {
-    if (this.#ended || this.#dropped) {
+    if (this.#queue.ended || this.#dropped) {
       return Promise.reject(
         new Error("Cannot write: the in-memory stream is closed"),
       );
     }
     if (data.length === 0) return Promise.resolve(0);
     // A copy: the caller may reuse `data` as soon as write() resolves.
-    this.#chunks.push(data.slice());
-    this.#bytes += data.length;
-    this.#deliver();
-    if (this.#bytes <= HIGH_WATER_BYTES) return Promise.resolve(data.length);
+    this.#queue.push(data.slice());
+    if (this.#queue.bytes <= HIGH_WATER_BYTES) {
+      return Promise.resolve(data.length);
+    }
     return new Promise((resolve, reject) => {
       this.#spaceWaiters.push(() =>
         this.#dropped
@@ -46,57 +41,26 @@ class Pipe {
   }
 
   read(buffer: Uint8Array): Promise<number | null> {
-    if (this.#reader !== null) {
-      return Promise.reject(
-        new Error("Cannot read: another read() is already waiting"),
-      );
-    }
-    return new Promise((resolve) => {
-      this.#reader = { buffer, resolve };
-      this.#deliver();
-    });
+    return this.#queue.read(buffer);
   }
 
-  /** The writing side closed. */
+  /** The writing side closed: the reader gets what is left, then the end. */
   end(): void {
-    this.#ended = true;
-    this.#deliver();
+    this.#queue.end();
     this.#wakeWriters();
   }
 
   /** The reading side closed. */
   drop(): void {
     this.#dropped = true;
-    this.#chunks = [];
-    this.#bytes = 0;
-    this.#deliver();
-  }
-
-  #deliver(): void {
-    const reader = this.#reader;
-    if (reader === null) return;
-    if (this.#chunks.length === 0) {
-      if (this.#ended || this.#dropped) {
-        this.#reader = null;
-        reader.resolve(null);
-      }
-      this.#wakeWriters();
-      return;
-    }
-    this.#reader = null;
-    const chunk = this.#chunks[0];
-    const n = Math.min(chunk.length, reader.buffer.length);
-    reader.buffer.set(chunk.subarray(0, n));
-    if (n === chunk.length) this.#chunks.shift();
-    else this.#chunks[0] = chunk.subarray(n);
-    this.#bytes -= n;
+    this.#queue.clear();
     this.#wakeWriters();
-    reader.resolve(n);
   }
 
   #wakeWriters(): void {
     if (
-      this.#bytes > HIGH_WATER_BYTES / 2 && !this.#dropped && !this.#ended
+      this.#queue.bytes > HIGH_WATER_BYTES / 2 && !this.#dropped &&
+      !this.#queue.ended
     ) return;
     const waiters = this.#spaceWaiters;
     this.#spaceWaiters = [];

@@ -12,6 +12,7 @@ import type { Socket } from "node:net";
 import { createServer, type TLSSocket } from "node:tls";
 import type { StreamListener } from "./types.ts";
 import { AcceptQueue } from "./accept_queue.ts";
+import { ReadQueue } from "./read_queue.ts";
 import type { ByteStream } from "./types.ts";
 
 /** Bytes received and not yet read before the socket is paused. */
@@ -24,19 +25,17 @@ const HIGH_WATER_BYTES = 1024 * 1024;
  */
 class NodeSocketStream implements ByteStream {
   #socket: Socket;
-  #chunks: Uint8Array[] = [];
-  #bytes = 0;
-  #ended = false;
-  #error: Error | null = null;
-  #reader: {
-    buffer: Uint8Array;
-    resolve: (n: number | null) => void;
-    reject: (error: Error) => void;
-  } | null = null;
+  #queue: ReadQueue;
   readonly remoteAddr: Deno.NetAddr | undefined;
 
   constructor(socket: Socket) {
     this.#socket = socket;
+    // A paused socket resumes once the reader has taken half the backlog.
+    this.#queue = new ReadQueue(() => {
+      if (this.#queue.bytes <= HIGH_WATER_BYTES / 2 && socket.isPaused()) {
+        socket.resume();
+      }
+    });
     const hostname = socket.remoteAddress;
     const port = socket.remotePort;
     this.remoteAddr = hostname !== undefined && port !== undefined
@@ -44,39 +43,21 @@ class NodeSocketStream implements ByteStream {
       : undefined;
     socket.setNoDelay(true);
     socket.on("data", (chunk: Uint8Array) => {
-      this.#chunks.push(chunk);
-      this.#bytes += chunk.length;
-      if (this.#bytes > HIGH_WATER_BYTES) socket.pause();
-      this.#deliver();
+      this.#queue.push(chunk);
+      if (this.#queue.bytes > HIGH_WATER_BYTES) socket.pause();
     });
-    socket.on("end", () => {
-      this.#ended = true;
-      this.#deliver();
-    });
-    socket.on("close", () => {
-      this.#ended = true;
-      this.#deliver();
-    });
-    socket.on("error", (error: Error) => {
-      this.#error ??= error;
-      this.#deliver();
-    });
+    socket.on("end", () => this.#queue.end());
+    socket.on("close", () => this.#queue.end());
+    socket.on("error", (error: Error) => this.#queue.fail(error));
   }
 
   read(buffer: Uint8Array): Promise<number | null> {
-    if (this.#reader !== null) {
-      return Promise.reject(
-        new Error("Cannot read: another read() is already waiting"),
-      );
-    }
-    return new Promise((resolve, reject) => {
-      this.#reader = { buffer, resolve, reject };
-      this.#deliver();
-    });
+    return this.#queue.read(buffer);
   }
 
   write(data: Uint8Array): Promise<number> {
-    if (this.#error !== null) return Promise.reject(this.#error);
+    const error = this.#queue.error;
+    if (error !== null) return Promise.reject(error);
     if (this.#socket.destroyed || this.#socket.writableEnded) {
       return Promise.reject(
         new Error("Cannot write: the TLS socket is closed"),
@@ -91,37 +72,8 @@ class NodeSocketStream implements ByteStream {
   }
 
   close(): void {
-    this.#ended = true;
-    this.#chunks = [];
-    this.#bytes = 0;
+    this.#queue.clear();
     this.#socket.destroy();
-    this.#deliver();
-  }
-
-  #deliver(): void {
-    const reader = this.#reader;
-    if (reader === null) return;
-    const chunk = this.#chunks[0];
-    if (chunk === undefined) {
-      if (this.#error !== null) {
-        this.#reader = null;
-        reader.reject(this.#error);
-      } else if (this.#ended) {
-        this.#reader = null;
-        reader.resolve(null);
-      }
-      return;
-    }
-    this.#reader = null;
-    const n = Math.min(chunk.length, reader.buffer.length);
-    reader.buffer.set(chunk.subarray(0, n));
-    if (n === chunk.length) this.#chunks.shift();
-    else this.#chunks[0] = chunk.subarray(n);
-    this.#bytes -= n;
-    if (this.#bytes <= HIGH_WATER_BYTES / 2 && this.#socket.isPaused()) {
-      this.#socket.resume();
-    }
-    reader.resolve(n);
   }
 }
 

@@ -9,6 +9,7 @@
  */
 
 import { ConnectionClosedError } from "../core/errors.ts";
+import { ReadQueue } from "./read_queue.ts";
 import type { StreamListener } from "./types.ts";
 import { AcceptQueue } from "./accept_queue.ts";
 import type { ByteStream } from "./types.ts";
@@ -37,15 +38,7 @@ const MAX_UNREAD_BYTES = 64 * 1024 * 1024;
  */
 export class WebSocketByteStream implements ByteStream {
   #socket: WebSocket;
-  #chunks: Uint8Array[] = [];
-  #bytes = 0;
-  #ended = false;
-  #error: Error | null = null;
-  #reader: {
-    buffer: Uint8Array;
-    resolve: (n: number | null) => void;
-    reject: (error: Error) => void;
-  } | null = null;
+  #queue = new ReadQueue();
   /** The peer's address, when the server side knows it. */
   readonly remoteAddr: Deno.Addr | undefined;
 
@@ -60,22 +53,18 @@ export class WebSocketByteStream implements ByteStream {
     this.remoteAddr = remoteAddr;
     socket.binaryType = "arraybuffer";
     socket.addEventListener("message", (event) => this.#onMessage(event));
-    socket.addEventListener("close", () => {
-      this.#ended = true;
-      this.#deliver();
-    });
+    socket.addEventListener("close", () => this.#queue.end());
     socket.addEventListener("error", (event) => {
       // Browsers give no detail; Deno puts it in `message`.
       const detail = (event as ErrorEvent).message;
-      this.#error ??= new Error(
-        `WebSocket error${detail ? `: ${detail}` : ""}`,
+      this.#queue.fail(
+        new Error(`WebSocket error${detail ? `: ${detail}` : ""}`),
       );
-      this.#deliver();
     });
   }
 
   #onMessage(event: MessageEvent): void {
-    if (this.#ended) return;
+    if (this.#queue.ended) return;
     if (!(event.data instanceof ArrayBuffer)) {
       this.#fail(
         "Cannot read from the WebSocket: received a text message; netref sends binary messages only",
@@ -83,29 +72,22 @@ export class WebSocketByteStream implements ByteStream {
       );
       return;
     }
-    const chunk = new Uint8Array(event.data);
-    this.#chunks.push(chunk);
-    this.#bytes += chunk.length;
-    if (this.#bytes > MAX_UNREAD_BYTES) {
+    this.#queue.push(new Uint8Array(event.data));
+    if (this.#queue.bytes > MAX_UNREAD_BYTES) {
       this.#fail(
-        `Cannot read from the WebSocket: ${this.#bytes} bytes arrived unread, over the limit of ${MAX_UNREAD_BYTES}`,
+        `Cannot read from the WebSocket: ${this.#queue.bytes} bytes arrived unread, over the limit of ${MAX_UNREAD_BYTES}`,
         1009,
       );
-      return;
     }
-    this.#deliver();
   }
 
   #fail(message: string, code: number): void {
-    this.#error ??= new Error(message);
-    this.#chunks = [];
-    this.#bytes = 0;
+    this.#queue.fail(new Error(message), true);
     try {
       this.#socket.close(code, message.slice(0, 120));
     } catch {
       // Already closing.
     }
-    this.#deliver();
   }
 
   /**
@@ -115,15 +97,7 @@ export class WebSocketByteStream implements ByteStream {
    * @returns Bytes read, or null once the WebSocket has closed.
    */
   read(buffer: Uint8Array): Promise<number | null> {
-    if (this.#reader !== null) {
-      return Promise.reject(
-        new Error("Cannot read: another read() is already waiting"),
-      );
-    }
-    return new Promise((resolve, reject) => {
-      this.#reader = { buffer, resolve, reject };
-      this.#deliver();
-    });
+    return this.#queue.read(buffer);
   }
 
   /**
@@ -134,7 +108,8 @@ export class WebSocketByteStream implements ByteStream {
    * @throws {Error} If the WebSocket is not open.
    */
   async write(data: Uint8Array): Promise<number> {
-    if (this.#error !== null) throw this.#error;
+    const error = this.#queue.error;
+    if (error !== null) throw error;
     const socket = this.#socket;
     if (socket.readyState !== WebSocket.OPEN) {
       throw new Error("Cannot write: the WebSocket is not open");
@@ -151,9 +126,7 @@ export class WebSocketByteStream implements ByteStream {
 
   /** Closes the WebSocket (code 1000); reads end at once. */
   close(): void {
-    this.#ended = true;
-    this.#chunks = [];
-    this.#bytes = 0;
+    this.#queue.clear();
     const socket = this.#socket;
     if (
       socket.readyState === WebSocket.OPEN ||
@@ -161,30 +134,6 @@ export class WebSocketByteStream implements ByteStream {
     ) {
       socket.close(1000);
     }
-    this.#deliver();
-  }
-
-  #deliver(): void {
-    const reader = this.#reader;
-    if (reader === null) return;
-    const chunk = this.#chunks[0];
-    if (chunk === undefined) {
-      if (this.#error !== null) {
-        this.#reader = null;
-        reader.reject(this.#error);
-      } else if (this.#ended) {
-        this.#reader = null;
-        reader.resolve(null);
-      }
-      return;
-    }
-    this.#reader = null;
-    const n = Math.min(chunk.length, reader.buffer.length);
-    reader.buffer.set(chunk.subarray(0, n));
-    if (n === chunk.length) this.#chunks.shift();
-    else this.#chunks[0] = chunk.subarray(n);
-    this.#bytes -= n;
-    reader.resolve(n);
   }
 }
 
