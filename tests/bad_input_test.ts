@@ -20,6 +20,7 @@ import { TestService } from "../examples/test_service.ts";
 import { Kind, MAGIC, Op } from "../src/protocol/constants.ts";
 import {
   encodeValue,
+  WireBlob,
   WireError,
   WireMap,
   WireRef,
@@ -766,6 +767,68 @@ Deno.test("the server closes a connection that sends malformed messages", async 
       await assertClosed(a, peer, reason);
     });
   }
+});
+
+Deno.test("the server closes a connection that sends malformed blob frames", async (t) => {
+  await using a = await arena();
+  // A blob frame: header length with the top bit set, then a u32 length of
+  // the msgpack value, the value, and the raw bytes.
+  const blobFrame = (valueLength: number, value: Uint8Array, raw: number) => {
+    const payload = new Uint8Array(4 + value.length + raw);
+    new DataView(payload.buffer).setUint32(0, valueLength);
+    payload.set(value, 4);
+    const frame = new Uint8Array(4 + payload.length);
+    new DataView(frame.buffer).setUint32(
+      0,
+      (payload.length | 0x80000000) >>> 0,
+    );
+    frame.set(payload, 4);
+    return frame;
+  };
+  const call = (blob: WireBlob) =>
+    encodeValue([Kind.REQUEST, 1, 0, Op.CALL, ["echo"], [blob], false]);
+  const cases: [string, Uint8Array, RegExp][] = [
+    [
+      "a value length past the payload",
+      blobFrame(1000, encodeValue(callRoot(1, "foo")), 0),
+      /Cannot decode blob frame: value of 1000 bytes/,
+    ],
+    [
+      "a blob past the raw bytes",
+      blobFrame(
+        call(new WireBlob(0, 100)).length,
+        call(new WireBlob(0, 100)),
+        10,
+      ),
+      /Cannot decode blob: expected \[offset, length\] within the frame's 10 raw bytes/,
+    ],
+    [
+      "a blob with a negative offset",
+      blobFrame(
+        call(new WireBlob(-1, 1)).length,
+        call(new WireBlob(-1, 1)),
+        10,
+      ),
+      /Cannot decode blob/,
+    ],
+  ];
+  for (const [name, frame, reason] of cases) {
+    await t.step(name, async () => {
+      await using peer = await a.attacker({ hello: true });
+      await peer.send(frame);
+      await assertClosed(a, peer, reason);
+    });
+  }
+  await t.step("a blob in a plain frame", async () => {
+    await using peer = await a.attacker({ hello: true });
+    await peer.sendPayloads(call(new WireBlob(0, 1)));
+    await assertClosed(
+      a,
+      peer,
+      /Cannot decode blob: expected \[offset, length\] within the frame's 0 raw bytes/,
+    );
+  });
+  await a.assertStillServing();
 });
 
 Deno.test("a __proto__ key in a payload pollutes no prototype", async () => {

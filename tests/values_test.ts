@@ -144,3 +144,37 @@ Deno.test("symbols and cyclic data are refused with a clear error", async () => 
   await assert.rejects(h.client.root.echo(cyclic), /nests deeper than/);
   await assert.rejects(h.client.root.echo(2n ** 70n), RangeError);
 });
+
+Deno.test("large Uint8Arrays travel as blobs after the value, intact and in place", async () => {
+  await using h = await harness(EchoService);
+  const big = Uint8Array.from({ length: 300_000 }, (_, i) => (i * 7) & 0xff);
+  const other = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 13) & 0xff);
+  assert.deepStrictEqual(await h.client.root.echo(big), big);
+  const nested = {
+    a: big,
+    list: [other, new Uint8Array(10), other],
+    map: new Map([["x", big]]),
+  };
+  assert.deepStrictEqual(await h.client.root.echo(nested), nested);
+  assert.equal(await h.client.root.typeOf(big), "Uint8Array");
+  const back = await h.client.root.echo(big) as Uint8Array;
+  assert.equal(Object.getPrototypeOf(back), Uint8Array.prototype);
+});
+
+Deno.test("a blob message over the peer's maxFrameBytes fails locally with RangeError", async () => {
+  await using h = await harness(EchoService, {
+    serve: { maxFrameBytes: 100_000 },
+  });
+  await assert.rejects(
+    h.client.root.echo(new Uint8Array(200_000)),
+    (error: unknown) => {
+      assert.ok(error instanceof RangeError);
+      assert.match(error.message, /exceeds the peer's maxFrameBytes 100000/);
+      return true;
+    },
+  );
+  assert.equal(
+    await h.client.root.typeOf(new Uint8Array(90_000)),
+    "Uint8Array",
+  );
+});

@@ -94,9 +94,9 @@ export function resolveOptions(options: ConnectionOptions): ResolvedOptions {
     }
     resolved[key] = value;
   }
-  if (resolved.maxFrameBytes < 64 || resolved.maxFrameBytes > 0xffffffff) {
+  if (resolved.maxFrameBytes < 64 || resolved.maxFrameBytes > 0x7fffffff) {
     throw new RangeError(
-      `Cannot use maxFrameBytes ${resolved.maxFrameBytes}: expected 64 to 4294967295`,
+      `Cannot use maxFrameBytes ${resolved.maxFrameBytes}: expected 64 to 2147483647`,
     );
   }
   if (resolved.maxInFlight < 1) {

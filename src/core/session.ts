@@ -7,8 +7,10 @@
  */
 
 import {
+  BLOB_MIN_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
   Kind,
+  MAX_FRAME_LENGTH,
   MSGPACK_FALSE,
   MSGPACK_TRUE,
   Op,
@@ -18,6 +20,8 @@ import {
   type DecodeContext,
   decodeValue,
   encodeValue,
+  splitBlobFrame,
+  WireBlob,
   WireError,
   WireMap,
   WireRef,
@@ -25,9 +29,11 @@ import {
   WireSet,
 } from "../protocol/codec.ts";
 import {
+  type BlobFrame,
   encodeFrameChunks,
   FRAME_HEADER_BYTES,
   FrameDecoder,
+  type OutgoingFrame,
 } from "../protocol/frame.ts";
 import { encodeHello, type Hello, parseHello } from "../protocol/handshake.ts";
 import type { ByteStream } from "../transport/types.ts";
@@ -247,7 +253,7 @@ export class Session implements ProxyHost, DecodeContext {
   #sweepAt = Infinity;
   #nextId = 1;
 
-  #queue: Uint8Array[] = [];
+  #queue: OutgoingFrame[] = [];
   /** Bytes queued or being written. */
   #queuedBytes = 0;
   #drainWaiters: (() => void)[] = [];
@@ -263,6 +269,11 @@ export class Session implements ProxyHost, DecodeContext {
 
   /** Ids exported while lowering one message, to undo if it cannot be sent. */
   readonly #exportLog: number[] = [];
+  /** Large byte arrays of the message being lowered, sent after its value. */
+  #outBlobs: Uint8Array[] = [];
+  #outBlobBytes = 0;
+  /** Whether the peer reads blob frames (it announced "blobs"). */
+  #peerBlobs = false;
   /** A returned ref id that was not found while decoding the current message. */
   #unknownReturn: number | null = null;
 
@@ -328,7 +339,7 @@ export class Session implements ProxyHost, DecodeContext {
     const hello: Hello = {
       implementation: IMPLEMENTATION,
       maxFrameBytes: this.#options.maxFrameBytes,
-      features: ["pipelining"],
+      features: ["pipelining", "blobs"],
     };
     if (this.#options.serviceName !== undefined) {
       hello.service = this.#options.serviceName;
@@ -419,7 +430,8 @@ export class Session implements ProxyHost, DecodeContext {
         maxFrameBytes: hello.maxFrameBytes,
         service: hello.service,
       };
-      this.#peerMaxFrame = hello.maxFrameBytes;
+      this.#peerMaxFrame = Math.min(hello.maxFrameBytes, MAX_FRAME_LENGTH);
+      this.#peerBlobs = hello.features.includes("blobs");
       if (this.#options.onReady !== undefined) {
         await this.#options.onReady(this.handle);
       }
@@ -429,8 +441,8 @@ export class Session implements ProxyHost, DecodeContext {
       this.#resolveReady();
       if (this.#options.idleTimeout > 0) this.#watchIdle();
       const decoder = new FrameDecoder(this.#options.maxFrameBytes);
-      const onFrame = (payload: Uint8Array, owned: boolean) =>
-        this.#onFrame(payload, owned);
+      const onFrame = (payload: Uint8Array, owned: boolean, blob: boolean) =>
+        this.#onFrame(payload, owned, blob);
       const rest = received.subarray(parsed.consumed);
       if (rest.length > 0) decoder.push(rest, onFrame);
       while (!this.#closed) {
@@ -469,11 +481,17 @@ export class Session implements ProxyHost, DecodeContext {
     }
   }
 
-  #onFrame(payload: Uint8Array, owned: boolean): void {
+  #onFrame(payload: Uint8Array, owned: boolean, blob: boolean): void {
     if (this.#closed) return;
     this.#framesReceived++;
     this.#unknownReturn = null;
-    const message = decodeValue(payload, this, owned);
+    let message: unknown;
+    if (blob) {
+      const { value, blobs } = splitBlobFrame(payload);
+      message = decodeValue(value, this, owned, blobs);
+    } else {
+      message = decodeValue(payload, this, owned);
+    }
     if (!Array.isArray(message) || typeof message[0] !== "number") {
       throw new ProtocolError(
         "Cannot handle message: it is not an array [kind, ...]",
@@ -687,7 +705,7 @@ export class Session implements ProxyHost, DecodeContext {
   #answer(id: number, call: IncomingCall, value: unknown): void {
     if (this.#incoming.get(id) === call) this.#incoming.delete(id);
     if (call.cancelled || this.#closed) return;
-    let payload: Uint8Array;
+    let payload: OutgoingFrame;
     this.#exportLog.length = 0;
     try {
       payload = this.#encodeChecked([Kind.RESPONSE, id, this.#lower(value, 0)]);
@@ -701,7 +719,7 @@ export class Session implements ProxyHost, DecodeContext {
   #answerError(id: number, call: IncomingCall, error: unknown): void {
     if (this.#incoming.get(id) === call) this.#incoming.delete(id);
     if (call.cancelled || this.#closed) return;
-    let payload: Uint8Array;
+    let payload: OutgoingFrame;
     this.#exportLog.length = 0;
     try {
       payload = this.#encodeChecked([
@@ -780,7 +798,7 @@ export class Session implements ProxyHost, DecodeContext {
     if (signal?.aborted) return settledCall(target, path, signal.reason);
     const id = this.#nextId++;
     const call = new PendingCall(id, target, path);
-    let bytes: Uint8Array;
+    let bytes: OutgoingFrame;
     this.#exportLog.length = 0;
     try {
       bytes = this.#encodeChecked([
@@ -799,7 +817,9 @@ export class Session implements ProxyHost, DecodeContext {
       return settledCall(target, path, error);
     }
     this.#pending.set(id, call);
-    call.payload = bytes;
+    // The hold flag is the last byte of the msgpack value, which ends a blob
+    // frame's head as it ends a plain payload.
+    call.payload = bytes instanceof Uint8Array ? bytes : bytes.head;
     this.#queuedCalls.push(call);
     this.#enqueue(bytes);
     const timeout = options?.timeout ?? this.#options.timeout;
@@ -960,19 +980,37 @@ export class Session implements ProxyHost, DecodeContext {
    * clears `#exportLog` before lowering and calls `#undoExports()` if
    * lowering or this fails, so that refs exported on the way are taken back.
    */
-  #encodeChecked(message: unknown[]): Uint8Array {
+  #encodeChecked(message: unknown[]): OutgoingFrame {
     const bytes = encodeValue(message);
-    if (bytes.length > this.#peerMaxFrame) {
+    const blobs = this.#outBlobs;
+    if (blobs.length === 0) {
+      if (bytes.length > this.#peerMaxFrame) {
+        throw new RangeError(
+          `Cannot send message: ${bytes.length} bytes exceeds the peer's maxFrameBytes ${this.#peerMaxFrame}`,
+        );
+      }
+      return bytes;
+    }
+    this.#outBlobs = [];
+    this.#outBlobBytes = 0;
+    const head = new Uint8Array(4 + bytes.length);
+    new DataView(head.buffer).setUint32(0, bytes.length);
+    head.set(bytes, 4);
+    const frame: BlobFrame = { head, blobs };
+    const length = frameLength(frame);
+    if (length > this.#peerMaxFrame) {
       throw new RangeError(
-        `Cannot send message: ${bytes.length} bytes exceeds the peer's maxFrameBytes ${this.#peerMaxFrame}`,
+        `Cannot send message: ${length} bytes exceeds the peer's maxFrameBytes ${this.#peerMaxFrame}`,
       );
     }
-    return bytes;
+    return frame;
   }
 
   #undoExports(): void {
     for (const id of this.#exportLog) this.#exports.release(id, 1);
     this.#exportLog.length = 0;
+    this.#outBlobs = [];
+    this.#outBlobBytes = 0;
   }
 
   #export(value: object, kind: number): WireRef {
@@ -1054,7 +1092,15 @@ export class Session implements ProxyHost, DecodeContext {
       }
       return out;
     }
-    if (value instanceof Uint8Array || value instanceof Date) return value;
+    if (value instanceof Uint8Array) {
+      if (value.length < BLOB_MIN_BYTES || !this.#peerBlobs) return value;
+      // Sent after the msgpack value, uncopied by the codec.
+      const blob = new WireBlob(this.#outBlobBytes, value.length);
+      this.#outBlobs.push(value);
+      this.#outBlobBytes += value.length;
+      return blob;
+    }
+    if (value instanceof Date) return value;
     if (value instanceof Map) {
       const entries: unknown[] = [];
       for (const [k, v] of value) {
@@ -1115,9 +1161,9 @@ export class Session implements ProxyHost, DecodeContext {
 
   // -------------------------------------------------------------- writing
 
-  #enqueue(payload: Uint8Array): void {
+  #enqueue(payload: OutgoingFrame): void {
     this.#queue.push(payload);
-    this.#queuedBytes += FRAME_HEADER_BYTES + payload.length;
+    this.#queuedBytes += FRAME_HEADER_BYTES + frameLength(payload);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(() => this.#flush());
@@ -1412,4 +1458,11 @@ function sameSecret(received: string | undefined, expected: string): boolean {
   const n = Math.max(a.length, b.length);
   for (let i = 0; i < n; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
   return diff === 0 && received !== undefined;
+}
+
+function frameLength(frame: OutgoingFrame): number {
+  if (frame instanceof Uint8Array) return frame.length;
+  let length = frame.head.length;
+  for (const blob of frame.blobs) length += blob.length;
+  return length;
 }

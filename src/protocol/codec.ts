@@ -89,6 +89,24 @@ export class WireError {
   constructor(readonly fields: RemoteErrorInit) {}
 }
 
+/**
+ * A large `Uint8Array` carried after the msgpack value of a blob frame:
+ * `offset` and `length` place it among the frame's raw bytes.
+ *
+ * @example
+ * ```ts
+ * import { WireBlob } from "./codec.ts";
+ * console.assert(new WireBlob(0, 65536).length === 65536);
+ * ```
+ */
+export class WireBlob {
+  /**
+   * @param offset Where it starts among the frame's raw bytes.
+   * @param length Its length.
+   */
+  constructor(readonly offset: number, readonly length: number) {}
+}
+
 /** What decoding needs from the connection to rebuild references and errors. */
 export interface DecodeContext {
   /** A reference the peer exports: return its proxy. */
@@ -98,6 +116,10 @@ export interface DecodeContext {
   /** Rebuild an error from its fields. */
   rebuildError(fields: RemoteErrorInit): unknown;
 }
+
+/** The raw bytes of the blob frame being decoded, and whether they may be kept. */
+let blobRegion: Uint8Array | null = null;
+let blobRegionOwned = false;
 
 let decoding: DecodeContext | null = null;
 
@@ -190,6 +212,28 @@ addExtension({
   },
 });
 
+addExtension({
+  Class: WireBlob,
+  type: Ext.BLOB,
+  write: (blob: WireBlob) => [blob.offset, blob.length],
+  read: (data: unknown) => {
+    const region = blobRegion;
+    if (
+      !Array.isArray(data) || !Number.isSafeInteger(data[0]) ||
+      !Number.isSafeInteger(data[1]) || data[0] < 0 || data[1] < 0 ||
+      region === null || data[0] + data[1] > region.length
+    ) {
+      throw new ProtocolError(
+        `Cannot decode blob: expected [offset, length] within the frame's ${
+          region?.length ?? 0
+        } raw bytes`,
+      );
+    }
+    const view = region.subarray(data[0], data[0] + data[1]);
+    return blobRegionOwned ? view : view.slice();
+  },
+});
+
 const packr = new Packr({ useRecords: false });
 const options = { useRecords: false, mapsAsObjects: true } as const;
 // Decoding a payload whose buffer is reused must copy binary values out of
@@ -223,6 +267,8 @@ export function encodeValue(value: unknown): Uint8Array {
  * @param ctx The connection receiving it.
  * @param owned Whether `payload` is never reused, so that binary values may
  *   be views into it instead of copies.
+ * @param blobs The raw bytes of a blob frame, which BLOB extensions point
+ *   into; null for a plain frame.
  * @returns The decoded value.
  * @throws {ProtocolError} If the bytes are not a well-formed value.
  *
@@ -241,9 +287,12 @@ export function decodeValue(
   payload: Uint8Array,
   ctx: DecodeContext,
   owned: boolean,
+  blobs: Uint8Array | null = null,
 ): unknown {
   const previous = decoding;
   decoding = ctx;
+  blobRegion = blobs;
+  blobRegionOwned = owned;
   try {
     return (owned ? viewingUnpackr : copyingUnpackr).unpack(payload);
   } catch (error) {
@@ -256,5 +305,41 @@ export function decodeValue(
     );
   } finally {
     decoding = previous;
+    blobRegion = null;
   }
+}
+
+/**
+ * Splits a blob frame's payload into its msgpack value and its raw bytes.
+ *
+ * @param payload The payload of a frame whose header had the blob flag.
+ * @returns The msgpack bytes and the raw bytes.
+ * @throws {ProtocolError} If the announced value length does not fit.
+ *
+ * @example
+ * ```ts
+ * import { splitBlobFrame } from "./codec.ts";
+ * const payload = new Uint8Array([0, 0, 0, 1, 0xc0, 9, 9]);
+ * console.assert(splitBlobFrame(payload).blobs.length === 2);
+ * ```
+ */
+export function splitBlobFrame(
+  payload: Uint8Array,
+): { value: Uint8Array; blobs: Uint8Array } {
+  if (payload.length < 4) {
+    throw new ProtocolError(
+      "Cannot decode blob frame: shorter than its header",
+    );
+  }
+  const length = new DataView(payload.buffer, payload.byteOffset, 4)
+    .getUint32(0);
+  if (length > payload.length - 4) {
+    throw new ProtocolError(
+      `Cannot decode blob frame: value of ${length} bytes in a payload of ${payload.length}`,
+    );
+  }
+  return {
+    value: payload.subarray(4, 4 + length),
+    blobs: payload.subarray(4 + length),
+  };
 }

@@ -67,7 +67,26 @@ export const Ext = {
   SET: 4,
   /** `{name, message, stack?, code?, cause?}`: an error. */
   ERROR: 5,
+  /**
+   * `[offset, length]`: a large `Uint8Array` carried after the msgpack value,
+   * in a blob frame (see {@linkcode BLOB_FRAME_FLAG}).
+   */
+  BLOB: 6,
 } as const;
+
+/**
+ * Set in a frame header's length: the payload is a u32 length of a msgpack
+ * value, the value, then the raw bytes its BLOB extensions point into. Large
+ * binary values travel so, uncopied by the codec, between peers that both
+ * announce the `blobs` feature.
+ */
+export const BLOB_FRAME_FLAG = 0x80000000;
+
+/** Largest frame payload length; the header's top bit is the blob flag. */
+export const MAX_FRAME_LENGTH = 0x7fffffff;
+
+/** `Uint8Array`s at least this large travel as blobs. */
+export const BLOB_MIN_BYTES = 64 * 1024;
 
 /** Kinds of referenced objects, carried in an {@linkcode Ext.REF}. */
 export const RefKind = {

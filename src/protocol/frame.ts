@@ -5,9 +5,20 @@
  */
 
 import { ProtocolError } from "../core/errors.ts";
+import { BLOB_FRAME_FLAG } from "./constants.ts";
 
 /** Bytes in a frame header. */
 export const FRAME_HEADER_BYTES = 4;
+
+/**
+ * Receives each whole frame's payload. `owned`: the decoder never touches it
+ * again, so it may be kept. `blob`: the header carried the blob flag.
+ */
+export type FrameHandler = (
+  payload: Uint8Array,
+  owned: boolean,
+  blob: boolean,
+) => void;
 
 /** A frame missing at least this much is read straight into place. */
 const DIRECT_READ_BYTES = 64 * 1024;
@@ -55,7 +66,7 @@ export class FrameDecoder {
    */
   push(
     chunk: Uint8Array,
-    onFrame: (payload: Uint8Array, owned: boolean) => void,
+    onFrame: FrameHandler,
   ): void {
     if (this.#length === 0) return this.#scan(chunk, false, onFrame);
     this.#append(chunk);
@@ -84,7 +95,7 @@ export class FrameDecoder {
    */
   commit(
     n: number,
-    onFrame: (payload: Uint8Array, owned: boolean) => void,
+    onFrame: FrameHandler,
   ): void {
     this.#length += n;
     this.#scan(this.#buffer!.subarray(0, this.#length), true, onFrame);
@@ -97,15 +108,16 @@ export class FrameDecoder {
   #scan(
     data: Uint8Array,
     owned: boolean,
-    onFrame: (payload: Uint8Array, owned: boolean) => void,
+    onFrame: FrameHandler,
   ): void {
     let offset = 0;
     while (data.length - offset >= FRAME_HEADER_BYTES) {
       const length = this.#lengthAt(data, offset);
       const start = offset + FRAME_HEADER_BYTES;
       if (data.length - start < length) break;
+      const blob = (data[offset] & 0x80) !== 0;
       offset = start + length;
-      onFrame(data.subarray(start, offset), owned);
+      onFrame(data.subarray(start, offset), owned, blob);
     }
     const rest = data.length - offset;
     this.#length = rest;
@@ -129,7 +141,8 @@ export class FrameDecoder {
   }
 
   #lengthAt(data: Uint8Array, offset: number): number {
-    const length = data[offset] * 0x1000000 +
+    // The top bit is the blob flag, not part of the length.
+    const length = (data[offset] & 0x7f) * 0x1000000 +
       ((data[offset + 1] << 16) | (data[offset + 2] << 8) | data[offset + 3]);
     if (length > this.#maxFrameBytes) {
       throw new ProtocolError(
@@ -192,18 +205,30 @@ export function encodeFrames(
   return out;
 }
 
-/** A payload at least this large is written as it is, not copied into a batch. */
+/** A piece at least this large is written as it is, not copied into a batch. */
 const SEPARATE_PAYLOAD_BYTES = 64 * 1024;
 
 /**
- * Frames payloads for writing, in order: small frames are batched into one
- * buffer (as {@linkcode encodeFrames} does), while a large payload is not
- * copied: its header ends the batch before it, and the payload itself is the
- * next buffer.
+ * A blob frame to write: `head` is the u32 length of the msgpack value and
+ * the value; `blobs` are the raw bytes its BLOB extensions point into.
+ */
+export interface BlobFrame {
+  readonly head: Uint8Array;
+  readonly blobs: readonly Uint8Array[];
+}
+
+/** A frame to write: a payload, or the parts of a blob frame. */
+export type OutgoingFrame = Uint8Array | BlobFrame;
+
+/**
+ * Frames payloads for writing, in order: small pieces are batched into one
+ * buffer (as {@linkcode encodeFrames} does), while a large piece (a large
+ * payload or blob) is not copied: the batch before it ends, and the piece
+ * itself is the next buffer.
  *
- * @param payloads The payloads, in order.
- * @param scratch A buffer to reuse for the first batch when it is large
- *   enough; the caller must be done with what an earlier call wrote there.
+ * @param frames The frames, in order.
+ * @param scratch A buffer to reuse for one batch when it is large enough; the
+ *   caller must be done with what an earlier call wrote there.
  * @returns The buffers to write, in order.
  *
  * @example
@@ -214,35 +239,64 @@ const SEPARATE_PAYLOAD_BYTES = 64 * 1024;
  * ```
  */
 export function encodeFrameChunks(
-  payloads: readonly Uint8Array[],
+  frames: readonly OutgoingFrame[],
   scratch?: Uint8Array,
 ): Uint8Array[] {
-  let large = false;
-  for (const payload of payloads) {
-    if (payload.length >= SEPARATE_PAYLOAD_BYTES) large = true;
-  }
-  if (!large) return [encodeFrames(payloads, scratch)];
-  const chunks: Uint8Array[] = [];
-  let batch: Uint8Array[] = [];
-  for (const payload of payloads) {
-    if (payload.length < SEPARATE_PAYLOAD_BYTES) {
-      batch.push(payload);
-      continue;
+  let simple = true;
+  for (const frame of frames) {
+    if (
+      !(frame instanceof Uint8Array) || frame.length >= SEPARATE_PAYLOAD_BYTES
+    ) {
+      simple = false;
+      break;
     }
-    // The batch so far plus this payload's header: an empty payload framed,
-    // with its length patched in.
-    batch.push(EMPTY);
-    const head = encodeFrames(batch, chunks.length === 0 ? scratch : undefined);
-    new DataView(
-      head.buffer,
-      head.byteOffset + head.length - FRAME_HEADER_BYTES,
-    )
-      .setUint32(0, payload.length);
-    chunks.push(head, payload);
-    batch = [];
   }
-  if (batch.length > 0) chunks.push(encodeFrames(batch));
+  if (simple) return [encodeFrames(frames as Uint8Array[], scratch)];
+  const chunks: Uint8Array[] = [];
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
+  let scratchFree = scratch !== undefined;
+  const flush = () => {
+    if (pendingBytes === 0) return;
+    let out: Uint8Array;
+    if (scratchFree && scratch!.length >= pendingBytes) {
+      out = scratch!.subarray(0, pendingBytes);
+      scratchFree = false;
+    } else {
+      out = new Uint8Array(pendingBytes);
+    }
+    let offset = 0;
+    for (const piece of pending) {
+      out.set(piece, offset);
+      offset += piece.length;
+    }
+    chunks.push(out);
+    pending = [];
+    pendingBytes = 0;
+  };
+  const add = (piece: Uint8Array) => {
+    if (piece.length >= SEPARATE_PAYLOAD_BYTES) {
+      flush();
+      chunks.push(piece);
+    } else if (piece.length > 0) {
+      pending.push(piece);
+      pendingBytes += piece.length;
+    }
+  };
+  for (const frame of frames) {
+    const pieces = frame instanceof Uint8Array
+      ? [frame]
+      : [frame.head, ...frame.blobs];
+    let length = 0;
+    for (const piece of pieces) length += piece.length;
+    const header = new Uint8Array(FRAME_HEADER_BYTES);
+    new DataView(header.buffer).setUint32(
+      0,
+      frame instanceof Uint8Array ? length : (length | BLOB_FRAME_FLAG) >>> 0,
+    );
+    add(header);
+    for (const piece of pieces) add(piece);
+  }
+  flush();
   return chunks;
 }
-
-const EMPTY = new Uint8Array(0);
