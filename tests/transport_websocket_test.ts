@@ -238,3 +238,36 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a WebSocket client that closes and exits at once leaves no error on the server", async () => {
+  const { serveWebSocket } = await import("../mod.ts");
+  const { TestService } = await import("../examples/test_service.ts");
+  const logs: string[] = [];
+  await using server = serveWebSocket(TestService, {
+    port: 0,
+    log: (line) => logs.push(line),
+  });
+  const client = new URL("../client.ts", import.meta.url).href;
+  const script = `
+    import { connectWebSocket } from "${client}";
+    const conn = await connectWebSocket("ws://127.0.0.1:${server.addr.port}/");
+    console.log(await conn.root.foo());
+    await conn.close();
+    Deno.exit(0);
+  `;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--ext=ts", script],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  assert.equal(new TextDecoder().decode(output.stdout), "foo\n");
+  for (let i = 0; i < 100 && server.connectionCount > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.equal(server.connectionCount, 0);
+  assert.deepEqual(
+    logs.filter((line) => /Unexpected EOF|error/i.test(line)),
+    [],
+  );
+});

@@ -1324,7 +1324,9 @@ export class Session implements ProxyHost, DecodeContext {
     this.#streamClosed = true;
     this.#wakeReader();
     try {
-      this.#stream.close();
+      const closing = this.#stream.close();
+      // A closing handshake (WebSocket) gets a moment, not a hang.
+      if (closing instanceof Promise) await withDeadline(closing, 1000);
     } catch {
       // Already closed by the peer or the transport: nothing left to release.
     }
@@ -1465,4 +1467,17 @@ function frameLength(frame: OutgoingFrame): number {
   let length = frame.head.length;
   for (const blob of frame.blobs) length += blob.length;
   return length;
+}
+
+/** Waits for `promise`, at most `ms` milliseconds. */
+async function withDeadline(
+  promise: Promise<unknown>,
+  ms: number,
+): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    promise,
+    new Promise((resolve) => timer = setTimeout(resolve, ms)),
+  ]);
+  clearTimeout(timer);
 }

@@ -79,8 +79,12 @@ export class PeekedStream implements ByteStream {
     return this.#inner.write(data);
   }
 
-  /** Closes the inner stream. */
-  close(): void {
-    this.#inner.close();
+  /**
+   * Closes the inner stream.
+   *
+   * @returns What the inner stream's close returns.
+   */
+  close(): void | Promise<void> {
+    return this.#inner.close();
   }
 }

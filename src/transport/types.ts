@@ -26,8 +26,11 @@ export interface ByteStream {
    * @returns The number of bytes written.
    */
   write(data: Uint8Array): Promise<number>;
-  /** Closes both directions. */
-  close(): void;
+  /**
+   * Closes both directions. A transport with a closing handshake may return
+   * a promise that settles once it is done; callers wait for it, briefly.
+   */
+  close(): void | Promise<void>;
   /** The peer's address, for network streams. */
   readonly remoteAddr?: Deno.Addr;
 }

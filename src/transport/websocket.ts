@@ -124,16 +124,26 @@ export class WebSocketByteStream implements ByteStream {
     return data.length;
   }
 
-  /** Closes the WebSocket (code 1000); reads end at once. */
-  close(): void {
+  /**
+   * Closes the WebSocket (code 1000); reads end at once.
+   *
+   * @returns Settles once the closing handshake is done, so that a program
+   *   may exit without its peer seeing the connection cut.
+   */
+  close(): Promise<void> {
     this.#queue.clear();
     const socket = this.#socket;
+    if (socket.readyState === WebSocket.CLOSED) return Promise.resolve();
+    const done = new Promise<void>((resolve) =>
+      socket.addEventListener("close", () => resolve(), { once: true })
+    );
     if (
       socket.readyState === WebSocket.OPEN ||
       socket.readyState === WebSocket.CONNECTING
     ) {
       socket.close(1000);
     }
+    return done;
   }
 }
 
