@@ -7,12 +7,9 @@
  */
 
 import {
-  BLOB_MIN_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
   Kind,
   MAX_FRAME_LENGTH,
-  MSGPACK_FALSE,
-  MSGPACK_TRUE,
   Op,
   RefKind,
 } from "../protocol/constants.ts";
@@ -21,18 +18,13 @@ import {
   decodeValue,
   encodeValue,
   splitBlobFrame,
-  WireBlob,
   WireError,
-  WireMap,
-  WireRef,
-  WireReturn,
-  WireSet,
 } from "../protocol/codec.ts";
 import {
-  type BlobFrame,
   encodeFrameChunks,
   FRAME_HEADER_BYTES,
   FrameDecoder,
+  frameLength,
   type OutgoingFrame,
 } from "../protocol/frame.ts";
 import { encodeHello, type Hello, parseHello } from "../protocol/handshake.ts";
@@ -45,32 +37,23 @@ import {
   type RemoteErrorInit,
   TimeoutError,
 } from "./errors.ts";
-import {
-  checkMember,
-  describe,
-  exposedMembers,
-  isPlainData,
-} from "./exposure.ts";
-import {
-  makeRefProxy,
-  type PendingResult,
-  type ProxyHost,
-  proxyState,
-} from "./proxy.ts";
+import { checkMember, isPlainData } from "./exposure.ts";
+import { makeRefProxy, type PendingResult, type ProxyHost } from "./proxy.ts";
 import { ExportTable, type ImportEntry, ImportTable } from "./refs.ts";
+import { ConnectionHandle } from "./handle.ts";
+import { listMembers } from "./members.ts";
+import { MessageEncoder } from "./outbound.ts";
+import { describeTarget, PendingCall, settledCall } from "./pending_call.ts";
 import type {
   CallOptions,
   Connection,
   ConnectionStats,
   PeerInfo,
 } from "./types.ts";
-import type { MemberInfo } from "./proxy.ts";
 
 /** Name and version this implementation announces. */
 export const IMPLEMENTATION = "netref-deno/0.1.0";
 
-/** Deepest nesting of a value sent by copy; deeper is most likely a cycle. */
-const MAX_DEPTH = 64;
 /** Longest member path in one request. */
 const MAX_PATH = 64;
 /** Most results one peer may ask to be held for pipelining at once. */
@@ -145,72 +128,6 @@ export const sessionDefaults: Omit<
   log: (message) => console.error(`netref: ${message}`),
 };
 
-/** A call this side sent, waiting for its answer. */
-class PendingCall implements PendingResult {
-  readonly promise: Promise<unknown>;
-  resolve!: (value: unknown) => void;
-  reject!: (error: unknown) => void;
-  /** The encoded request until it is copied into a write; null after. */
-  payload: Uint8Array | null = null;
-  held = false;
-  settled = false;
-  /** When the call times out (`Date.now()` time), or Infinity. */
-  deadline = Infinity;
-  /** The timeout the deadline came from, for the error message. */
-  timeout = 0;
-  signal: AbortSignal | undefined = undefined;
-  onAbort: (() => void) | undefined = undefined;
-
-  constructor(
-    readonly id: number,
-    readonly target: number,
-    readonly path: readonly string[],
-  ) {
-    this.promise = new Promise((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-  }
-
-  /** What was called, for error messages; made only when one is. */
-  get label(): string {
-    return describeTarget(this.target, this.path);
-  }
-
-  pipelineTarget(): number | null {
-    if (this.settled) return null;
-    if (!this.held) {
-      const payload = this.payload;
-      // The hold flag is the request's last element, so its encoding (a
-      // single byte, false or true) is the payload's last byte.
-      if (payload === null || payload[payload.length - 1] !== MSGPACK_FALSE) {
-        return null;
-      }
-      payload[payload.length - 1] = MSGPACK_TRUE;
-      this.held = true;
-      // Its failure reaches the caller through the pipelined request.
-      this.promise.catch(() => {});
-    }
-    return -this.id;
-  }
-}
-
-function describeTarget(target: number, path: readonly string[]): string {
-  if (path.length > 0) return path.join(".");
-  return target === 0 ? "root" : `ref #${target}`;
-}
-
-function settledCall(
-  target: number,
-  path: readonly string[],
-  error: unknown,
-): PendingCall {
-  const call = new PendingCall(0, target, path);
-  call.settled = true;
-  call.reject(error);
-  return call;
-}
-
 function isId(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value > 0;
 }
@@ -242,6 +159,7 @@ export class Session implements ProxyHost, DecodeContext {
   readonly #stream: ByteStream;
   readonly #options: SessionOptions;
   readonly #exports = new ExportTable();
+  readonly #encoder: MessageEncoder;
   readonly #imports: ImportTable;
   readonly #pending = new Map<number, PendingCall>();
   readonly #incoming = new Map<number, IncomingCall>();
@@ -267,19 +185,11 @@ export class Session implements ProxyHost, DecodeContext {
   #heldReleases: number[] = [];
   #releaseTimer: ReturnType<typeof setTimeout> | undefined = undefined;
 
-  /** Ids exported while lowering one message, to undo if it cannot be sent. */
-  readonly #exportLog: number[] = [];
-  /** Large byte arrays of the message being lowered, sent after its value. */
-  #outBlobs: Uint8Array[] = [];
-  #outBlobBytes = 0;
-  /** Whether the peer reads blob frames (it announced "blobs"). */
-  #peerBlobs = false;
   /** A returned ref id that was not found while decoding the current message. */
   #unknownReturn: number | null = null;
 
   #peer: PeerInfo | null = null;
   #helloSent = false;
-  #peerMaxFrame = DEFAULT_MAX_FRAME_BYTES;
   readonly #rootProxy: object;
 
   #closed = false;
@@ -300,6 +210,11 @@ export class Session implements ProxyHost, DecodeContext {
     this.#stream = stream;
     this.#options = options;
     this.label = options.label;
+    this.#encoder = new MessageEncoder(
+      this.#exports,
+      this,
+      options.includeStack,
+    );
     this.#imports = new ImportTable((id, count) =>
       this.#queueRelease(id, count)
     );
@@ -430,8 +345,11 @@ export class Session implements ProxyHost, DecodeContext {
         maxFrameBytes: hello.maxFrameBytes,
         service: hello.service,
       };
-      this.#peerMaxFrame = Math.min(hello.maxFrameBytes, MAX_FRAME_LENGTH);
-      this.#peerBlobs = hello.features.includes("blobs");
+      this.#encoder.peerMaxFrame = Math.min(
+        hello.maxFrameBytes,
+        MAX_FRAME_LENGTH,
+      );
+      this.#encoder.peerBlobs = hello.features.includes("blobs");
       if (this.#options.onReady !== undefined) {
         await this.#options.onReady(this.handle);
       }
@@ -706,11 +624,12 @@ export class Session implements ProxyHost, DecodeContext {
     if (this.#incoming.get(id) === call) this.#incoming.delete(id);
     if (call.cancelled || this.#closed) return;
     let payload: OutgoingFrame;
-    this.#exportLog.length = 0;
+    const encoder = this.#encoder;
+    encoder.begin();
     try {
-      payload = this.#encodeChecked([Kind.RESPONSE, id, this.#lower(value, 0)]);
+      payload = encoder.finish([Kind.RESPONSE, id, encoder.lower(value)]);
     } catch (error) {
-      this.#undoExports();
+      encoder.abort();
       return this.#answerError(id, call, error);
     }
     this.#enqueue(payload);
@@ -720,15 +639,12 @@ export class Session implements ProxyHost, DecodeContext {
     if (this.#incoming.get(id) === call) this.#incoming.delete(id);
     if (call.cancelled || this.#closed) return;
     let payload: OutgoingFrame;
-    this.#exportLog.length = 0;
+    const encoder = this.#encoder;
+    encoder.begin();
     try {
-      payload = this.#encodeChecked([
-        Kind.ERROR,
-        id,
-        this.#lowerError(error, 0),
-      ]);
+      payload = encoder.finish([Kind.ERROR, id, encoder.lowerError(error)]);
     } catch (encodeError) {
-      this.#undoExports();
+      encoder.abort();
       payload = encodeValue([
         Kind.ERROR,
         id,
@@ -799,21 +715,22 @@ export class Session implements ProxyHost, DecodeContext {
     const id = this.#nextId++;
     const call = new PendingCall(id, target, path);
     let bytes: OutgoingFrame;
-    this.#exportLog.length = 0;
+    const encoder = this.#encoder;
+    encoder.begin();
     try {
-      bytes = this.#encodeChecked([
+      bytes = encoder.finish([
         Kind.REQUEST,
         id,
         target,
         op,
         path,
         op === Op.CALL
-          ? this.#lowerArgs(payload as unknown[])
-          : this.#lower(payload, 0),
+          ? encoder.lowerArgs(payload as unknown[])
+          : encoder.lower(payload),
         false,
       ]);
     } catch (error) {
-      this.#undoExports();
+      encoder.abort();
       return settledCall(target, path, error);
     }
     this.#pending.set(id, call);
@@ -974,170 +891,6 @@ export class Session implements ProxyHost, DecodeContext {
   }
 
   // -------------------------------------------------------------- values
-
-  /**
-   * Encodes a lowered message within the peer's frame limit. The caller
-   * clears `#exportLog` before lowering and calls `#undoExports()` if
-   * lowering or this fails, so that refs exported on the way are taken back.
-   */
-  #encodeChecked(message: unknown[]): OutgoingFrame {
-    const bytes = encodeValue(message);
-    const blobs = this.#outBlobs;
-    if (blobs.length === 0) {
-      if (bytes.length > this.#peerMaxFrame) {
-        throw new RangeError(
-          `Cannot send message: ${bytes.length} bytes exceeds the peer's maxFrameBytes ${this.#peerMaxFrame}`,
-        );
-      }
-      return bytes;
-    }
-    this.#outBlobs = [];
-    this.#outBlobBytes = 0;
-    const head = new Uint8Array(4 + bytes.length);
-    new DataView(head.buffer).setUint32(0, bytes.length);
-    head.set(bytes, 4);
-    const frame: BlobFrame = { head, blobs };
-    const length = frameLength(frame);
-    if (length > this.#peerMaxFrame) {
-      throw new RangeError(
-        `Cannot send message: ${length} bytes exceeds the peer's maxFrameBytes ${this.#peerMaxFrame}`,
-      );
-    }
-    return frame;
-  }
-
-  #undoExports(): void {
-    for (const id of this.#exportLog) this.#exports.release(id, 1);
-    this.#exportLog.length = 0;
-    this.#outBlobs = [];
-    this.#outBlobBytes = 0;
-  }
-
-  #export(value: object, kind: number): WireRef {
-    const id = this.#exports.export(value);
-    this.#exportLog.push(id);
-    return new WireRef(id, kind);
-  }
-
-  #lowerArgs(args: unknown[]): unknown[] {
-    const out = new Array(args.length);
-    for (let i = 0; i < args.length; i++) out[i] = this.#lower(args[i], 1);
-    return out;
-  }
-
-  /**
-   * Replaces what cannot travel by copy with references, and containers
-   * msgpack cannot tell apart with their `Wire*` markers.
-   */
-  #lower(value: unknown, depth: number): unknown {
-    switch (typeof value) {
-      case "object":
-        if (value === null) return null;
-        break;
-      case "function":
-        break;
-      case "symbol":
-        throw new TypeError(
-          `Cannot send ${String(value)}: symbols do not travel`,
-        );
-      default:
-        return value;
-    }
-    if (depth > MAX_DEPTH) {
-      throw new RangeError(
-        `Cannot send value: it nests deeper than ${MAX_DEPTH} levels (is it cyclic?)`,
-      );
-    }
-    const state = proxyState(value);
-    if (state !== undefined) {
-      if (state.mode !== 0) {
-        throw new TypeError(
-          "Cannot send a netref member or call result that is still pending: await it first",
-        );
-      }
-      if (state.host === this) return new WireReturn(state.target);
-      // Another connection's netref: forwarded through a reference to the proxy.
-      return this.#export(
-        value as object,
-        state.callable ? RefKind.FUNCTION : RefKind.OBJECT,
-      );
-    }
-    if (typeof value === "function") {
-      return this.#export(value, RefKind.FUNCTION);
-    }
-    const proto = Object.getPrototypeOf(value);
-    if (proto === Array.prototype) {
-      const array = value as unknown[];
-      const out = new Array(array.length);
-      for (let i = 0; i < array.length; i++) {
-        out[i] = this.#lower(array[i], depth + 1);
-      }
-      return out;
-    }
-    if (proto === Object.prototype || proto === null) {
-      const object = value as Record<string, unknown>;
-      const out: Record<string, unknown> = {};
-      for (const key of Object.keys(object)) {
-        const lowered = this.#lower(object[key], depth + 1);
-        if (key === "__proto__") {
-          Object.defineProperty(out, key, {
-            value: lowered,
-            enumerable: true,
-            writable: true,
-            configurable: true,
-          });
-        } else {
-          out[key] = lowered;
-        }
-      }
-      return out;
-    }
-    if (value instanceof Uint8Array) {
-      if (value.length < BLOB_MIN_BYTES || !this.#peerBlobs) return value;
-      // Sent after the msgpack value, uncopied by the codec.
-      const blob = new WireBlob(this.#outBlobBytes, value.length);
-      this.#outBlobs.push(value);
-      this.#outBlobBytes += value.length;
-      return blob;
-    }
-    if (value instanceof Date) return value;
-    if (value instanceof Map) {
-      const entries: unknown[] = [];
-      for (const [k, v] of value) {
-        entries.push(this.#lower(k, depth + 1), this.#lower(v, depth + 1));
-      }
-      return new WireMap(entries);
-    }
-    if (value instanceof Set) {
-      const items: unknown[] = [];
-      for (const item of value) items.push(this.#lower(item, depth + 1));
-      return new WireSet(items);
-    }
-    if (value instanceof Error) return this.#lowerError(value, depth);
-    return this.#export(value as object, RefKind.OBJECT);
-  }
-
-  #lowerError(error: unknown, depth: number): WireError {
-    if (!(error instanceof Error)) {
-      return new WireError({
-        name: "Error",
-        message: `Non-error thrown: ${String(error)}`,
-      });
-    }
-    const fields: RemoteErrorInit = {
-      name: String(error.name),
-      message: String(error.message),
-    };
-    if (this.#options.includeStack && typeof error.stack === "string") {
-      fields.stack = error.stack;
-    }
-    const code = (error as { code?: unknown }).code;
-    if (code !== undefined) fields.code = this.#lower(code, depth + 1);
-    if (error.cause !== undefined) {
-      fields.cause = this.#lower(error.cause, depth + 1);
-    }
-    return new WireError(fields);
-  }
 
   importRef(id: number, kind: number): unknown {
     return this.#imports.get(
@@ -1362,93 +1115,6 @@ export class Session implements ProxyHost, DecodeContext {
   }
 }
 
-/** The members a peer may see of `object`, for DIR. */
-function listMembers(object: unknown): MemberInfo[] {
-  if (
-    (typeof object !== "object" && typeof object !== "function") ||
-    object === null
-  ) return [];
-  if (typeof object === "function") return [];
-  const members: MemberInfo[] = [];
-  if (isPlainData(object)) {
-    for (const name of Object.keys(object)) {
-      const value = (object as Record<string, unknown>)[name];
-      members.push({
-        name,
-        kind: typeof value === "function" ? "method" : "getter",
-      });
-    }
-  } else {
-    for (const [name, access] of exposedMembers(object)) {
-      members.push({
-        name,
-        kind: access.method
-          ? "method"
-          : access.read && access.write
-          ? "field"
-          : access.read
-          ? "getter"
-          : "setter",
-      });
-    }
-  }
-  return members.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-}
-
-/** The public {@linkcode Connection}: a thin wrapper keeping the session private. */
-class ConnectionHandle implements Connection {
-  readonly #session: Session;
-
-  constructor(session: Session) {
-    this.#session = session;
-  }
-
-  get root(): never {
-    return this.#session.root as never;
-  }
-
-  get peer(): PeerInfo {
-    return this.#session.peer;
-  }
-
-  get remoteAddr(): Deno.Addr | null {
-    return this.#session.remoteAddr;
-  }
-
-  get closed(): Promise<void> {
-    return this.#session.closed;
-  }
-
-  get isClosed(): boolean {
-    return this.#session.isClosed;
-  }
-
-  get stats(): ConnectionStats {
-    return this.#session.stats;
-  }
-
-  ping(options?: CallOptions): Promise<number> {
-    return this.#session.ping(options);
-  }
-
-  close(): Promise<void> {
-    return this.#session.close(null, true);
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.close();
-  }
-
-  [Symbol.for("Deno.customInspect")](): string {
-    return `Connection(${this.#session.label}${
-      this.#session.isClosed ? ", closed" : ""
-    })`;
-  }
-}
-
-/** Helper for tests and transports: the description of an object. */
-export { describe };
-
 const encoder = new TextEncoder();
 
 /** Compares a received secret with the expected one in constant time. */
@@ -1460,13 +1126,6 @@ function sameSecret(received: string | undefined, expected: string): boolean {
   const n = Math.max(a.length, b.length);
   for (let i = 0; i < n; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
   return diff === 0 && received !== undefined;
-}
-
-function frameLength(frame: OutgoingFrame): number {
-  if (frame instanceof Uint8Array) return frame.length;
-  let length = frame.head.length;
-  for (const blob of frame.blobs) length += blob.length;
-  return length;
 }
 
 /** Waits for `promise`, at most `ms` milliseconds. */

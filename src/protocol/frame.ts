@@ -300,3 +300,22 @@ export function encodeFrameChunks(
   flush();
   return chunks;
 }
+
+/**
+ * The payload length of a frame to write.
+ *
+ * @param frame A payload, or the parts of a blob frame.
+ * @returns Its length in bytes, header excluded.
+ *
+ * @example
+ * ```ts
+ * import { frameLength } from "./frame.ts";
+ * console.assert(frameLength(new Uint8Array(3)) === 3);
+ * ```
+ */
+export function frameLength(frame: OutgoingFrame): number {
+  if (frame instanceof Uint8Array) return frame.length;
+  let length = frame.head.length;
+  for (const blob of frame.blobs) length += blob.length;
+  return length;
+}

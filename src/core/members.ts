@@ -1,0 +1,42 @@
+/**
+ * What DIR answers: the members of an object a peer may see, and their
+ * kinds.
+ *
+ * @module
+ */
+
+import { exposedMembers, isPlainData } from "./exposure.ts";
+import type { MemberInfo } from "./proxy.ts";
+
+/** The members a peer may see of `object`, for DIR. */
+export function listMembers(object: unknown): MemberInfo[] {
+  if (
+    (typeof object !== "object" && typeof object !== "function") ||
+    object === null
+  ) return [];
+  if (typeof object === "function") return [];
+  const members: MemberInfo[] = [];
+  if (isPlainData(object)) {
+    for (const name of Object.keys(object)) {
+      const value = (object as Record<string, unknown>)[name];
+      members.push({
+        name,
+        kind: typeof value === "function" ? "method" : "getter",
+      });
+    }
+  } else {
+    for (const [name, access] of exposedMembers(object)) {
+      members.push({
+        name,
+        kind: access.method
+          ? "method"
+          : access.read && access.write
+          ? "field"
+          : access.read
+          ? "getter"
+          : "setter",
+      });
+    }
+  }
+  return members.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+}
