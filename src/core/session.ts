@@ -20,13 +20,7 @@ import {
   splitBlobFrame,
   WireError,
 } from "../protocol/codec.ts";
-import {
-  encodeFrameChunks,
-  FRAME_HEADER_BYTES,
-  FrameDecoder,
-  frameLength,
-  type OutgoingFrame,
-} from "../protocol/frame.ts";
+import { FrameDecoder, type OutgoingFrame } from "../protocol/frame.ts";
 import { encodeHello, type Hello, parseHello } from "../protocol/handshake.ts";
 import type { ByteStream } from "../transport/types.ts";
 import { applyInCall, type IncomingCall } from "./context.ts";
@@ -43,6 +37,7 @@ import { ExportTable, type ImportEntry, ImportTable } from "./refs.ts";
 import { ConnectionHandle } from "./handle.ts";
 import { listMembers } from "./members.ts";
 import { MessageEncoder } from "./outbound.ts";
+import { FrameWriter } from "./writer.ts";
 import { describeTarget, PendingCall, settledCall } from "./pending_call.ts";
 import type {
   CallOptions,
@@ -64,14 +59,6 @@ const MAX_HELD = 4096;
  */
 const READ_BUFFER_START_BYTES = 4 * 1024;
 const READ_BUFFER_MAX_BYTES = 64 * 1024;
-/** Batches up to this size are built in one reused buffer. */
-const WRITE_BUFFER_BYTES = 16 * 1024;
-/**
- * Reading from the peer pauses while more than this waits to be written to
- * it: a peer that sends requests but never reads the answers cannot make the
- * queue grow without bound.
- */
-const QUEUE_HIGH_WATER_BYTES = 8 * 1024 * 1024;
 
 /** How a session behaves; every field has a default in {@linkcode sessionDefaults}. */
 export interface SessionOptions {
@@ -171,15 +158,7 @@ export class Session implements ProxyHost, DecodeContext {
   #sweepAt = Infinity;
   #nextId = 1;
 
-  #queue: OutgoingFrame[] = [];
-  /** Bytes queued or being written. */
-  #queuedBytes = 0;
-  #drainWaiters: (() => void)[] = [];
-  #queuedCalls: PendingCall[] = [];
-  /** Made on the first batch written, so that idle connections cost little. */
-  #writeBuffer: Uint8Array | null = null;
-  #flushScheduled = false;
-  #writing: Promise<void> | null = null;
+  readonly #writer: FrameWriter;
 
   #releases = new Map<number, number>();
   #heldReleases: number[] = [];
@@ -209,6 +188,17 @@ export class Session implements ProxyHost, DecodeContext {
   constructor(stream: ByteStream, options: SessionOptions) {
     this.#stream = stream;
     this.#options = options;
+    this.#writer = new FrameWriter(stream, (error) => {
+      if (!this.#closed) {
+        this.close(
+          new ConnectionClosedError(
+            `Cannot write to ${this.label}: ${errorMessage(error)}`,
+            { cause: error },
+          ),
+          false,
+        );
+      }
+    });
     this.label = options.label;
     this.#encoder = new MessageEncoder(
       this.#exports,
@@ -263,7 +253,7 @@ export class Session implements ProxyHost, DecodeContext {
     if (!this.#options.acceptor && this.#options.token !== undefined) {
       hello.token = this.#options.token;
     }
-    this.#writing = this.#writeLoop(encodeHello(hello));
+    this.#writer.writeFirst(encodeHello(hello));
   }
 
   get peer(): PeerInfo {
@@ -364,10 +354,8 @@ export class Session implements ProxyHost, DecodeContext {
       const rest = received.subarray(parsed.consumed);
       if (rest.length > 0) decoder.push(rest, onFrame);
       while (!this.#closed) {
-        if (this.#queuedBytes > QUEUE_HIGH_WATER_BYTES) {
-          await new Promise<void>((resolve) =>
-            this.#drainWaiters.push(resolve)
-          );
+        if (this.#writer.congested) {
+          await this.#writer.drained();
           if (this.#closed) return;
         }
         // The rest of a large frame is read straight into place.
@@ -429,7 +417,7 @@ export class Session implements ProxyHost, DecodeContext {
         if (!isId(message[1])) {
           throw new ProtocolError("Cannot handle PING: bad id");
         }
-        this.#enqueue(encodeValue([Kind.PONG, message[1]]));
+        this.#writer.enqueue(encodeValue([Kind.PONG, message[1]]));
         return;
       case Kind.PONG:
         this.#pings.get(message[1])?.(performance.now());
@@ -632,7 +620,7 @@ export class Session implements ProxyHost, DecodeContext {
       encoder.abort();
       return this.#answerError(id, call, error);
     }
-    this.#enqueue(payload);
+    this.#writer.enqueue(payload);
   }
 
   #answerError(id: number, call: IncomingCall, error: unknown): void {
@@ -656,7 +644,7 @@ export class Session implements ProxyHost, DecodeContext {
         }),
       ]);
     }
-    this.#enqueue(payload);
+    this.#writer.enqueue(payload);
   }
 
   #onCancel(message: unknown[]): void {
@@ -737,8 +725,7 @@ export class Session implements ProxyHost, DecodeContext {
     // The hold flag is the last byte of the msgpack value, which ends a blob
     // frame's head as it ends a plain payload.
     call.payload = bytes instanceof Uint8Array ? bytes : bytes.head;
-    this.#queuedCalls.push(call);
-    this.#enqueue(bytes);
+    this.#writer.enqueue(bytes, call);
     const timeout = options?.timeout ?? this.#options.timeout;
     if (timeout > 0 && Number.isFinite(timeout)) {
       call.timeout = timeout;
@@ -821,7 +808,9 @@ export class Session implements ProxyHost, DecodeContext {
     if (call.settled) return;
     this.#settle(call);
     call.reject(reason);
-    if (!this.#closed) this.#enqueue(encodeValue([Kind.CANCEL, call.id]));
+    if (!this.#closed) {
+      this.#writer.enqueue(encodeValue([Kind.CANCEL, call.id]));
+    }
   }
 
   #settle(call: PendingCall): void {
@@ -886,7 +875,7 @@ export class Session implements ProxyHost, DecodeContext {
         this.#pings.delete(id);
         resolve(now - start);
       });
-      this.#enqueue(encodeValue([Kind.PING, id]));
+      this.#writer.enqueue(encodeValue([Kind.PING, id]));
     });
   }
 
@@ -912,77 +901,6 @@ export class Session implements ProxyHost, DecodeContext {
     return rebuildError(fields);
   }
 
-  // -------------------------------------------------------------- writing
-
-  #enqueue(payload: OutgoingFrame): void {
-    this.#queue.push(payload);
-    this.#queuedBytes += FRAME_HEADER_BYTES + frameLength(payload);
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      queueMicrotask(() => this.#flush());
-    }
-  }
-
-  #flush(): void {
-    this.#flushScheduled = false;
-    if (
-      this.#writing === null && this.#queue.length > 0 && !this.#streamClosed
-    ) {
-      this.#writing = this.#writeLoop(null);
-    }
-  }
-
-  #streamClosed = false;
-
-  /** Resumes reading once the queue has drained to half the high water mark. */
-  #wakeReader(): void {
-    if (this.#queuedBytes > QUEUE_HIGH_WATER_BYTES / 2 && !this.#closed) return;
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const wake of waiters) wake();
-  }
-
-  /** Writes `first`, then everything queued meanwhile, one write per batch. */
-  async #writeLoop(first: Uint8Array | null): Promise<void> {
-    try {
-      if (first !== null) await this.#writeAll(first);
-      while (this.#queue.length > 0 && !this.#streamClosed) {
-        // The previous batch is written by now, so its buffer can be reused.
-        this.#writeBuffer ??= new Uint8Array(WRITE_BUFFER_BYTES);
-        const chunks = encodeFrameChunks(this.#queue, this.#writeBuffer);
-        this.#queue = [];
-        for (const call of this.#queuedCalls) call.payload = null;
-        this.#queuedCalls = [];
-        for (const chunk of chunks) {
-          await this.#writeAll(chunk);
-          this.#queuedBytes -= chunk.length;
-        }
-        this.#wakeReader();
-      }
-    } catch (error) {
-      if (!this.#closed) {
-        this.close(
-          new ConnectionClosedError(
-            `Cannot write to ${this.label}: ${errorMessage(error)}`,
-            { cause: error },
-          ),
-          false,
-        );
-      }
-    } finally {
-      this.#writing = null;
-    }
-  }
-
-  async #writeAll(bytes: Uint8Array): Promise<void> {
-    let offset = 0;
-    while (offset < bytes.length) {
-      offset += await this.#stream.write(
-        offset === 0 ? bytes : bytes.subarray(offset),
-      );
-    }
-  }
-
   #queueRelease(id: number, count: number): void {
     if (this.#closed) return;
     this.#releases.set(id, (this.#releases.get(id) ?? 0) + count);
@@ -1006,7 +924,7 @@ export class Session implements ProxyHost, DecodeContext {
     const refs: number[] = [];
     for (const [id, count] of this.#releases) refs.push(id, count);
     this.#releases.clear();
-    this.#enqueue(encodeValue([Kind.RELEASE, refs, this.#heldReleases]));
+    this.#writer.enqueue(encodeValue([Kind.RELEASE, refs, this.#heldReleases]));
     this.#heldReleases = [];
   }
 
@@ -1066,16 +984,15 @@ export class Session implements ProxyHost, DecodeContext {
     if (notifyPeer && !this.#helloSent && this.#options.acceptor) {
       // Refused before the handshake completed: the reason goes in the hello.
       this.#sendHello(reason === null ? "closed" : reason.message);
-      await this.#drain(1000);
+      await this.#writer.drain(1000);
     } else if (notifyPeer) {
-      this.#enqueue(
+      this.#writer.enqueue(
         encodeValue([Kind.CLOSE, reason === null ? "closed" : reason.message]),
       );
-      this.#flush();
-      await this.#drain(1000);
+      this.#writer.flush();
+      await this.#writer.drain(1000);
     }
-    this.#streamClosed = true;
-    this.#wakeReader();
+    this.#writer.stop();
     try {
       const closing = this.#stream.close();
       // A closing handshake (WebSocket) gets a moment, not a hang.
@@ -1093,25 +1010,6 @@ export class Session implements ProxyHost, DecodeContext {
       );
     }
     this.#resolveClosed();
-  }
-
-  /** Waits for queued writes, at most `ms` milliseconds. */
-  async #drain(ms: number): Promise<void> {
-    const deadline = performance.now() + ms;
-    while (
-      (this.#writing !== null || this.#queue.length > 0) &&
-      performance.now() < deadline
-    ) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        this.#writing ?? Promise.resolve(),
-        new Promise((resolve) =>
-          timer = setTimeout(resolve, Math.max(1, deadline - performance.now()))
-        ),
-      ]);
-      clearTimeout(timer);
-      if (this.#writing === null && this.#queue.length > 0) this.#flush();
-    }
   }
 }
 
