@@ -26,12 +26,13 @@ import type {
   CallOptions,
   Connection,
   ConnectionStats,
+  PeerInfo,
 } from "../../core/types.ts";
 import type { Op } from "../../protocol/constants.ts";
 import type { ByteStream } from "../../transport/types.ts";
 import { box, type BoxingHost, unbox } from "./boxing.ts";
 import { type BrineValue, PyTuple } from "./brine.ts";
-import { RpycConnection } from "./connection.ts";
+import { ConnectionHandle } from "../../core/handle.ts";
 import { Handle, Label, Msg, type WireVersion } from "./constants.ts";
 import { RpycLink, WireVersionError } from "./link.ts";
 import { type IdPack, PackRef, RpycExports, RpycImports } from "./refs.ts";
@@ -118,7 +119,7 @@ export class RpycSession implements ProxyHost, BoxingHost, RemoteHost {
     this.label = options.label;
     this.localRoot = options.root;
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
-    this.handle = new RpycConnection(this);
+    this.handle = new ConnectionHandle(this);
     this.#requests = new RequestTable({
       label: options.label,
       timeout: options.timeout,
@@ -169,6 +170,15 @@ export class RpycSession implements ProxyHost, BoxingHost, RemoteHost {
   /** Whether the session is closed. */
   get isClosed(): boolean {
     return this.#closed;
+  }
+
+  /** `rpyc/5` or `rpyc/6` once known; RPyC frames may be up to 4 GiB. */
+  get peer(): PeerInfo {
+    const version = this.version;
+    return {
+      implementation: version === null ? "rpyc" : `rpyc/${version}`,
+      maxFrameBytes: 0xffffffff,
+    };
   }
 
   /** The wire version, once known. */
