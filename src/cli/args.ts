@@ -6,6 +6,7 @@
  * @module
  */
 
+import { errorMessage } from "../core/errors.ts";
 import { parseArgs } from "cli";
 import { parseRegistryUrl } from "../registry/url.ts";
 import { checkName } from "../registry/validate.ts";
@@ -182,7 +183,7 @@ function parseOrThrow(
 }
 
 function explainParseError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorMessage(error);
   const unknown = message.match(/^Unknown option '([^']+)'/);
   if (unknown !== null) {
     const option = unknown[1];

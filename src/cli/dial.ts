@@ -5,6 +5,7 @@
  * @module
  */
 
+import { errorMessage } from "../core/errors.ts";
 import {
   connect,
   type Connection,
@@ -70,9 +71,7 @@ export async function readFlagFile(
     return await Deno.readTextFile(path);
   } catch (error) {
     throw new FlagFileError(
-      `Cannot read ${flag} ${path}: ${
-        error instanceof Error ? error.message : String(error)
-      }`,
+      `Cannot read ${flag} ${path}: ${errorMessage(error)}`,
       { cause: error },
     );
   }

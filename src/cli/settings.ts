@@ -7,6 +7,7 @@
  * @module
  */
 
+import { errorMessage } from "../core/errors.ts";
 import type { Address } from "./address.ts";
 
 /** The values parseArgs gives, by flag name (without `--`). */
@@ -76,9 +77,7 @@ export function readTokenEnv(
     value = env(name);
   } catch (error) {
     throw new TypeError(
-      `--${flag} ${name}: cannot read the environment: ${
-        error instanceof Error ? error.message : String(error)
-      }`,
+      `--${flag} ${name}: cannot read the environment: ${errorMessage(error)}`,
       { cause: error },
     );
   }

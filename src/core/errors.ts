@@ -224,3 +224,20 @@ export function rebuildError(init: RemoteErrorInit): Error {
   }
   return error;
 }
+
+/**
+ * The message of anything thrown: an error's `message`, or the value as a
+ * string.
+ *
+ * @param error What was thrown.
+ * @returns Its message, for building another message.
+ *
+ * @example
+ * ```ts
+ * import { errorMessage } from "./errors.ts";
+ * console.assert(errorMessage(new Error("x")) === "x" && errorMessage(3) === "3");
+ * ```
+ */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

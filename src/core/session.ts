@@ -26,6 +26,7 @@ import type { ByteStream } from "../transport/types.ts";
 import { applyInCall, type IncomingCall } from "./context.ts";
 import {
   ConnectionClosedError,
+  errorMessage,
   ProtocolError,
   rebuildError,
   type RemoteErrorInit,
@@ -129,10 +130,6 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return (typeof value === "object" || typeof value === "function") &&
     value !== null &&
     typeof (value as PromiseLike<unknown>).then === "function";
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**

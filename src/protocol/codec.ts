@@ -12,7 +12,11 @@
 
 import { addExtension, Packr } from "msgpack/encode";
 import { Unpackr } from "msgpack/decode";
-import { ProtocolError, type RemoteErrorInit } from "../core/errors.ts";
+import {
+  errorMessage,
+  ProtocolError,
+  type RemoteErrorInit,
+} from "../core/errors.ts";
 import { Ext } from "./constants.ts";
 
 /**
@@ -299,7 +303,7 @@ export function decodeValue(
     if (error instanceof ProtocolError) throw error;
     throw new ProtocolError(
       `Cannot decode payload of ${payload.length} bytes: ${
-        error instanceof Error ? error.message : String(error)
+        errorMessage(error)
       }`,
       { cause: error },
     );

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { errorMessage } from "../core/errors.ts";
 import type { Connection, Remote } from "../core/types.ts";
 import { withOptions } from "../core/proxy.ts";
 import { connectWithin } from "./dial.ts";
@@ -48,10 +49,6 @@ function sleep(ms: number, stop: Promise<void>): Promise<void> {
     new Promise<void>((resolve) => timer = setTimeout(resolve, ms)),
     stop,
   ]).finally(() => clearTimeout(timer));
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**
@@ -142,7 +139,7 @@ export class NetrefRegistry implements Registry {
       });
     } catch (error) {
       throw new RegistryError(
-        `Cannot reach registry ${this.url}: ${describe(error)}`,
+        `Cannot reach registry ${this.url}: ${errorMessage(error)}`,
         { cause: error },
       );
     }
@@ -180,7 +177,7 @@ export class NetrefRegistry implements Registry {
       return await request(root);
     } catch (error) {
       throw new RegistryError(
-        `Cannot ${what} at registry ${this.url}: ${describe(error)}`,
+        `Cannot ${what} at registry ${this.url}: ${errorMessage(error)}`,
         { cause: error },
       );
     }

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { errorMessage } from "../core/errors.ts";
 import {
   Etcd3,
   type IKeyValue,
@@ -113,10 +114,6 @@ function hostBreaker(): HostPolicy {
   return policy as unknown as HostPolicy;
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /**
  * The etcd backend. Make it with `openRegistry("etcd://...")`.
  *
@@ -199,7 +196,7 @@ export class EtcdRegistry implements Registry {
       return checkInstance(JSON.parse(kv.value.toString()));
     } catch (error) {
       this.#log(
-        `ignoring etcd key ${kv.key.toString()}: ${describe(error)}`,
+        `ignoring etcd key ${kv.key.toString()}: ${errorMessage(error)}`,
       );
       return null;
     }
@@ -221,7 +218,7 @@ export class EtcdRegistry implements Registry {
       return await request();
     } catch (error) {
       throw new RegistryError(
-        `Cannot ${what} at registry ${this.url}: ${describe(error)}`,
+        `Cannot ${what} at registry ${this.url}: ${errorMessage(error)}`,
         { cause: error },
       );
     }

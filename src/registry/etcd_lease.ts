@@ -5,14 +5,11 @@
  * @module
  */
 
+import { errorMessage } from "../core/errors.ts";
 import type { Etcd3, Lease } from "etcd3";
 import type { EtcdRegistry } from "./etcd.ts";
 import type { Registration, ServiceInstance } from "./types.ts";
 import { instanceKey } from "./validate.ts";
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /**
  * Instances under one etcd lease. A lost lease (etcd unreachable for
@@ -100,7 +97,7 @@ export class EtcdRegistration implements Registration {
     this.#lease = null;
     this.#log(
       `etcd lease for ${this.#names()} lost (${
-        describe(error)
+        errorMessage(error)
       }); registering again`,
     );
     this.#regrant(Math.min(500, this.#ttlSeconds * 250));

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { errorMessage } from "../core/errors.ts";
 import { withOptions } from "../core/proxy.ts";
 import type { Connection } from "../core/types.ts";
 import type { NetrefRegistry } from "./embedded.ts";
@@ -22,10 +23,6 @@ export interface RegistryApi {
     listener: (events: RegistryEvent[]) => void,
   ): { id: number; instances: ServiceInstance[] };
   unwatch(id: number): boolean;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** What a {@linkcode NetrefRegistration} is made with. */
@@ -133,7 +130,7 @@ export class NetrefRegistration implements Registration {
     } catch (error) {
       if (this.#healthy) {
         this.#context.log(
-          `heartbeat for ${names} failed, retrying: ${describe(error)}`,
+          `heartbeat for ${names} failed, retrying: ${errorMessage(error)}`,
         );
       }
       this.#healthy = false;

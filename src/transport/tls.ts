@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ConnectionClosedError } from "../core/errors.ts";
+import { ConnectionClosedError, errorMessage } from "../core/errors.ts";
 import type { StreamListener } from "./types.ts";
 import type { ByteStream } from "./types.ts";
 
@@ -88,7 +88,7 @@ export async function dialTls(
     }
     throw new ConnectionClosedError(
       `Cannot connect to ${label} over TLS: the TLS handshake failed: ${
-        messageOf(error)
+        errorMessage(error)
       }`,
       { cause: error },
     );
@@ -158,7 +158,7 @@ class TlsClientStream implements ByteStream {
     const detail = error === null
       ? "the server closed the connection"
       // rustls appends a link to its manual: not for this audience.
-      : messageOf(error).replace(/:\s*https?:\/\/\S+$/, "");
+      : errorMessage(error).replace(/:\s*https?:\/\/\S+$/, "");
     const alert = error instanceof Deno.errors.InvalidData &&
       /alert/i.test(detail);
     return new ConnectionClosedError(
@@ -237,8 +237,4 @@ export function formatHostPort(hostname: string, port: number): string {
   return hostname.includes(":")
     ? `[${hostname}]:${port}`
     : `${hostname}:${port}`;
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -16,7 +16,11 @@
  * @module
  */
 
-import { ConnectionClosedError, ProtocolError } from "../../core/errors.ts";
+import {
+  ConnectionClosedError,
+  errorMessage,
+  ProtocolError,
+} from "../../core/errors.ts";
 import type { ByteStream } from "../../transport/types.ts";
 import type { BrineValue } from "./brine.ts";
 import {
@@ -305,9 +309,7 @@ export class RpycLink {
       this.#queue = [];
       this.#end(
         new ConnectionClosedError(
-          `Cannot write to ${this.#options.label}: ${
-            error instanceof Error ? error.message : String(error)
-          }`,
+          `Cannot write to ${this.#options.label}: ${errorMessage(error)}`,
           { cause: error },
         ),
       );
