@@ -27,7 +27,7 @@ import {
 } from "../protocol/frame.ts";
 import type { RemoteErrorInit } from "./errors.ts";
 import { type ProxyHost, proxyState } from "./proxy.ts";
-import type { ExportTable } from "./refs.ts";
+import type { ExportTable, ForwardSource } from "./refs.ts";
 
 /** Deepest nesting of a value sent by copy; deeper is most likely a cycle. */
 const MAX_DEPTH = 64;
@@ -112,8 +112,8 @@ export class MessageEncoder {
     this.#blobBytes = 0;
   }
 
-  #export(value: object, kind: number): WireRef {
-    const id = this.#exports.export(value);
+  #export(value: object, kind: number, source?: ForwardSource): WireRef {
+    const id = this.#exports.export(value, source);
     this.#exportLog.push(id);
     return new WireRef(id, kind);
   }
@@ -167,10 +167,12 @@ export class MessageEncoder {
         );
       }
       if (state.host === this.#host) return new WireReturn(state.target);
-      // Another connection's netref: forwarded through a reference to the proxy.
+      // Another connection's netref: the proxy itself is exported, and what
+      // the peer does with it is relayed to the proxy's connection.
       return this.#export(
         value as object,
         state.callable ? RefKind.FUNCTION : RefKind.OBJECT,
+        state.host,
       );
     }
     if (typeof value === "function") {

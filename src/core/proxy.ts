@@ -7,7 +7,8 @@
  */
 
 import { Op } from "../protocol/constants.ts";
-import type { ImportEntry } from "./refs.ts";
+import { ConnectionClosedError, errorMessage } from "./errors.ts";
+import type { ForwardSource, ImportEntry } from "./refs.ts";
 import type { CallOptions } from "./types.ts";
 
 /** A request on its way, which later requests may be pipelined on. */
@@ -22,7 +23,7 @@ export interface PendingResult {
 }
 
 /** What proxies need from their connection. */
-export interface ProxyHost {
+export interface ProxyHost extends ForwardSource {
   /**
    * Sends an operation on `target` (a ref id, 0 for root, or a negated
    * pending request id).
@@ -40,6 +41,8 @@ export interface ProxyHost {
   release(proxy: object): void;
   /** Describes the connection's peer for messages and inspection. */
   readonly label: string;
+  /** Whether the connection is closed. */
+  readonly isClosed: boolean;
 }
 
 const REF = 0;
@@ -241,6 +244,54 @@ function applyTo(
       );
     }
   }
+}
+
+/**
+ * Relays an operation that a peer sent on a netref this side forwarded to it
+ * (RPyC's behaviour: the forwarded proxy is exported, and what the peer does
+ * with the export is done with the proxy) to the connection the netref came
+ * from. Released proxies still relay: the export holds their count.
+ *
+ * @param state The forwarded proxy's state.
+ * @param op The operation.
+ * @param path Member names from the proxy.
+ * @param payload SET: the value; CALL: the arguments.
+ * @param signal Aborts the relayed call (the peer cancelled its own).
+ * @returns The result, as received from the netref's connection.
+ */
+export function relay(
+  state: ProxyState,
+  op: Op,
+  path: readonly string[],
+  payload: unknown,
+  signal: AbortSignal | undefined,
+): Promise<unknown> {
+  const [base, full] = targetOf(state, path);
+  const host = base.host;
+  if (host.isClosed) return Promise.reject(sourceClosed(state, null));
+  const options = signal === undefined
+    ? base.options
+    : { ...base.options, signal };
+  const sent = base.mode === REF
+    ? host.request(base.target, op, full, payload, options)
+    : send({ ...base, options }, op, full, payload);
+  return sent.promise.catch((error) => {
+    throw error instanceof ConnectionClosedError && host.isClosed
+      ? sourceClosed(state, error)
+      : error;
+  });
+}
+
+function sourceClosed(
+  state: ProxyState,
+  cause: unknown,
+): ConnectionClosedError {
+  return new ConnectionClosedError(
+    `Cannot reach ${describeState(state)}, forwarded through this side: ` +
+      `the connection to ${state.host.label} it came from is closed` +
+      (cause === null ? "" : ` (${errorMessage(cause)})`),
+    cause === null ? undefined : { cause },
+  );
 }
 
 function notAllowed(what: string): never {

@@ -7,9 +7,21 @@
  * @module
  */
 
+/**
+ * The connection a forwarded netref came from. An export of another
+ * connection's netref holds that netref's count on its own connection: the
+ * source is told when the export starts and when it ends.
+ */
+export interface ForwardSource {
+  /** One more (+1) or one fewer (-1) connection exports `proxy` onward. */
+  forwarding(proxy: object, delta: 1 | -1): void;
+}
+
 interface Exported {
   readonly value: object;
   count: number;
+  /** Set when `value` is another connection's netref, forwarded. */
+  readonly source: ForwardSource | undefined;
 }
 
 /**
@@ -41,17 +53,20 @@ export class ExportTable {
    * Counts one more send of `value` and returns its id.
    *
    * @param value The object being sent by reference.
+   * @param source For another connection's netref: that connection, told
+   *   while the export lasts.
    * @returns Its id, stable while it stays exported.
    */
-  export(value: object): number {
+  export(value: object, source?: ForwardSource): number {
     const id = this.#idByValue.get(value);
     if (id !== undefined) {
       this.#byId.get(id)!.count++;
       return id;
     }
     const fresh = this.#nextId++;
-    this.#byId.set(fresh, { value, count: 1 });
+    this.#byId.set(fresh, { value, count: 1, source });
     this.#idByValue.set(value, fresh);
+    source?.forwarding(value, 1);
     return fresh;
   }
 
@@ -79,14 +94,20 @@ export class ExportTable {
     if (entry.count === 0) {
       this.#byId.delete(id);
       this.#idByValue.delete(entry.value);
+      entry.source?.forwarding(entry.value, -1);
     }
     return true;
   }
 
   /** Drops every export, as when the connection closes. */
   clear(): void {
+    const forwarded: Exported[] = [];
+    for (const entry of this.#byId.values()) {
+      if (entry.source !== undefined) forwarded.push(entry);
+    }
     this.#byId.clear();
     this.#idByValue.clear();
+    for (const entry of forwarded) entry.source!.forwarding(entry.value, -1);
   }
 }
 
@@ -98,8 +119,16 @@ export interface ImportEntry {
   readonly id: number;
   readonly kind: number;
   count: number;
-  /** Set once the entry's count has been given back. */
+  /** Set once the proxy was released: it is no longer usable here. */
   released: boolean;
+  /**
+   * How many connections export the proxy onward. While any does, its count
+   * is not given back, even once released here: the peers it was forwarded
+   * to still reach the object through it.
+   */
+  forwards: number;
+  /** Set once the entry's count has been given back. */
+  givenBack: boolean;
   proxy: WeakRef<object>;
 }
 
@@ -153,6 +182,8 @@ export class ImportTable {
     if (existing !== undefined) {
       const proxy = existing.proxy.deref();
       if (proxy !== undefined) {
+        // Released here but still forwarded: usable again, as received anew.
+        existing.released = false;
         existing.count++;
         return proxy;
       }
@@ -160,12 +191,15 @@ export class ImportTable {
       // count, and the old one will never report.
       this.#registry.unregister(existing);
       existing.released = true;
+      existing.givenBack = true;
     }
     const entry: ImportEntry = {
       id,
       kind,
       count: 1 + (existing?.count ?? 0),
       released: false,
+      forwards: 0,
+      givenBack: false,
       proxy: undefined as unknown as WeakRef<object>,
     };
     const proxy = create(entry);
@@ -195,8 +229,22 @@ export class ImportTable {
   release(proxy: object): void {
     const entry = this.#entryByProxy.get(proxy);
     if (entry === undefined || entry.released) return;
-    this.#registry.unregister(entry);
     this.#giveBack(entry);
+  }
+
+  /**
+   * Counts another connection starting (+1) or ending (-1) an export of
+   * `proxy`. A proxy released here while forwarded gives its count back when
+   * the last export ends.
+   *
+   * @param proxy A proxy made by this table.
+   * @param delta +1 or -1.
+   */
+  forwarding(proxy: object, delta: 1 | -1): void {
+    const entry = this.#entryByProxy.get(proxy);
+    if (entry === undefined || entry.givenBack) return;
+    entry.forwards += delta;
+    if (entry.forwards === 0 && entry.released) this.#giveBack(entry);
   }
 
   /** Forgets every proxy without telling the peer, as when the connection closes. */
@@ -204,13 +252,18 @@ export class ImportTable {
     for (const entry of this.#entries.values()) {
       this.#registry.unregister(entry);
       entry.released = true;
+      entry.givenBack = true;
     }
     this.#entries.clear();
   }
 
+  /** Gives the count back, or, while the proxy is forwarded, once it no longer is. */
   #giveBack(entry: ImportEntry): void {
-    if (entry.released) return;
+    if (entry.givenBack) return;
     entry.released = true;
+    if (entry.forwards > 0) return;
+    entry.givenBack = true;
+    this.#registry.unregister(entry);
     if (this.#entries.get(entry.id) === entry) this.#entries.delete(entry.id);
     this.#onRelease(entry.id, entry.count);
   }

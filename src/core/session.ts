@@ -23,7 +23,7 @@ import {
 import { FrameDecoder, type OutgoingFrame } from "../protocol/frame.ts";
 import { encodeHello, type Hello, parseHello } from "../protocol/handshake.ts";
 import type { ByteStream } from "../transport/types.ts";
-import { applyInCall, type IncomingCall } from "./context.ts";
+import { applyInCall, controllerOf, type IncomingCall } from "./context.ts";
 import {
   ConnectionClosedError,
   errorMessage,
@@ -33,7 +33,13 @@ import {
   TimeoutError,
 } from "./errors.ts";
 import { checkMember, isPlainData } from "./exposure.ts";
-import { makeRefProxy, type PendingResult, type ProxyHost } from "./proxy.ts";
+import {
+  makeRefProxy,
+  type PendingResult,
+  type ProxyHost,
+  proxyState,
+  relay,
+} from "./proxy.ts";
 import { ExportTable, type ImportEntry, ImportTable } from "./refs.ts";
 import { ConnectionHandle } from "./handle.ts";
 import { listMembers } from "./members.ts";
@@ -546,11 +552,26 @@ export class Session implements ProxyHost, DecodeContext {
     call: IncomingCall,
   ): unknown {
     const last = path.length - 1;
+    if (last < 0 && op === Op.GET) return object;
     let owner = object;
-    for (let i = 0; i < last; i++) owner = this.#member(owner, path[i], "read");
+    for (let i = 0;; i++) {
+      // Another connection's netref, forwarded to the peer (or reached
+      // through a member): the rest of the operation is relayed to it.
+      const forwarded = proxyState(owner);
+      if (forwarded !== undefined) {
+        return relay(
+          forwarded,
+          op,
+          i === 0 ? path : path.slice(i),
+          payload,
+          controllerOf(call).signal,
+        );
+      }
+      if (i >= last) break;
+      owner = this.#member(owner, path[i], "read");
+    }
     switch (op) {
       case Op.GET: {
-        if (last < 0) return object;
         const value = this.#member(owner, path[last], "read");
         // A method read on its own stays bound to its object.
         return typeof value === "function" && !isPlainData(owner as object)
@@ -573,6 +594,18 @@ export class Session implements ProxyHost, DecodeContext {
             }, not a function`,
           );
         }
+        if (last >= 0) {
+          const forwarded = proxyState(fn);
+          if (forwarded !== undefined) {
+            return relay(
+              forwarded,
+              op,
+              [],
+              payload,
+              controllerOf(call).signal,
+            );
+          }
+        }
         const self = last < 0 ? undefined : owner;
         return applyInCall(
           call,
@@ -581,10 +614,15 @@ export class Session implements ProxyHost, DecodeContext {
           payload as unknown[],
         );
       }
-      default:
-        return listMembers(
-          last < 0 ? object : this.#member(owner, path[last], "read"),
-        );
+      default: {
+        const listed = last < 0
+          ? object
+          : this.#member(owner, path[last], "read");
+        const forwarded = proxyState(listed);
+        return forwarded === undefined
+          ? listMembers(listed)
+          : relay(forwarded, op, [], null, controllerOf(call).signal);
+      }
     }
   }
 
@@ -840,6 +878,10 @@ export class Session implements ProxyHost, DecodeContext {
 
   release(proxy: object): void {
     this.#imports.release(proxy);
+  }
+
+  forwarding(proxy: object, delta: 1 | -1): void {
+    this.#imports.forwarding(proxy, delta);
   }
 
   /**

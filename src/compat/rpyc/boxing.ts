@@ -31,6 +31,7 @@
 
 import { ProtocolError } from "../../core/errors.ts";
 import { isPlainData } from "../../core/exposure.ts";
+import { proxyState } from "../../core/proxy.ts";
 import {
   type BrineValue,
   dumpable,
@@ -211,6 +212,20 @@ function boxValue(
   }
   const own = host.ownPack(object);
   if (own !== undefined) return PyTuple.of(Label.LOCAL_REF, own);
+  const forwarded = proxyState(object);
+  if (forwarded !== undefined) {
+    // Mode 0: a proxy of a remote object itself, not a member or result.
+    if (forwarded.mode !== 0) {
+      throw new TypeError(
+        "Cannot send a netref member or call result that is still pending: await it first",
+      );
+    }
+    // Another connection's netref: exported as itself, and what the peer
+    // does with it is relayed to its connection (see serving.ts).
+    const id = host.exports.add(object, forwarded.host);
+    exported.push(id);
+    return PyTuple.of(Label.REMOTE_REF, refPack(object, id));
+  }
   if (typeof object !== "function") {
     if (object instanceof Uint8Array) return valueBox(object);
     if (object instanceof Date) return valueBox(dateText(object));

@@ -36,7 +36,7 @@ import { ConnectionHandle } from "../../core/handle.ts";
 import { Handle, Label, Msg, type WireVersion } from "./constants.ts";
 import { RpycLink, WireVersionError } from "./link.ts";
 import { type IdPack, PackRef, RpycExports, RpycImports } from "./refs.ts";
-import { perform, type RemoteHost } from "./remote.ts";
+import { perform, pythonHosts, type RemoteHost } from "./remote.ts";
 import { RequestTable } from "./requests.ts";
 import { Incoming } from "./incoming.ts";
 import type { RpycMessage } from "./wire.ts";
@@ -120,6 +120,7 @@ export class RpycSession implements ProxyHost, BoxingHost, RemoteHost {
     this.localRoot = options.root;
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
     this.handle = new ConnectionHandle(this);
+    pythonHosts.add(this);
     this.#requests = new RequestTable({
       label: options.label,
       timeout: options.timeout,
@@ -250,6 +251,11 @@ export class RpycSession implements ProxyHost, BoxingHost, RemoteHost {
   /** Gives a netref back to the peer now. */
   release(proxy: object): void {
     this.#imports.release(proxy);
+  }
+
+  /** Counts an export of one of this connection's netrefs on another. */
+  forwarding(proxy: object, delta: 1 | -1): void {
+    this.#imports.forwarding(proxy, delta);
   }
 
   /** Whether call arguments hold the peer's root before its pack is known. */

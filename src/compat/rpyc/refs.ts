@@ -19,7 +19,11 @@
  */
 
 import { ProtocolError } from "../../core/errors.ts";
-import { type ImportEntry, ImportTable } from "../../core/refs.ts";
+import {
+  type ForwardSource,
+  type ImportEntry,
+  ImportTable,
+} from "../../core/refs.ts";
 import { RefKind } from "../../protocol/constants.ts";
 import { type BrineValue, PyTuple } from "./brine.ts";
 
@@ -203,7 +207,10 @@ export function refPack(value: object, instanceId: number): PyTuple {
  * ```
  */
 export class RpycExports {
-  #byId = new Map<number, { value: object; count: number }>();
+  #byId = new Map<
+    number,
+    { value: object; count: number; source: ForwardSource | undefined }
+  >();
   #idOf = new Map<object, number>();
   #next = 1;
 
@@ -216,17 +223,20 @@ export class RpycExports {
    * Counts one more send of `value`.
    *
    * @param value The object sent by reference.
+   * @param source For another connection's netref: that connection, told
+   *   while the export lasts.
    * @returns Its instance id, stable while it stays exported.
    */
-  add(value: object): number {
+  add(value: object, source?: ForwardSource): number {
     let id = this.#idOf.get(value);
     if (id !== undefined) {
       this.#byId.get(id)!.count++;
       return id;
     }
     id = this.#next++;
-    this.#byId.set(id, { value, count: 1 });
+    this.#byId.set(id, { value, count: 1, source });
     this.#idOf.set(value, id);
+    source?.forwarding(value, 1);
     return id;
   }
 
@@ -254,14 +264,19 @@ export class RpycExports {
     if (entry.count <= 0) {
       this.#byId.delete(id as number);
       this.#idOf.delete(entry.value);
+      entry.source?.forwarding(entry.value, -1);
     }
     return true;
   }
 
   /** Drops everything, as when the connection closes. */
   clear(): void {
+    const forwarded = [...this.#byId.values()].filter((entry) =>
+      entry.source !== undefined
+    );
     this.#byId.clear();
     this.#idOf.clear();
+    for (const entry of forwarded) entry.source!.forwarding(entry.value, -1);
   }
 }
 
@@ -348,6 +363,17 @@ export class RpycImports {
    */
   release(proxy: object): void {
     this.#table.release(proxy);
+  }
+
+  /**
+   * Counts another connection starting (+1) or ending (-1) an export of a
+   * proxy (see `ImportTable.forwarding`).
+   *
+   * @param proxy A proxy made by {@linkcode RpycImports.get}.
+   * @param delta +1 or -1.
+   */
+  forwarding(proxy: object, delta: 1 | -1): void {
+    this.#table.forwarding(proxy, delta);
   }
 
   /** Forgets every proxy without telling the peer, as when closing. */

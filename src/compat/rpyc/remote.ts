@@ -23,6 +23,18 @@ import { Handle } from "./constants.ts";
 import { EXPOSED_PREFIX } from "./policy.ts";
 
 /**
+ * The RPyC connections: a call relayed to one of their netrefs keeps its
+ * keyword arguments as such ({@linkcode PyKwargs}).
+ *
+ * @example
+ * ```ts
+ * import { pythonHosts } from "./remote.ts";
+ * console.assert(!pythonHosts.has({}));
+ * ```
+ */
+export const pythonHosts: WeakSet<object> = new WeakSet();
+
+/**
  * What the operations need from their connection.
  *
  * @example

@@ -21,8 +21,16 @@
 
 import { AccessError } from "../../core/errors.ts";
 import { describe, exposedMembers, isPlainData } from "../../core/exposure.ts";
-import { localObject } from "./boxing.ts";
-import { DUNDER, pyType, resolveMember } from "./policy.ts";
+import { DUNDER, EXPOSED_PREFIX, pyType, resolveMember } from "./policy.ts";
+import {
+  type MemberInfo,
+  type ProxyState,
+  proxyState,
+  relay,
+} from "../../core/proxy.ts";
+import { Op } from "../../protocol/constants.ts";
+import { localObject, PyKwargs } from "./boxing.ts";
+import { pythonHosts } from "./remote.ts";
 import { bindMethod, parsePack, type RpycExports } from "./refs.ts";
 import { type BrineValue, PyNotImplemented, PyTuple } from "./brine.ts";
 import { Handle } from "./constants.ts";
@@ -110,6 +118,11 @@ export function serveRequest(
   args: unknown[],
 ): unknown {
   const [obj, a, b, c] = args;
+  const forwarded = proxyState(obj);
+  if (forwarded !== undefined) {
+    const relayed = relayRequest(forwarded, handler, a, b, c);
+    if (relayed !== undefined) return relayed;
+  }
   switch (handler) {
     case Handle.PING:
       return obj;
@@ -186,6 +199,77 @@ export function serveRequest(
         "KeyError",
       );
   }
+}
+
+/**
+ * A request on another connection's netref, forwarded to this peer: relayed
+ * to that connection as the netref operation it stands for. Undefined for
+ * requests answered here (repr, hash, comparison, `__doc__`).
+ */
+function relayRequest(
+  state: ProxyState,
+  handler: number,
+  a: unknown,
+  b: unknown,
+  c: unknown,
+): Promise<unknown> | undefined {
+  switch (handler) {
+    case Handle.GETATTR:
+      if (a === "__doc__") return undefined;
+      return relay(state, Op.GET, [relayedName(a)], null, undefined);
+    case Handle.SETATTR:
+      return relay(state, Op.SET, [relayedName(a)], b, undefined);
+    case Handle.CALL:
+      return relay(state, Op.CALL, [], relayedArgs(state, a, b), undefined);
+    case Handle.CALLATTR:
+      return relay(
+        state,
+        Op.CALL,
+        [relayedName(a)],
+        relayedArgs(state, b, c),
+        undefined,
+      );
+    case Handle.DIR:
+      return relay(state, Op.DIR, [], null, undefined).then((members) =>
+        new PyTuple(
+          (members as MemberInfo[]).map((member) => member.name).sort(),
+        )
+      );
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * A member name from Python, for another connection: dunder names stay
+ * unreachable, and the `exposed_` prefix goes (a Python peer there tries
+ * both).
+ */
+function relayedName(name: unknown): string {
+  if (typeof name !== "string") {
+    throw new TypeError("Cannot reach a member: its name must be a str");
+  }
+  if (DUNDER.test(name)) {
+    throw new AccessError(
+      `Cannot access '${name}' of a forwarded netref: dunder names are never reachable remotely`,
+    );
+  }
+  const bare = name.startsWith(EXPOSED_PREFIX)
+    ? name.slice(EXPOSED_PREFIX.length)
+    : name;
+  return bare === "" ? name : bare;
+}
+
+/** Python's arguments for a relayed call: kwargs stay kwargs for Python. */
+function relayedArgs(state: ProxyState, args: unknown, kwargs: unknown) {
+  if (
+    !pythonHosts.has(state.host) || !Array.isArray(kwargs) ||
+    kwargs.length === 0
+  ) {
+    return withKwargs(args, kwargs);
+  }
+  const named = withKwargs([], kwargs)[0] as Record<string, unknown>;
+  return [...withKwargs(args, []), new PyKwargs(named)];
 }
 
 function getAttr(host: ServingHost, obj: unknown, name: unknown): unknown {

@@ -1,0 +1,355 @@
+// Netrefs passed on from one connection to another stay live: the middle
+// exports its proxy, relays what the far side does with it, and every
+// reference table drains once the far side lets go. The services run in
+// their own processes (tests/fixtures/forwarding_server.ts).
+
+import assert from "assert";
+import {
+  connect,
+  type Connection,
+  connectRpyc,
+  exposed,
+  release,
+  RemoteError,
+  withOptions,
+} from "../mod.ts";
+import { collectGarbage, delay } from "./_harness.ts";
+import { type FixtureProcess, startFixture } from "./_processes.ts";
+import { PythonProcess, startPythonServer } from "./_rpyc.ts";
+
+type Refs = { exports: number; imports: number };
+
+/** What the forwarding fixture serves (see tests/fixtures/). */
+interface Forwarding {
+  makeCounter(): RemoteCounter;
+  use(counter: unknown, by: number): unknown;
+  callOn(value: unknown, name: string, ...args: unknown[]): unknown;
+  readOn(value: unknown, name: string): unknown;
+  callKept(key: string, name: string, ...args: unknown[]): unknown;
+  echo<T>(value: T): T;
+  put(name: string, value: unknown): void;
+  get(name: string): unknown;
+  drop(name: string): void;
+  refs(): Refs;
+}
+
+interface RemoteCounter {
+  increment(by?: number): Promise<number>;
+  count: Promise<number>;
+  label: Promise<string>;
+}
+
+async function startService(): Promise<FixtureProcess> {
+  return await startFixture("forwarding_server.ts", [], [
+    "--allow-net",
+    "--v8-flags=--expose-gc",
+  ]);
+}
+
+function open(service: FixtureProcess): Promise<Connection<Forwarding>> {
+  return connect<Forwarding>("127.0.0.1", service.ready.port);
+}
+
+/** Waits (collecting garbage here and in the services) until `check` holds. */
+async function until(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  state?: () => Promise<unknown>,
+): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    collectGarbage();
+    if (await check()) return;
+    await delay(20);
+  }
+  assert.ok(
+    await check(),
+    `still not true after 5 s: ${what}${
+      state === undefined ? "" : ` ${JSON.stringify(await state())}`
+    }`,
+  );
+}
+
+function drained(stats: { exports: number; imports: number }): boolean {
+  return stats.exports === 0 && stats.imports === 0;
+}
+
+/**
+ * Whether the services behind `services` (each asked, so that each collects
+ * its garbage) and the connections `local` hold no references.
+ */
+async function allDrained(
+  services: Connection<Forwarding>[],
+  local: { stats: Refs }[],
+): Promise<boolean> {
+  const remote = await Promise.all(services.map((conn) => conn.root.refs()));
+  return remote.every(drained) && local.every((conn) => drained(conn.stats));
+}
+
+/** Whether a service process ended without logging anything. */
+async function quietExit(service: FixtureProcess): Promise<void> {
+  await service.stop();
+  assert.equal(service.stderr(), "");
+}
+
+class Greeter {
+  readonly calls: string[] = [];
+  @exposed
+  name = "A's greeter";
+  @exposed
+  greet(who: string): string {
+    this.calls.push(who);
+    return `hello ${who}, from A`;
+  }
+  @exposed
+  async callBack(callback: (x: string) => Promise<string>): Promise<string> {
+    return await callback("from A");
+  }
+}
+
+class Counter {
+  #count = 0;
+  @exposed
+  label = "";
+  @exposed
+  increment(by = 1): number {
+    return this.#count += by;
+  }
+  @exposed
+  get count(): number {
+    return this.#count;
+  }
+}
+
+Deno.test("a netref from server 1 passed to server 2 is called, read, written and listed there, and both tables drain", async () => {
+  const server1 = await startService();
+  const server2 = await startService();
+  try {
+    await using conn1 = await open(server1);
+    await using conn2 = await open(server2);
+    const counter = await conn1.root.makeCounter() as unknown as RemoteCounter;
+    const report = await conn2.root.use(counter, 5);
+    assert.deepEqual(report, {
+      after: 5,
+      count: 5,
+      label: "set by the other side",
+      members: ["count", "increment", "label"],
+    });
+    // It was server 1's counter that server 2 changed.
+    assert.equal(await counter.count, 5);
+    assert.equal(await counter.label, "set by the other side");
+    // Sent back to its owner, it is the original object: server 2 hands
+    // back the client's own netref.
+    assert.equal(await conn2.root.echo(counter), counter);
+    // Server 2 released it: the client's export to server 2 ends.
+    await until(
+      "server 2 let go of the counter",
+      () => allDrained([conn2], [conn2]),
+    );
+    assert.deepEqual(await conn1.root.refs(), { exports: 1, imports: 0 });
+    release(counter);
+    await until(
+      "server 1 got the counter back",
+      () => allDrained([conn1], [conn1]),
+    );
+  } finally {
+    await quietExit(server1);
+    await quietExit(server2);
+  }
+});
+
+Deno.test("a forwarded netref released by its holder keeps working for the side it was forwarded to, until that side lets go", async () => {
+  const server1 = await startService();
+  const server2 = await startService();
+  try {
+    await using conn1 = await open(server1);
+    await using conn2 = await open(server2);
+    const counter = await conn1.root.makeCounter() as unknown as RemoteCounter;
+    await conn2.root.put("counter", counter);
+    release(counter);
+    assert.throws(() => counter.increment(1), ReferenceError);
+    assert.equal(await conn2.root.callKept("counter", "increment", 2), 2);
+    assert.deepEqual(await conn1.root.refs(), { exports: 1, imports: 0 });
+    await conn2.root.drop("counter");
+    await until(
+      "the counter went back to server 1 once server 2 let go",
+      () => allDrained([conn1, conn2], [conn1, conn2]),
+    );
+  } finally {
+    await quietExit(server1);
+    await quietExit(server2);
+  }
+});
+
+Deno.test("client A's object, kept by a shared service, is called by client B and the calls reach A", async () => {
+  const hub = await startService();
+  try {
+    await using a = await open(hub);
+    await using b = await open(hub);
+    const greeter = new Greeter();
+    await a.root.put("greeter", greeter);
+    const remote = await b.root.get("greeter") as {
+      greet(who: string): Promise<string>;
+      name: Promise<string>;
+      callBack(cb: (x: string) => string): Promise<string>;
+    };
+    assert.equal(await remote.greet("B"), "hello B, from A");
+    assert.deepEqual(greeter.calls, ["B"]);
+    assert.equal(await remote.name, "A's greeter");
+    // B's callback travels the other way: hub → A, and A's call comes back
+    // through the hub to B.
+    assert.equal(
+      await remote.callBack((x) => `B got ${x}`),
+      "B got from A",
+    );
+    // Sent back to the service, it is the object the service keeps.
+    assert.equal(await b.root.echo(remote), remote);
+    release(remote);
+    await b.root.drop("greeter");
+    await until(
+      "every table drained",
+      () => allDrained([a], [a, b]),
+    );
+  } finally {
+    await quietExit(hub);
+  }
+});
+
+Deno.test("when the owner of a forwarded object disconnects, calls through the forward fail with ConnectionClosedError, without a hang", async () => {
+  const hub = await startService();
+  try {
+    const a = await open(hub);
+    await using b = await open(hub);
+    await a.root.put("greeter", new Greeter());
+    const remote = await b.root.get("greeter") as {
+      greet(who: string): Promise<string>;
+    };
+    await a.close();
+    const quick = withOptions(remote, { timeout: 5000 });
+    const error = await quick.greet("B").then(
+      () => assert.fail("the call should fail"),
+      (error: unknown) => error,
+    );
+    assert.ok(error instanceof RemoteError, String(error));
+    assert.equal(error.remoteName, "ConnectionClosedError");
+    assert.match(error.message, /forwarded through this side.*is closed/);
+    release(remote);
+    await b.root.drop("greeter");
+    await until(
+      "the service dropped the dead forward",
+      () => allDrained([b], [b]),
+    );
+  } finally {
+    await quietExit(hub);
+  }
+});
+
+Deno.test("over RPyC, a Python client's object reaches a netref client and a netref client's object reaches Python, through a shared service", async () => {
+  const hub = await startService();
+  try {
+    await using a = await open(hub);
+    await using b = await open(hub);
+    await using python = new PythonProcess({
+      code: `import sys, rpyc
+c = rpyc.connect('127.0.0.1', int(sys.argv[1]))
+class Greeter(object):
+    def __init__(self):
+        self.calls = []
+    def exposed_greet(self, who):
+        self.calls.append(who)
+        return 'hello %s, from Python' % who
+g = Greeter()
+c.root.put('py', g)
+bg = rpyc.BgServingThread(c)
+print('put', flush=True)
+sys.stdin.readline()
+counter = c.root.get('ts')
+print(counter.increment(5))
+print(counter.count)
+counter.label = 'set by Python'
+print(counter.label)
+print([name for name in dir(counter) if not name.startswith('_')])
+print(c.root.echo(counter) is counter)
+print(g.calls)
+del counter
+print('done', flush=True)
+sys.stdin.readline()
+bg.stop()
+c.close()
+`,
+    }, { args: [String(hub.ready.port)] });
+    assert.equal(await python.line(), "put");
+    const fromPython = await b.root.get("py") as {
+      greet(who: string): Promise<string>;
+    };
+    assert.equal(await fromPython.greet("B"), "hello B, from Python");
+    const counter = new Counter();
+    await a.root.put("ts", counter);
+    await python.send("");
+    const lines = [];
+    for (let line = await python.line(); line !== "done";) {
+      lines.push(line);
+      line = await python.line();
+    }
+    assert.deepEqual(lines, [
+      "5",
+      "5",
+      "set by Python",
+      "['count', 'increment', 'label']",
+      "True",
+      "['B']",
+    ]);
+    assert.equal(counter.count, 5);
+    assert.equal(counter.label, "set by Python");
+    release(fromPython);
+    await b.root.drop("py");
+    await a.root.drop("ts");
+    await python.send("");
+    const { code, stderr } = await python.close();
+    assert.equal(code, 0, stderr);
+    await until(
+      "every table drained",
+      () => allDrained([a], [a, b]),
+    );
+  } finally {
+    await quietExit(hub);
+  }
+});
+
+Deno.test("connectRpyc() forwards a Python object to a netref server and a netref object to Python, and gives both back", async () => {
+  await using pythonServer = await startPythonServer();
+  const service = await startService();
+  try {
+    await using py = await connectRpyc<{
+      make_counter(): { increment(by?: number): number; value: number };
+      held(): number;
+      same<T>(value: T): T;
+      each(items: number[], callback: unknown): unknown[];
+    }>("127.0.0.1", pythonServer.port);
+    await using conn = await open(service);
+    const baseline = await py.root.held();
+    // A Python object, used by the netref server through this process.
+    const pyCounter = await py.root.make_counter();
+    assert.equal(await conn.root.callOn(pyCounter, "increment", 5), 5);
+    assert.equal(await conn.root.readOn(pyCounter, "value"), 5);
+    assert.equal(await pyCounter.value, 5);
+    // A netref server's object, used by Python through this process.
+    const counter = await conn.root.makeCounter() as unknown as RemoteCounter;
+    const increment = await (counter as unknown as { increment: unknown })
+      .increment;
+    assert.deepEqual(await py.root.each([1, 2], increment), [1, 3]);
+    assert.equal(await counter.count, 3);
+    assert.equal(await py.root.same(counter), counter);
+    release(pyCounter);
+    release(counter);
+    release(increment);
+    await until(
+      "every table drained",
+      async () =>
+        await allDrained([conn], [py, conn]) &&
+        await py.root.held() === baseline,
+    );
+  } finally {
+    await quietExit(service);
+  }
+});
