@@ -11,6 +11,7 @@ import {
   exposed,
   release,
   RemoteError,
+  serve,
   withOptions,
 } from "../mod.ts";
 import { collectGarbage, delay } from "./_harness.ts";
@@ -351,5 +352,106 @@ Deno.test("connectRpyc() forwards a Python object to a netref server and a netre
     );
   } finally {
     await quietExit(service);
+  }
+});
+
+Deno.test("when the connection a netref was forwarded over closes, the netref goes back to its owner", async () => {
+  const server1 = await startService();
+  const server2 = await startService();
+  try {
+    await using conn1 = await open(server1);
+    const conn2 = await open(server2);
+    const counter = await conn1.root.makeCounter() as unknown as RemoteCounter;
+    await conn2.root.put("counter", counter);
+    release(counter);
+    assert.equal(await conn2.root.callKept("counter", "increment", 1), 1);
+    assert.deepEqual(await conn1.root.refs(), { exports: 1, imports: 0 });
+    await conn2.close();
+    await until(
+      "server 1 got the counter back",
+      () => allDrained([conn1], [conn1]),
+    );
+  } finally {
+    await quietExit(server1);
+    await quietExit(server2);
+  }
+});
+
+Deno.test("RPyC over RPyC: a Python client's object, forwarded by a netref service to a Python store, comes back as itself and stays callable", async () => {
+  await using store = new PythonProcess({
+    code: `import sys, threading, rpyc
+from rpyc.utils.server import ThreadedServer
+class Store(rpyc.Service):
+    value = None
+    def exposed_set_value(self, value):
+        Store.value = value
+    def exposed_fetch_value(self):
+        return Store.value
+    def exposed_add_to_value(self, x):
+        return Store.value.add(x)
+server = ThreadedServer(Store, hostname='127.0.0.1', port=0)
+threading.Thread(target=server.start, daemon=True).start()
+print('listening on', server.port, flush=True)
+sys.stdin.read()
+server.close()
+`,
+  });
+  const port = Number((await store.line()).match(/^listening on (\d+)$/)?.[1]);
+  await using toStore = await connectRpyc<{
+    set_value(value: unknown): void;
+    fetch_value(): unknown;
+    add_to_value(x: number): unknown;
+  }>("127.0.0.1", port);
+  class Intermediate {
+    @exposed
+    async setValue(value: unknown): Promise<void> {
+      await toStore.root.set_value(value);
+    }
+    @exposed
+    async fetchValue(): Promise<unknown> {
+      return await toStore.root.fetch_value();
+    }
+    @exposed
+    async addToValue(x: number): Promise<unknown> {
+      return await toStore.root.add_to_value(x);
+    }
+  }
+  const intermediate = serve(new Intermediate(), { port: 0, log: () => {} });
+  try {
+    const client = new PythonProcess({
+      code: `import sys, rpyc
+c = rpyc.connect('127.0.0.1', int(sys.argv[1]))
+class Box(object):
+    def __init__(self):
+        self.items = [1]
+    def exposed_add(self, x):
+        self.items.append(x)
+        return len(self.items)
+box = Box()
+c.root.setValue(1)
+print(c.root.fetchValue())
+c.root.setValue(box)
+print(c.root.fetchValue() is box)
+print(c.root.addToValue(2))
+print(box.items)
+c.root.setValue(None)
+c.close()
+`,
+    }, { args: [String(intermediate.addr.port)] });
+    const lines = [
+      await client.line(),
+      await client.line(),
+      await client.line(),
+      await client.line(),
+    ];
+    const { code, stderr } = await client.close();
+    assert.equal(code, 0, stderr);
+    assert.deepEqual(lines, ["1", "True", "2", "[1, 2]"]);
+    await until(
+      "the intermediate gave everything back",
+      () => drained(toStore.stats),
+    );
+  } finally {
+    await intermediate.shutdown({ deadline: 1000 });
   }
 });
