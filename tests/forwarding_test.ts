@@ -8,6 +8,7 @@ import {
   connect,
   type Connection,
   connectRpyc,
+  dir,
   exposed,
   release,
   RemoteError,
@@ -30,6 +31,7 @@ interface Forwarding {
   echo<T>(value: T): T;
   put(name: string, value: unknown): void;
   get(name: string): unknown;
+  hold(name: string): { value: unknown };
   drop(name: string): void;
   refs(): Refs;
 }
@@ -211,6 +213,48 @@ Deno.test("client A's object, kept by a shared service, is called by client B an
       "every table drained",
       () => allDrained([a], [a, b]),
     );
+  } finally {
+    await quietExit(hub);
+  }
+});
+
+Deno.test("a netref kept in a member of a service object is reached through that member", async () => {
+  const hub = await startService();
+  try {
+    await using a = await open(hub);
+    await using b = await open(hub);
+    const greeter = new Greeter();
+    await a.root.put("greeter", greeter);
+    const doubleFn = (x: number) => x * 2;
+    await a.root.put("double", doubleFn);
+    const holder = await b.root.hold("greeter") as unknown as {
+      value: { greet(who: string): Promise<string>; name: Promise<string> };
+    };
+    assert.equal(await holder.value.greet("B"), "hello B, from A");
+    assert.equal(await holder.value.name, "A's greeter");
+    assert.deepEqual(
+      (await dir(holder.value)).map((member) => member.name),
+      ["callBack", "greet", "name"],
+    );
+    const doubler = await b.root.hold("double") as unknown as {
+      value: (x: number) => Promise<number>;
+    };
+    assert.equal(await doubler.value(21), 42);
+    // Read on its own, it is A's function itself, not a bound copy.
+    const double = await doubler.value as unknown as (
+      x: number,
+    ) => Promise<number>;
+    assert.equal(await double(4), 8);
+    await b.root.put("back", double);
+    assert.equal(await a.root.get("back"), doubleFn);
+    release(holder);
+    release(doubler);
+    release(double);
+    assert.deepEqual(greeter.calls, ["B"]);
+    await b.root.drop("greeter");
+    await b.root.drop("double");
+    await b.root.drop("back");
+    await until("every table drained", () => allDrained([a], [a, b]));
   } finally {
     await quietExit(hub);
   }

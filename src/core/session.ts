@@ -573,8 +573,10 @@ export class Session implements ProxyHost, DecodeContext {
     switch (op) {
       case Op.GET: {
         const value = this.#member(owner, path[last], "read");
-        // A method read on its own stays bound to its object.
-        return typeof value === "function" && !isPlainData(owner as object)
+        // A method read on its own stays bound to its object; a netref is
+        // forwarded as itself.
+        return typeof value === "function" && !isPlainData(owner as object) &&
+            proxyState(value) === undefined
           ? value.bind(owner)
           : value;
       }

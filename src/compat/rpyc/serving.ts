@@ -278,8 +278,10 @@ function getAttr(host: ServingHost, obj: unknown, name: unknown): unknown {
   const member = resolveMember(obj, name, "read");
   const owner = obj as Record<string, unknown>;
   const value = host.invoke(() => owner[member]);
-  // A method read on its own stays bound to its object, as in Python.
-  return typeof value === "function" && !isPlainData(owner)
+  // A method read on its own stays bound to its object, as in Python; a
+  // netref is forwarded as itself.
+  return typeof value === "function" && !isPlainData(owner) &&
+      proxyState(value) === undefined
     ? bindMethod(value as (...args: unknown[]) => unknown, owner)
     : value;
 }
