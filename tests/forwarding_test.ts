@@ -8,11 +8,13 @@ import {
   connect,
   type Connection,
   connectRpyc,
+  currentCall,
   dir,
   exposed,
   release,
   RemoteError,
   serve,
+  TimeoutError,
   withOptions,
 } from "../mod.ts";
 import { collectGarbage, delay } from "./_harness.ts";
@@ -254,6 +256,49 @@ Deno.test("a netref kept in a member of a service object is reached through that
     await b.root.drop("greeter");
     await b.root.drop("double");
     await b.root.drop("back");
+    await until("every table drained", () => allDrained([a], [a, b]));
+  } finally {
+    await quietExit(hub);
+  }
+});
+
+Deno.test("a call through a forward that times out is cancelled at the owner too", async () => {
+  const hub = await startService();
+  try {
+    await using a = await open(hub);
+    await using b = await open(hub);
+    let aborted: (reason: unknown) => void;
+    const abortSeen = new Promise((resolve) => aborted = resolve);
+    class Slow {
+      @exposed
+      wait(): Promise<void> {
+        const { signal } = currentCall();
+        return new Promise((_, reject) => {
+          signal.addEventListener("abort", () => {
+            aborted(signal.reason);
+            reject(signal.reason);
+          });
+        });
+      }
+    }
+    await a.root.put("slow", new Slow());
+    const slow = await b.root.get("slow") as { wait(): Promise<void> };
+    await assert.rejects(
+      () => withOptions(slow, { timeout: 200 }).wait(),
+      TimeoutError,
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const reason = await Promise.race([
+      abortSeen,
+      new Promise((resolve) =>
+        timer = setTimeout(() => resolve("no abort within 3 s"), 3000)
+      ),
+    ]);
+    clearTimeout(timer);
+    assert.ok(reason instanceof DOMException, String(reason));
+    assert.equal(reason.name, "AbortError");
+    release(slow);
+    await b.root.drop("slow");
     await until("every table drained", () => allDrained([a], [a, b]));
   } finally {
     await quietExit(hub);
