@@ -479,6 +479,7 @@ class Store(rpyc.Service):
     def exposed_add_to_value(self, x):
         return Store.value.add(x)
 server = ThreadedServer(Store, hostname='127.0.0.1', port=0)
+server._listen()  # start() would listen only once its thread runs
 threading.Thread(target=server.start, daemon=True).start()
 print('listening on', server.port, flush=True)
 sys.stdin.read()
