@@ -146,6 +146,12 @@ Deno.test("a netref from server 1 passed to server 2 is called, read, written an
     // Sent back to its owner, it is the original object: server 2 hands
     // back the client's own netref.
     assert.equal(await conn2.root.echo(counter), counter);
+    // Server 1's root, forwarded: server 2 makes a counter on server 1.
+    const made = await conn2.root.callOn(conn1.root, "makeCounter") as
+      & RemoteCounter
+      & object;
+    assert.equal(await made.increment(2), 2);
+    release(made);
     // Server 2 released it: the client's export to server 2 ends.
     await until(
       "server 2 let go of the counter",
@@ -356,6 +362,7 @@ sys.stdin.readline()
 counter = c.root.get('ts')
 print(counter.increment(5))
 print(counter.count)
+print(repr(counter).startswith('<forwarded '))
 counter.label = 'set by Python'
 print(counter.label)
 print([name for name in dir(counter) if not name.startswith('_')])
@@ -384,6 +391,7 @@ c.close()
     assert.deepEqual(lines, [
       "5",
       "5",
+      "True",
       "set by Python",
       "['count', 'increment', 'label']",
       "True",

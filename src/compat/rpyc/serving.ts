@@ -287,6 +287,8 @@ function getAttr(host: ServingHost, obj: unknown, name: unknown): unknown {
 }
 
 function describeObject(obj: unknown): string {
+  // A netref describes itself locally; its members would be remote.
+  if (proxyState(obj) !== undefined) return `<forwarded ${String(obj)}>`;
   if (typeof obj === "function") {
     return `<netref function ${obj.name || "anonymous"}>`;
   }
