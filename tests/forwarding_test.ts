@@ -59,7 +59,6 @@ function open(service: FixtureProcess): Promise<Connection<Forwarding>> {
 async function until(
   what: string,
   check: () => Promise<boolean> | boolean,
-  state?: () => Promise<unknown>,
 ): Promise<void> {
   const deadline = Date.now() + 5000;
   while (Date.now() < deadline) {
@@ -67,12 +66,7 @@ async function until(
     if (await check()) return;
     await delay(20);
   }
-  assert.ok(
-    await check(),
-    `still not true after 5 s: ${what}${
-      state === undefined ? "" : ` ${JSON.stringify(await state())}`
-    }`,
-  );
+  assert.ok(await check(), `still not true after 5 s: ${what}`);
 }
 
 function drained(stats: { exports: number; imports: number }): boolean {
