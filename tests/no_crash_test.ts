@@ -16,7 +16,8 @@ import {
 } from "../mod.ts";
 import { type FixtureProcess, startFixture } from "./_processes.ts";
 import { eventually } from "./_harness.ts";
-import { pythonLines } from "./_rpyc.ts";
+import { pythonLines, startPythonServer } from "./_rpyc.ts";
+import { connectRpyc } from "../src/compat/rpyc/client.ts";
 import { client } from "./_rpyc_service.ts";
 
 type Fn = (...args: unknown[]) => unknown;
@@ -200,6 +201,10 @@ class Probed {
   counter(): number {
     return 1;
   }
+  @exposed
+  callback(): () => number {
+    return () => 1;
+  }
 }
 
 Deno.test("a netref answers the well-known probes locally", async (t) => {
@@ -219,6 +224,20 @@ Deno.test("a netref answers the well-known probes locally", async (t) => {
       assert.equal(Deno.inspect(ref), text);
       assert.equal(Deno.inspect([ref]), `[ ${text} ]`);
     });
+    await t.step(
+      "own keys of an object or a function netref: none",
+      async () => {
+        const fn = await (ref.callback as () => Promise<object>)();
+        for (const value of [ref, fn]) {
+          assert.deepEqual(Object.keys(value), []);
+          assert.deepEqual(Reflect.ownKeys(value), []);
+          assert.equal(
+            Object.getOwnPropertyDescriptor(value, "prototype"),
+            undefined,
+          );
+        }
+      },
+    );
     await t.step("valueOf, constructor, iterators, toStringTag, then", () => {
       assert.equal((ref.valueOf as () => unknown).call(ref), ref);
       assert.equal(ref.constructor, undefined);
@@ -230,7 +249,6 @@ Deno.test("a netref answers the well-known probes locally", async (t) => {
       assert.equal("toJSON" in ref, true);
       assert.equal("constructor" in ref, false);
     });
-    assert.equal(conn.stats.pendingCalls, 0);
     await t.step("members and pending calls describe themselves", async () => {
       const member = ref.counter as () => unknown;
       assert.equal(
@@ -238,7 +256,7 @@ Deno.test("a netref answers the well-known probes locally", async (t) => {
         `[netref member root.counter of 127.0.0.1:${port}]`,
       );
       assert.equal(JSON.stringify(member), JSON.stringify(String(member)));
-      assert.equal(conn.stats.pendingCalls, 0);
+      assert.equal(conn.stats.pendingCalls, 0); // No probe asked the server.
       const pending = member();
       assert.equal(
         Deno.inspect(pending),
@@ -277,4 +295,23 @@ Deno.test("a call nobody awaits that fails is logged once; an awaited one is not
     await conn.close();
     await server.shutdown({ deadline: 1000 });
   }
+});
+
+Deno.test("a Python object's netref describes itself locally, and a failed call nobody awaits is logged", async () => {
+  await using python = await startPythonServer();
+  const logs: string[] = [];
+  await using conn = await connectRpyc<
+    { make_counter(): object; fail(message: string): never }
+  >("127.0.0.1", python.port, { log: (m) => logs.push(m) });
+  const counter = await conn.root.make_counter();
+  const text = String(counter);
+  assert.match(text, /^\[netref \S*Counter #\d+ of 127\.0\.0\.1:\d+\]$/);
+  assert.equal(Deno.inspect(counter), text);
+  assert.equal(JSON.stringify(counter), JSON.stringify(text));
+  assert.equal(conn.stats.pendingCalls, 0);
+  conn.root.fail("nobody awaits this");
+  const seen = await eventually(() => logs.length > 0);
+  assert.ok(seen, "the failed call was not logged");
+  assert.match(logs[0], /a call to fail on .* failed, and nothing awaited/);
+  assert.match(logs[0], /nobody awaits this/);
 });

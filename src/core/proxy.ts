@@ -201,9 +201,13 @@ export function makeRefProxy(
   );
 }
 
-/** A fresh target per ref: `typeof` tells functions from objects. */
+/**
+ * A fresh target per ref: `typeof` tells functions from objects. An arrow
+ * function, since a `function` has a non-configurable `prototype` that the
+ * `ownKeys` trap would have to report: `Object.keys(ref)` threw.
+ */
 function refTarget(callable: boolean): object {
-  return inspectable(callable ? function netref() {} : {});
+  return inspectable(callable ? () => {} : {});
 }
 
 function pathProxy(base: ProxyState, path: readonly string[]): object {
