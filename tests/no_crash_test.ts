@@ -36,12 +36,15 @@ interface Careless {
   pid(): Promise<number>;
 }
 
-function startCareless(): Promise<FixtureProcess> {
-  return startFixture("careless_server.ts", []);
+function startCareless(token?: string): Promise<FixtureProcess> {
+  return startFixture("careless_server.ts", token === undefined ? [] : [token]);
 }
 
-function open(server: FixtureProcess): Promise<Connection<Careless>> {
-  return connect<Careless>("127.0.0.1", server.ready.port);
+function open(
+  server: FixtureProcess,
+  token?: string,
+): Promise<Connection<Careless>> {
+  return connect<Careless>("127.0.0.1", server.ready.port, { token });
 }
 
 /** Waits until the server has logged `text` (or exited: then fails). */
@@ -51,9 +54,12 @@ async function logged(server: FixtureProcess, text: string): Promise<void> {
 }
 
 /** A fresh connection still reaches the server, which reported no crash. */
-async function assertAlive(server: FixtureProcess): Promise<void> {
+async function assertAlive(
+  server: FixtureProcess,
+  token?: string,
+): Promise<void> {
   assert.doesNotMatch(server.stderr(), /Uncaught|error:/);
-  await using conn = await open(server);
+  await using conn = await open(server, token);
   assert.equal(await conn.root.pid(), server.child.pid);
 }
 
@@ -168,6 +174,20 @@ Deno.test("an async onDisconnect that rejects is logged, not fatal", async () =>
   await conn.close();
   await logged(server, "onDisconnect failed on purpose");
   await assertAlive(server);
+});
+
+Deno.test("a silent client of a server that requires a token is refused, not fatal", async () => {
+  await using server = await startCareless("sesame");
+  // Silent past the handshake timeout: handed to RPyC, which cannot send a
+  // token, so it is closed with the sniffing read still pending.
+  const socket = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: server.ready.port,
+  });
+  assert.equal(await socket.read(new Uint8Array(64)), null);
+  socket.close();
+  await logged(server, "refused RPyC client");
+  await assertAlive(server, "sesame");
 });
 
 Deno.test("a Python client cannot have the server call its then, and its late callbacks are logged", async () => {
