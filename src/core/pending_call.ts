@@ -116,7 +116,7 @@ export function reportUnawaited(
   result.promise.catch((error) => {
     if (!result.observed) {
       sink.log(
-        `a call to ${what} on ${sink.label} failed, and nothing awaited its result: ${
+        `a call to ${what} on ${sink.label} failed while nothing awaited it: ${
           errorMessage(error)
         }`,
       );
