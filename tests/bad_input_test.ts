@@ -1086,7 +1086,9 @@ Deno.test("members that are not @exposed are unreachable through the client, wit
     string,
     ((...args: unknown[]) => Promise<unknown>) & PromiseLike<unknown>
   >;
-  for (const name of UNREACHABLE) {
+  // A proxy answers these itself, never asking the server (no_crash_test.ts).
+  const local = new Set(["constructor", "toString"]);
+  for (const name of UNREACHABLE.filter((n) => !local.has(n))) {
     await t.step(`calling ${name}`, async () => {
       await assert.rejects(async () => await root[name](), (error: Error) => {
         assert.ok(error instanceof AccessError, `got ${error}`);

@@ -1,12 +1,23 @@
 /**
  * A call this side sent, waiting for its answer: its promise, its deadline,
- * and the queued request whose hold byte pipelining may still flip.
+ * and the queued request whose hold byte pipelining may still flip. Also
+ * what becomes of results the peer sends that `await` would misread, and of
+ * failures nobody waits for.
  *
  * @module
  */
 
 import { MSGPACK_FALSE, MSGPACK_TRUE } from "../protocol/constants.ts";
+import { errorMessage } from "./errors.ts";
 import type { PendingResult } from "./proxy.ts";
+
+/** Where a call that failed while nobody waited for it is reported. */
+export interface FailureSink {
+  /** Describes the connection's peer. */
+  readonly label: string;
+  /** Logs one line. */
+  log(message: string): void;
+}
 
 /** A call this side sent, waiting for its answer. */
 export class PendingCall implements PendingResult {
@@ -17,6 +28,7 @@ export class PendingCall implements PendingResult {
   payload: Uint8Array | null = null;
   held = false;
   settled = false;
+  observed = false;
   /** When the call times out (`Date.now()` time), or Infinity. */
   deadline = Infinity;
   /** The timeout the deadline came from, for the error message. */
@@ -52,10 +64,114 @@ export class PendingCall implements PendingResult {
       payload[payload.length - 1] = MSGPACK_TRUE;
       this.held = true;
       // Its failure reaches the caller through the pipelined request.
+      this.observed = true;
       this.promise.catch(() => {});
     }
     return -this.id;
   }
+
+  /**
+   * Settles with the peer's answer; one that `await` would call instead of
+   * giving (it has a `then` method) fails the call instead.
+   *
+   * @param value The decoded answer.
+   * @param sink Where a failure nobody waits for is reported.
+   */
+  deliver(value: unknown, sink: FailureSink): void {
+    if (isThenable(value)) {
+      this.fail(thenableError(`the result of ${this.label}`, sink), sink);
+    } else {
+      this.resolve(value);
+    }
+  }
+
+  /**
+   * Rejects. When nothing has asked for the result by the time the
+   * rejection would go unhandled, it is reported once instead, so that a
+   * call nobody awaits (to a peer that has gone, say) never exits the
+   * process; whoever awaits it later still sees the error.
+   *
+   * @param error Why the call failed.
+   * @param sink Where it is reported if nobody waits.
+   */
+  fail(error: unknown, sink: FailureSink): void {
+    this.reject(error);
+    reportUnawaited(this, sink, this.label);
+  }
+}
+
+/**
+ * Makes sure a failure of `result` never goes unhandled: if nothing has
+ * asked for it (`observed`) when it fails, it is logged once.
+ *
+ * @param result The pending result.
+ * @param sink Where it is logged.
+ * @param what What was called, for the message.
+ */
+export function reportUnawaited(
+  result: PendingResult,
+  sink: FailureSink,
+  what: string,
+): void {
+  result.promise.catch((error) => {
+    if (!result.observed) {
+      sink.log(
+        `a call to ${what} on ${sink.label} failed while nothing awaited it: ${
+          errorMessage(error)
+        }`,
+      );
+    }
+  });
+}
+
+/**
+ * A result computed by this side (a call on data already received, or an
+ * RPyC request): its failure is reported if nobody waits for it.
+ *
+ * @param promise Settles with the result.
+ * @param sink Where a failure nobody waits for is reported.
+ * @param what What was called, for the message.
+ * @returns The pending result.
+ */
+export function watchedResult(
+  promise: Promise<unknown>,
+  sink: FailureSink,
+  what: string,
+): PendingResult {
+  const result: PendingResult = {
+    promise,
+    pipelineTarget: () => null,
+    observed: false,
+  };
+  reportUnawaited(result, sink, what);
+  return result;
+}
+
+/**
+ * Whether `await` would call a `then` method of a value received rather
+ * than give the value: an object or function with a callable `then`, other
+ * than a promise. A peer must never have this side call such a method.
+ *
+ * @param value A received value.
+ * @returns True if it must not be resolved through a promise.
+ */
+export function isThenable(value: unknown): boolean {
+  if (typeof value !== "object" && typeof value !== "function") return false;
+  return value !== null && !(value instanceof Promise) &&
+    typeof (value as { then?: unknown }).then === "function";
+}
+
+/**
+ * The error for a received value that `await` would misread as a promise.
+ *
+ * @param what What it was, such as "the result of root.foo".
+ * @param sink The connection, for its label.
+ * @returns The error.
+ */
+export function thenableError(what: string, sink: FailureSink): TypeError {
+  return new TypeError(
+    `Cannot receive ${what} from ${sink.label}: it has a 'then' method, so await would call it instead of giving the value; send it inside an array or object instead`,
+  );
 }
 
 /** What a request names, for messages: its path, the root, or a ref. */
@@ -72,9 +188,10 @@ export function settledCall(
   target: number,
   path: readonly string[],
   error: unknown,
+  sink: FailureSink,
 ): PendingCall {
   const call = new PendingCall(0, target, path);
   call.settled = true;
-  call.reject(error);
+  call.fail(error, sink);
   return call;
 }

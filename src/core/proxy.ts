@@ -8,6 +8,12 @@
 
 import { Op } from "../protocol/constants.ts";
 import { ConnectionClosedError, errorMessage } from "./errors.ts";
+import {
+  type FailureSink,
+  isThenable,
+  thenableError,
+  watchedResult,
+} from "./pending_call.ts";
 import type { ForwardSource, ImportEntry } from "./refs.ts";
 import type { CallOptions } from "./types.ts";
 
@@ -20,10 +26,19 @@ export interface PendingResult {
    * pipelined on it (the peer is then told to hold the result); else null.
    */
   pipelineTarget(): number | null;
+  /**
+   * Set once something asked for the result (`then`, `catch`, `finally`, a
+   * call pipelined on it): its failure is then theirs to handle. A failure
+   * nobody asked for is logged instead of going unhandled.
+   */
+  observed: boolean;
 }
 
-/** What proxies need from their connection. */
-export interface ProxyHost extends ForwardSource {
+/**
+ * What proxies need from their connection; `log` reports calls that failed
+ * while nobody waited for them.
+ */
+export interface ProxyHost extends ForwardSource, FailureSink {
   /**
    * Sends an operation on `target` (a ref id, 0 for root, or a negated
    * pending request id).
@@ -43,6 +58,8 @@ export interface ProxyHost extends ForwardSource {
   readonly label: string;
   /** Whether the connection is closed. */
   readonly isClosed: boolean;
+  /** The class name of a remote object, where the wire carries one. */
+  refName?(target: number): string | undefined;
 }
 
 const REF = 0;
@@ -61,7 +78,10 @@ export interface ProxyState {
   readonly entry: ImportEntry | null;
   /** REF: whether it stands for a function. */
   readonly callable: boolean;
-  /** PATH: the REF or RESULT state the path starts from. */
+  /**
+   * PATH: the REF or RESULT state the path starts from. RESULT: what was
+   * called, for inspection.
+   */
   readonly base: ProxyState | null;
   /** PATH: member names from the base. */
   readonly path: readonly string[];
@@ -75,11 +95,30 @@ export interface ProxyState {
 // Answered by every proxy's `get` trap: how a proxy is told from other values.
 const STATE = Symbol("netref.state");
 
+const inspectKey = Symbol.for("Deno.customInspect");
+const nodeInspectKey = Symbol.for("nodejs.util.inspect.custom");
+
+/**
+ * Deno's and Node's `inspect` look through a proxy to its target, and call
+ * the target's `nodejs.util.inspect.custom` with the proxy as `this`: every
+ * target carries it, so `console.log(ref)` describes the netref and never
+ * reaches the peer. (Deno.customInspect is called with the target as `this`,
+ * so it could not tell proxies that share one.)
+ */
+function inspectable<T extends object>(target: T): T {
+  Object.defineProperty(target, nodeInspectKey, {
+    value: describeThis,
+    configurable: true,
+  });
+  return target;
+}
+
 // Path proxies share one callable target, and result proxies one object
 // target (a call's result is promise-like, `typeof` "object"): they report no
-// own properties, so no proxy invariant ties them to their target.
-const CALLABLE_TARGET = () => {};
-const RESULT_TARGET = {};
+// own properties, so no proxy invariant ties them to their target (its one
+// property, for inspection, is configurable).
+const CALLABLE_TARGET = inspectable(() => {});
+const RESULT_TARGET = inspectable({});
 
 /**
  * The state of a netref proxy, or undefined for any other value.
@@ -96,6 +135,42 @@ export function proxyState(value: unknown): ProxyState | undefined {
 
 function make(state: ProxyState, target: object): object {
   return new Proxy(target, new NetrefHandler(state));
+}
+
+/**
+ * Whether a handler's result is awaited before it is answered: a promise,
+ * or a netref member or call result of this library's own. Any other value
+ * with a `then` method (the peer's data among them) is sent as a value:
+ * awaiting it would call the peer, or whatever of ours the peer put there.
+ *
+ * @param value A handler's result.
+ * @returns True if it is to be awaited.
+ */
+export function isAwaitable(value: unknown): value is PromiseLike<unknown> {
+  if (value instanceof Promise) return true;
+  const state = proxyState(value);
+  return state !== undefined && state.mode !== REF;
+}
+
+/** A value carried through a promise that must not adopt it as a thenable. */
+export interface Boxed {
+  readonly value: unknown;
+}
+
+function box(value: unknown): Boxed {
+  return { value };
+}
+
+/**
+ * Waits for a handler's result, awaiting it only if {@linkcode isAwaitable}.
+ *
+ * @param result What the handler returned.
+ * @returns Its value, boxed.
+ */
+export function awaitResult(result: unknown): Promise<Boxed> {
+  return isAwaitable(result)
+    ? Promise.resolve(result).then(box)
+    : Promise.resolve(box(result));
 }
 
 /**
@@ -125,9 +200,17 @@ export function makeRefProxy(
       result: null,
       options: undefined,
     },
-    // A fresh target per ref: `typeof` tells functions from objects.
-    callable ? function netref() {} : {},
+    refTarget(callable),
   );
+}
+
+/**
+ * A fresh target per ref: `typeof` tells functions from objects. An arrow
+ * function, since a `function` has a non-configurable `prototype` that the
+ * `ownKeys` trap would have to report: `Object.keys(ref)` threw.
+ */
+function refTarget(callable: boolean): object {
+  return inspectable(callable ? () => {} : {});
 }
 
 function pathProxy(base: ProxyState, path: readonly string[]): object {
@@ -145,20 +228,19 @@ function pathProxy(base: ProxyState, path: readonly string[]): object {
 }
 
 function resultProxy(
-  host: ProxyHost,
+  called: ProxyState,
   result: PendingResult,
-  options: CallOptions | undefined,
 ): object {
   return make({
-    host,
+    host: called.host,
     mode: RESULT,
     target: 0,
     entry: null,
     callable: false,
-    base: null,
+    base: called,
     path: [],
     result,
-    options,
+    options: called.options,
   }, RESULT_TARGET);
 }
 
@@ -183,16 +265,20 @@ function send(
   if (target !== null) {
     return host.request(target, op, path, payload, base.options);
   }
-  return {
-    promise: result.promise.then((value) =>
-      applyTo(value, op, path, payload, base.options)
+  // The base's failure reaches the caller through this one.
+  result.observed = true;
+  return watchedResult(
+    result.promise.then((value) =>
+      applyTo(host, value, op, path, payload, base.options)
     ),
-    pipelineTarget: () => null,
-  };
+    host,
+    nameOf(base) + (path.length > 0 ? "." + path.join(".") : ""),
+  );
 }
 
 /** Applies an operation to a value already received (data or a netref). */
 function applyTo(
+  host: ProxyHost,
   value: unknown,
   op: Op,
   path: readonly string[],
@@ -218,7 +304,12 @@ function applyTo(
   const member = path.length === 0 ? value : owner[last];
   switch (op) {
     case Op.GET:
-      return Promise.resolve(member);
+      // Data the peer sent: a `then` method in it is never called.
+      return isThenable(member)
+        ? Promise.reject(
+          thenableError(`'${path.join(".") || "the value"}'`, host),
+        )
+        : Promise.resolve(member);
     case Op.CALL:
       if (typeof member !== "function") {
         return Promise.reject(
@@ -275,6 +366,9 @@ export function relay(
   const sent = base.mode === REF
     ? host.request(base.target, op, full, payload, options)
     : send({ ...base, options }, op, full, payload);
+  // The relay hands the outcome on to the forwarding peer: its failure is
+  // handled there, not logged as a call nobody awaited.
+  sent.observed = true;
   return sent.promise.catch((error) => {
     throw error instanceof ConnectionClosedError && host.isClosed
       ? sourceClosed(state, error)
@@ -300,24 +394,76 @@ function notAllowed(what: string): never {
   );
 }
 
-const inspectKey = Symbol.for("Deno.customInspect");
-const nodeInspectKey = Symbol.for("nodejs.util.inspect.custom");
+/** How a netref is named in descriptions: `root`, `#3`, `root.foo()`, ... */
+function nameOf(state: ProxyState): string {
+  switch (state.mode) {
+    case REF: {
+      if (state.target === 0) return "root";
+      const name = state.host.refName?.(state.target);
+      return name === undefined
+        ? `#${state.target}`
+        : `${name} #${state.target}`;
+    }
+    case PATH:
+      return `${nameOf(state.base!)}.${state.path.join(".")}`;
+    default:
+      return state.base === null ? "call" : `${nameOf(state.base)}()`;
+  }
+}
 
+/**
+ * What `console.log`, `String()` and `JSON.stringify` give for a netref:
+ * `[netref #3 of 127.0.0.1:18811]`; a call result not awaited says so.
+ */
 function describeState(state: ProxyState): string {
+  const of = ` of ${state.host.label}]`;
   switch (state.mode) {
     case REF:
-      return state.target === 0
-        ? `Netref(root of ${state.host.label})`
-        : `Netref(#${state.target}${
-          state.callable ? " function" : ""
-        } of ${state.host.label})`;
+      return state.callable && state.target !== 0 &&
+          state.host.refName?.(state.target) === undefined
+        ? `[netref function ${nameOf(state)}${of}`
+        : `[netref ${nameOf(state)}${of}`;
     case PATH:
-      return `NetrefMember(${describeState(state.base!)}.${
-        state.path.join(".")
-      })`;
+      return `[netref member ${nameOf(state)}${of}`;
     default:
-      return `NetrefResult(${state.host.label})`;
+      return `[netref pending call ${nameOf(state)}${
+        of.slice(0, -1)
+      }: await it]`;
   }
+}
+
+// Shared by every proxy (`this` is the proxy): no closure per access.
+function describeThis(this: unknown): string {
+  const state = proxyState(this);
+  return state === undefined ? "[netref]" : describeState(state);
+}
+
+function valueOfThis(this: unknown): unknown {
+  return this;
+}
+
+/**
+ * Names every proxy answers locally, never as a remote member: the probes
+ * that serializers, loggers, test libraries and `await` make of any value.
+ * A remote member with one of these names cannot be reached through a
+ * proxy.
+ */
+function localName(key: string): unknown {
+  switch (key) {
+    case "toJSON":
+    case "toString":
+      return describeThis;
+    case "valueOf":
+      return valueOfThis;
+    default:
+      // "constructor": a netref has none that could be used here.
+      return undefined;
+  }
+}
+
+function isLocalName(key: string): boolean {
+  return key === "toJSON" || key === "toString" || key === "valueOf" ||
+    key === "constructor";
 }
 
 /** The one handler class: every trap of every netref proxy. */
@@ -329,6 +475,7 @@ class NetrefHandler implements ProxyHandler<object> {
     if (typeof key === "symbol") {
       return key === STATE ? state : localSymbol(state, key);
     }
+    if (isLocalName(key)) return localName(key);
     if (state.mode === REF) {
       // Never thenable: `await ref` must give the ref, not hang.
       if (key === "then") return undefined;
@@ -343,13 +490,17 @@ class NetrefHandler implements ProxyHandler<object> {
     }
     if (state.mode === PATH) {
       if (key === "then") {
-        const promise = send(state.base!, Op.GET, state.path, null).promise;
+        const result = send(state.base!, Op.GET, state.path, null);
+        result.observed = true;
+        const promise = result.promise;
         return promise.then.bind(promise);
       }
       return pathProxy(state.base!, [...state.path, key]);
     }
     if (key === "then" || key === "catch" || key === "finally") {
-      const promise = state.result!.promise;
+      const result = state.result!;
+      result.observed = true;
+      const promise = result.promise;
       return promise[key].bind(promise);
     }
     return pathProxy(state, [key]);
@@ -358,22 +509,14 @@ class NetrefHandler implements ProxyHandler<object> {
   apply(_target: object, _this: unknown, args: unknown[]): unknown {
     const state = this.state;
     if (state.mode === PATH) {
-      return resultProxy(
-        state.host,
-        send(state.base!, Op.CALL, state.path, args),
-        state.options,
-      );
+      return resultProxy(state, send(state.base!, Op.CALL, state.path, args));
     }
     if (state.mode === REF && !state.callable) {
       throw new TypeError(
         `Cannot call ${describeState(state)}: it is not a function`,
       );
     }
-    return resultProxy(
-      state.host,
-      send(state, Op.CALL, [], args),
-      state.options,
-    );
+    return resultProxy(state, send(state, Op.CALL, [], args));
   }
 
   set(): boolean {
@@ -390,6 +533,9 @@ class NetrefHandler implements ProxyHandler<object> {
 
   has(_target: object, key: string | symbol): boolean {
     if (typeof key === "symbol") return key === STATE || key === Symbol.dispose;
+    if (isLocalName(key)) return localName(key) !== undefined;
+    if (key === "then") return this.state.mode !== REF;
+    if (key === "catch" || key === "finally") return this.state.mode === RESULT;
     throw new TypeError(
       `Cannot test '${key}' in a netref synchronously: use \`await dir(ref)\``,
     );
@@ -423,13 +569,14 @@ function localSymbol(state: ProxyState, key: symbol): unknown {
         }
       };
     case Symbol.toPrimitive:
-      return () => describeState(state);
-    case Symbol.toStringTag:
-      return "Netref";
     case inspectKey:
     case nodeInspectKey:
       return () => describeState(state);
+    case Symbol.toStringTag:
+      return "Netref";
     default:
+      // Symbol.iterator and Symbol.asyncIterator among them: a netref is
+      // not iterable (yet).
       return undefined;
   }
 }
@@ -476,7 +623,13 @@ export function setAttr(
   value: unknown,
 ): Promise<void> {
   const [base, path] = targetOf(stateOf(ref, "set a member"), [name]);
-  return send(base, Op.SET, path, value).promise as Promise<void>;
+  return given(send(base, Op.SET, path, value)) as Promise<void>;
+}
+
+/** The promise of a result handed to the caller, whose to handle it is. */
+function given(result: PendingResult): Promise<unknown> {
+  result.observed = true;
+  return result.promise;
 }
 
 /** One exposed member of a remote object, as `dir()` reports it. */
@@ -504,7 +657,7 @@ export interface MemberInfo {
  */
 export function dir(ref: unknown): Promise<MemberInfo[]> {
   const [base, path] = targetOf(stateOf(ref, "list members"), []);
-  return send(base, Op.DIR, path, null).promise as Promise<MemberInfo[]>;
+  return given(send(base, Op.DIR, path, null)) as Promise<MemberInfo[]>;
 }
 
 /**
@@ -561,9 +714,7 @@ export function withOptions<T>(ref: T, options: CallOptions): T {
   }
   return make(
     view,
-    state.mode === REF
-      ? (state.callable ? function netref() {} : {})
-      : CALLABLE_TARGET,
+    state.mode === REF ? refTarget(state.callable) : CALLABLE_TARGET,
   ) as T;
 }
 

@@ -34,6 +34,9 @@ import {
 } from "./errors.ts";
 import { checkMember, isPlainData } from "./exposure.ts";
 import {
+  awaitResult,
+  type Boxed,
+  isAwaitable,
   makeRefProxy,
   type PendingResult,
   type ProxyHost,
@@ -96,7 +99,7 @@ export interface SessionOptions {
   /** Called once the handshake is done, before any request is served. */
   onReady?: (conn: Connection) => void | Promise<void>;
   /** Called once, when the connection is closed. */
-  onClose?: (conn: Connection, reason: Error | null) => void;
+  onClose?: (conn: Connection, reason: Error | null) => void | Promise<void>;
   /**
    * True on the accepting side: its hello goes out only once the peer's hello
    * is valid and `onReady` succeeded, or carries the reason it refuses.
@@ -132,12 +135,6 @@ function isPath(value: unknown): value is string[] {
   return true;
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (typeof value === "object" || typeof value === "function") &&
-    value !== null &&
-    typeof (value as PromiseLike<unknown>).then === "function";
-}
-
 /**
  * The engine of one connection. Internal: users hold the
  * {@linkcode Connection} it exposes as `handle`.
@@ -153,7 +150,8 @@ export class Session implements ProxyHost, DecodeContext {
   readonly #imports: ImportTable;
   readonly #pending = new Map<number, PendingCall>();
   readonly #incoming = new Map<number, IncomingCall>();
-  readonly #held = new Map<number, Promise<unknown>>();
+  /** Results held for pipelining, boxed: a peer's thenable is not adopted. */
+  readonly #held = new Map<number, Promise<Boxed>>();
   readonly #pings = new Map<number, (rtt: number) => void>();
   #sweepTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   #idleTimer: ReturnType<typeof setInterval> | undefined = undefined;
@@ -481,6 +479,8 @@ export class Session implements ProxyHost, DecodeContext {
     };
     this.#incoming.set(id, call);
     let result: unknown;
+    // Set when the answer waits for a held result: the answer, boxed.
+    let pending: Promise<Boxed> | null = null;
     try {
       if (this.#unknownReturn !== null) {
         throw new ReferenceError(
@@ -494,8 +494,8 @@ export class Session implements ProxyHost, DecodeContext {
             `Cannot pipeline on request ${-target}: its result is not held`,
           );
         }
-        result = base.then((value) =>
-          this.#apply(value, op as Op, path, payload, call)
+        pending = base.then((held) =>
+          awaitResult(this.#apply(held.value, op as Op, path, payload, call))
         );
       } else {
         result = this.#apply(
@@ -507,15 +507,22 @@ export class Session implements ProxyHost, DecodeContext {
         );
       }
     } catch (error) {
-      result = Promise.reject(error);
+      pending = Promise.reject(error);
     }
     if (hold) {
-      const held = Promise.resolve(result);
+      const held = pending ?? awaitResult(result);
       // Its failure is reported in this request's ERROR answer.
       held.catch(() => {});
       this.#held.set(id, held);
     }
-    if (isThenable(result)) {
+    // Only a promise of the handler's, never a thenable of the peer's, is
+    // awaited: see isAwaitable.
+    if (pending !== null) {
+      pending.then(
+        (held) => this.#answer(id, call, held.value),
+        (error) => this.#answerError(id, call, error),
+      );
+    } else if (isAwaitable(result)) {
       result.then(
         (value) => this.#answer(id, call, value),
         (error) => this.#answerError(id, call, error),
@@ -733,10 +740,11 @@ export class Session implements ProxyHost, DecodeContext {
             describeTarget(target, path)
           }: the connection is closed`,
         ),
+        this,
       );
     }
     const signal = options?.signal;
-    if (signal?.aborted) return settledCall(target, path, signal.reason);
+    if (signal?.aborted) return settledCall(target, path, signal.reason, this);
     const id = this.#nextId++;
     const call = new PendingCall(id, target, path);
     let bytes: OutgoingFrame;
@@ -756,7 +764,7 @@ export class Session implements ProxyHost, DecodeContext {
       ]);
     } catch (error) {
       encoder.abort();
-      return settledCall(target, path, error);
+      return settledCall(target, path, error, this);
     }
     this.#pending.set(id, call);
     // The hold flag is the last byte of the msgpack value, which ends a blob
@@ -844,7 +852,7 @@ export class Session implements ProxyHost, DecodeContext {
   #abandon(call: PendingCall, reason: unknown): void {
     if (call.settled) return;
     this.#settle(call);
-    call.reject(reason);
+    call.fail(reason, this);
     if (!this.#closed) {
       this.#writer.enqueue(encodeValue([Kind.CANCEL, call.id]));
     }
@@ -866,8 +874,13 @@ export class Session implements ProxyHost, DecodeContext {
     const call = this.#pending.get(message[1] as number);
     if (call === undefined) return; // Timed out or cancelled meanwhile.
     this.#settle(call);
-    if (message[0] === Kind.RESPONSE) call.resolve(message[2]);
-    else call.reject(message[2]);
+    if (message[0] === Kind.RESPONSE) call.deliver(message[2], this);
+    else call.fail(message[2], this);
+  }
+
+  /** Reports what the peer or a call nobody awaited did wrong. */
+  log(message: string): void {
+    this.#options.log(message);
   }
 
   checkUsable(entry: ImportEntry | null): void {
@@ -1008,7 +1021,7 @@ export class Session implements ProxyHost, DecodeContext {
     this.#rejectReady(reason ?? error);
     for (const call of this.#pending.values()) {
       this.#settle(call);
-      call.reject(error);
+      call.fail(error, this);
     }
     this.#pending.clear();
     this.#pings.clear();
@@ -1041,14 +1054,18 @@ export class Session implements ProxyHost, DecodeContext {
     } catch {
       // Already closed by the peer or the transport: nothing left to release.
     }
-    try {
-      this.#options.onClose?.(this.handle, reason);
-    } catch (hookError) {
+    // An async onDisconnect that fails is reported as one that throws.
+    const report = (hookError: unknown) =>
       this.#options.log(
         `onDisconnect hook failed for ${this.label}: ${
           errorMessage(hookError)
         }`,
       );
+    try {
+      const done: unknown = this.#options.onClose?.(this.handle, reason);
+      if (done instanceof Promise) done.catch(report);
+    } catch (hookError) {
+      report(hookError);
     }
     this.#resolveClosed();
   }

@@ -32,7 +32,7 @@ export interface ServiceHooks {
   /** Called when a client has connected, before it is served. */
   onConnect?(conn: Connection): void | Promise<void>;
   /** Called when the client's connection has closed. */
-  onDisconnect?(conn: Connection): void;
+  onDisconnect?(conn: Connection): void | Promise<void>;
 }
 
 /** A service: a class (instantiated per connection by default) or one object. */
@@ -289,7 +289,7 @@ export function serveListener<A extends Deno.Addr>(
       onClose: (c) => {
         connections.delete(served);
         if (connected && typeof instance.onDisconnect === "function") {
-          instance.onDisconnect(c);
+          return instance.onDisconnect(c);
         }
       },
     });

@@ -41,6 +41,10 @@ export class PeekedStream implements ByteStream {
     this.#inner = inner;
     this.#prefix = prefix.length > 0 ? prefix : null;
     this.#pending = pending;
+    // A stream closed before its first read (a client refused) fails that
+    // read: it must not be an unhandled rejection, which exits the process.
+    // A reader still sees the failure.
+    pending?.catch(() => {});
   }
 
   /** The peer's address, as the inner stream has it. */

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { ConnectionClosedError } from "../../core/errors.ts";
+import { ConnectionClosedError, errorMessage } from "../../core/errors.ts";
 import {
   makeRefProxy,
   type PendingResult,
@@ -22,6 +22,7 @@ import {
   proxyState,
 } from "../../core/proxy.ts";
 import type { ImportEntry } from "../../core/refs.ts";
+import { describeTarget, watchedResult } from "../../core/pending_call.ts";
 import type {
   CallOptions,
   Connection,
@@ -74,7 +75,7 @@ export interface RpycSessionOptions {
   /** Runs once the peer's first message arrived, before it is served. */
   onReady?: (conn: Connection) => void | Promise<void>;
   /** Runs once, when the connection is closed. */
-  onClose?: (conn: Connection, reason: Error | null) => void;
+  onClose?: (conn: Connection, reason: Error | null) => void | Promise<void>;
 }
 
 /**
@@ -223,7 +224,10 @@ export class RpycSession implements ProxyHost, BoxingHost, RemoteHost {
 
   // --------------------------------------------------- netref proxies
 
-  /** Sends a proxy's operation; RPyC has no pipelining. */
+  /**
+   * Sends a proxy's operation; RPyC has no pipelining. A failure nobody
+   * awaits is logged.
+   */
   request(
     target: number,
     op: Op,
@@ -236,7 +240,17 @@ export class RpycSession implements ProxyHost, BoxingHost, RemoteHost {
         perform(this, target, op, path, payload, options)
       )
       : perform(this, target, op, path, payload, options);
-    return { promise, pipelineTarget: () => null };
+    return watchedResult(promise, this, describeTarget(target, path));
+  }
+
+  /** Reports what the peer or a call nobody awaited did wrong. */
+  log(message: string): void {
+    this.#options.log(message);
+  }
+
+  /** The Python class of a peer object, for inspection. */
+  refName(target: number): string | undefined {
+    return this.#imports.packOf(target)?.name;
   }
 
   /** Fails for a released netref; on a closed connection, calls reject. */
@@ -410,14 +424,18 @@ export class RpycSession implements ProxyHost, BoxingHost, RemoteHost {
     this.exports.clear();
     this.#imports.clear();
     await this.#link.close(1000);
-    try {
-      this.#options.onClose?.(this.handle, reason);
-    } catch (hookError) {
+    // An async onDisconnect that fails is reported as one that throws.
+    const report = (hookError: unknown) =>
       this.#options.log(
         `onDisconnect hook failed for ${this.label}: ${
-          hookError instanceof Error ? hookError.message : String(hookError)
+          errorMessage(hookError)
         }`,
       );
+    try {
+      const done: unknown = this.#options.onClose?.(this.handle, reason);
+      if (done instanceof Promise) done.catch(report);
+    } catch (hookError) {
+      report(hookError);
     }
     this.#resolveClosed();
   }

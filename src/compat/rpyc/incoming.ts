@@ -15,6 +15,7 @@
 
 import { type IncomingCall, runInCall } from "../../core/context.ts";
 import { ProtocolError } from "../../core/errors.ts";
+import { awaitResult } from "../../core/proxy.ts";
 import type { Connection } from "../../core/types.ts";
 import { type BrineValue, PyTuple } from "./brine.ts";
 import { Handle, Label, Msg } from "./constants.ts";
@@ -168,9 +169,14 @@ export class Incoming {
       this.#calls.delete(call);
       if (!call.cancelled) this.#answer(seq, ok, value);
     };
+    // Boxed: a thenable among the peer's arguments, returned by a handler,
+    // is sent back, never called.
     this.#ready()
-      .then(() => serveRequest(host, handler, values as unknown[]))
-      .then((result) => settle(true, result), (error) => settle(false, error));
+      .then(() => awaitResult(serveRequest(host, handler, values as unknown[])))
+      .then(
+        (result) => settle(true, result.value),
+        (error) => settle(false, error),
+      );
   }
 
   /**

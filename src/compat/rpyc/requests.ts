@@ -21,6 +21,7 @@ import {
   ProtocolError,
   TimeoutError,
 } from "../../core/errors.ts";
+import { isThenable } from "../../core/pending_call.ts";
 import type { CallOptions } from "../../core/types.ts";
 import { type BrineValue, PyTuple } from "./brine.ts";
 import { Handle, Label, Msg } from "./constants.ts";
@@ -280,7 +281,17 @@ export class RequestTable {
       ) {
         pending.resolve(new PackRef(parsePack(args.items[1])));
       } else {
-        pending.resolve(unbox(args));
+        const value = unbox(args);
+        // One of ours the peer names, with a `then` method: never called.
+        if (isThenable(value)) {
+          pending.reject(
+            new TypeError(
+              `Cannot receive the reply of ${this.#host.label}: it has a 'then' method, so await would call it instead of giving the value`,
+            ),
+          );
+        } else {
+          pending.resolve(value);
+        }
       }
     } catch (error) {
       pending.reject(error);

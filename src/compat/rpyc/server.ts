@@ -103,7 +103,7 @@ function serveRpyc(
       context.onClose();
       // Only a client that sent a valid first message was connected.
       if (connected && typeof service.onDisconnect === "function") {
-        service.onDisconnect(conn);
+        return service.onDisconnect(conn);
       }
     },
   });
