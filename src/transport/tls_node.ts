@@ -10,7 +10,7 @@
 
 import type { Socket } from "node:net";
 import { createServer, type TLSSocket } from "node:tls";
-import type { StreamListener } from "./types.ts";
+import type { ConnectionGate, GatedListener } from "./types.ts";
 import { AcceptQueue } from "./accept_queue.ts";
 import { ReadQueue } from "./read_queue.ts";
 import type { ByteStream } from "./types.ts";
@@ -121,8 +121,9 @@ export interface ListenMutualTlsOptions {
  */
 export async function listenMutualTls(
   options: ListenMutualTlsOptions,
-): Promise<StreamListener<Deno.NetAddr>> {
+): Promise<GatedListener<Deno.NetAddr>> {
   const queue = new AcceptQueue();
+  let gate: ConnectionGate | null = null;
   const server = createServer({
     cert: options.cert,
     key: options.key,
@@ -130,6 +131,23 @@ export async function listenMutualTls(
     requestCert: true,
     rejectUnauthorized: true,
     handshakeTimeout: options.handshakeTimeout || undefined,
+  });
+  // Each TCP socket takes its place as it arrives, before its handshake: a
+  // flood of handshakes that never finish cannot get past maxConnections.
+  server.on("connection", (socket: Socket) => {
+    if (gate === null) return;
+    if (!gate.enter()) {
+      const who = socket.remoteAddress !== undefined
+        ? formatPeer(socket.remoteAddress, socket.remotePort)
+        : "a client";
+      options.log(
+        `refused ${who}: the server is at its limit of ${gate.max} connections; try again later`,
+      );
+      socket.destroy();
+      return;
+    }
+    const held = gate;
+    socket.once("close", () => held.leave());
   });
   server.on("secureConnection", (socket: TLSSocket) => {
     queue.push(new NodeSocketStream(socket));
@@ -145,6 +163,10 @@ export async function listenMutualTls(
     // reason is in authorizationError.
     const reason = socket.authorizationError ?? error.message;
     options.log(`refused ${who} during the TLS handshake: ${reason}`);
+    // node:tls under Deno leaves a socket whose handshake timed out open:
+    // it would hold its descriptor and place for good.
+    socket.destroy();
+    raw._parent?.destroy();
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -165,6 +187,9 @@ export async function listenMutualTls(
     close() {
       queue.close();
       server.close();
+    },
+    useGate(given: ConnectionGate) {
+      gate = given;
     },
   };
 }
