@@ -24,6 +24,9 @@ import { delay, eventually } from "./_harness.ts";
 import { RawPeer } from "./_raw_peer.ts";
 import { hasOpenssl, makeCertificates } from "./_processes.ts";
 import { runPython } from "./_rpyc.ts";
+import { parseCommandLine, type ServeCommand } from "../src/cli/args.ts";
+import { usage } from "../src/cli/usage.ts";
+import { loggingListener } from "../src/cli/serve.ts";
 
 class Thing {
   @exposed
@@ -548,4 +551,46 @@ Deno.test("a call cancelled while its handler ignores the signal frees its maxIn
   await client.ping();
   assert.equal(await client.root.echo("back"), "back");
   gates[3]();
+});
+
+// ------------------------------------------------------------------- CLI
+
+Deno.test("netref serve takes --frame-timeout and --max-exports, with the library's defaults", () => {
+  const given = parseCommandLine(
+    ["serve", "--frame-timeout", "2s", "--max-exports", "50"],
+    () => undefined,
+  ) as ServeCommand;
+  assert.equal(given.frameTimeout, 2000);
+  assert.equal(given.maxExports, 50);
+  const defaults = parseCommandLine(["serve"], () => undefined) as ServeCommand;
+  assert.equal(defaults.frameTimeout, resolveOptions({}).frameTimeout);
+  assert.equal(defaults.maxExports, resolveOptions({}).maxExports);
+  assert.throws(
+    () => parseCommandLine(["serve", "--max-exports", "0"], () => undefined),
+    /--max-exports/,
+  );
+  const text = usage("serve", {
+    program: "netref",
+    version: "0",
+    defaults: "",
+  });
+  assert.match(text, /--max-exports N +most objects .*\(default: 100000\)/);
+  assert.match(
+    text,
+    /--frame-timeout DURATION +time a message .*\(default: 30s/,
+  );
+});
+
+Deno.test("netref serve's connection log keeps a mutual-TLS listener counting sockets from their handshake", () => {
+  const gates: unknown[] = [];
+  const inner = {
+    addr: { transport: "tcp", hostname: "127.0.0.1", port: 1 } as const,
+    accept: () => new Promise<never>(() => {}),
+    close() {},
+    useGate: (gate: unknown) => gates.push(gate),
+  };
+  const logged = loggingListener(inner, () => {}) as typeof inner;
+  assert.equal(typeof logged.useGate, "function");
+  logged.useGate("gate");
+  assert.deepEqual(gates, ["gate"]);
 });
