@@ -162,6 +162,46 @@ Deno.test("a burst of 20 clients against maxConnections 5 gets exactly 5 served,
   assert.ok(await eventually(() => server.connectionCount === 0, 2000));
 });
 
+Deno.test("every way a connection ends gives its place back", async () => {
+  await using server = serve(Limited, {
+    port: 0,
+    maxConnections: 2,
+    handshakeTimeout: 200,
+    log: () => {},
+  });
+  const port = server.addr.port;
+  const ended = () => eventually(() => server.connectionCount === 0, 3000);
+  for (let round = 0; round < 3; round++) {
+    // Leaves while its protocol is being told apart.
+    (await dial(port)).close();
+    assert.ok(await ended(), "silent socket");
+    // Half a netref hello, then EOF.
+    const half = await dial(port);
+    await half.write(new TextEncoder().encode("NRE"));
+    half.close();
+    assert.ok(await ended(), "half a hello");
+    // Garbage that no protocol claims.
+    const garbage = await dial(port);
+    await garbage.write(new Uint8Array(16).fill(0xff));
+    assert.ok(await closedWithin(garbage, 2000));
+    assert.ok(await ended(), "garbage");
+    // A netref client that closes.
+    const client = await connect<Limited>("127.0.0.1", port);
+    await client.close();
+    assert.ok(await ended(), "netref client");
+    // An RPyC peer that hangs up.
+    const rpyc = await RawRpyc.connect(port);
+    await rpyc.request(Handle.PING, PyTuple.of(Label.VALUE, PyTuple.of(1)));
+    await rpyc.reply();
+    rpyc.close();
+    assert.ok(await ended(), "RPyC peer");
+  }
+  // No place leaked: the limit still admits two.
+  await using a = await connect<Limited>("127.0.0.1", port);
+  await using b = await connect<Limited>("127.0.0.1", port);
+  assert.deepEqual([await a.root.echo(1), await b.root.echo(2)], [1, 2]);
+});
+
 // --------------------------------------------------------- frameTimeout
 
 Deno.test("frameTimeout is on by default, 30 s", () => {
@@ -497,9 +537,14 @@ Deno.test({
       );
       const third = await dial(server.addr.port);
       assert.ok(await closedWithin(third, 1500), "the 3rd socket is open");
-      assert.ok(
-        logs.some((line) => /limit of 2 connections/.test(line)),
-        logs.join("\n"),
+      // Refused before its handshake: one line, not a second for the hang-up.
+      assert.deepEqual(
+        logs.filter((line) => /refused/.test(line)).map((line) =>
+          line.replace(/:\d+:/, ":PORT:")
+        ),
+        [
+          "refused 127.0.0.1:PORT: the server is at its limit of 2 connections; try again later",
+        ],
       );
     } finally {
       closeAll(held);

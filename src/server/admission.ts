@@ -16,7 +16,7 @@ import type { ByteStream, ConnectionGate } from "../transport/types.ts";
  * Refused sockets being told why at once; beyond that many, a refused
  * socket is closed without a word, so that a flood costs nothing held.
  */
-const MAX_REFUSING = 64;
+const MAX_REFUSING = 256;
 /** How long a refused socket may take to hear why before it is closed. */
 const REFUSAL_MS = 1000;
 

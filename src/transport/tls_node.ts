@@ -124,6 +124,8 @@ export async function listenMutualTls(
 ): Promise<GatedListener<Deno.NetAddr>> {
   const queue = new AcceptQueue();
   let gate: ConnectionGate | null = null;
+  /** Sockets closed at the limit: their failed handshake is no news. */
+  const refusedAtLimit = new WeakSet<Socket>();
   const server = createServer({
     cert: options.cert,
     key: options.key,
@@ -143,6 +145,7 @@ export async function listenMutualTls(
       options.log(
         `refused ${who}: the server is at its limit of ${gate.max} connections; try again later`,
       );
+      refusedAtLimit.add(socket);
       socket.destroy();
       return;
     }
@@ -156,6 +159,7 @@ export async function listenMutualTls(
     // A refused socket is torn down before this runs: its own address is
     // gone, and only the TCP socket under it (`_parent`) still knows it.
     const raw = socket as TLSSocket & { _parent?: Socket | null };
+    if (raw._parent && refusedAtLimit.has(raw._parent)) return;
     const host = socket.remoteAddress ?? raw._parent?.remoteAddress;
     const port = socket.remotePort ?? raw._parent?.remotePort;
     const who = host !== undefined ? formatPeer(host, port) : "a client";
