@@ -639,3 +639,22 @@ Deno.test("netref serve's connection log keeps a mutual-TLS listener counting so
   logged.useGate("gate");
   assert.deepEqual(gates, ["gate"]);
 });
+
+Deno.test("shutdown closes sockets still being sniffed or told they are refused, at once", async () => {
+  const server = serve(Limited, {
+    port: 0,
+    maxConnections: 1,
+    log: () => {},
+  });
+  const silent = await dial(server.addr.port);
+  assert.ok(await eventually(() => server.connectionCount === 1, 2000));
+  const refused = await dial(server.addr.port);
+  const buffer = new Uint8Array(1024);
+  assert.ok(await refused.read(buffer) !== null, "no refusing hello");
+  const start = performance.now();
+  await server.shutdown();
+  assert.ok(await closedWithin(silent, 1000), "the silent socket is open");
+  assert.ok(await closedWithin(refused, 1000), "the refused socket is open");
+  assert.ok(performance.now() - start < 900, "shutdown waited");
+  assert.equal(server.connectionCount, 0);
+});

@@ -35,7 +35,7 @@ const REFUSAL_MS = 1000;
 export class Places implements ConnectionGate {
   readonly max: number;
   #count = 0;
-  #refusing = 0;
+  readonly #refusing = new Set<ByteStream>();
 
   /** @param max The most sockets open at once (maxConnections). */
   constructor(max: number) {
@@ -69,14 +69,20 @@ export class Places implements ConnectionGate {
    * after a second. Nothing is read from it first.
    *
    * @param stream The refused socket.
+   * @param reason Why, for the peer.
    */
   refuse(stream: ByteStream, reason: string): void {
-    if (this.#refusing >= MAX_REFUSING) return closeQuietly(stream);
-    this.#refusing++;
+    if (this.#refusing.size >= MAX_REFUSING) return closeQuietly(stream);
+    this.#refusing.add(stream);
     tellRefusal(stream, reason).finally(() => {
-      this.#refusing--;
+      this.#refusing.delete(stream);
       closeQuietly(stream);
     });
+  }
+
+  /** Closes the sockets still being told they are refused, as at shutdown. */
+  closeRefused(): void {
+    for (const stream of this.#refusing) closeQuietly(stream);
   }
 }
 

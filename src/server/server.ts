@@ -402,6 +402,7 @@ export function serveListener<A extends Deno.Addr>(
       }
       await acceptLoop;
       for (const stream of sniffing) closeQuietly(stream);
+      places.closeRefused();
       const deadline = shutdownOptions.deadline ?? 10_000;
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
