@@ -516,6 +516,34 @@ Deno.test({
 
 Deno.test({
   name:
+    "TLS without client certificates: a socket that never finishes the handshake is closed once handshakeTimeout passes",
+  ignore: !await hasOpenssl(),
+  async fn() {
+    const certs = await makeCertificates();
+    const logs: string[] = [];
+    await using server = await serveTls(Limited, {
+      port: 0,
+      cert: certs.read(certs.serverCert),
+      key: certs.read(certs.serverKey),
+      handshakeTimeout: 300,
+      log: (line) => logs.push(line),
+    });
+    const stalled = await dial(server.addr.port);
+    assert.ok(
+      await closedWithin(stalled, 3000),
+      "the stalled socket is still open",
+    );
+    assert.ok(
+      logs.some((line) => /during the TLS handshake: .*timeout/i.test(line)),
+      logs.join("\n"),
+    );
+    assert.ok(await eventually(() => server.connectionCount === 0, 2000));
+    await Deno.remove(certs.dir, { recursive: true });
+  },
+});
+
+Deno.test({
+  name:
     "mutual TLS: sockets in the handshake count against maxConnections, and the 3rd of a limit of 2 is closed at once",
   ignore: !await hasOpenssl(),
   async fn() {

@@ -1,9 +1,12 @@
 /**
- * Mutual TLS on the server side, over `node:tls`: on Deno 2.9
+ * TLS and mutual TLS on the server side, over `node:tls`. On Deno 2.9
  * `Deno.listenTls` cannot ask for or verify client certificates (it ignores
  * `requestCert`), while `node:tls` with `requestCert` and
  * `rejectUnauthorized` refuses, during the handshake, every client without
- * a certificate signed by one of the given CAs.
+ * a certificate signed by one of the given CAs. And a `Deno.listenTls`
+ * socket closed before its handshake is done stays open until the handshake
+ * ends, which a client that sends nothing never lets happen: its descriptor
+ * would be held for good. A `node:tls` socket can be destroyed at any time.
  *
  * @module
  */
@@ -77,7 +80,7 @@ class NodeSocketStream implements ByteStream {
   }
 }
 
-/** Settings of {@linkcode listenMutualTls}. */
+/** Settings of {@linkcode listenNodeTls}. */
 export interface ListenMutualTlsOptions {
   /** Address to listen on. */
   hostname: string;
@@ -87,8 +90,11 @@ export interface ListenMutualTlsOptions {
   cert: string;
   /** The private key (PEM) of `cert`. */
   key: string;
-  /** CA certificates (PEM); clients must present a certificate signed by one. */
-  ca: string | string[];
+  /**
+   * CA certificates (PEM): given, clients must present a certificate signed
+   * by one (mutual TLS); absent, no client certificate is asked for.
+   */
+  ca?: string | string[];
   /** Milliseconds a client may take to complete the TLS handshake. */
   handshakeTimeout: number;
   /** Receives one line for each client refused during the handshake. */
@@ -96,9 +102,10 @@ export interface ListenMutualTlsOptions {
 }
 
 /**
- * Listens for mutual-TLS connections: a client is accepted only with a
- * certificate signed by one of `ca`; any other is refused during the TLS
- * handshake, and the refusal is logged.
+ * Listens for TLS connections. With `ca`, mutual TLS: a client is accepted
+ * only with a certificate signed by one of `ca`; any other is refused during
+ * the TLS handshake, and the refusal is logged. A client whose handshake is
+ * not done within `handshakeTimeout` is destroyed, and logged too.
  *
  * @param options Address, certificate, key, client CAs, handshake timeout, log.
  * @returns The listener, once it listens.
@@ -106,8 +113,8 @@ export interface ListenMutualTlsOptions {
  *
  * @example
  * ```ts ignore
- * import { listenMutualTls } from "./tls_node.ts";
- * const listener = await listenMutualTls({
+ * import { listenNodeTls } from "./tls_node.ts";
+ * const listener = await listenNodeTls({
  *   hostname: "127.0.0.1",
  *   port: 0,
  *   cert: Deno.readTextFileSync("server.pem"),
@@ -119,7 +126,7 @@ export interface ListenMutualTlsOptions {
  * listener.close();
  * ```
  */
-export async function listenMutualTls(
+export async function listenNodeTls(
   options: ListenMutualTlsOptions,
 ): Promise<GatedListener<Deno.NetAddr>> {
   const queue = new AcceptQueue();
@@ -129,9 +136,9 @@ export async function listenMutualTls(
   const server = createServer({
     cert: options.cert,
     key: options.key,
-    ca: options.ca,
-    requestCert: true,
-    rejectUnauthorized: true,
+    ...(options.ca === undefined
+      ? { requestCert: false, rejectUnauthorized: false }
+      : { ca: options.ca, requestCert: true, rejectUnauthorized: true }),
     handshakeTimeout: options.handshakeTimeout || undefined,
   });
   // Each TCP socket takes its place as it arrives, before its handshake: a
