@@ -10,8 +10,7 @@
 
 import type { StreamListener } from "../../mod.ts";
 import { formatAddr, listenTcp, prepareAccepted } from "../transport/tcp.ts";
-import { listenTls } from "../transport/tls.ts";
-import { listenMutualTls } from "../transport/tls_node.ts";
+import { listenNodeTls } from "../transport/tls_node.ts";
 import { listenUnix } from "../transport/unix.ts";
 import { WebSocketListener } from "../transport/websocket.ts";
 import { readFlagFile } from "./dial.ts";
@@ -89,18 +88,17 @@ export async function openListener(
       const ca = listen.caFile === undefined
         ? undefined
         : await readFlagFile("--tls-ca", listen.caFile);
-      // Deno.listenTls cannot ask for client certificates: node:tls can.
-      const listener = ca === undefined
-        ? listenTls({ hostname: listen.host, port: listen.port, cert, key })
-        : await listenMutualTls({
-          hostname: listen.host,
-          port: listen.port,
-          cert,
-          key,
-          ca,
-          handshakeTimeout: options.handshakeTimeout,
-          log: options.log,
-        });
+      // node:tls, not Deno.listenTls: it can ask for client certificates,
+      // and drop a client whose handshake stalls.
+      const listener = await listenNodeTls({
+        hostname: listen.host,
+        port: listen.port,
+        cert,
+        key,
+        ca,
+        handshakeTimeout: options.handshakeTimeout,
+        log: options.log,
+      });
       return {
         listener,
         address: formatAddr(listener.addr),

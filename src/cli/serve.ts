@@ -20,7 +20,7 @@ import {
   type StreamListener,
 } from "../../mod.ts";
 import { formatAddr } from "../transport/tcp.ts";
-import type { ByteStream } from "../transport/types.ts";
+import type { ByteStream, GatedListener } from "../transport/types.ts";
 import type { ServeCommand } from "./args.ts";
 import { FlagFileError } from "./dial.ts";
 import { type Listening, openListener } from "./listen.ts";
@@ -115,7 +115,9 @@ export async function runServe(
   const options: ServeListenerOptions = {
     maxConnections: command.maxConnections,
     maxInFlight: command.maxInFlight,
+    maxExports: command.maxExports,
     maxFrameBytes: command.maxFrameBytes,
+    frameTimeout: command.frameTimeout,
     handshakeTimeout: command.handshakeTimeout,
     idleTimeout: command.idleTimeout,
     includeStack: command.includeStack,
@@ -238,7 +240,7 @@ export function loggingListener<A extends Deno.Addr>(
   log: (line: string) => void,
 ): StreamListener<A> {
   let open = 0;
-  return {
+  const logging: StreamListener<A> = {
     addr: listener.addr,
     close: () => listener.close(),
     async accept(): Promise<ByteStream> {
@@ -262,4 +264,14 @@ export function loggingListener<A extends Deno.Addr>(
       };
     },
   };
+  // A listener that counts its sockets from the TLS handshake keeps doing so.
+  if ("useGate" in listener) {
+    const gated = listener as GatedListener<A>;
+    const kept: GatedListener<A> = {
+      ...logging,
+      useGate: (gate) => gated.useGate(gate),
+    };
+    return kept;
+  }
+  return logging;
 }

@@ -65,7 +65,9 @@ export interface ServeCommand {
   readonly services: readonly string[];
   readonly maxConnections: number;
   readonly maxInFlight: number;
+  readonly maxExports: number;
   readonly maxFrameBytes: number;
+  readonly frameTimeout: number;
   readonly handshakeTimeout: number;
   readonly idleTimeout: number;
   readonly shutdownDeadline: number;
@@ -119,6 +121,8 @@ export function buildServe(
     maxInFlight:
       parseInteger(str("max-in-flight"), "--max-in-flight", 1, max) ??
         DEFAULTS.maxInFlight,
+    maxExports: parseInteger(str("max-exports"), "--max-exports", 1, max) ??
+      DEFAULTS.maxExports,
     maxFrameBytes:
       parseSize(str("max-frame-bytes"), "--max-frame-bytes", 64, 2 ** 32 - 1) ??
         DEFAULTS.maxFrameBytes,
@@ -127,6 +131,8 @@ export function buildServe(
         DEFAULTS.handshakeTimeout,
     idleTimeout: parseDuration(str("idle-timeout"), "--idle-timeout", 0) ??
       DEFAULTS.idleTimeout,
+    frameTimeout: parseDuration(str("frame-timeout"), "--frame-timeout", 0) ??
+      DEFAULTS.frameTimeout,
     shutdownDeadline:
       parseDuration(str("shutdown-deadline"), "--shutdown-deadline", 0) ??
         DEFAULTS.shutdownDeadline,

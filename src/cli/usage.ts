@@ -43,9 +43,11 @@ export const DEFAULTS = {
   registryPort: 18810,
   maxConnections: 1024,
   maxInFlight: 1024,
+  maxExports: 100_000,
   maxFrameBytes: 16 * 1024 * 1024,
   handshakeTimeout: 10_000,
   idleTimeout: 0,
+  frameTimeout: 30_000,
   shutdownDeadline: 10_000,
   timeout: 30_000,
   ttl: 10_000,
@@ -181,10 +183,22 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
         help:
           `most calls running per connection (default: ${DEFAULTS.maxInFlight})`,
       },
+      "max-exports": {
+        type: "string",
+        value: "N",
+        help:
+          `most objects a client may hold references to (default: ${DEFAULTS.maxExports})`,
+      },
       "max-frame-bytes": {
         type: "string",
         value: "SIZE",
         help: "largest message accepted (default: 16MiB)",
+      },
+      "frame-timeout": {
+        type: "string",
+        value: "DURATION",
+        help:
+          "time a message has to arrive once begun (default: 30s; 0: never)",
       },
       "handshake-timeout": {
         type: "string",

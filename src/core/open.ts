@@ -32,6 +32,14 @@ export interface ConnectionOptions {
    */
   handshakeTimeout?: number;
   /**
+   * Milliseconds a frame (or an RPyC message) may take to arrive once its
+   * first byte is in; a peer that starts one and does not finish it in time
+   * is disconnected and the reason logged. `0` never times a frame out.
+   *
+   * @default {30000}
+   */
+  frameTimeout?: number;
+  /**
    * Milliseconds of silence from the peer (no message, no call pending
    * either way) after which the connection is closed and the reason logged;
    * `0` never closes an idle connection.
@@ -52,6 +60,14 @@ export interface ConnectionOptions {
    * @default {1024}
    */
   maxInFlight?: number;
+  /**
+   * Most local objects the peer may hold references to at once (objects and
+   * functions sent by reference and not yet released); sending one more
+   * disconnects the peer, and the reason is logged.
+   *
+   * @default {100000}
+   */
+  maxExports?: number;
   /**
    * Whether errors sent to the peer carry their stack trace.
    *
@@ -82,7 +98,9 @@ export function resolveOptions(options: ConnectionOptions): ResolvedOptions {
       "maxFrameBytes",
       "handshakeTimeout",
       "idleTimeout",
+      "frameTimeout",
       "maxInFlight",
+      "maxExports",
     ] as const
   ) {
     const value = options[key];
@@ -102,6 +120,11 @@ export function resolveOptions(options: ConnectionOptions): ResolvedOptions {
   if (resolved.maxInFlight < 1) {
     throw new RangeError(
       `Cannot use maxInFlight ${resolved.maxInFlight}: expected at least 1`,
+    );
+  }
+  if (resolved.maxExports < 1) {
+    throw new RangeError(
+      `Cannot use maxExports ${resolved.maxExports}: expected at least 1`,
     );
   }
   if (options.token !== undefined) {

@@ -43,6 +43,17 @@ export class ExportTable {
   #byId = new Map<number, Exported>();
   #idByValue = new Map<object, number>();
   #nextId = 1;
+  readonly #max: number;
+  readonly #onFull: () => void;
+
+  /**
+   * @param max Most objects exported at once (maxExports).
+   * @param onFull Told when an export beyond `max` was refused.
+   */
+  constructor(max = Infinity, onFull: () => void = () => {}) {
+    this.#max = max;
+    this.#onFull = onFull;
+  }
 
   /** How many objects are exported. */
   get size(): number {
@@ -56,12 +67,19 @@ export class ExportTable {
    * @param source For another connection's netref: that connection, told
    *   while the export lasts.
    * @returns Its id, stable while it stays exported.
+   * @throws {RangeError} If `value` is new and `max` objects are exported.
    */
   export(value: object, source?: ForwardSource): number {
     const id = this.#idByValue.get(value);
     if (id !== undefined) {
       this.#byId.get(id)!.count++;
       return id;
+    }
+    if (this.#byId.size >= this.#max) {
+      this.#onFull();
+      throw new RangeError(
+        `Cannot send an object by reference: the peer already holds ${this.#max} (maxExports)`,
+      );
     }
     const fresh = this.#nextId++;
     this.#byId.set(fresh, { value, count: 1, source });

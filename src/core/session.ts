@@ -44,6 +44,7 @@ import {
   relay,
 } from "./proxy.ts";
 import { ExportTable, type ImportEntry, ImportTable } from "./refs.ts";
+import { FrameDeadline } from "./frame_deadline.ts";
 import { ConnectionHandle } from "./handle.ts";
 import { listMembers } from "./members.ts";
 import { MessageEncoder } from "./outbound.ts";
@@ -94,6 +95,16 @@ export interface SessionOptions {
   token?: string;
   /** Most incoming calls running at once before the peer is disconnected. */
   maxInFlight: number;
+  /**
+   * Most local objects the peer may hold references to at once; exporting
+   * one more disconnects it.
+   */
+  maxExports: number;
+  /**
+   * Milliseconds a frame may take to arrive once its first byte is in; 0 for
+   * no limit.
+   */
+  frameTimeout: number;
   /** Whether errors sent to the peer carry their stack trace. */
   includeStack: boolean;
   /** Called once the handshake is done, before any request is served. */
@@ -121,6 +132,8 @@ export const sessionDefaults: Omit<
   handshakeTimeout: 10_000,
   idleTimeout: 0,
   maxInFlight: 1024,
+  maxExports: 100_000,
+  frameTimeout: 30_000,
   includeStack: true,
   log: (message) => console.error(`netref: ${message}`),
 };
@@ -145,11 +158,17 @@ export class Session implements ProxyHost, DecodeContext {
   readonly label: string;
   readonly #stream: ByteStream;
   readonly #options: SessionOptions;
-  readonly #exports = new ExportTable();
+  readonly #exports: ExportTable;
   readonly #encoder: MessageEncoder;
   readonly #imports: ImportTable;
   readonly #pending = new Map<number, PendingCall>();
   readonly #incoming = new Map<number, IncomingCall>();
+  /**
+   * Calls the peer cancelled whose handlers still run (they ignore their
+   * signal): no longer in flight, but bounded by maxInFlight of their own.
+   */
+  readonly #abandoned = new Set<IncomingCall>();
+  readonly #frameDeadline: FrameDeadline;
   /** Results held for pipelining, boxed: a peer's thenable is not adopted. */
   readonly #held = new Map<number, Promise<Boxed>>();
   readonly #pings = new Map<number, (rtt: number) => void>();
@@ -201,6 +220,24 @@ export class Session implements ProxyHost, DecodeContext {
       }
     });
     this.label = options.label;
+    this.#exports = new ExportTable(options.maxExports, () =>
+      // After the message being encoded has failed, not in its middle.
+      queueMicrotask(() =>
+        this.#fail(
+          new ProtocolError(
+            `${this.label} exceeded maxExports: it holds references to ${options.maxExports} objects of this side, and one more was to be sent`,
+          ),
+        )
+      ));
+    this.#frameDeadline = new FrameDeadline(
+      options.frameTimeout,
+      () =>
+        this.#fail(
+          new ProtocolError(
+            `${this.label} started a frame and did not finish it within ${options.frameTimeout} ms (frameTimeout)`,
+          ),
+        ),
+    );
     this.#encoder = new MessageEncoder(
       this.#exports,
       this,
@@ -353,9 +390,16 @@ export class Session implements ProxyHost, DecodeContext {
       const onFrame = (payload: Uint8Array, owned: boolean, blob: boolean) =>
         this.#onFrame(payload, owned, blob);
       const rest = received.subarray(parsed.consumed);
-      if (rest.length > 0) decoder.push(rest, onFrame);
+      if (rest.length > 0) {
+        decoder.push(rest, onFrame);
+        this.#frameDeadline.update(
+          decoder.bufferedBytes > 0,
+          this.#framesReceived,
+        );
+      }
       while (!this.#closed) {
         if (this.#writer.congested) {
+          this.#frameDeadline.pause();
           await this.#writer.drained();
           if (this.#closed) return;
         }
@@ -365,9 +409,17 @@ export class Session implements ProxyHost, DecodeContext {
         if (n === null) break;
         if (direct !== null) {
           decoder.commit(n, onFrame);
+          this.#frameDeadline.update(
+            decoder.bufferedBytes > 0,
+            this.#framesReceived,
+          );
           continue;
         }
         decoder.push(buffer.subarray(0, n), onFrame);
+        this.#frameDeadline.update(
+          decoder.bufferedBytes > 0,
+          this.#framesReceived,
+        );
         if (n === buffer.length && buffer.length < READ_BUFFER_MAX_BYTES) {
           buffer = new Uint8Array(buffer.length * 2);
         }
@@ -466,6 +518,10 @@ export class Session implements ProxyHost, DecodeContext {
       throw new ProtocolError(
         `${this.label} exceeded maxInFlight: more than ${this.#options.maxInFlight} requests in flight`,
       );
+    }
+    if (this.#abandoned.size >= this.#options.maxInFlight) {
+      // Not the peer's fault: this side's handlers ignore cancellation.
+      return this.#refuseForAbandoned(id);
     }
     if (hold && this.#held.size >= MAX_HELD) {
       throw new ProtocolError(
@@ -654,7 +710,7 @@ export class Session implements ProxyHost, DecodeContext {
 
   #answer(id: number, call: IncomingCall, value: unknown): void {
     if (this.#incoming.get(id) === call) this.#incoming.delete(id);
-    if (call.cancelled || this.#closed) return;
+    if (call.cancelled || this.#closed) return this.#finishCancelled(call);
     let payload: OutgoingFrame;
     const encoder = this.#encoder;
     encoder.begin();
@@ -669,7 +725,7 @@ export class Session implements ProxyHost, DecodeContext {
 
   #answerError(id: number, call: IncomingCall, error: unknown): void {
     if (this.#incoming.get(id) === call) this.#incoming.delete(id);
-    if (call.cancelled || this.#closed) return;
+    if (call.cancelled || this.#closed) return this.#finishCancelled(call);
     let payload: OutgoingFrame;
     const encoder = this.#encoder;
     encoder.begin();
@@ -691,9 +747,35 @@ export class Session implements ProxyHost, DecodeContext {
     this.#writer.enqueue(payload);
   }
 
+  /** A cancelled call's handler has finished: its result is dropped. */
+  #finishCancelled(call: IncomingCall): void {
+    this.#abandoned.delete(call);
+  }
+
+  /**
+   * Answers a request with an error, unserved, while maxInFlight cancelled
+   * calls still run: the connection stays open, and serves again once they
+   * finish.
+   */
+  #refuseForAbandoned(id: number): void {
+    const max = this.#options.maxInFlight;
+    this.#answerError(
+      id,
+      { controller: null, cancelled: false, connection: this.handle },
+      new RangeError(
+        `Cannot serve the call: ${this.#abandoned.size} calls that ${this.label} cancelled are still running on the server (their handlers ignore the abort signal), and at most ${max} (maxInFlight) may; try again once they finish`,
+      ),
+    );
+  }
+
   #onCancel(message: unknown[]): void {
-    const call = this.#incoming.get(message[1] as number);
+    const id = message[1] as number;
+    const call = this.#incoming.get(id);
     if (call === undefined) return; // It finished before the CANCEL arrived.
+    // Its maxInFlight place is free at once; while its handler runs on, it
+    // counts against the bound of abandoned calls instead.
+    this.#incoming.delete(id);
+    this.#abandoned.add(call);
     call.cancelled = true;
     call.controller?.abort(
       new DOMException(`The call was cancelled by ${this.label}`, "AbortError"),
@@ -1010,6 +1092,7 @@ export class Session implements ProxyHost, DecodeContext {
     clearTimeout(this.#releaseTimer);
     clearTimeout(this.#sweepTimer);
     clearInterval(this.#idleTimer);
+    this.#frameDeadline.stop();
     const error = reason instanceof ConnectionClosedError
       ? reason
       : new ConnectionClosedError(
@@ -1030,6 +1113,7 @@ export class Session implements ProxyHost, DecodeContext {
       call.controller?.abort(error);
     }
     this.#incoming.clear();
+    this.#abandoned.clear();
     this.#held.clear();
     this.#exports.clear();
     this.#imports.clear();

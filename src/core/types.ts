@@ -146,8 +146,12 @@ export interface ResolvedOptions {
   handshakeTimeout: number;
   /** Milliseconds of silence before an idle connection is closed; 0: never. */
   idleTimeout: number;
+  /** Milliseconds a started frame may take to arrive; 0: no limit. */
+  frameTimeout: number;
   /** Most incoming calls running at once. */
   maxInFlight: number;
+  /** Most local objects the peer may hold references to. */
+  maxExports: number;
   /** Whether errors sent to the peer carry their stack trace. */
   includeStack: boolean;
   /** The shared secret, if any. */

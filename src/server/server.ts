@@ -15,6 +15,8 @@ import {
 import type { Connection, ResolvedOptions } from "../core/types.ts";
 import { MAGIC } from "../protocol/constants.ts";
 import { PeekedStream } from "../transport/peeked.ts";
+import { closeQuietly } from "../transport/accept_queue.ts";
+import { PlacedStream, Places } from "./admission.ts";
 import {
   DEFAULT_HOSTNAME,
   DEFAULT_PORT,
@@ -22,7 +24,11 @@ import {
   listenTcp,
   prepareAccepted,
 } from "../transport/tcp.ts";
-import type { ByteStream, StreamListener } from "../transport/types.ts";
+import type {
+  ByteStream,
+  GatedListener,
+  StreamListener,
+} from "../transport/types.ts";
 
 export type { StreamListener };
 import { rpycProtocol } from "../compat/rpyc/server.ts";
@@ -49,8 +55,10 @@ export interface ServerOptions extends ConnectionOptions {
    */
   shared?: boolean;
   /**
-   * Most connections open at once; a client beyond it is refused with the
-   * reason and the refusal is logged.
+   * Most connections open at once, counted from the moment a socket is
+   * accepted (while its protocol is told apart and during a TLS handshake
+   * too) until it is closed. A socket beyond it is refused at once: a netref
+   * client is told the reason, and the refusal is logged.
    *
    * @default {1024}
    */
@@ -99,7 +107,10 @@ export interface Server<A extends Deno.Addr = Deno.NetAddr>
   readonly addr: A;
   /** Resolves once the server has shut down and every connection is closed. */
   readonly finished: Promise<void>;
-  /** The number of open connections. */
+  /**
+   * The number of open connections: every socket accepted and not yet
+   * closed, including those whose protocol or TLS handshake is under way.
+   */
   readonly connectionCount: number;
   /**
    * Stops accepting, lets in-flight calls finish (up to the deadline), then
@@ -254,6 +265,14 @@ export function serveListener<A extends Deno.Addr>(
     ? (options.shared ? new service() : null)
     : service;
   const connections = new Set<ServedConnection>();
+  const places = new Places(maxConnections);
+  // A listener that runs TLS handshakes itself counts its sockets from their
+  // first byte; the server counts the others as it accepts them.
+  const gated = "useGate" in listener &&
+    typeof (listener as GatedListener).useGate === "function";
+  if (gated) (listener as GatedListener).useGate(places);
+  /** Sockets not yet handed to a protocol, closed if the server stops. */
+  const sniffing = new Set<ByteStream>();
   let accepting = true;
   let resolveFinished!: () => void;
   const finished = new Promise<void>((resolve) => resolveFinished = resolve);
@@ -269,7 +288,7 @@ export function serveListener<A extends Deno.Addr>(
     }
   }
 
-  function openNetref(stream: ByteStream, label: string, refusal?: string) {
+  function openNetref(stream: ByteStream, label: string) {
     const instance = makeInstance(label);
     if (instance === null) return stream.close();
     // onDisconnect answers onConnect: it runs only for a connection whose
@@ -280,7 +299,6 @@ export function serveListener<A extends Deno.Addr>(
       root: instance,
       label,
       onReady: async (c) => {
-        if (refusal !== undefined) throw new RangeError(refusal);
         if (typeof instance.onConnect === "function") {
           await instance.onConnect(c);
         }
@@ -300,18 +318,33 @@ export function serveListener<A extends Deno.Addr>(
     connections.add(served);
   }
 
-  async function open(stream: ByteStream): Promise<void> {
-    const label = stream.remoteAddr ? formatAddr(stream.remoteAddr) : "peer";
-    if (connections.size >= maxConnections) {
+  /**
+   * Takes a place for an accepted socket before anything is awaited, or
+   * refuses it. Returns the stream that gives the place back when closed.
+   */
+  function admit(accepted: ByteStream): ByteStream | null {
+    if (gated) return new PlacedStream(accepted, null);
+    if (!places.enter()) {
+      const label = accepted.remoteAddr
+        ? formatAddr(accepted.remoteAddr)
+        : "peer";
       const reason =
         `the server is at its limit of ${maxConnections} connections; try again later`;
       resolved.log(`refused ${label}: ${reason}`);
-      // The netref handshake carries the refusal to the client.
-      return openNetref(stream, label, reason);
+      places.refuse(accepted, reason);
+      return null;
     }
+    return new PlacedStream(accepted, () => places.leave());
+  }
+
+  async function open(stream: ByteStream): Promise<void> {
+    const label = stream.remoteAddr ? formatAddr(stream.remoteAddr) : "peer";
     if (foreign.length === 0) return openNetref(stream, label);
-    const sniffed = await sniff(stream, foreign, resolved.handshakeTimeout);
+    sniffing.add(stream);
+    const sniffed = await sniff(stream, foreign, resolved.handshakeTimeout)
+      .finally(() => sniffing.delete(stream));
     if (sniffed === null) return; // The peer left before saying anything.
+    if (!accepting) return void sniffed.stream.close();
     if (sniffed.protocol === null) return openNetref(sniffed.stream, label);
     const instance = makeInstance(label);
     if (instance === null) return sniffed.stream.close();
@@ -335,15 +368,17 @@ export function serveListener<A extends Deno.Addr>(
 
   const acceptLoop = (async () => {
     while (accepting) {
-      let stream: ByteStream;
+      let accepted: ByteStream;
       try {
-        stream = await listener.accept();
+        accepted = await listener.accept();
       } catch (error) {
         if (!accepting || error instanceof Deno.errors.BadResource) break;
         resolved.log(`accept failed: ${error}`);
         await new Promise((resolve) => setTimeout(resolve, 50));
         continue;
       }
+      const stream = admit(accepted);
+      if (stream === null) continue;
       open(stream).catch((error) => {
         resolved.log(`cannot serve a connection: ${error}`);
         try {
@@ -366,6 +401,8 @@ export function serveListener<A extends Deno.Addr>(
         // Already closed: nothing more to stop.
       }
       await acceptLoop;
+      for (const stream of sniffing) closeQuietly(stream);
+      places.closeRefused();
       const deadline = shutdownOptions.deadline ?? 10_000;
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
@@ -383,7 +420,7 @@ export function serveListener<A extends Deno.Addr>(
     addr: listener.addr,
     finished,
     get connectionCount() {
-      return connections.size;
+      return places.count;
     },
     shutdown,
     [Symbol.asyncDispose]: () => shutdown(),

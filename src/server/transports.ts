@@ -13,8 +13,8 @@ import { AcceptQueue } from "../transport/accept_queue.ts";
 import { memoryPair } from "../transport/memory.ts";
 import { consoleToStderr, stdioStream } from "../transport/stdio.ts";
 import { DEFAULT_HOSTNAME } from "../transport/tcp.ts";
-import { DEFAULT_TLS_PORT, listenTls } from "../transport/tls.ts";
-import { listenMutualTls } from "../transport/tls_node.ts";
+import { DEFAULT_TLS_PORT } from "../transport/tls.ts";
+import { listenNodeTls } from "../transport/tls_node.ts";
 import { listenUnix } from "../transport/unix.ts";
 import {
   serveListener,
@@ -98,17 +98,18 @@ export interface TlsServeOptions extends ServerOptions {
 }
 
 /**
- * Serves a service over TLS, or mutual TLS when `ca` is given. Without
- * `ca` it listens with `Deno.listenTls`; with it, with `node:tls`, which
- * (unlike `Deno.listenTls` on Deno 2.9) can require and verify client
- * certificates.
+ * Serves a service over TLS, or mutual TLS when `ca` is given. It listens
+ * with `node:tls`, which (unlike `Deno.listenTls` on Deno 2.9) can require
+ * and verify client certificates, and can drop a client whose handshake
+ * stalls. A client that has not finished its TLS handshake within
+ * `handshakeTimeout` is disconnected and logged; each socket counts against
+ * `maxConnections` from its first byte.
  *
  * @param service A service class, or an object shared by every connection.
  * @param options Address, certificate and key, client CAs, and limits.
  * @returns The running server, once it listens.
  * @throws {TypeError} If `cert`, `key` or `ca` is not a PEM string.
- * @throws {Deno.errors.AddrInUse} If the port is taken (without `ca`).
- * @throws {Error} If the port is taken (`EADDRINUSE`, with `ca`).
+ * @throws {Error} If the port is taken (`EADDRINUSE`).
  *
  * @example Mutual TLS
  * ```ts ignore
@@ -138,17 +139,15 @@ export async function serveTls(
   if (ca !== undefined) {
     for (const pem of Array.isArray(ca) ? ca : [ca]) checkPem(pem, "ca");
   }
-  const listener = ca === undefined
-    ? listenTls({ hostname, port, cert, key })
-    : await listenMutualTls({
-      hostname,
-      port,
-      cert,
-      key,
-      ca,
-      handshakeTimeout: options.handshakeTimeout ?? 10_000,
-      log: options.log ?? console.error,
-    });
+  const listener = await listenNodeTls({
+    hostname,
+    port,
+    cert,
+    key,
+    ca,
+    handshakeTimeout: options.handshakeTimeout ?? 10_000,
+    log: options.log ?? console.error,
+  });
   return serveListener(listener, service, options);
 }
 

@@ -1,13 +1,12 @@
 /**
- * TLS, client side and the server without client certificates: over
- * `Deno.connectTls` and `Deno.listenTls`. Mutual TLS on the server side is in
- * `tls_node.ts`, because `Deno.listenTls` cannot ask for client certificates.
+ * TLS on the client side, over `Deno.connectTls`. The server side is in
+ * `tls_node.ts`: `Deno.listenTls` can neither ask for client certificates
+ * nor drop a client whose handshake stalls.
  *
  * @module
  */
 
 import { ConnectionClosedError, errorMessage } from "../core/errors.ts";
-import type { StreamListener } from "./types.ts";
 import type { ByteStream } from "./types.ts";
 
 /** Default port of a TLS server, as RPyC's. */
@@ -168,56 +167,6 @@ class TlsClientStream implements ByteStream {
       error === null ? undefined : { cause: error },
     );
   }
-}
-
-/** TLS settings of a server without client certificates. */
-export interface ListenTlsOptions {
-  /** Address to listen on. */
-  hostname: string;
-  /** Port; 0 picks a free one. */
-  port: number;
-  /** The server's certificate chain (PEM). */
-  cert: string;
-  /** The private key (PEM) of `cert`. */
-  key: string;
-}
-
-/**
- * Listens for TLS connections with `Deno.listenTls` (no client
- * certificates: for mutual TLS see `listenMutualTls` in `tls_node.ts`).
- *
- * @param options Address, certificate and key.
- * @returns The listener.
- * @throws {Deno.errors.AddrInUse} If the port is taken.
- * @throws {Deno.errors.InvalidData} If the certificate or key is not valid PEM.
- *
- * @example
- * ```ts ignore
- * import { listenTls } from "./tls.ts";
- * const listener = listenTls({
- *   hostname: "127.0.0.1",
- *   port: 0,
- *   cert: Deno.readTextFileSync("server.pem"),
- *   key: Deno.readTextFileSync("server.key"),
- * });
- * listener.close();
- * ```
- */
-export function listenTls(
-  options: ListenTlsOptions,
-): StreamListener<Deno.NetAddr> {
-  const listener = Deno.listenTls({
-    hostname: options.hostname,
-    port: options.port,
-    cert: options.cert,
-    key: options.key,
-    transport: "tcp",
-  });
-  return {
-    addr: listener.addr,
-    accept: () => listener.accept(),
-    close: () => listener.close(),
-  };
 }
 
 /**

@@ -1,16 +1,19 @@
 /**
- * Mutual TLS on the server side, over `node:tls`: on Deno 2.9
+ * TLS and mutual TLS on the server side, over `node:tls`. On Deno 2.9
  * `Deno.listenTls` cannot ask for or verify client certificates (it ignores
  * `requestCert`), while `node:tls` with `requestCert` and
  * `rejectUnauthorized` refuses, during the handshake, every client without
- * a certificate signed by one of the given CAs.
+ * a certificate signed by one of the given CAs. And a `Deno.listenTls`
+ * socket closed before its handshake is done stays open until the handshake
+ * ends, which a client that sends nothing never lets happen: its descriptor
+ * would be held for good. A `node:tls` socket can be destroyed at any time.
  *
  * @module
  */
 
 import type { Socket } from "node:net";
 import { createServer, type TLSSocket } from "node:tls";
-import type { StreamListener } from "./types.ts";
+import type { ConnectionGate, GatedListener } from "./types.ts";
 import { AcceptQueue } from "./accept_queue.ts";
 import { ReadQueue } from "./read_queue.ts";
 import type { ByteStream } from "./types.ts";
@@ -77,7 +80,7 @@ class NodeSocketStream implements ByteStream {
   }
 }
 
-/** Settings of {@linkcode listenMutualTls}. */
+/** Settings of {@linkcode listenNodeTls}. */
 export interface ListenMutualTlsOptions {
   /** Address to listen on. */
   hostname: string;
@@ -87,8 +90,11 @@ export interface ListenMutualTlsOptions {
   cert: string;
   /** The private key (PEM) of `cert`. */
   key: string;
-  /** CA certificates (PEM); clients must present a certificate signed by one. */
-  ca: string | string[];
+  /**
+   * CA certificates (PEM): given, clients must present a certificate signed
+   * by one (mutual TLS); absent, no client certificate is asked for.
+   */
+  ca?: string | string[];
   /** Milliseconds a client may take to complete the TLS handshake. */
   handshakeTimeout: number;
   /** Receives one line for each client refused during the handshake. */
@@ -96,9 +102,10 @@ export interface ListenMutualTlsOptions {
 }
 
 /**
- * Listens for mutual-TLS connections: a client is accepted only with a
- * certificate signed by one of `ca`; any other is refused during the TLS
- * handshake, and the refusal is logged.
+ * Listens for TLS connections. With `ca`, mutual TLS: a client is accepted
+ * only with a certificate signed by one of `ca`; any other is refused during
+ * the TLS handshake, and the refusal is logged. A client whose handshake is
+ * not done within `handshakeTimeout` is destroyed, and logged too.
  *
  * @param options Address, certificate, key, client CAs, handshake timeout, log.
  * @returns The listener, once it listens.
@@ -106,8 +113,8 @@ export interface ListenMutualTlsOptions {
  *
  * @example
  * ```ts ignore
- * import { listenMutualTls } from "./tls_node.ts";
- * const listener = await listenMutualTls({
+ * import { listenNodeTls } from "./tls_node.ts";
+ * const listener = await listenNodeTls({
  *   hostname: "127.0.0.1",
  *   port: 0,
  *   cert: Deno.readTextFileSync("server.pem"),
@@ -119,17 +126,38 @@ export interface ListenMutualTlsOptions {
  * listener.close();
  * ```
  */
-export async function listenMutualTls(
+export async function listenNodeTls(
   options: ListenMutualTlsOptions,
-): Promise<StreamListener<Deno.NetAddr>> {
+): Promise<GatedListener<Deno.NetAddr>> {
   const queue = new AcceptQueue();
+  let gate: ConnectionGate | null = null;
+  /** Sockets closed at the limit: their failed handshake is no news. */
+  const refusedAtLimit = new WeakSet<Socket>();
   const server = createServer({
     cert: options.cert,
     key: options.key,
-    ca: options.ca,
-    requestCert: true,
-    rejectUnauthorized: true,
+    ...(options.ca === undefined
+      ? { requestCert: false, rejectUnauthorized: false }
+      : { ca: options.ca, requestCert: true, rejectUnauthorized: true }),
     handshakeTimeout: options.handshakeTimeout || undefined,
+  });
+  // Each TCP socket takes its place as it arrives, before its handshake: a
+  // flood of handshakes that never finish cannot get past maxConnections.
+  server.on("connection", (socket: Socket) => {
+    if (gate === null) return;
+    if (!gate.enter()) {
+      const who = socket.remoteAddress !== undefined
+        ? formatPeer(socket.remoteAddress, socket.remotePort)
+        : "a client";
+      options.log(
+        `refused ${who}: the server is at its limit of ${gate.max} connections; try again later`,
+      );
+      refusedAtLimit.add(socket);
+      socket.destroy();
+      return;
+    }
+    const held = gate;
+    socket.once("close", () => held.leave());
   });
   server.on("secureConnection", (socket: TLSSocket) => {
     queue.push(new NodeSocketStream(socket));
@@ -138,6 +166,7 @@ export async function listenMutualTls(
     // A refused socket is torn down before this runs: its own address is
     // gone, and only the TCP socket under it (`_parent`) still knows it.
     const raw = socket as TLSSocket & { _parent?: Socket | null };
+    if (raw._parent && refusedAtLimit.has(raw._parent)) return;
     const host = socket.remoteAddress ?? raw._parent?.remoteAddress;
     const port = socket.remotePort ?? raw._parent?.remotePort;
     const who = host !== undefined ? formatPeer(host, port) : "a client";
@@ -145,6 +174,10 @@ export async function listenMutualTls(
     // reason is in authorizationError.
     const reason = socket.authorizationError ?? error.message;
     options.log(`refused ${who} during the TLS handshake: ${reason}`);
+    // node:tls under Deno leaves a socket whose handshake timed out open:
+    // it would hold its descriptor and place for good.
+    socket.destroy();
+    raw._parent?.destroy();
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -165,6 +198,9 @@ export async function listenMutualTls(
     close() {
       queue.close();
       server.close();
+    },
+    useGate(given: ConnectionGate) {
+      gate = given;
     },
   };
 }

@@ -35,6 +35,20 @@ export interface ByteStream {
   readonly remoteAddr?: Deno.Addr;
 }
 
+/** Counts a server's connections against its limit (`maxConnections`). */
+export interface ConnectionGate {
+  /** The most connections open at once. */
+  readonly max: number;
+  /**
+   * Takes a place for a new connection.
+   *
+   * @returns False when none is free: the connection must be closed.
+   */
+  enter(): boolean;
+  /** Gives a place back, once per place taken. */
+  leave(): void;
+}
+
 /** What a server accepts connections from. */
 export interface StreamListener<A extends Deno.Addr = Deno.Addr> {
   /** Where it listens. */
@@ -43,4 +57,17 @@ export interface StreamListener<A extends Deno.Addr = Deno.Addr> {
   accept(): Promise<ByteStream>;
   /** Stops listening. */
   close(): void;
+}
+
+/**
+ * A listener that holds sockets before handing them out (one that runs the
+ * TLS handshake itself): the server gives it its gate, and the listener
+ * takes a place for each socket as it arrives, refuses those without one,
+ * and gives the place back when the socket closes. The server then counts
+ * nothing itself for this listener's streams.
+ */
+export interface GatedListener<A extends Deno.Addr = Deno.Addr>
+  extends StreamListener<A> {
+  /** Hands the listener the server's gate, before the first accept. */
+  useGate(gate: ConnectionGate): void;
 }

@@ -128,6 +128,8 @@ export async function connectRpyc<T = unknown>(
       handshakeTimeout: resolved.handshakeTimeout,
       idleTimeout: 0,
       maxInFlight: resolved.maxInFlight,
+      maxExports: resolved.maxExports,
+      frameTimeout: resolved.frameTimeout,
       includeStack: resolved.includeStack,
       log: resolved.log,
       label,

@@ -14,7 +14,11 @@
  * @module
  */
 
-import { ConnectionClosedError, errorMessage } from "../../core/errors.ts";
+import {
+  ConnectionClosedError,
+  errorMessage,
+  ProtocolError,
+} from "../../core/errors.ts";
 import {
   makeRefProxy,
   type PendingResult,
@@ -66,6 +70,10 @@ export interface RpycSessionOptions {
   idleTimeout: number;
   /** Most of the peer's requests running at once. */
   maxInFlight: number;
+  /** Most local objects the peer may hold at once; one more disconnects it. */
+  maxExports: number;
+  /** Milliseconds a message may take to arrive once begun; 0: no limit. */
+  frameTimeout: number;
   /** Whether exceptions sent to the peer carry the stack trace. */
   includeStack: boolean;
   /** Where protocol violations and hook failures are reported. */
@@ -94,7 +102,7 @@ export class RpycSession implements ProxyHost, BoxingHost, RemoteHost {
   /** Describes the peer. */
   readonly label: string;
   /** Local objects the peer holds. */
-  readonly exports: RpycExports = new RpycExports();
+  readonly exports: RpycExports;
   /** What the peer reaches as root. */
   readonly localRoot: object | null;
   /** Resolves once closed. */
@@ -122,6 +130,15 @@ export class RpycSession implements ProxyHost, BoxingHost, RemoteHost {
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
     this.handle = new ConnectionHandle(this);
     pythonHosts.add(this);
+    this.exports = new RpycExports(options.maxExports, () =>
+      // After the message being boxed has failed, not in its middle.
+      queueMicrotask(() =>
+        this.#fail(
+          new ProtocolError(
+            `${this.label} exceeded maxExports: it holds references to ${options.maxExports} objects of this side, and one more was to be sent`,
+          ),
+        )
+      ));
     this.#requests = new RequestTable({
       label: options.label,
       timeout: options.timeout,
@@ -129,6 +146,7 @@ export class RpycSession implements ProxyHost, BoxingHost, RemoteHost {
       box: (args) => box(this, args),
       send: (seq, request) => this.#link.send(Msg.REQUEST, seq, request),
       giveBack: (pack) => this.sendDel(pack, 1),
+      log: options.log,
     });
     this.#incoming = new Incoming(
       {
@@ -157,6 +175,7 @@ export class RpycSession implements ProxyHost, BoxingHost, RemoteHost {
       label: options.label,
       firstMessageTimeout: options.handshakeTimeout,
       idleTimeout: options.idleTimeout,
+      frameTimeout: options.frameTimeout,
       isBusy: () => this.#requests.size > 0 || this.#incoming.size > 0,
     }, {
       onMessage: (message) => this.#onMessage(message),
@@ -311,11 +330,14 @@ export class RpycSession implements ProxyHost, BoxingHost, RemoteHost {
     return pack;
   }
 
-  /** Sends DEL: `count` references to `pack` go back to the peer. */
+  /**
+   * Sends DEL: `count` references to `pack` go back to the peer. Nothing
+   * waits for its answer (dropped on arrival, as any answer nobody waits
+   * for), so a peer that never answers DELs cannot pile them up here.
+   */
   sendDel(pack: IdPack, count: number): void {
     if (this.#closed) return;
-    this.call(Handle.DEL, [new PackRef(pack), count], { timeout: 0 })
-      .catch(() => {});
+    this.#requests.notify(Handle.DEL, [new PackRef(pack), count]);
   }
 
   // ------------------------------------------------------------ boxing

@@ -29,6 +29,7 @@ import {
   loadChannelZlib,
 } from "./channel.ts";
 import type { Msg, WireVersion } from "./constants.ts";
+import { FrameDeadline } from "../../core/frame_deadline.ts";
 import {
   decodeMessage,
   detectVersion,
@@ -37,6 +38,12 @@ import {
 } from "./wire.ts";
 
 const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * Reading pauses while more than this waits to be written to the peer, as
+ * on the netref wire: a peer that sends requests and never reads the answers
+ * cannot make the queue grow without bound.
+ */
+const QUEUE_HIGH_WATER_BYTES = 8 * 1024 * 1024;
 
 /**
  * The peer speaks the other RPyC wire version.
@@ -82,6 +89,8 @@ export interface LinkOptions {
   firstMessageTimeout: number;
   /** Milliseconds of silence, with nothing in flight, before ending; 0: never. */
   idleTimeout: number;
+  /** Milliseconds a frame may take once its first byte is in; 0: no limit. */
+  frameTimeout: number;
   /** Whether a request is in flight either way (an idle link is not busy). */
   isBusy(): boolean;
 }
@@ -122,6 +131,11 @@ export class RpycLink {
   readonly #decoder: ChannelDecoder;
   #version: WireVersion | null;
   #queue: Uint8Array[] = [];
+  /** Bytes queued or being written. */
+  #queuedBytes = 0;
+  #drainWaiters: (() => void)[] = [];
+  readonly #frameDeadline: FrameDeadline;
+  #messagesRead = 0;
   #writing: Promise<void> | null = null;
   #ended = false;
   #lastHeard = Date.now();
@@ -142,6 +156,15 @@ export class RpycLink {
     this.#decoder = new ChannelDecoder({
       maxFrameBytes: options.maxFrameBytes,
     });
+    this.#frameDeadline = new FrameDeadline(
+      options.frameTimeout,
+      () =>
+        this.#end(
+          new ProtocolError(
+            `${options.label} started an RPyC frame and did not finish it within ${options.frameTimeout} ms (frameTimeout)`,
+          ),
+        ),
+    );
     if (this.#version === null && options.firstMessageTimeout > 0) {
       this.#timer = setTimeout(() => {
         this.#end(
@@ -181,7 +204,9 @@ export class RpycLink {
     }
     if (this.#ended) return;
     const payload = encodeMessage(this.#version, msg, seq, args);
-    this.#queue.push(encodeChannelFrame(payload));
+    const frame = encodeChannelFrame(payload);
+    this.#queue.push(frame);
+    this.#queuedBytes += frame.length;
     if (this.#writing === null) this.#writing = this.#write();
   }
 
@@ -193,6 +218,8 @@ export class RpycLink {
   async close(ms: number): Promise<void> {
     this.#ended = true;
     clearTimeout(this.#timer);
+    this.#frameDeadline.stop();
+    this.#wakeReader(true);
     if (this.#writing !== null) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
@@ -212,6 +239,8 @@ export class RpycLink {
     if (this.#ended) return;
     this.#ended = true;
     clearTimeout(this.#timer);
+    this.#frameDeadline.stop();
+    this.#wakeReader(true);
     this.#handler.onEnd(reason);
   }
 
@@ -221,13 +250,25 @@ export class RpycLink {
       // Before the first frame is decoded, and so before any is answered.
       await loadChannelZlib();
       while (!this.#ended) {
+        if (this.#queuedBytes > QUEUE_HIGH_WATER_BYTES) {
+          this.#frameDeadline.pause();
+          await new Promise<void>((resolve) =>
+            this.#drainWaiters.push(resolve)
+          );
+          continue;
+        }
         const n = await this.#stream.read(buffer);
         if (n === null) break;
         this.#lastHeard = Date.now();
         for (const payload of this.#decoder.push(buffer.subarray(0, n))) {
           if (this.#ended) return;
+          this.#messagesRead++;
           this.#handler.onMessage(this.#decode(payload));
         }
+        this.#frameDeadline.update(
+          this.#decoder.bufferedBytes > 0,
+          this.#messagesRead,
+        );
       }
       if (this.#ended) return;
       this.#decoder.end();
@@ -285,6 +326,14 @@ export class RpycLink {
     this.#timer = setTimeout(check, period);
   }
 
+  /** Lets a paused reader go on once the queue is down to half the mark. */
+  #wakeReader(always = false): void {
+    if (!always && this.#queuedBytes > QUEUE_HIGH_WATER_BYTES / 2) return;
+    const waiters = this.#drainWaiters;
+    this.#drainWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
   async #write(): Promise<void> {
     // Frames queued in the same tick leave in one write.
     await Promise.resolve();
@@ -304,9 +353,12 @@ export class RpycLink {
         for (let offset = 0; offset < bytes.length;) {
           offset += await this.#stream.write(bytes.subarray(offset));
         }
+        this.#queuedBytes -= bytes.length;
+        this.#wakeReader();
       }
     } catch (error) {
       this.#queue = [];
+      this.#queuedBytes = 0;
       this.#end(
         new ConnectionClosedError(
           `Cannot write to ${this.#options.label}: ${errorMessage(error)}`,

@@ -213,6 +213,17 @@ export class RpycExports {
   >();
   #idOf = new Map<object, number>();
   #next = 1;
+  readonly #max: number;
+  readonly #onFull: () => void;
+
+  /**
+   * @param max Most objects exported at once (maxExports).
+   * @param onFull Told when an export beyond `max` was refused.
+   */
+  constructor(max = Infinity, onFull: () => void = () => {}) {
+    this.#max = max;
+    this.#onFull = onFull;
+  }
 
   /** How many objects are exported. */
   get size(): number {
@@ -226,12 +237,19 @@ export class RpycExports {
    * @param source For another connection's netref: that connection, told
    *   while the export lasts.
    * @returns Its instance id, stable while it stays exported.
+   * @throws {RangeError} If `value` is new and `max` objects are exported.
    */
   add(value: object, source?: ForwardSource): number {
     let id = this.#idOf.get(value);
     if (id !== undefined) {
       this.#byId.get(id)!.count++;
       return id;
+    }
+    if (this.#byId.size >= this.#max) {
+      this.#onFull();
+      throw new RangeError(
+        `Cannot send an object by reference: the peer already holds ${this.#max} (maxExports)`,
+      );
     }
     id = this.#next++;
     this.#byId.set(id, { value, count: 1, source });

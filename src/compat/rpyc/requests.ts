@@ -7,7 +7,7 @@
  * @example
  * ```ts
  * import { RequestTable } from "./requests.ts";
- * const table = new RequestTable({ label: "peer", timeout: 0, isClosed: () => false, box: () => null!, send() {}, giveBack() {} });
+ * const table = new RequestTable({ label: "peer", timeout: 0, isClosed: () => false, box: () => null!, send() {}, giveBack() {}, log() {} });
  * const { seq, promise } = table.open(false, 0, undefined);
  * table.take(seq)!.resolve("done");
  * console.assert((await promise) === "done");
@@ -18,6 +18,7 @@
 
 import {
   ConnectionClosedError,
+  errorMessage,
   ProtocolError,
   TimeoutError,
 } from "../../core/errors.ts";
@@ -74,6 +75,8 @@ export interface RequestHost {
   send(seq: number, request: PyTuple): void;
   /** Gives one reference back to the peer (RPyC's DEL). */
   giveBack(pack: IdPack): void;
+  /** Where failures nobody waits for are reported. */
+  log(message: string): void;
 }
 
 /**
@@ -82,7 +85,7 @@ export interface RequestHost {
  * @example
  * ```ts
  * import { RequestTable } from "./requests.ts";
- * const table = new RequestTable({ label: "peer", timeout: 0, isClosed: () => false, box: () => null!, send() {}, giveBack() {} });
+ * const table = new RequestTable({ label: "peer", timeout: 0, isClosed: () => false, box: () => null!, send() {}, giveBack() {}, log() {} });
  * const { promise } = table.open(false, 0, undefined);
  * table.failAll(new Error("closed"));
  * await promise.catch((e) => console.assert(e.message === "closed"));
@@ -147,6 +150,28 @@ export class RequestTable {
       this.take(seq)?.reject(error);
     }
     return promise;
+  }
+
+  /**
+   * Sends a request whose answer nobody waits for (RPyC's DEL): it takes no
+   * place in the table, and its answer is dropped when it comes.
+   *
+   * @param handler The `HANDLE_*` number.
+   * @param args Its arguments, boxed here.
+   */
+  notify(handler: Handle, args: unknown[]): void {
+    const host = this.#host;
+    if (host.isClosed()) return;
+    try {
+      host.send(this.#next++, PyTuple.of(handler, host.box(args)));
+    } catch (error) {
+      // Called from finalizers too, where a throw would end the process.
+      host.log(
+        `cannot send request ${handler} to ${host.label}: ${
+          errorMessage(error)
+        }`,
+      );
+    }
   }
 
   /**

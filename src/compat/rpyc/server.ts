@@ -90,6 +90,8 @@ function serveRpyc(
       : options.handshakeTimeout,
     idleTimeout: options.idleTimeout,
     maxInFlight: options.maxInFlight,
+    maxExports: options.maxExports,
+    frameTimeout: options.frameTimeout,
     includeStack: options.includeStack,
     log: options.log,
     label,
