@@ -263,7 +263,9 @@ export async function discoveryScenario(
       async () => {
         victim = servers[0].port;
         await using onVictim = await (async () => {
-          for (let i = 0; i < 3; i++) {
+          // The load clients take turns from the same round robin, so a
+          // few picks may pass the victim by; a hundred cannot all.
+          for (let i = 0; i < 100; i++) {
             const conn = await connectByService<Work>(registry, "work", {
               log: () => {},
             });
