@@ -75,11 +75,13 @@ Deno.test("RemoteError carries the remote name, message, stack, code and cause",
   });
 });
 
-Deno.test("a registered error class is rebuilt as itself, with code and cause", async () => {
+Deno.test("a registered error class is rebuilt as itself, with code, cause and the remote stack", async () => {
   await using h = await harness(WorkService);
   await assert.rejects(h.client.root.quota(), (error: unknown) => {
     assert.ok(error instanceof QuotaError, `got ${error}`);
     assert.equal(error.message, "quota exceeded");
+    const { remoteStack } = error as QuotaError & { remoteStack?: string };
+    assert.match(remoteStack ?? "", /QuotaError: quota exceeded\n\s+at /);
     assert.equal((error as QuotaError & { code: string }).code, "E_QUOTA");
     assert.ok(error.cause instanceof RemoteError);
     assert.match((error.cause as Error).message, /disk full/);
