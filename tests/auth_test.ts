@@ -48,6 +48,12 @@ Deno.test("a client without the token, or with a wrong one, is refused with a cl
       /authentication failed: the token does not match/,
     );
   });
+  await t.step("the token and a NUL byte", async () => {
+    await assert.rejects(
+      connect("127.0.0.1", server.addr.port, { token: "s3cret\0" }),
+      /does not match/,
+    );
+  });
   await t.step("a prefix of the token", async () => {
     await assert.rejects(
       connect("127.0.0.1", server.addr.port, { token: "s3c" }),
@@ -56,7 +62,7 @@ Deno.test("a client without the token, or with a wrong one, is refused with a cl
   });
   assert.equal(
     logs.filter((line) => /authentication failed/.test(line)).length,
-    3,
+    4,
   );
   // The refused clients never reached the service; a good one still does.
   await using good = await connect<Vault>("127.0.0.1", server.addr.port, {

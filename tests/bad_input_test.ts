@@ -1192,6 +1192,23 @@ Deno.test("exceeding maxInFlight closes the connection, and the other client kee
   });
 });
 
+Deno.test("a peer may have 4,096 results held for pipelining; asking for one more closes its connection", async () => {
+  await using a = await arena();
+  await using peer = await a.attacker({ hello: true });
+  // Held results stay until the peer releases them, which this one never does.
+  const hold = (id: number) => request(id, 0, Op.CALL, ["foo"], [], true);
+  await peer.sendMessages(
+    ...Array.from({ length: 4096 }, (_, i) => hold(i + 1)),
+  );
+  assert.deepEqual(await peer.answerTo(4096, 10_000), [
+    Kind.RESPONSE,
+    4096,
+    "foo",
+  ]);
+  await peer.sendMessages(hold(4097));
+  await assertClosed(a, peer, /asked to hold more than 4096 results/);
+});
+
 Deno.test("a value nested 10,000 deep gets a clear error or a closed connection, never a crash", async (t) => {
   await using a = await arena();
   let id = 1;

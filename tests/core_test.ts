@@ -12,7 +12,7 @@ import {
   TimeoutError,
 } from "../mod.ts";
 import { TestService } from "../examples/test_service.ts";
-import { harness } from "./_harness.ts";
+import { eventually, harness } from "./_harness.ts";
 import { startFixture } from "./_processes.ts";
 
 class Settings {
@@ -111,6 +111,14 @@ Deno.test("plain data the server exposes is read-only remotely: setAttr on it fa
     },
   );
   await assert.rejects(setAttr(nested.deep, "value", 0), AccessError);
+  // Only its own properties are reachable, not those it inherits.
+  const inherited = nested as unknown as {
+    hasOwnProperty(name: string): Promise<boolean>;
+  };
+  await assert.rejects(
+    async () => await inherited.hasOwnProperty("deep"),
+    /Cannot access 'hasOwnProperty' of a plain object: no such property/,
+  );
   assert.deepEqual(await nested, { deep: { value: 42, list: [1, 2, 3] } });
 });
 
@@ -254,9 +262,8 @@ Deno.test("onConnect and onDisconnect are called with the connection", async () 
   const conn = await connect<Hooked>("127.0.0.1", server.addr.port);
   assert.equal(await conn.root.ping(), "pong");
   await conn.close();
-  for (let i = 0; i < 100 && events.length < 2; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  // A connection leaves the count only after its onDisconnect ran.
+  assert.ok(await eventually(() => server.connectionCount === 0));
   assert.deepEqual(events, ["connect", "disconnect"]);
 });
 

@@ -98,6 +98,13 @@ Deno.test("RegistryService refuses malformed registrations with the reason", asy
     ],
     ["a ttl too short", [ok], 10, RangeError, /ttl 10/],
     [
+      "more than 256 in one call",
+      Array.from({ length: 257 }, (_, i) => ({ ...ok, port: i + 1 })),
+      1000,
+      RangeError,
+      /Cannot register 257 instances at once: the limit is 256/,
+    ],
+    [
       "more than the registry holds",
       [ok, { ...ok, port: 2 }, { ...ok, port: 3 }],
       1000,

@@ -9,11 +9,13 @@ import {
   makeCertificates,
   startFixture,
 } from "./_processes.ts";
+import { needPeer } from "./_peers.ts";
 
-const haveOpenssl = await hasOpenssl();
-if (!haveOpenssl) {
-  console.log("skipping the TLS tests: openssl is not installed");
-}
+const haveOpenssl = needPeer(
+  "openssl",
+  await hasOpenssl(),
+  "apt-get install openssl; .ci/run installs it",
+);
 
 /** Runs `fn` with fresh certificates, removed afterwards. */
 async function withCertificates(

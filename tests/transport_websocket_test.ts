@@ -4,6 +4,7 @@ import { connectWebSocket } from "../src/client/transports.ts";
 import { webSocketHandler } from "../src/server/websocket.ts";
 import type { TestService } from "../examples/test_service.ts";
 import { startFixture } from "./_processes.ts";
+import { needPeer } from "./_peers.ts";
 
 Deno.test("connectWebSocket() reaches a WebSocket server in another process", async () => {
   await using server = await startFixture("transport_server.ts", [
@@ -93,12 +94,11 @@ async function hasChromium(): Promise<boolean> {
   }
 }
 
-const haveChromium = await hasChromium();
-if (!haveChromium) {
-  console.log(
-    "skipping the browser test: chromium is not installed (apt-get install chromium)",
-  );
-}
+const haveChromium = needPeer(
+  "chromium",
+  await hasChromium(),
+  "apt-get install chromium; .ci/run installs it",
+);
 
 /** Runs `command`, killing it after `ms`; returns its exit code and output. */
 async function runFor(
