@@ -303,12 +303,12 @@ export const mutants: readonly Mutant[] = [
   },
   // ---------------------------------------------------------------- auth
   {
-    name: "token-prefix-accepted",
+    name: "token-length-ignored",
     area: "auth",
     file: "src/core/session.ts",
     original: `  let diff = a.length ^ b.length;`,
     replacement: `  let diff = 0;`,
-    breaks: "a prefix of the server's token is accepted",
+    breaks: "a token with trailing NUL bytes is accepted: lengths are not compared",
     tests: [AUTH],
   },
   // ---------------------------------------------------------------- rpyc
@@ -340,7 +340,7 @@ export const mutants: readonly Mutant[] = [
     original: `    if (length > this.#maxFrameBytes) {`,
     replacement: `    if (length > this.#maxFrameBytes * 1024) {`,
     breaks: "an RPyC frame larger than maxFrameBytes is accepted",
-    tests: [RPYC_WIRE, RPYC_SERVER],
+    tests: [RPYC_BRINE],
   },
   {
     name: "brine-immediate-int-range",

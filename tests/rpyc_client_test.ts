@@ -282,6 +282,13 @@ for (const version of [5, 6] as const) {
   });
 }
 
+if (Deno.env.get("RPYC6_PYTHONPATH") === undefined) {
+  // Debian ships RPyC 5.3 only, so CI skips this too rather than failing.
+  console.log(
+    "skipping connectRpyc() against a Python RPyC 6 server: RPYC6_PYTHONPATH is unset (point it at an RPyC 6 install)",
+  );
+}
+
 Deno.test({
   name:
     "connectRpyc() detects a Python RPyC 6 server (when RPYC6_PYTHONPATH is set)",

@@ -10,6 +10,7 @@ import {
   startFixture,
 } from "./_processes.ts";
 import { needPeer } from "./_peers.ts";
+import { assertDrained, recordConnections } from "./_harness.ts";
 
 const haveOpenssl = needPeer(
   "openssl",
@@ -169,7 +170,8 @@ Deno.test({
   fn: () =>
     withCertificates(async (certs) => {
       const logs: string[] = [];
-      await using server = await serveTls(Greeter, {
+      const recorder = recordConnections(Greeter);
+      await using server = await serveTls(recorder.Service, {
         port: 0,
         cert: certs.read(certs.serverCert),
         key: certs.read(certs.serverKey),
@@ -194,6 +196,7 @@ Deno.test({
       assert.equal(server.connectionCount, 1);
       assert.equal(logs.length, 1, logs.join("\n"));
       assert.match(logs[0], /refused .* during the TLS handshake/);
+      await assertDrained(conn, recorder.sides[0]);
     }),
 });
 
