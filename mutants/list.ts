@@ -308,7 +308,8 @@ export const mutants: readonly Mutant[] = [
     file: "src/core/session.ts",
     original: `  let diff = a.length ^ b.length;`,
     replacement: `  let diff = 0;`,
-    breaks: "a token with trailing NUL bytes is accepted: lengths are not compared",
+    breaks:
+      "a token with trailing NUL bytes is accepted: lengths are not compared",
     tests: [AUTH],
   },
   // ---------------------------------------------------------------- rpyc

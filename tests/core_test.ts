@@ -113,11 +113,11 @@ Deno.test("plain data the server exposes is read-only remotely: setAttr on it fa
   await assert.rejects(setAttr(nested.deep, "value", 0), AccessError);
   // Only its own properties are reachable, not those it inherits.
   const inherited = nested as unknown as {
-    hasOwnProperty(name: string): Promise<boolean>;
+    toLocaleString(): Promise<string>;
   };
   await assert.rejects(
-    async () => await inherited.hasOwnProperty("deep"),
-    /Cannot access 'hasOwnProperty' of a plain object: no such property/,
+    async () => await inherited.toLocaleString(),
+    /Cannot access 'toLocaleString' of a plain object: no such property/,
   );
   assert.deepEqual(await nested, { deep: { value: 42, list: [1, 2, 3] } });
 });

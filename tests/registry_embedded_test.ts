@@ -45,7 +45,7 @@ Deno.test("netref registry: servers announce, clients spread, a killed server le
       slack: 300,
       async restart() {
         await registry.stop("SIGKILL");
-        await delay(300);
+        await delay(300); // The outage itself: clients must ride it out.
         registry = await spawnFixture("registry_process.ts", [String(port)]);
       },
     });
@@ -58,6 +58,7 @@ Deno.test("RegistryService expires a lease that misses its heartbeats, and keeps
   using registry = new RegistryService(fresh);
   const kept = registry.register([{ name: "a", hostname: "h", port: 1 }], 150);
   registry.register([{ name: "b", hostname: "h", port: 2 }], 150);
+  // Time is the behaviour: heartbeats every 50 ms keep a 150 ms lease.
   for (let i = 0; i < 6; i++) {
     await delay(50);
     assert.ok(registry.heartbeat(kept));

@@ -98,7 +98,7 @@ Deno.test({
       slack: 1000, // etcd looks for expired leases every 500 ms
       async restart() {
         await etcd.stop("SIGKILL");
-        await delay(300);
+        await delay(300); // The outage itself: clients must ride it out.
         await etcd.start();
       },
     });
