@@ -134,6 +134,16 @@ export const mutants: readonly Mutant[] = [
       "a ref received twice gives back one send: the peer keeps the export forever",
     tests: [MEMORY, CALLBACKS],
   },
+  {
+    name: "every-release-closes-connection",
+    area: "refs",
+    file: "src/core/session.ts",
+    original: `        !this.#exports.release(refs[i], refs[i + 1])`,
+    replacement: `        this.#exports.release(refs[i], refs[i + 1])`,
+    breaks:
+      "each valid RELEASE is taken for a bad one and the server closes the connection (closing empties the tables, so only a leak check that fails closed connections sees it)",
+    tests: [MEMORY, CALLBACKS, "tests/values_test.ts"],
+  },
   // -------------------------------------------------------------- limits
   {
     name: "max-in-flight-off-by-one",
