@@ -21,7 +21,7 @@ export interface Harness<T> extends AsyncDisposable {
   client: Connection<T>;
   /** The server's side of the client's connection. */
   serverSide: Connection;
-  /** Waits (collecting garbage) until no refs are held on either side. */
+  /** Waits (collecting garbage) until no refs are held on either side; fails if the connection closed. */
   assertNoRefs(): Promise<void>;
 }
 
@@ -29,7 +29,11 @@ export interface Harness<T> extends AsyncDisposable {
 export interface HarnessOptions {
   serve?: ServeOptions;
   connect?: ConnectOptions;
-  /** Check on dispose that both tables drained. @default {true} */
+  /**
+   * Check on dispose that the connection is still open and both ends' tables
+   * drained; a test that closes the connection on purpose turns it off.
+   * @default {true}
+   */
   leakCheck?: boolean;
 }
 
@@ -61,6 +65,62 @@ export async function eventually(
   return condition();
 }
 
+/** The server's connections to a service, recorded as they open. */
+export interface Recorder<T> {
+  /** A subclass of the service that records each connection in `sides`. */
+  Service: new () => T;
+  /** The server's side of every connection, in the order they opened. */
+  sides: Connection[];
+}
+
+/** Wraps `Service` so that the server's side of each connection is kept. */
+export function recordConnections<T extends object>(
+  Service: new () => T,
+): Recorder<T> {
+  const sides: Connection[] = [];
+  const Recorded = class extends (Service as new () => object) {
+    onConnect(conn: Connection) {
+      sides.push(conn);
+      return (Service.prototype as { onConnect?: (c: Connection) => unknown })
+        .onConnect?.call(this, conn);
+    }
+  };
+  return { Service: Recorded as new () => T, sides };
+}
+
+/** Whether a connection's reference and held-result tables are all empty. */
+function drained(conn: Connection): boolean {
+  const s = conn.stats;
+  return s.exports === 0 && s.imports === 0 && s.held === 0;
+}
+
+/**
+ * Fails unless both ends of a connection are still open and their reference
+ * tables (exports, imports, held pipelining results) drain to empty.
+ *
+ * A closed connection fails the check: closing empties the tables, so a
+ * connection the peer killed would otherwise pass as "no refs left".
+ */
+export async function assertDrained(
+  client: Connection,
+  serverSide: Connection,
+): Promise<void> {
+  const stats = () => ({ client: client.stats, server: serverSide.stats });
+  assert.ok(!client.isClosed, "the client's connection closed unexpectedly");
+  assert.ok(
+    !serverSide.isClosed,
+    "the server's connection closed unexpectedly",
+  );
+  const ok = await eventually(() =>
+    drained(client) && drained(serverSide) && !client.isClosed &&
+    !serverSide.isClosed
+  );
+  assert.ok(
+    ok,
+    `refs leaked (or the connection closed): ${JSON.stringify(stats())}`,
+  );
+}
+
 /**
  * Serves `Service` on a free loopback port and connects a client to it.
  *
@@ -74,42 +134,29 @@ export async function harness<T extends object>(
   Service: new () => T,
   options: HarnessOptions = {},
 ): Promise<Harness<T>> {
-  const serverSides: Connection[] = [];
-  const Recorded = class extends (Service as new () => object) {
-    onConnect(conn: Connection) {
-      serverSides.push(conn);
-      return (Service.prototype as { onConnect?: (c: Connection) => unknown })
-        .onConnect?.call(this, conn);
-    }
-  };
-  const server = serve(Recorded, { port: 0, log: () => {}, ...options.serve });
+  const recorder = recordConnections(Service);
+  const server = serve(recorder.Service, {
+    port: 0,
+    log: () => {},
+    ...options.serve,
+  });
   const client = await connect<T>(
     "127.0.0.1",
     server.addr.port,
     options.connect,
   );
-  const ready = await eventually(() => serverSides.length > 0, 2000);
+  const ready = await eventually(() => recorder.sides.length > 0, 2000);
   assert.ok(ready, "the server never saw the client connect");
-  const serverSide = serverSides[0];
-  const stats = () => ({ client: client.stats, server: serverSide.stats });
-  const clean = () => {
-    const s = stats();
-    return s.client.exports === 0 && s.client.imports === 0 &&
-      s.server.exports === 0 && s.server.imports === 0;
-  };
-  async function assertNoRefs(): Promise<void> {
-    const ok = await eventually(clean);
-    assert.ok(ok, `refs leaked: ${JSON.stringify(stats())}`);
-  }
+  const serverSide = recorder.sides[0];
   return {
     server,
     client,
     serverSide,
-    assertNoRefs,
+    assertNoRefs: () => assertDrained(client, serverSide),
     async [Symbol.asyncDispose]() {
       try {
-        if (options.leakCheck !== false && !client.isClosed) {
-          await assertNoRefs();
+        if (options.leakCheck !== false) {
+          await assertDrained(client, serverSide);
         }
       } finally {
         await client.close();

@@ -1,24 +1,25 @@
 import assert from "assert";
 import { connect, ConnectionClosedError, exposed, serve } from "../mod.ts";
-import { delay } from "./_harness.ts";
+import { delay, harness } from "./_harness.ts";
 
 class Vault {
   @exposed
   open(): string {
     return "opened";
   }
+  @exposed
+  async slow(ms: number): Promise<string> {
+    await delay(ms);
+    return `done after ${ms} ms`;
+  }
 }
 
 Deno.test("a client with the right token reaches an authenticated server", async () => {
-  await using server = serve(Vault, {
-    port: 0,
-    token: "s3cret",
-    log: () => {},
+  await using h = await harness(Vault, {
+    serve: { token: "s3cret" },
+    connect: { token: "s3cret" },
   });
-  await using conn = await connect<Vault>("127.0.0.1", server.addr.port, {
-    token: "s3cret",
-  });
-  assert.equal(await conn.root.open(), "opened");
+  assert.equal(await h.client.root.open(), "opened");
 });
 
 Deno.test("a client without the token, or with a wrong one, is refused with a clear error, and it is logged", async (t) => {
@@ -47,6 +48,12 @@ Deno.test("a client without the token, or with a wrong one, is refused with a cl
       /authentication failed: the token does not match/,
     );
   });
+  await t.step("the token and a NUL byte", async () => {
+    await assert.rejects(
+      connect("127.0.0.1", server.addr.port, { token: "s3cret\0" }),
+      /does not match/,
+    );
+  });
   await t.step("a prefix of the token", async () => {
     await assert.rejects(
       connect("127.0.0.1", server.addr.port, { token: "s3c" }),
@@ -55,7 +62,7 @@ Deno.test("a client without the token, or with a wrong one, is refused with a cl
   });
   assert.equal(
     logs.filter((line) => /authentication failed/.test(line)).length,
-    3,
+    4,
   );
   // The refused clients never reached the service; a good one still does.
   await using good = await connect<Vault>("127.0.0.1", server.addr.port, {
@@ -68,23 +75,37 @@ Deno.test("an empty token is refused as an option", () => {
   assert.throws(() => serve(Vault, { port: 0, token: "" }), TypeError);
 });
 
-Deno.test("idleTimeout closes a silent connection with a logged reason, not a busy one", async () => {
+Deno.test("idleTimeout closes a silent connection with a logged reason, not one with traffic", async () => {
   const logs: string[] = [];
   await using server = serve(Vault, {
     port: 0,
     idleTimeout: 200,
     log: (line) => logs.push(line),
   });
+  const started = performance.now();
   const idle = await connect<Vault>("127.0.0.1", server.addr.port);
   await using busy = await connect<Vault>("127.0.0.1", server.addr.port);
-  const started = performance.now();
-  // One connection calls every 50 ms; the other says nothing.
-  while (performance.now() - started < 600) {
+  let idleClosed = false;
+  idle.closed.then(() => idleClosed = true);
+  // One connection calls every 50 ms (a gap well under the timeout: the gap
+  // is the behaviour here); the other says nothing until it is closed.
+  while (!idleClosed && performance.now() - started < 5000) {
     assert.equal(await busy.root.open(), "opened");
     await delay(50);
   }
-  assert.ok(idle.isClosed, "the silent connection was closed");
+  assert.ok(idleClosed, "the silent connection was never closed");
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed >= 150, `closed after only ${elapsed} ms`);
   await assert.rejects(idle.root.open(), ConnectionClosedError);
   assert.equal(busy.isClosed, false);
+  assert.equal(await busy.root.open(), "opened");
   assert.ok(logs.some((line) => /idle for 200 ms/.test(line)), logs.join("\n"));
+});
+
+Deno.test("idleTimeout does not close a connection while a call is pending, even with no other traffic", async () => {
+  await using h = await harness(Vault, { serve: { idleTimeout: 200 } });
+  // Nothing else is sent while the call runs for five idle periods.
+  assert.equal(await h.client.root.slow(1000), "done after 1000 ms");
+  assert.equal(h.client.isClosed, false);
+  assert.equal(await h.client.root.open(), "opened");
 });

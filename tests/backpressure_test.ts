@@ -4,6 +4,7 @@ import { Kind, Op } from "../src/protocol/constants.ts";
 import { encodeValue } from "../src/protocol/codec.ts";
 import { encodeFrames } from "../src/protocol/frame.ts";
 import { encodeHello } from "../src/protocol/handshake.ts";
+import { delay } from "./_harness.ts";
 
 class Echo {
   @exposed
@@ -36,6 +37,7 @@ Deno.test("a peer that sends requests but never reads answers stops being read",
     const blob = "x".repeat(256 * 1024);
     let sent = 0;
     let stop = false;
+    let finished = false;
     const writer = (async () => {
       for (let id = 1; id <= 800 && !stop; id++) {
         const frame = encodeFrames([
@@ -47,10 +49,18 @@ Deno.test("a peer that sends requests but never reads answers stops being read",
           sent += n;
         }
       }
+      finished = true;
     })().catch(() => {});
-    // Give it time: unhindered, loopback moves 200 MiB in well under this.
-    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // Wait until the writes stall (no byte accepted for 500 ms) or all 200
+    // MiB went through; unhindered, loopback moves that in about a second.
+    let last = -1;
+    for (let waited = 0; !finished && waited < 15_000; waited += 500) {
+      if (sent === last) break;
+      last = sent;
+      await delay(500);
+    }
     stop = true;
+    assert.ok(!finished, "the server read all 200 MiB without answering");
     assert.deepEqual(logs, []);
     assert.ok(
       sent < 64 * 1024 * 1024,

@@ -8,7 +8,7 @@ import {
   serve,
 } from "../mod.ts";
 import { TestService } from "../examples/test_service.ts";
-import { delay, eventually, harness } from "./_harness.ts";
+import { eventually, harness } from "./_harness.ts";
 
 type Listener = (event: string) => unknown;
 
@@ -157,7 +157,6 @@ Deno.test("a callback that outlives its connection fails with ConnectionClosedEr
   await conn.root.keep(() => "hi");
   await conn.close();
   await (serverSide as unknown as Connection).closed;
-  await delay(1);
   await assert.rejects(
     Promise.resolve((saved as unknown as Listener)("x")),
     /closed/,

@@ -9,18 +9,23 @@ import {
   ServeProcess,
 } from "./_cli.ts";
 import { hasOpenssl, makeCertificates } from "./_processes.ts";
+import { needPeer, runs } from "./_peers.ts";
 import { spawn, until } from "./_registry.ts";
 
 const SERVICES = fixture("cli_services.ts");
 const PYTHON = "/usr/bin/python3";
 const RPYC_FOO =
   "import rpyc,sys; c = rpyc.connect('127.0.0.1', int(sys.argv[1])); print(c.root.foo())";
-const haveOpenssl = await hasOpenssl();
-const haveEtcd = await new Deno.Command("etcd", {
-  args: ["--version"],
-  stdout: "null",
-  stderr: "null",
-}).output().then((output) => output.success, () => false);
+const haveOpenssl = needPeer(
+  "openssl",
+  await hasOpenssl(),
+  "apt-get install openssl; .ci/run installs it",
+);
+const haveEtcd = needPeer(
+  "etcd",
+  await runs("etcd", ["--version"]),
+  "Debian: apt-get install etcd-server; .ci/run installs it",
+);
 
 Deno.test("netref --version prints the version", async () => {
   const { code, stdout } = await runCli("--version");

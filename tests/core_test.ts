@@ -9,9 +9,11 @@ import {
   service,
   serviceName,
   setAttr,
+  TimeoutError,
 } from "../mod.ts";
 import { TestService } from "../examples/test_service.ts";
-import { harness } from "./_harness.ts";
+import { eventually, harness } from "./_harness.ts";
+import { startFixture } from "./_processes.ts";
 
 class Settings {
   @exposed
@@ -95,6 +97,29 @@ Deno.test("setAttr() goes through exposed setters, and their errors come back", 
   });
   await assert.rejects(setAttr(settings, "readOnly", "x"), AccessError);
   await assert.rejects(setAttr(settings, "hidden", "x"), AccessError);
+});
+
+Deno.test("plain data the server exposes is read-only remotely: setAttr on it fails and nothing changes", async () => {
+  await using h = await harness(RichService);
+  const nested = h.client.root.settings.nested;
+  await assert.rejects(
+    setAttr(nested, "mode", "UNSAFE"),
+    (error: unknown) => {
+      assert.ok(error instanceof AccessError, `got ${error}`);
+      assert.match(error.message, /plain data is read-only remotely/);
+      return true;
+    },
+  );
+  await assert.rejects(setAttr(nested.deep, "value", 0), AccessError);
+  // Only its own properties are reachable, not those it inherits.
+  const inherited = nested as unknown as {
+    toLocaleString(): Promise<string>;
+  };
+  await assert.rejects(
+    async () => await inherited.toLocaleString(),
+    /Cannot access 'toLocaleString' of a plain object: no such property/,
+  );
+  assert.deepEqual(await nested, { deep: { value: 42, list: [1, 2, 3] } });
 });
 
 Deno.test("reaching secret() or __proto__ fails with an error naming the member", async (t) => {
@@ -238,9 +263,8 @@ Deno.test("onConnect and onDisconnect are called with the connection", async () 
   const conn = await connect<Hooked>("127.0.0.1", server.addr.port);
   assert.equal(await conn.root.ping(), "pong");
   await conn.close();
-  for (let i = 0; i < 100 && events.length < 2; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  // A connection leaves the count only after its onDisconnect ran.
+  assert.ok(await eventually(() => server.connectionCount === 0));
   assert.deepEqual(events, ["connect", "disconnect"]);
 });
 
@@ -248,6 +272,26 @@ Deno.test("conn.ping() measures a round trip", async () => {
   await using h = await harness(TestService);
   const rtt = await h.client.ping();
   assert.ok(rtt >= 0 && rtt < 5000);
+});
+
+Deno.test("conn.ping() sends a PING: with the server process stopped, it times out", async () => {
+  const server = await startFixture("slow_server.ts", [], [
+    "--allow-net",
+    "--allow-env",
+  ]);
+  try {
+    await using conn = await connect("127.0.0.1", Number(server.ready));
+    await conn.ping({ timeout: 5000 });
+    server.child.kill("SIGSTOP");
+    try {
+      await assert.rejects(conn.ping({ timeout: 300 }), TimeoutError);
+    } finally {
+      server.child.kill("SIGCONT");
+    }
+    await conn.ping({ timeout: 5000 });
+  } finally {
+    await server.stop();
+  }
 });
 
 Deno.test("bad arguments to connect() and serve() are refused clearly", async () => {

@@ -1,5 +1,5 @@
 import assert from "assert";
-import { exposed, type Remote } from "../mod.ts";
+import { exposed, release, type Remote } from "../mod.ts";
 import { harness } from "./_harness.ts";
 
 class Item {
@@ -104,4 +104,21 @@ Deno.test("closing a connection drops every export at once", async () => {
   await h.serverSide.closed;
   assert.equal(h.serverSide.stats.exports, 0);
   assert.equal(h.client.stats.imports, 0);
+});
+
+Deno.test("a released netref cannot be used: a call through it fails with a ReferenceError naming it, and releasing again does nothing", async () => {
+  await using h = await harness(Factory);
+  const item = await h.client.root.make(7);
+  assert.equal(await item.value(), 7);
+  release(item);
+  await assert.rejects(
+    async () => await item.value(),
+    (error: unknown) => {
+      assert.ok(error instanceof ReferenceError, `got ${error}`);
+      assert.match(error.message, /netref #\d+ .* it was released/);
+      return true;
+    },
+  );
+  release(item);
+  await h.assertNoRefs();
 });

@@ -3,6 +3,12 @@ import { connect, exposed, serve } from "../mod.ts";
 import { TestService } from "../examples/test_service.ts";
 import { Kind } from "../src/protocol/constants.ts";
 import { kindName, startRelay } from "./_relay.ts";
+import {
+  assertDrained,
+  eventually,
+  harness,
+  recordConnections,
+} from "./_harness.ts";
 
 class User {
   constructor(public name: string) {}
@@ -26,25 +32,29 @@ class Users {
     return new User(name);
   }
   @exposed
+  user(name: string): User {
+    return new User(name);
+  }
+  @exposed
   failing(): User {
     throw new Error("no such user");
   }
 }
 
-async function withRelay<T>(
+async function withRelay<T extends object>(
   Service: new () => T,
   body: (
     root: never,
     seen: { direction: string; kind: number }[],
   ) => Promise<void>,
 ) {
-  await using server = serve(Service as new () => object, {
-    port: 0,
-    log: () => {},
-  });
+  const recorder = recordConnections(Service);
+  await using server = serve(recorder.Service, { port: 0, log: () => {} });
   await using relay = startRelay(server.addr.port);
   await using conn = await connect("127.0.0.1", relay.port);
   await body(conn.root as never, relay.seen);
+  assert.ok(await eventually(() => recorder.sides.length === 1));
+  await assertDrained(conn, recorder.sides[0]);
 }
 
 function trace(seen: { direction: string; kind: number }[]): string[] {
@@ -139,5 +149,26 @@ Deno.test("chaining on a result after it arrived uses the received value", async
       await pending;
       assert.equal(await pending.rename("zed"), "renamed to zed");
     },
+  );
+});
+
+Deno.test("results held for pipelining are freed: after 5,000 pipelined chains the connection works and nothing is held", async () => {
+  // The server holds at most 4,096 results at once; a chain's held result
+  // must be released once its answer arrived, or the 4,097th chain is refused.
+  await using h = await harness(Users);
+  const root = h.client.root as unknown as {
+    user(n: string): { rename(n: string): Promise<string> };
+  };
+  for (let batch = 0; batch < 10; batch++) {
+    const chains = Array.from(
+      { length: 500 },
+      (_, i) => root.user("u").rename(`n${i}`),
+    );
+    assert.equal((await Promise.all(chains)).length, 500);
+  }
+  assert.equal(await root.user("last").rename("ok"), "renamed to ok");
+  assert.ok(
+    await eventually(() => h.serverSide.stats.held === 0),
+    `still held: ${JSON.stringify(h.serverSide.stats)}`,
   );
 });

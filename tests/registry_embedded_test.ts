@@ -45,7 +45,7 @@ Deno.test("netref registry: servers announce, clients spread, a killed server le
       slack: 300,
       async restart() {
         await registry.stop("SIGKILL");
-        await delay(300);
+        await delay(300); // The outage itself: clients must ride it out.
         registry = await spawnFixture("registry_process.ts", [String(port)]);
       },
     });
@@ -58,6 +58,7 @@ Deno.test("RegistryService expires a lease that misses its heartbeats, and keeps
   using registry = new RegistryService(fresh);
   const kept = registry.register([{ name: "a", hostname: "h", port: 1 }], 150);
   registry.register([{ name: "b", hostname: "h", port: 2 }], 150);
+  // Time is the behaviour: heartbeats every 50 ms keep a 150 ms lease.
   for (let i = 0; i < 6; i++) {
     await delay(50);
     assert.ok(registry.heartbeat(kept));
@@ -97,6 +98,13 @@ Deno.test("RegistryService refuses malformed registrations with the reason", asy
       /metadata 'v'/,
     ],
     ["a ttl too short", [ok], 10, RangeError, /ttl 10/],
+    [
+      "more than 256 in one call",
+      Array.from({ length: 257 }, (_, i) => ({ ...ok, port: i + 1 })),
+      1000,
+      RangeError,
+      /Cannot register 257 instances at once: the limit is 256/,
+    ],
     [
       "more than the registry holds",
       [ok, { ...ok, port: 2 }, { ...ok, port: 3 }],

@@ -2,6 +2,7 @@ import assert from "assert";
 import { openRegistry } from "../src/registry/url.ts";
 import type { RegistryEvent } from "../src/registry/types.ts";
 import { delay } from "./_harness.ts";
+import { needPeer } from "./_peers.ts";
 import {
   type Child,
   discoveryScenario,
@@ -23,12 +24,14 @@ async function etcdVersion(): Promise<string | null> {
   }
 }
 
-const version = await etcdVersion();
-if (version === null) {
-  console.log(
-    "skipping the etcd tests: no `etcd` on PATH (Debian: apt-get install etcd-server; .ci/run installs it)",
-  );
-}
+const found = await etcdVersion();
+const version = needPeer(
+    "etcd",
+    found !== null,
+    "Debian: apt-get install etcd-server; .ci/run installs it",
+  )
+  ? found
+  : null;
 
 /** One etcd member on loopback, in a data directory that survives restarts. */
 class Etcd implements AsyncDisposable {
@@ -95,7 +98,7 @@ Deno.test({
       slack: 1000, // etcd looks for expired leases every 500 ms
       async restart() {
         await etcd.stop("SIGKILL");
-        await delay(300);
+        await delay(300); // The outage itself: clients must ride it out.
         await etcd.start();
       },
     });

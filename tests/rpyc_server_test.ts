@@ -307,6 +307,13 @@ c.close()`,
   assert.ok(server.connections[0].isClosed);
 });
 
+if (Deno.env.get("RPYC6_PYTHONPATH") === undefined) {
+  // Debian ships RPyC 5.3 only, so CI skips this too rather than failing.
+  console.log(
+    "skipping the RPyC 6 classic client: RPYC6_PYTHONPATH is unset (point it at an RPyC 6 install)",
+  );
+}
+
 Deno.test({
   name:
     "the classic client of RPyC 6 is served too (when RPYC6_PYTHONPATH is set)",

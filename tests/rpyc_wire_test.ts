@@ -53,7 +53,15 @@ function frame(payload: number[], flusher = 0x0a): Uint8Array {
 
 Deno.test("malformed RPyC bytes close only that connection", async (t) => {
   await using server = served();
+  const getRoot = PyTuple.of(
+    Handle.GETROOT,
+    PyTuple.of(Label.VALUE, PyTuple.of()),
+  );
+  const withSeq = (seq: number) =>
+    encodeChannelFrame(encodeMessage(5, Msg.REQUEST, seq, getRoot));
   const cases: [string, Uint8Array][] = [
+    ["a request with sequence number -1", withSeq(-1)],
+    ["a request with sequence number 1.5", withSeq(1.5)],
     ["a brine tuple cut short", frame([0x12, 0x51, 0x50])],
     ["an unknown brine tag", frame([0x12, 0x51, 0x50, 0xff])],
     ["a message of the wrong shape", frame([0x12, 0x51, 0x50, 0x50])],

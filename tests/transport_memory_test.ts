@@ -8,7 +8,7 @@ import {
 import { serveMemory } from "../src/server/transports.ts";
 import { memoryPair } from "../src/transport/memory.ts";
 import { TestService } from "../examples/test_service.ts";
-import { eventually } from "./_harness.ts";
+import { assertDrained, recordConnections } from "./_harness.ts";
 
 Deno.test("memoryPair() carries bytes both ways and ends reads after a close", async () => {
   const [a, b] = memoryPair();
@@ -35,7 +35,8 @@ Deno.test("memoryPair() makes a writer wait once 1 MiB is unread", async () => {
   const write = a.write(new Uint8Array(2 * 1024 * 1024)).then(() =>
     done = true
   );
-  await new Promise((resolve) => setTimeout(resolve, 10));
+  // One macrotask: every microtask the write could finish in has run.
+  await new Promise((resolve) => setTimeout(resolve, 0));
   assert.equal(done, false);
   const buffer = new Uint8Array(64 * 1024);
   let read = 0;
@@ -55,7 +56,8 @@ class Quiet extends TestService {
 }
 
 Deno.test("serveMemory() serves connections without sockets, and shutdown closes them", async () => {
-  const server = serveMemory(Quiet);
+  const recorder = recordConnections(Quiet);
+  const server = serveMemory(recorder.Service);
   const conn = await server.connect<Quiet>();
   assert.equal(await conn.root.foo(), "foo");
   const seen: number[] = [];
@@ -64,7 +66,7 @@ Deno.test("serveMemory() serves connections without sockets, and shutdown closes
     using counter = await conn.root.makeCounter();
     assert.equal(await counter.increment(2), 2);
   }
-  assert.ok(await eventually(() => conn.stats.imports === 0));
+  await assertDrained(conn, recorder.sides[0]);
   assert.equal(server.connectionCount, 1);
   await server.shutdown({ deadline: 100 });
   await conn.closed;
@@ -82,6 +84,7 @@ class Pinger {
 
 Deno.test("connectStream() and serveListener() work over a memoryPair() of one's own", async () => {
   const [client, accepted] = memoryPair();
+  const recorder = recordConnections(Pinger);
   let handed = false;
   let stop = () => {};
   const closed = new Promise<never>((_, reject) =>
@@ -96,9 +99,10 @@ Deno.test("connectStream() and serveListener() work over a memoryPair() of one's
       return Promise.resolve(accepted);
     },
     close: () => stop(),
-  }, Pinger);
+  }, recorder.Service);
   await using conn = await connectStream<Pinger>(client);
   assert.equal(await conn.root.ping(), "pong");
+  await assertDrained(conn, recorder.sides[0]);
   await conn.close();
   await server.shutdown({ deadline: 0 });
 });

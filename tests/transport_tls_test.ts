@@ -9,11 +9,14 @@ import {
   makeCertificates,
   startFixture,
 } from "./_processes.ts";
+import { needPeer } from "./_peers.ts";
+import { assertDrained, recordConnections } from "./_harness.ts";
 
-const haveOpenssl = await hasOpenssl();
-if (!haveOpenssl) {
-  console.log("skipping the TLS tests: openssl is not installed");
-}
+const haveOpenssl = needPeer(
+  "openssl",
+  await hasOpenssl(),
+  "apt-get install openssl; .ci/run installs it",
+);
 
 /** Runs `fn` with fresh certificates, removed afterwards. */
 async function withCertificates(
@@ -167,7 +170,8 @@ Deno.test({
   fn: () =>
     withCertificates(async (certs) => {
       const logs: string[] = [];
-      await using server = await serveTls(Greeter, {
+      const recorder = recordConnections(Greeter);
+      await using server = await serveTls(recorder.Service, {
         port: 0,
         cert: certs.read(certs.serverCert),
         key: certs.read(certs.serverKey),
@@ -192,6 +196,7 @@ Deno.test({
       assert.equal(server.connectionCount, 1);
       assert.equal(logs.length, 1, logs.join("\n"));
       assert.match(logs[0], /refused .* during the TLS handshake/);
+      await assertDrained(conn, recorder.sides[0]);
     }),
 });
 

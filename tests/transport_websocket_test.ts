@@ -4,6 +4,8 @@ import { connectWebSocket } from "../src/client/transports.ts";
 import { webSocketHandler } from "../src/server/websocket.ts";
 import type { TestService } from "../examples/test_service.ts";
 import { startFixture } from "./_processes.ts";
+import { needPeer } from "./_peers.ts";
+import { assertDrained, recordConnections } from "./_harness.ts";
 
 Deno.test("connectWebSocket() reaches a WebSocket server in another process", async () => {
   await using server = await startFixture("transport_server.ts", [
@@ -40,7 +42,8 @@ class Echo {
 }
 
 Deno.test("webSocketHandler() mounts netref beside an app's own routes", async () => {
-  const netref = webSocketHandler(Echo, {
+  const recorder = recordConnections(Echo);
+  const netref = webSocketHandler(recorder.Service, {
     allowedOrigins: ["http://app.example"],
   });
   const app = Deno.serve(
@@ -60,6 +63,7 @@ Deno.test("webSocketHandler() mounts netref beside an app's own routes", async (
       assert.deepEqual(await conn.root.echo(big), big);
       assert.equal(netref.connectionCount, 1);
       assert.equal(conn.remoteAddr, null);
+      await assertDrained(conn, recorder.sides[0]);
     }
     // A page from an origin not allowed is refused before the upgrade.
     const upgrade = (origin: string) =>
@@ -93,12 +97,11 @@ async function hasChromium(): Promise<boolean> {
   }
 }
 
-const haveChromium = await hasChromium();
-if (!haveChromium) {
-  console.log(
-    "skipping the browser test: chromium is not installed (apt-get install chromium)",
-  );
-}
+const haveChromium = needPeer(
+  "chromium",
+  await hasChromium(),
+  "apt-get install chromium; .ci/run installs it",
+);
 
 /** Runs `command`, killing it after `ms`; returns its exit code and output. */
 async function runFor(

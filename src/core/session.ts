@@ -317,6 +317,7 @@ export class Session implements ProxyHost, DecodeContext {
       imports: this.#imports.size,
       pendingCalls: this.#pending.size,
       inFlight: this.#incoming.size,
+      held: this.#held.size,
     };
   }
 

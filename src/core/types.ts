@@ -27,6 +27,8 @@ export interface ConnectionStats {
   pendingCalls: number;
   /** Calls received and still running. */
   inFlight: number;
+  /** Results kept for the peer to pipeline on, until it releases them. */
+  held: number;
 }
 
 /** What the peer said about itself in the handshake. */

@@ -219,6 +219,8 @@ export class RpycSession implements ProxyHost, BoxingHost, RemoteHost {
       imports: this.#imports.size,
       pendingCalls: this.#requests.size,
       inFlight: this.#incoming.size,
+      // RPyC has no pipelining, so nothing is ever held.
+      held: 0,
     };
   }
 

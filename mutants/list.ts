@@ -1,0 +1,434 @@
+/**
+ * The mutants `run.ts` applies: each a one-line change to `src/` that breaks
+ * one behaviour, with the test files that must notice it. `original` must
+ * occur exactly once in `file`; when the code moves, update it here (the
+ * runner refuses to start while any is out of step).
+ *
+ * @module
+ */
+
+/** One mutation of the source. */
+export interface Mutant {
+  /** Unique, short, kebab-case. */
+  name: string;
+  /** The part of netref it belongs to. */
+  area:
+    | "exposure"
+    | "refs"
+    | "limits"
+    | "pipelining"
+    | "timeouts"
+    | "cancel"
+    | "errors"
+    | "auth"
+    | "rpyc"
+    | "registry"
+    | "tls";
+  /** Path from the repository root. */
+  file: string;
+  /** The exact text replaced (one line, or part of one). */
+  original: string;
+  /** What replaces it. */
+  replacement: string;
+  /** The behaviour that breaks, as a user would see it. */
+  breaks: string;
+  /** Test files (from the repository root) that must fail. */
+  tests: string[];
+}
+
+const CORE = "tests/core_test.ts";
+const BAD_INPUT = "tests/bad_input_test.ts";
+const ERRORS = "tests/errors_test.ts";
+const MEMORY = "tests/memory_test.ts";
+const CALLBACKS = "tests/callbacks_test.ts";
+const PIPELINING = "tests/pipelining_test.ts";
+const AUTH = "tests/auth_test.ts";
+const SERVER = "tests/server_test.ts";
+const RPYC_CLIENT = "tests/rpyc_client_test.ts";
+const RPYC_SERVER = "tests/rpyc_server_test.ts";
+const RPYC_WIRE = "tests/rpyc_wire_test.ts";
+const RPYC_BRINE = "tests/rpyc_brine_test.ts";
+const REGISTRY = "tests/registry_embedded_test.ts";
+const TLS = "tests/transport_tls_test.ts";
+
+/** Every mutant, in the order they run. */
+export const mutants: readonly Mutant[] = [
+  // ------------------------------------------------------------ exposure
+  {
+    name: "plain-data-writable",
+    area: "exposure",
+    file: "src/core/exposure.ts",
+    original: `    if (use === "write") {`,
+    replacement: `    if (use === "write" && false) {`,
+    breaks:
+      "a client can setAttr() on plain data the server exposes (root.cfg.mode = 'UNSAFE')",
+    tests: [CORE],
+  },
+  {
+    name: "read-only-member-writable",
+    area: "exposure",
+    file: "src/core/exposure.ts",
+    original:
+      `      access !== undefined && (use === "write" ? access.write : access.read)`,
+    replacement: `      access !== undefined`,
+    breaks: "a getter-only or read-only @exposed member is written remotely",
+    tests: [CORE],
+  },
+  {
+    name: "plain-data-inherited-members",
+    area: "exposure",
+    file: "src/core/exposure.ts",
+    original: `    if (!Object.hasOwn(object, name)) {`,
+    replacement: `    if (!(name in object)) {`,
+    breaks:
+      "a peer reaches inherited members (toString, valueOf, ...) of plain data",
+    tests: [CORE, BAD_INPUT],
+  },
+  // ---------------------------------------------------------------- refs
+  {
+    name: "export-count-not-counted",
+    area: "refs",
+    file: "src/core/refs.ts",
+    original: `      this.#byId.get(id)!.count++;`,
+    replacement: `      this.#byId.get(id)!.count += 0;`,
+    breaks:
+      "an object sent twice is dropped after the first release; the second proxy dangles",
+    tests: [MEMORY, CALLBACKS],
+  },
+  {
+    name: "release-more-than-sent",
+    area: "refs",
+    file: "src/core/refs.ts",
+    original:
+      `    if (entry === undefined || count > entry.count) return false;`,
+    replacement: `    if (entry === undefined) return false;`,
+    breaks: "a peer releasing more than was sent is not refused",
+    tests: [BAD_INPUT],
+  },
+  {
+    name: "released-netref-usable",
+    area: "refs",
+    file: "src/core/session.ts",
+    original: `    if (entry !== null && entry.released && !this.#closed) {`,
+    replacement: `    if (entry !== null && entry.released && this.#closed) {`,
+    breaks:
+      "a call through a released netref is sent instead of failing with a ReferenceError",
+    tests: [MEMORY],
+  },
+  {
+    name: "import-never-given-back",
+    area: "refs",
+    file: "src/core/refs.ts",
+    original: `    this.#onRelease(entry.id, entry.count);`,
+    replacement: `    void entry;`,
+    breaks: "released or collected proxies never tell the peer: exports leak",
+    tests: [MEMORY, CALLBACKS],
+  },
+  {
+    name: "import-count-not-counted",
+    area: "refs",
+    file: "src/core/refs.ts",
+    original: `        existing.count++;`,
+    replacement: `        void existing;`,
+    breaks:
+      "a ref received twice gives back one send: the peer keeps the export forever",
+    tests: [MEMORY, CALLBACKS],
+  },
+  {
+    name: "every-release-closes-connection",
+    area: "refs",
+    file: "src/core/session.ts",
+    original: `        !this.#exports.release(refs[i], refs[i + 1])`,
+    replacement: `        this.#exports.release(refs[i], refs[i + 1])`,
+    breaks:
+      "each valid RELEASE is taken for a bad one and the server closes the connection (closing empties the tables, so only a leak check that fails closed connections sees it)",
+    tests: [MEMORY, CALLBACKS, "tests/values_test.ts"],
+  },
+  // -------------------------------------------------------------- limits
+  {
+    name: "max-in-flight-off-by-one",
+    area: "limits",
+    file: "src/core/session.ts",
+    original: `    if (this.#incoming.size >= this.#options.maxInFlight) {`,
+    replacement: `    if (this.#incoming.size > this.#options.maxInFlight) {`,
+    breaks: "maxInFlight N lets N + 1 requests run",
+    tests: [BAD_INPUT],
+  },
+  {
+    name: "max-frame-bytes-off-by-one",
+    area: "limits",
+    file: "src/protocol/frame.ts",
+    original: `    if (length > this.#maxFrameBytes) {`,
+    replacement: `    if (length >= this.#maxFrameBytes) {`,
+    breaks: "a frame of exactly maxFrameBytes is refused",
+    tests: [BAD_INPUT],
+  },
+  {
+    name: "held-results-unbounded",
+    area: "limits",
+    file: "src/core/session.ts",
+    original: `    if (hold && this.#held.size >= MAX_HELD) {`,
+    replacement: `    if (hold && this.#held.size >= Infinity) {`,
+    breaks: "a peer can make the server hold any number of results",
+    tests: [BAD_INPUT],
+  },
+  {
+    name: "max-connections-off-by-one",
+    area: "limits",
+    file: "src/server/server.ts",
+    original: `    if (connections.size >= maxConnections) {`,
+    replacement: `    if (connections.size > maxConnections) {`,
+    breaks: "maxConnections N admits N + 1 clients",
+    tests: [SERVER],
+  },
+  {
+    name: "send-depth-unlimited",
+    area: "limits",
+    file: "src/core/outbound.ts",
+    original: `    if (depth > MAX_DEPTH) {`,
+    replacement: `    if (depth > MAX_DEPTH * 1000) {`,
+    breaks:
+      "a cyclic or very deep value is sent instead of failing with a clear error",
+    tests: ["tests/values_test.ts", BAD_INPUT],
+  },
+  {
+    name: "release-shape-unchecked",
+    area: "limits",
+    file: "src/core/session.ts",
+    original:
+      `    if (!Array.isArray(refs) || refs.length % 2 !== 0 || !Array.isArray(held)) {`,
+    replacement: `    if (!Array.isArray(refs) || !Array.isArray(held)) {`,
+    breaks: "a RELEASE with an odd number of entries is not refused",
+    tests: [BAD_INPUT],
+  },
+  // ---------------------------------------------------------- pipelining
+  {
+    name: "held-results-never-freed",
+    area: "pipelining",
+    file: "src/core/session.ts",
+    original: `    for (const id of held) this.#held.delete(id);`,
+    replacement: `    for (const id of held) void id;`,
+    breaks:
+      "RELEASE ignores held ids: after 4,096 pipelined chains the connection dies",
+    tests: [PIPELINING],
+  },
+  {
+    name: "pipelined-base-wrong-id",
+    area: "pipelining",
+    file: "src/core/session.ts",
+    original: `        const base = this.#held.get(-target);`,
+    replacement: `        const base = this.#held.get(target);`,
+    breaks: "calls pipelined on a pending result fail",
+    tests: [PIPELINING],
+  },
+  // ------------------------------------------------------------ timeouts
+  {
+    name: "idle-ignores-pending-calls",
+    area: "timeouts",
+    file: "src/core/session.ts",
+    original:
+      `      const busy = this.#pending.size > 0 || this.#incoming.size > 0;`,
+    replacement: `      const busy = false;`,
+    breaks: "idleTimeout kills a connection whose only call is still running",
+    tests: [AUTH],
+  },
+  {
+    name: "timeouts-fire-late",
+    area: "timeouts",
+    file: "src/core/session.ts",
+    original: `      call.deadline = Date.now() + timeout;`,
+    replacement: `      call.deadline = Date.now() + timeout + 3000;`,
+    breaks: "a call's timeout fires seconds after it should",
+    tests: [ERRORS],
+  },
+  {
+    name: "ping-without-ping",
+    area: "timeouts",
+    file: "src/core/session.ts",
+    original: `      this.#writer.enqueue(encodeValue([Kind.PING, id]));`,
+    replacement:
+      `      queueMicrotask(() => this.#pings.get(id)?.(performance.now()));`,
+    breaks: "ping() resolves without sending a PING: a hung peer looks alive",
+    tests: [CORE],
+  },
+  // -------------------------------------------------------------- cancel
+  {
+    name: "cancel-not-sent",
+    area: "cancel",
+    file: "src/core/session.ts",
+    original:
+      `      this.#writer.enqueue(encodeValue([Kind.CANCEL, call.id]));`,
+    replacement: `      void call.id;`,
+    breaks:
+      "a timed-out or aborted call keeps running on the peer: no CANCEL is sent",
+    tests: [ERRORS],
+  },
+  {
+    name: "cancel-ignored",
+    area: "cancel",
+    file: "src/core/session.ts",
+    original:
+      `    if (call === undefined) return; // It finished before the CANCEL arrived.`,
+    replacement: `    if (call !== null) return;`,
+    breaks: "a CANCEL from the peer does not abort the handler's signal",
+    tests: [ERRORS],
+  },
+  {
+    name: "abort-signal-ignored",
+    area: "cancel",
+    file: "src/core/session.ts",
+    original:
+      `      signal.addEventListener("abort", call.onAbort, { once: true });`,
+    replacement: `      void signal;`,
+    breaks: "aborting a call's signal does not fail or cancel it",
+    tests: [ERRORS],
+  },
+  // -------------------------------------------------------------- errors
+  {
+    name: "registered-error-loses-stack",
+    area: "errors",
+    file: "src/core/errors.ts",
+    original: `  if (init.stack !== undefined) {`,
+    replacement: `  if (init.stack === null) {`,
+    breaks: "a registered error class arrives without its remoteStack",
+    tests: [ERRORS],
+  },
+  {
+    name: "registered-error-loses-code",
+    area: "errors",
+    file: "src/core/errors.ts",
+    original: `  if (init.code !== undefined) {`,
+    replacement: `  if (init.code === null) {`,
+    breaks: "a registered error class arrives without its code",
+    tests: [ERRORS],
+  },
+  {
+    name: "registered-errors-ignored",
+    area: "errors",
+    file: "src/core/errors.ts",
+    original: `  const errorClass = registeredErrors.get(init.name);`,
+    replacement: `  const errorClass = registeredErrors.get("");`,
+    breaks: "a registered error class arrives as a plain RemoteError",
+    tests: [ERRORS],
+  },
+  // ---------------------------------------------------------------- auth
+  {
+    name: "token-length-ignored",
+    area: "auth",
+    file: "src/core/session.ts",
+    original: `  let diff = a.length ^ b.length;`,
+    replacement: `  let diff = 0;`,
+    breaks:
+      "a token with trailing NUL bytes is accepted: lengths are not compared",
+    tests: [AUTH],
+  },
+  // ---------------------------------------------------------------- rpyc
+  {
+    name: "rpyc-retry-reruns-method",
+    area: "rpyc",
+    file: "src/compat/rpyc/remote.ts",
+    original:
+      `      (isCall && (error.remoteStack ?? "").includes("in _handle_call\\n"))`,
+    replacement: `      (isCall && false)`,
+    breaks:
+      "a Python method raising AttributeError runs twice (the exposed_ retry after the call ran)",
+    tests: [RPYC_CLIENT],
+  },
+  {
+    name: "rpyc-negative-seq",
+    area: "rpyc",
+    file: "src/compat/rpyc/wire.ts",
+    original:
+      `  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) {`,
+    replacement: `  if (typeof seq !== "number") {`,
+    breaks: "an RPyC message with a negative or fractional seq is accepted",
+    tests: [RPYC_WIRE, RPYC_SERVER],
+  },
+  {
+    name: "rpyc-frame-unbounded",
+    area: "rpyc",
+    file: "src/compat/rpyc/channel.ts",
+    original: `    if (length > this.#maxFrameBytes) {`,
+    replacement: `    if (length > this.#maxFrameBytes * 1024) {`,
+    breaks: "an RPyC frame larger than maxFrameBytes is accepted",
+    tests: [RPYC_BRINE],
+  },
+  {
+    name: "brine-immediate-int-range",
+    area: "rpyc",
+    file: "src/compat/rpyc/brine.ts",
+    original: `  if (value >= IMM_INT_MIN && value <= IMM_INT_MAX) {`,
+    replacement: `  if (value >= IMM_INT_MIN && value <= IMM_INT_MAX + 1) {`,
+    breaks: "the int just above brine's immediate range is encoded wrong",
+    tests: [RPYC_BRINE],
+  },
+  {
+    name: "brine-depth-unlimited",
+    area: "rpyc",
+    file: "src/compat/rpyc/brine.ts",
+    original: `  if (depth >= maxDepth) {`,
+    replacement: `  if (depth >= maxDepth * 1000) {`,
+    breaks: "a tuple nested deeper than the limit is dumped",
+    tests: [RPYC_BRINE],
+  },
+  // ------------------------------------------------------------ registry
+  {
+    name: "registry-ttl-too-short",
+    area: "registry",
+    file: "src/registry/validate.ts",
+    original:
+      `    typeof ttl !== "number" || !Number.isFinite(ttl) || ttl < 100 ||`,
+    replacement:
+      `    typeof ttl !== "number" || !Number.isFinite(ttl) || ttl < 0 ||`,
+    breaks: "a TTL under 100 ms is accepted",
+    tests: [REGISTRY],
+  },
+  {
+    name: "registry-name-unchecked",
+    area: "registry",
+    file: "src/registry/validate.ts",
+    original: `  if (/[\\s/\\x00-\\x1f\\x7f]/.test(value)) {`,
+    replacement: `  if (/[\\x00]/.test(value)) {`,
+    breaks:
+      "a service name with spaces, slashes or control characters is registered",
+    tests: [REGISTRY],
+  },
+  {
+    name: "registry-heartbeat-does-not-renew",
+    area: "registry",
+    file: "src/registry/service.ts",
+    original: `    held.expiresAt = performance.now() + held.ttl;`,
+    replacement: `    held.expiresAt = held.expiresAt;`,
+    breaks: "a live server's heartbeats do not renew its lease: it expires",
+    tests: [REGISTRY],
+  },
+  {
+    name: "registry-batch-unbounded",
+    area: "registry",
+    file: "src/registry/service.ts",
+    original: `    if (instances.length > MAX_BATCH) {`,
+    replacement: `    if (instances.length > MAX_BATCH * 1000) {`,
+    breaks: "one register() call may add more than 256 instances",
+    tests: [REGISTRY],
+  },
+  // ----------------------------------------------------------------- tls
+  {
+    name: "mtls-accepts-any-client",
+    area: "tls",
+    file: "src/transport/tls_node.ts",
+    original: `    rejectUnauthorized: true,`,
+    replacement: `    rejectUnauthorized: false,`,
+    breaks:
+      "a mutual-TLS server accepts clients without a certificate its CA signed",
+    tests: [TLS],
+  },
+  {
+    name: "tls-half-certificate",
+    area: "tls",
+    file: "src/transport/tls.ts",
+    original: `  if ((cert === undefined) !== (key === undefined)) {`,
+    replacement: `  if (false) {`,
+    breaks: "connectTls() with a cert but no key is not refused clearly",
+    tests: [TLS],
+  },
+];
