@@ -237,11 +237,33 @@ function resultProxy(
     target: 0,
     entry: null,
     callable: false,
-    base: called,
+    base: withoutResults(called),
     path: [],
     result,
     options: called.options,
   }, RESULT_TARGET);
+}
+
+/**
+ * `state` for describing only: earlier results in its chain let go of their
+ * values, so that a pipelined call's result keeps no remote object of the
+ * chain alive (`root.user().rename()` would otherwise hold the user's ref).
+ */
+function withoutResults(state: ProxyState): ProxyState {
+  switch (state.mode) {
+    case REF:
+      return state;
+    case PATH: {
+      const base = withoutResults(state.base!);
+      return base === state.base ? state : { ...state, base };
+    }
+    default:
+      return state.result === null ? state : {
+        ...state,
+        base: state.base === null ? null : withoutResults(state.base),
+        result: null,
+      };
+  }
 }
 
 /**
