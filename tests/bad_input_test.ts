@@ -639,7 +639,7 @@ Deno.test("the server closes a connection that sends malformed messages", async 
       encodeValue(new WireError({ name: "E" } as RemoteErrorInit)),
       /Cannot decode error/,
     ],
-    ["the reserved byte 0xc1", bytes(0xc1), notArray],
+    ["the reserved byte 0xc1", bytes(0xc1), /byte 0xc1 at 0 is not msgpack/],
     ["a number", encodeValue(42), notArray],
     ["a string", encodeValue("REQUEST"), notArray],
     ["a map", encodeValue({ kind: 0 }), notArray],
@@ -831,7 +831,7 @@ Deno.test("the server closes a connection that sends malformed blob frames", asy
   await a.assertStillServing();
 });
 
-Deno.test("a __proto__ key in a payload pollutes no prototype", async () => {
+Deno.test("a __proto__ key in a payload pollutes no prototype: it is refused by name", async () => {
   await using a = await arena();
   await using peer = await a.attacker({ hello: true });
   // {"__proto__": {"polluted": true}} as msgpack, the key a real own key.
@@ -841,12 +841,8 @@ Deno.test("a __proto__ key in a payload pollutes no prototype", async () => {
     encodeValue({ polluted: true }),
   );
   await peer.sendPayloads(callWithRawArg(1, "echo", poison));
-  const answer = await peer.answerTo(1);
-  assert.ok(answer !== null, "no answer");
-  assert.equal(answer[0], Kind.RESPONSE);
+  await assertClosed(a, peer, /map key at byte \d+ is __proto__/);
   assert.equal(({} as { polluted?: unknown }).polluted, undefined);
-  assert.equal(Object.getPrototypeOf(answer[2]), Object.prototype);
-  await assertPeerServed(peer, 2);
   await a.assertStillServing();
 });
 

@@ -1,11 +1,19 @@
 /**
- * The msgpack codec of netref values, with extension types for references,
- * Map, Set and errors.
+ * The msgpack codec of netref values, with netref's own extension types for
+ * references, Map, Set, errors, large bigints, binary values and dates.
  *
  * Encoding takes a value already *lowered* by the connection (references
- * replaced by {@linkcode WireRef}/{@linkcode WireReturn}, containers by the
- * other `Wire*` markers). Decoding rebuilds references, Maps, Sets and errors
- * directly through a {@linkcode DecodeContext}, so no second walk is needed.
+ * replaced by {@linkcode WireRef}/{@linkcode WireReturn}, every other
+ * non-plain value by a `Wire*` marker), so msgpackr's own extensions are never
+ * reached. Decoding first checks the payload's structure ({@linkcode
+ * scanPayload}: node budget, depth, only netref's extension types, the exact
+ * length), then rebuilds references, Maps, Sets and errors directly through
+ * a {@linkcode DecodeContext}, so no second walk over the value is needed.
+ *
+ * msgpackr's extension registry is global to its module: netref registers
+ * only its own marker classes, and leaves msgpackr's built-in ones in place
+ * for any other user of the module (the structural check keeps them from
+ * ever decoding here).
  *
  * @module
  */
@@ -17,7 +25,8 @@ import {
   ProtocolError,
   type RemoteErrorInit,
 } from "../core/errors.ts";
-import { Ext } from "./constants.ts";
+import { BinaryType, Ext } from "./constants.ts";
+import { scanPayload } from "./scan.ts";
 
 /**
  * An object the sender exports by reference.
@@ -110,6 +119,70 @@ export class WireBlob {
    */
   constructor(readonly offset: number, readonly length: number) {}
 }
+
+/**
+ * A bigint outside the 64-bit range msgpack integers hold.
+ *
+ * @example
+ * ```ts
+ * import { WireBigInt } from "./codec.ts";
+ * console.assert(new WireBigInt(2n ** 70n).value > 0n);
+ * ```
+ */
+export class WireBigInt {
+  /** @param value The bigint. */
+  constructor(readonly value: bigint) {}
+}
+
+/**
+ * A typed array other than `Uint8Array`, an `ArrayBuffer` or a `DataView`:
+ * its {@linkcode BinaryType} and its bytes (a `Uint8Array` or a
+ * {@linkcode WireBlob}).
+ *
+ * @example
+ * ```ts
+ * import { WireBinary } from "./codec.ts";
+ * console.assert(new WireBinary(8, new Uint8Array(8)).type === 8);
+ * ```
+ */
+export class WireBinary {
+  /**
+   * @param type A {@linkcode BinaryType} value.
+   * @param bytes Its bytes, or the blob that carries them.
+   */
+  constructor(readonly type: number, readonly bytes: Uint8Array | WireBlob) {}
+}
+
+/**
+ * A Date, as milliseconds since the epoch (NaN when invalid).
+ *
+ * @example
+ * ```ts
+ * import { WireDate } from "./codec.ts";
+ * console.assert(new WireDate(0).time === 0);
+ * ```
+ */
+export class WireDate {
+  /** @param time `date.getTime()`. */
+  constructor(readonly time: number) {}
+}
+
+/**
+ * The number `-0`, which msgpackr would write as the integer 0. Use the one
+ * instance, {@linkcode NEGATIVE_ZERO}.
+ */
+class WireNegativeZero {}
+
+/**
+ * Stands for `-0` in a lowered value: encoded as a msgpack float64 -0.
+ *
+ * @example
+ * ```ts
+ * import { encodeValue, NEGATIVE_ZERO } from "./codec.ts";
+ * console.assert(encodeValue(NEGATIVE_ZERO)[0] === 0xcb);
+ * ```
+ */
+export const NEGATIVE_ZERO: object = new WireNegativeZero();
 
 /** What decoding needs from the connection to rebuild references and errors. */
 export interface DecodeContext {
@@ -238,6 +311,96 @@ addExtension({
   },
 });
 
+type BinaryView = new (
+  buffer: ArrayBufferLike,
+  byteOffset: number,
+  length: number,
+) => unknown;
+
+// Float16Array is not in every runtime.
+const Float16 = (globalThis as Record<string, unknown>).Float16Array as
+  | BinaryView
+  | undefined;
+
+/** Constructors of the typed {@linkcode BinaryType}s, with element sizes. */
+const TYPED: [BinaryView | undefined, number][] = [];
+TYPED[BinaryType.INT8] = [Int8Array, 1];
+TYPED[BinaryType.UINT8_CLAMPED] = [Uint8ClampedArray, 1];
+TYPED[BinaryType.INT16] = [Int16Array, 2];
+TYPED[BinaryType.UINT16] = [Uint16Array, 2];
+TYPED[BinaryType.INT32] = [Int32Array, 4];
+TYPED[BinaryType.UINT32] = [Uint32Array, 4];
+TYPED[BinaryType.FLOAT16] = [Float16, 2];
+TYPED[BinaryType.FLOAT32] = [Float32Array, 4];
+TYPED[BinaryType.FLOAT64] = [Float64Array, 8];
+TYPED[BinaryType.BIGINT64] = [BigInt64Array, 8];
+TYPED[BinaryType.BIGUINT64] = [BigUint64Array, 8];
+
+function ownBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.byteOffset === 0 &&
+      bytes.byteLength === bytes.buffer.byteLength &&
+      bytes.buffer instanceof ArrayBuffer
+    ? bytes.buffer
+    : bytes.slice().buffer;
+}
+
+function rebuildBinary(type: number, bytes: Uint8Array): unknown {
+  if (type === BinaryType.ARRAY_BUFFER) return ownBuffer(bytes);
+  if (type === BinaryType.DATA_VIEW) {
+    return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  // The scan checked that the type exists here and the length divides.
+  const [View, size] = TYPED[type];
+  if (bytes.byteOffset % size === 0) {
+    return new View!(bytes.buffer, bytes.byteOffset, bytes.byteLength / size);
+  }
+  return new View!(bytes.slice().buffer, 0, bytes.byteLength / size);
+}
+
+addExtension({
+  Class: WireBigInt,
+  type: Ext.BIGINT,
+  write: (big: WireBigInt) =>
+    big.value < 0n ? "-" + (-big.value).toString(16) : big.value.toString(16),
+  read: (hex: string) =>
+    hex.charCodeAt(0) === 0x2d
+      ? -BigInt("0x" + hex.slice(1))
+      : BigInt("0x" + hex),
+});
+
+addExtension({
+  Class: WireBinary,
+  type: Ext.BINARY,
+  write: (binary: WireBinary) => [binary.type, binary.bytes],
+  read: (data: [number, Uint8Array]) => rebuildBinary(data[0], data[1]),
+});
+
+// Written as raw bytes, a float64 -0 with no extension header. msgpackr
+// wants a type for such a writer and registers it for reading too: DATE's,
+// whose reader is registered right after and replaces it.
+addExtension(
+  {
+    Class: WireNegativeZero,
+    type: Ext.DATE,
+    pack: (
+      _: WireNegativeZero,
+      allocate: (size: number) => { target: Uint8Array; position: number },
+    ) => {
+      const { target, position } = allocate(9);
+      target[position] = 0xcb;
+      target[position + 1] = 0x80;
+      target.fill(0, position + 2, position + 9);
+    },
+  } as unknown as Parameters<typeof addExtension>[0],
+);
+
+addExtension({
+  Class: WireDate,
+  type: Ext.DATE,
+  write: (date: WireDate) => date.time,
+  read: (time: number) => new Date(time),
+});
+
 const packr = new Packr({ useRecords: false });
 const options = { useRecords: false, mapsAsObjects: true } as const;
 // Decoding a payload whose buffer is reused must copy binary values out of
@@ -252,7 +415,6 @@ const viewingUnpackr = new Unpackr({ ...options, copyBuffers: false });
  *
  * @param value A lowered value (see the module doc).
  * @returns The payload.
- * @throws {RangeError} If a bigint does not fit in 64 bits.
  *
  * @example
  * ```ts
@@ -274,7 +436,8 @@ export function encodeValue(value: unknown): Uint8Array {
  * @param blobs The raw bytes of a blob frame, which BLOB extensions point
  *   into; null for a plain frame.
  * @returns The decoded value.
- * @throws {ProtocolError} If the bytes are not a well-formed value.
+ * @throws {ProtocolError} If the bytes are not one well-formed value within
+ *   the limits, made of msgpack and netref's own extensions only.
  *
  * @example
  * ```ts
@@ -293,6 +456,7 @@ export function decodeValue(
   owned: boolean,
   blobs: Uint8Array | null = null,
 ): unknown {
+  scanPayload(payload, blobs === null ? 0 : blobs.length);
   const previous = decoding;
   decoding = ctx;
   blobRegion = blobs;
