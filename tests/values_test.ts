@@ -1,6 +1,7 @@
 import assert from "assert";
 import { exposed, isNetref, setAttr } from "../mod.ts";
 import { harness } from "./_harness.ts";
+import { MAX_VALUE_NODES } from "../src/protocol/constants.ts";
 
 class Point {
   constructor(readonly x: number, readonly y: number) {}
@@ -392,4 +393,25 @@ Deno.test("a value that cannot travel is refused with a TypeError naming its pat
   );
   // Nothing was half sent: the connection still works.
   assert.equal(await h.client.root.kindOf(1), "number");
+});
+
+Deno.test("a message over the item budget fails locally with RangeError, and one under it travels", async () => {
+  await using h = await harness(KindService);
+  const over = new Array(MAX_VALUE_NODES).fill(0);
+  await assert.rejects(
+    h.client.root.echo(over),
+    (error: unknown) => {
+      assert.ok(error instanceof RangeError, String(error));
+      assert.match(
+        error.message,
+        /^Cannot send message of \d+ bytes: it holds more than 1000000 items/,
+      );
+      return true;
+    },
+  );
+  const under = new Array(MAX_VALUE_NODES - 100).fill(1);
+  assert.equal(
+    (await h.client.root.echo(under) as number[]).length,
+    under.length,
+  );
 });

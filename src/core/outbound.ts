@@ -10,8 +10,10 @@ import {
   BinaryType,
   BLOB_MIN_BYTES,
   DEFAULT_MAX_FRAME_BYTES,
+  MAX_VALUE_NODES,
   RefKind,
 } from "../protocol/constants.ts";
+import { checkOutgoing } from "../protocol/scan.ts";
 import {
   encodeValue,
   NEGATIVE_ZERO,
@@ -206,10 +208,13 @@ export class MessageEncoder {
    *
    * @param message The message, its values lowered.
    * @returns The frame to write.
-   * @throws {RangeError} Over the peer's maxFrameBytes, or a bigint too large.
+   * @throws {RangeError} Over the peer's maxFrameBytes, or holding more
+   *   items than a receiver accepts.
    */
   finish(message: unknown[]): OutgoingFrame {
     const bytes = encodeValue(message);
+    // n bytes hold at most n items: only a large message can be over.
+    if (bytes.length > MAX_VALUE_NODES) checkOutgoing(bytes, this.#blobBytes);
     const blobs = this.#blobs;
     if (blobs.length === 0) {
       if (bytes.length > this.peerMaxFrame) {

@@ -84,6 +84,32 @@ export function scanPayload(payload: Uint8Array, blobLength: number): void {
   }
 }
 
+/**
+ * Checks that a payload this side encoded is within the limits a receiver
+ * holds it to ({@linkcode MAX_VALUE_NODES}): run on large payloads only, since
+ * a payload of n bytes holds at most n items.
+ *
+ * @param payload The msgpack bytes of one outgoing message.
+ * @param blobLength The raw bytes of its blob frame, 0 for a plain frame.
+ * @throws {RangeError} If the peer would refuse it.
+ *
+ * @example
+ * ```ts
+ * import { checkOutgoing } from "./scan.ts";
+ * checkOutgoing(new Uint8Array([0x90]), 0);
+ * ```
+ */
+export function checkOutgoing(payload: Uint8Array, blobLength: number): void {
+  try {
+    scanPayload(payload, blobLength);
+  } catch (error) {
+    if (!(error instanceof ProtocolError)) throw error;
+    throw new RangeError(
+      error.message.replace("Cannot decode payload", "Cannot send message"),
+    );
+  }
+}
+
 function fail(reason: string): never {
   throw new ProtocolError(
     `Cannot decode payload of ${end} bytes: ${reason}`,
