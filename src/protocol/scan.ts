@@ -162,12 +162,18 @@ function u32(): number {
 
 /** One msgpack item, nested `depth` containers deep. */
 function item(depth: number): void {
-  count(1);
-  const b = u8();
+  if (++nodes > MAX_VALUE_NODES) count(0);
+  if (pos >= end) truncated();
+  const b = src[pos++];
   if (b < 0x80 || b >= 0xe0) return; // fixint
-  if (b < 0x90) return mapBody(b & 0x0f, depth);
-  if (b < 0xa0) return arrayBody(b & 0x0f, depth);
-  if (b < 0xc0) return skip(b & 0x1f); // fixstr
+  if (b < 0xa0) {
+    return b < 0x90 ? mapBody(b & 0x0f, depth) : arrayBody(b & 0x0f, depth);
+  }
+  if (b < 0xc0) { // fixstr
+    pos += b & 0x1f;
+    if (pos > end) truncated();
+    return;
+  }
   switch (b) {
     case 0xc0: // nil
     case 0xc2: // false
