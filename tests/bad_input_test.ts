@@ -821,11 +821,12 @@ Deno.test("the server closes a connection that sends malformed blob frames", asy
   }
   await t.step("a blob in a plain frame", async () => {
     await using peer = await a.attacker({ hello: true });
-    await peer.sendPayloads(call(new WireBlob(0, 1)));
+    // Even an empty one: a plain frame has no raw bytes to point into.
+    await peer.sendPayloads(call(new WireBlob(0, 0)));
     await assertClosed(
       a,
       peer,
-      /Cannot decode blob: expected \[offset, length\] within the frame's 0 raw bytes/,
+      /Cannot decode blob: expected \[offset, length\] in a blob frame, not a plain one/,
     );
   });
   await a.assertStillServing();

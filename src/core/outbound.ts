@@ -214,7 +214,9 @@ export class MessageEncoder {
   finish(message: unknown[]): OutgoingFrame {
     const bytes = encodeValue(message);
     // n bytes hold at most n items: only a large message can be over.
-    if (bytes.length > MAX_VALUE_NODES) checkOutgoing(bytes, this.#blobBytes);
+    if (bytes.length > MAX_VALUE_NODES) {
+      checkOutgoing(bytes, this.#blobs.length === 0 ? null : this.#blobBytes);
+    }
     const blobs = this.#blobs;
     if (blobs.length === 0) {
       if (bytes.length > this.peerMaxFrame) {

@@ -456,7 +456,7 @@ export function decodeValue(
   owned: boolean,
   blobs: Uint8Array | null = null,
 ): unknown {
-  scanPayload(payload, blobs === null ? 0 : blobs.length);
+  scanPayload(payload, blobs === null ? null : blobs.length);
   const previous = decoding;
   decoding = ctx;
   blobRegion = blobs;

@@ -38,6 +38,12 @@ const BINARY_ELEMENT_SIZE: number[] = (() => {
   return sizes;
 })();
 
+/**
+ * Longest hex string of a BIGINT: 2^26 bits, far under V8's largest bigint
+ * (2^30 bits), so that building one never throws.
+ */
+const MAX_BIGINT_DIGITS = 1 << 24;
+
 const EMPTY = new Uint8Array(0);
 // The payload being scanned. Module state, not arguments: the scan is
 // synchronous and never re-entered, and this keeps the inner loop lean.
@@ -45,7 +51,8 @@ let src: Uint8Array = EMPTY;
 let pos = 0;
 let end = 0;
 let nodes = 0;
-let blobBytes = 0;
+/** The raw bytes of the blob frame scanned; -1 in a plain frame. */
+let blobBytes = -1;
 
 const float64 = new Float64Array(1);
 const float64Bytes = new Uint8Array(float64.buffer);
@@ -56,22 +63,26 @@ const float32Bytes = new Uint8Array(float32.buffer);
  * Checks one payload's structure (see the module doc).
  *
  * @param payload The msgpack bytes of one message.
- * @param blobLength How many raw bytes follow the value in its blob frame
- *   (0 for a plain frame): BLOB extensions must point inside them.
+ * @param blobLength How many raw bytes follow the value in its blob frame,
+ *   which BLOB extensions must point inside; null for a plain frame, where
+ *   they are refused.
  * @throws {ProtocolError} Naming what is wrong and where.
  *
  * @example
  * ```ts
  * import { scanPayload } from "./scan.ts";
- * scanPayload(new Uint8Array([0x92, 0x01, 0xc0]), 0); // [1, null]: fine
+ * scanPayload(new Uint8Array([0x92, 0x01, 0xc0]), null); // [1, null]: fine
  * ```
  */
-export function scanPayload(payload: Uint8Array, blobLength: number): void {
+export function scanPayload(
+  payload: Uint8Array,
+  blobLength: number | null,
+): void {
   src = payload;
   pos = 0;
   end = payload.length;
   nodes = 0;
-  blobBytes = blobLength;
+  blobBytes = blobLength ?? -1;
   try {
     item(0);
     if (pos !== end) {
@@ -90,16 +101,19 @@ export function scanPayload(payload: Uint8Array, blobLength: number): void {
  * a payload of n bytes holds at most n items.
  *
  * @param payload The msgpack bytes of one outgoing message.
- * @param blobLength The raw bytes of its blob frame, 0 for a plain frame.
+ * @param blobLength The raw bytes of its blob frame, null for a plain frame.
  * @throws {RangeError} If the peer would refuse it.
  *
  * @example
  * ```ts
  * import { checkOutgoing } from "./scan.ts";
- * checkOutgoing(new Uint8Array([0x90]), 0);
+ * checkOutgoing(new Uint8Array([0x90]), null);
  * ```
  */
-export function checkOutgoing(payload: Uint8Array, blobLength: number): void {
+export function checkOutgoing(
+  payload: Uint8Array,
+  blobLength: number | null,
+): void {
   try {
     scanPayload(payload, blobLength);
   } catch (error) {
@@ -367,11 +381,16 @@ function isCount(n: number): boolean {
 /** A BLOB's payload `[offset, length]`; returns its length. */
 function blob(): number {
   const what = "blob";
-  const expected = `[offset, length] within the frame's ${blobBytes} raw bytes`;
+  const expected = blobBytes < 0
+    ? "[offset, length] in a blob frame, not a plain one"
+    : `[offset, length] within the frame's ${blobBytes} raw bytes`;
   if (arrayHeader() !== 2) failExt(what, expected);
   const offset = number();
   const length = number();
-  if (!isCount(offset) || !isCount(length) || offset + length > blobBytes) {
+  if (
+    blobBytes < 0 || !isCount(offset) || !isCount(length) ||
+    offset + length > blobBytes
+  ) {
     failExt(what, expected);
   }
   return length;
@@ -479,6 +498,9 @@ function bigint(): void {
   else if (b === 0xdb) length = u32();
   else failExt("bigint", expected);
   if (length > end - pos) truncated();
+  if (length > MAX_BIGINT_DIGITS) {
+    failExt("bigint", `at most ${MAX_BIGINT_DIGITS} hex digits, not ${length}`);
+  }
   let i = pos;
   const stop = pos + length;
   if (i < stop && src[i] === 0x2d) i++; // "-"
