@@ -9,10 +9,11 @@
 
 import assert from "assert";
 import { connect } from "../mod.ts";
-import { Kind } from "../src/protocol/constants.ts";
-import { MAX_VALUE_NODES } from "../src/protocol/constants.ts";
+import { Kind, MAX_VALUE_NODES } from "../src/protocol/constants.ts";
 import { startFixture } from "./_processes.ts";
-import { RawPeer } from "./_raw_peer.ts";
+import { GOOD_HELLO, RawPeer } from "./_raw_peer.ts";
+import { encodeFrames } from "../src/protocol/frame.ts";
+import { encodeHello } from "../src/protocol/handshake.ts";
 
 function hex(text: string): Uint8Array {
   const digits = text.replace(/\s+/g, "");
@@ -216,4 +217,29 @@ Deno.test("a ref inside a frame that is then refused is never imported or called
     echoWithRawArg(1, hex("92 d4 01 00 92 01 01 d6 69 00 00 00 00 90")),
     /0x69/,
   );
+});
+
+Deno.test("a fake server's frame holding a ref and a trailing byte closes the client's connection, nothing else", async () => {
+  // A server that answers the hello, then sends the 8-byte frame.
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    const socket = await listener.accept();
+    await socket.read(new Uint8Array(64 * 1024)); // the client's hello
+    await socket.write(encodeHello(GOOD_HELLO));
+    await socket.write(encodeFrames([hex("91 d4 01 00 92 01 00 c0")]));
+    // Answer nothing more; wait for the client to hang up.
+    await socket.read(new Uint8Array(64 * 1024)).catch(() => null);
+    socket.close();
+  })();
+  const log: string[] = [];
+  const client = await connect("127.0.0.1", listener.addr.port, {
+    log: (line) => log.push(line),
+  });
+  await client.closed.catch(() => {});
+  assert.equal(client.isClosed, true);
+  assert.ok(
+    log.some((line) => /1 trailing byte\(s\) after the value/.test(line)),
+    `logged: ${JSON.stringify(log)}`,
+  );
+  await served;
 });
