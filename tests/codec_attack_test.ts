@@ -243,3 +243,34 @@ Deno.test("a fake server's frame holding a ref and a trailing byte closes the cl
   );
   await served;
 });
+
+Deno.test("a hello holding msgpackr's extensions is refused at once, before any work", async (t) => {
+  await using server = await echoServer();
+  const hello = (body: Uint8Array) => {
+    const header = concat(hex("4e 52 45 46 01"), u32(body.length));
+    return concat(header, body);
+  };
+  // {"x": <a 2^24-leaf DAG>} then one byte: msgpackr's error path would
+  // stringify the whole DAG.
+  const map = concat(hex("81 a1 78"), cloneBomb(24), hex("c0"));
+  const cases: [string, Uint8Array, RegExp][] = [
+    ["a structured-clone DAG", hello(map), /malformed hello: .*0x69/],
+    [
+      "a big integer",
+      hello(concat(hex("81 a1 78 c7 08 42"), new Uint8Array(8).fill(0x7f))),
+      /malformed hello: .*0x42/,
+    ],
+  ];
+  for (const [name, bytes, reason] of cases) {
+    await t.step(name, async () => {
+      await using peer = await RawPeer.connect(server.port);
+      const started = performance.now();
+      await peer.send(bytes);
+      const transcript = await peer.readToEnd(5000);
+      assert.notEqual(transcript.end, "timeout");
+      assert.match(transcript.closeReason ?? "(no reason)", reason);
+      assert.ok(performance.now() - started < 2000, "the hello took seconds");
+      await server.assertServing();
+    });
+  }
+});

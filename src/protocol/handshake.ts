@@ -7,8 +7,9 @@
 
 import { Packr } from "msgpack/encode";
 import { Unpackr } from "msgpack/decode";
-import { ProtocolError } from "../core/errors.ts";
+import { errorMessage, ProtocolError } from "../core/errors.ts";
 import { MAGIC, PROTOCOL_VERSION } from "./constants.ts";
+import { scanPayload } from "./scan.ts";
 
 /** Largest hello map accepted: it is small, so a big one is an attack or noise. */
 export const MAX_HELLO_BYTES = 64 * 1024;
@@ -101,15 +102,18 @@ export function parseHello(
     );
   }
   if (bytes.length < HELLO_HEADER_BYTES + length) return null;
+  const body = bytes.subarray(HELLO_HEADER_BYTES, HELLO_HEADER_BYTES + length);
   let hello: unknown;
   try {
-    hello = unpackr.unpack(
-      bytes.subarray(HELLO_HEADER_BYTES, HELLO_HEADER_BYTES + length),
-    );
+    // As a frame is: msgpackr's own extensions and its error paths (which
+    // stringify what was decoded) stay out of reach of an unauthenticated peer.
+    scanPayload(body, null);
+    hello = unpackr.unpack(body);
   } catch (error) {
-    throw new ProtocolError("Cannot start connection: malformed hello", {
-      cause: error,
-    });
+    throw new ProtocolError(
+      `Cannot start connection: malformed hello: ${errorMessage(error)}`,
+      { cause: error },
+    );
   }
   return { hello: validateHello(hello), consumed: HELLO_HEADER_BYTES + length };
 }
