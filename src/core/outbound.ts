@@ -74,16 +74,20 @@ const REFUSED = new Map<object, string>([
   [WeakMap.prototype, "a WeakMap does not travel: its entries are unlistable"],
   [WeakSet.prototype, "a WeakSet does not travel: its items are unlistable"],
   [WeakRef.prototype, "a WeakRef does not travel: send what it holds"],
-  [
-    SharedArrayBuffer.prototype,
-    "a SharedArrayBuffer does not travel: copy it into an ArrayBuffer",
-  ],
   [Number.prototype, "a boxed Number does not travel: send the number"],
   [String.prototype, "a boxed String does not travel: send the string"],
   [Boolean.prototype, "a boxed Boolean does not travel: send the boolean"],
   [BigInt.prototype, "a boxed BigInt does not travel: send the bigint"],
   [Symbol.prototype, "symbols do not travel"],
 ]);
+
+// Browsers define SharedArrayBuffer only in cross-origin isolated pages.
+if (typeof SharedArrayBuffer === "function") {
+  REFUSED.set(
+    SharedArrayBuffer.prototype,
+    "a SharedArrayBuffer does not travel: copy it into an ArrayBuffer",
+  );
+}
 
 /**
  * A value that cannot travel, thrown from deep inside lowering; the entry
