@@ -95,11 +95,7 @@ if (typeof SharedArrayBuffer === "function") {
  * finds its path and throws the TypeError the caller sees.
  */
 class Refused extends TypeError {
-  constructor(
-    readonly value: unknown,
-    readonly reason: string,
-    readonly suffix = "",
-  ) {
+  constructor(readonly value: unknown, readonly reason: string) {
     super(reason);
   }
 }
@@ -165,7 +161,7 @@ function pathTo(
 function named(error: unknown, root: unknown, label: string): unknown {
   if (!(error instanceof Refused)) return error;
   const path = pathTo(root, error.value, label, 0) ?? label;
-  return new TypeError(`Cannot send ${path}${error.suffix}: ${error.reason}`);
+  return new TypeError(`Cannot send ${path}: ${error.reason}`);
 }
 
 /**
@@ -357,15 +353,18 @@ export class MessageEncoder {
       const object = value as Record<string, unknown>;
       const out: Record<string, unknown> = {};
       for (const key of Object.keys(object)) {
+        const lowered = this.lower(object[key], depth + 1);
         if (key === "__proto__") {
-          // msgpackr decodes it as "__proto_": refused, not changed.
-          throw new Refused(
-            value,
-            "a key named __proto__ does not travel",
-            '["__proto__"]',
-          );
+          // An own property named so, as the receiver rebuilds it.
+          Object.defineProperty(out, key, {
+            value: lowered,
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
+        } else {
+          out[key] = lowered;
         }
-        out[key] = this.lower(object[key], depth + 1);
       }
       return out;
     }

@@ -2,31 +2,30 @@
  * The msgpack codec of netref values, with netref's own extension types for
  * references, Map, Set, errors, large bigints, binary values and dates.
  *
- * Encoding takes a value already *lowered* by the connection (references
- * replaced by {@linkcode WireRef}/{@linkcode WireReturn}, every other
- * non-plain value by a `Wire*` marker), so msgpackr's own extensions are never
- * reached. Decoding first checks the payload's structure ({@linkcode
- * scanPayload}: node budget, depth, only netref's extension types, the exact
- * length), then rebuilds references, Maps, Sets and errors directly through
- * a {@linkcode DecodeContext}, so no second walk over the value is needed.
+ * Encoding, by msgpackr, takes a value already *lowered* by the connection
+ * (references replaced by {@linkcode WireRef}/{@linkcode WireReturn}, every
+ * other non-plain value by a `Wire*` marker), so msgpackr's own extensions
+ * are never reached. Decoding is netref's own: a structural check of the
+ * payload ({@linkcode scanPayload}: item budget, depth, only netref's
+ * extension types, the exact length), then one pass that builds the value,
+ * references, Maps, Sets and errors included, through a
+ * {@linkcode DecodeContext} ({@linkcode buildValue}).
  *
  * msgpackr's extension registry is global to its module: netref registers
- * only its own marker classes, and leaves msgpackr's built-in ones in place
- * for any other user of the module (the structural check keeps them from
- * ever decoding here).
+ * only writers for its own marker classes, leaves msgpackr's built-in
+ * extensions in place for any other user of the module, and never decodes
+ * with msgpackr, so nothing registered there changes what netref decodes.
  *
  * @module
  */
 
 import { addExtension, Packr } from "msgpack/encode";
-import { Unpackr } from "msgpack/decode";
-import {
-  errorMessage,
-  ProtocolError,
-  type RemoteErrorInit,
-} from "../core/errors.ts";
-import { BinaryType, Ext } from "./constants.ts";
+import { ProtocolError, type RemoteErrorInit } from "../core/errors.ts";
+import { buildValue, type DecodeContext } from "./build.ts";
+import { Ext } from "./constants.ts";
 import { scanPayload } from "./scan.ts";
+
+export type { DecodeContext } from "./build.ts";
 
 /**
  * An object the sender exports by reference.
@@ -184,200 +183,56 @@ class WireNegativeZero {}
  */
 export const NEGATIVE_ZERO: object = new WireNegativeZero();
 
-/** What decoding needs from the connection to rebuild references and errors. */
-export interface DecodeContext {
-  /** A reference the peer exports: return its proxy. */
-  importRef(id: number, kind: number): unknown;
-  /** One of our own exports coming back: return the original object. */
-  returnedRef(id: number): unknown;
-  /** Rebuild an error from its fields. */
-  rebuildError(fields: RemoteErrorInit): unknown;
-}
-
-/** The raw bytes of the blob frame being decoded, and whether they may be kept. */
-let blobRegion: Uint8Array | null = null;
-let blobRegionOwned = false;
-
-let decoding: DecodeContext | null = null;
-
-function context(): DecodeContext {
-  if (decoding === null) {
-    throw new ProtocolError(
-      "Cannot decode a netref extension outside a connection",
-    );
-  }
-  return decoding;
-}
-
-function isId(value: unknown): value is number {
-  return typeof value === "number" && Number.isSafeInteger(value) && value > 0;
-}
-
+// The markers are written by msgpackr, as `d4 TYPE 00` then the value their
+// `write` returns; they are read back by ./build.ts, never by msgpackr.
 addExtension({
   Class: WireRef,
   type: Ext.REF,
   write: (ref: WireRef) => [ref.id, ref.kind],
-  read: (data: unknown) => {
-    if (!Array.isArray(data) || !isId(data[0]) || typeof data[1] !== "number") {
-      throw new ProtocolError("Cannot decode reference: expected [id, kind]");
-    }
-    return context().importRef(data[0], data[1]);
-  },
 });
-
 addExtension({
   Class: WireReturn,
   type: Ext.RETURN,
   write: (ret: WireReturn) => ret.id,
-  read: (data: unknown) => {
-    // 0 names the receiver's root object.
-    if (data !== 0 && !isId(data)) {
-      throw new ProtocolError(
-        "Cannot decode returned reference: expected an id",
-      );
-    }
-    return context().returnedRef(data as number);
-  },
 });
-
 addExtension({
   Class: WireMap,
   type: Ext.MAP,
   write: (map: WireMap) => map.entries,
-  read: (data: unknown) => {
-    if (!Array.isArray(data) || data.length % 2 !== 0) {
-      throw new ProtocolError("Cannot decode Map: expected [key, value, ...]");
-    }
-    const map = new Map();
-    for (let i = 0; i < data.length; i += 2) map.set(data[i], data[i + 1]);
-    return map;
-  },
 });
-
 addExtension({
   Class: WireSet,
   type: Ext.SET,
   write: (set: WireSet) => set.items,
-  read: (data: unknown) => {
-    if (!Array.isArray(data)) {
-      throw new ProtocolError("Cannot decode Set: expected an array");
-    }
-    return new Set(data);
-  },
 });
-
 addExtension({
   Class: WireError,
   type: Ext.ERROR,
   write: (error: WireError) => error.fields,
-  read: (data: unknown) => {
-    if (
-      typeof data !== "object" || data === null ||
-      typeof (data as RemoteErrorInit).name !== "string" ||
-      typeof (data as RemoteErrorInit).message !== "string"
-    ) {
-      throw new ProtocolError("Cannot decode error: expected {name, message}");
-    }
-    const fields = data as RemoteErrorInit;
-    return context().rebuildError({
-      name: fields.name,
-      message: fields.message,
-      stack: typeof fields.stack === "string" ? fields.stack : undefined,
-      code: fields.code,
-      cause: fields.cause,
-    });
-  },
 });
-
 addExtension({
   Class: WireBlob,
   type: Ext.BLOB,
   write: (blob: WireBlob) => [blob.offset, blob.length],
-  read: (data: unknown) => {
-    const region = blobRegion;
-    if (
-      !Array.isArray(data) || !Number.isSafeInteger(data[0]) ||
-      !Number.isSafeInteger(data[1]) || data[0] < 0 || data[1] < 0 ||
-      region === null || data[0] + data[1] > region.length
-    ) {
-      throw new ProtocolError(
-        `Cannot decode blob: expected [offset, length] within the frame's ${
-          region?.length ?? 0
-        } raw bytes`,
-      );
-    }
-    const view = region.subarray(data[0], data[0] + data[1]);
-    return blobRegionOwned ? view : view.slice();
-  },
 });
-
-type BinaryView = new (
-  buffer: ArrayBufferLike,
-  byteOffset: number,
-  length: number,
-) => unknown;
-
-// Float16Array is not in every runtime.
-const Float16 = (globalThis as Record<string, unknown>).Float16Array as
-  | BinaryView
-  | undefined;
-
-/** Constructors of the typed {@linkcode BinaryType}s, with element sizes. */
-const TYPED: [BinaryView | undefined, number][] = [];
-TYPED[BinaryType.INT8] = [Int8Array, 1];
-TYPED[BinaryType.UINT8_CLAMPED] = [Uint8ClampedArray, 1];
-TYPED[BinaryType.INT16] = [Int16Array, 2];
-TYPED[BinaryType.UINT16] = [Uint16Array, 2];
-TYPED[BinaryType.INT32] = [Int32Array, 4];
-TYPED[BinaryType.UINT32] = [Uint32Array, 4];
-TYPED[BinaryType.FLOAT16] = [Float16, 2];
-TYPED[BinaryType.FLOAT32] = [Float32Array, 4];
-TYPED[BinaryType.FLOAT64] = [Float64Array, 8];
-TYPED[BinaryType.BIGINT64] = [BigInt64Array, 8];
-TYPED[BinaryType.BIGUINT64] = [BigUint64Array, 8];
-
-function ownBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.byteOffset === 0 &&
-      bytes.byteLength === bytes.buffer.byteLength &&
-      bytes.buffer instanceof ArrayBuffer
-    ? bytes.buffer
-    : bytes.slice().buffer;
-}
-
-function rebuildBinary(type: number, bytes: Uint8Array): unknown {
-  if (type === BinaryType.ARRAY_BUFFER) return ownBuffer(bytes);
-  if (type === BinaryType.DATA_VIEW) {
-    return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-  // The scan checked that the type exists here and the length divides.
-  const [View, size] = TYPED[type];
-  if (bytes.byteOffset % size === 0) {
-    return new View!(bytes.buffer, bytes.byteOffset, bytes.byteLength / size);
-  }
-  return new View!(bytes.slice().buffer, 0, bytes.byteLength / size);
-}
-
 addExtension({
   Class: WireBigInt,
   type: Ext.BIGINT,
   write: (big: WireBigInt) =>
     big.value < 0n ? "-" + (-big.value).toString(16) : big.value.toString(16),
-  read: (hex: string) =>
-    hex.charCodeAt(0) === 0x2d
-      ? -BigInt("0x" + hex.slice(1))
-      : BigInt("0x" + hex),
 });
-
 addExtension({
   Class: WireBinary,
   type: Ext.BINARY,
   write: (binary: WireBinary) => [binary.type, binary.bytes],
-  read: (data: [number, Uint8Array]) => rebuildBinary(data[0], data[1]),
 });
-
-// Written as raw bytes, a float64 -0 with no extension header. msgpackr
-// wants a type for such a writer and registers it for reading too: DATE's,
-// whose reader is registered right after and replaces it.
+addExtension({
+  Class: WireDate,
+  type: Ext.DATE,
+  write: (date: WireDate) => date.time,
+});
+// -0 is written as raw bytes, a float64 with no extension header. msgpackr
+// wants a type for such a writer; it is only a registration key here.
 addExtension(
   {
     Class: WireNegativeZero,
@@ -394,19 +249,7 @@ addExtension(
   } as unknown as Parameters<typeof addExtension>[0],
 );
 
-addExtension({
-  Class: WireDate,
-  type: Ext.DATE,
-  write: (date: WireDate) => date.time,
-  read: (time: number) => new Date(time),
-});
-
 const packr = new Packr({ useRecords: false });
-const options = { useRecords: false, mapsAsObjects: true } as const;
-// Decoding a payload whose buffer is reused must copy binary values out of
-// it; an owned payload can lend them its memory.
-const copyingUnpackr = new Unpackr({ ...options, copyBuffers: true });
-const viewingUnpackr = new Unpackr({ ...options, copyBuffers: false });
 
 /**
  * Encodes a lowered value as one msgpack payload.
@@ -457,24 +300,7 @@ export function decodeValue(
   blobs: Uint8Array | null = null,
 ): unknown {
   scanPayload(payload, blobs === null ? null : blobs.length);
-  const previous = decoding;
-  decoding = ctx;
-  blobRegion = blobs;
-  blobRegionOwned = owned;
-  try {
-    return (owned ? viewingUnpackr : copyingUnpackr).unpack(payload);
-  } catch (error) {
-    if (error instanceof ProtocolError) throw error;
-    throw new ProtocolError(
-      `Cannot decode payload of ${payload.length} bytes: ${
-        errorMessage(error)
-      }`,
-      { cause: error },
-    );
-  } finally {
-    decoding = previous;
-    blobRegion = null;
-  }
+  return buildValue(payload, ctx, owned, blobs);
 }
 
 /**

@@ -3,10 +3,10 @@
  * over the bytes that builds nothing, counts the items against
  * {@linkcode MAX_VALUE_NODES} and the nesting against
  * {@linkcode MAX_VALUE_DEPTH}, accepts only netref's own extension types with
- * well-formed payloads, and requires the value to end exactly at the end of
- * the bytes. Decoding a payload that passed cannot fail on its shape, so no
- * reference is imported from a frame that is then refused, and the decoder
- * never reaches its error paths (msgpackr's stringifies the decoded value).
+ * well-formed payloads, requires string map keys, and requires the value to
+ * end exactly at the end of the bytes. Building a payload that passed
+ * (./build.ts) cannot fail on its shape: no reference is imported
+ * from a frame that is then refused, and the builder has no error paths.
  *
  * @module
  */
@@ -277,7 +277,6 @@ function mapBody(length: number, depth: number): void {
 const NAME = [0x6e, 0x61, 0x6d, 0x65]; // "name"
 const MESSAGE = [0x6d, 0x65, 0x73, 0x73, 0x61, 0x67, 0x65]; // "message"
 const STACK = [0x73, 0x74, 0x61, 0x63, 0x6b]; // "stack"
-const PROTO = [...new TextEncoder().encode("__proto__")];
 
 function keyIs(start: number, name: number[]): boolean {
   if (pos - start !== name.length) return false;
@@ -299,12 +298,6 @@ function key(): number {
   else fail(`a map key at byte ${pos - 1} is not a string`);
   const start = pos;
   skip(length);
-  if (length === 9 && keyIs(start, PROTO)) {
-    // msgpackr would decode it as "__proto_"; netref's encoder refuses it.
-    fail(
-      `a map key at byte ${start - 1} is __proto__, which netref never sends`,
-    );
-  }
   return start;
 }
 
