@@ -2,6 +2,7 @@ import assert from "assert";
 import { exposed, isNetref, setAttr } from "../mod.ts";
 import { harness } from "./_harness.ts";
 import { MAX_VALUE_NODES } from "../src/protocol/constants.ts";
+import { addExtension } from "msgpack/encode";
 
 class Point {
   constructor(readonly x: number, readonly y: number) {}
@@ -410,4 +411,22 @@ Deno.test("a message over the item budget fails locally with RangeError, and one
     (await h.client.root.echo(under) as number[]).length,
     under.length,
   );
+});
+
+Deno.test("extensions another module registers with msgpackr change nothing netref decodes", async () => {
+  // msgpackr's registry is global to its module: a reader for netref's own
+  // type numbers, as an application using msgpackr might register.
+  for (let type = 0; type <= 9; type++) {
+    addExtension({ type, unpack: () => "hijacked" });
+  }
+  await using h = await harness(KindService);
+  const value = {
+    map: new Map([["k", new Set([1])]]),
+    when: new Date(0),
+    big: 2n ** 70n,
+    nothing: undefined,
+  };
+  assertSame(await h.client.root.echo(value), value);
+  const local = () => "local";
+  assert.equal(await h.client.root.echo(local), local);
 });
