@@ -111,9 +111,9 @@ export const BinaryType = {
 
 /**
  * Most msgpack items one message may hold (every array, map, key, string,
- * number... counts one; an extension with a fixed payload counts one),
- * checked before decoding starts, so a small frame cannot build a large
- * value.
+ * number... counts one, and so do the items of an extension's payload),
+ * checked before decoding starts, so that the work a frame causes stays
+ * proportional to its size.
  */
 export const MAX_VALUE_NODES = 1_000_000;
 
