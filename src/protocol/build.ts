@@ -191,7 +191,23 @@ function u32(): number {
 function bytes(length: number): Uint8Array {
   const start = pos;
   pos += length;
-  return owned ? src.subarray(start, pos) : src.slice(start, pos);
+  return take(src, start, length);
+}
+
+/**
+ * Bytes of `from` as a plain `Uint8Array`: a view when the payload is owned,
+ * else a copy. Built by hand: `from` may be a Node `Buffer`, whose `slice`
+ * is a view and whose views are Buffers.
+ */
+function take(from: Uint8Array, start: number, length: number): Uint8Array {
+  const view = new Uint8Array(from.buffer, from.byteOffset + start, length);
+  return owned ? view : copy(view);
+}
+
+function copy(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
+  return out;
 }
 
 function string(length: number): string {
@@ -276,8 +292,7 @@ function tagged(): unknown {
     }
     case Ext.BLOB: {
       const [offset, length] = value() as [number, number];
-      const view = region!.subarray(offset, offset + length);
-      return owned ? view : view.slice();
+      return take(region!, offset, length);
     }
     case Ext.BIGINT: {
       const hex = value() as string;
@@ -300,7 +315,7 @@ function binary(type: number, data: Uint8Array): unknown {
         data.byteLength === data.buffer.byteLength &&
         data.buffer instanceof ArrayBuffer
       ? data.buffer
-      : data.slice().buffer;
+      : copy(data).buffer;
   }
   if (type === BinaryType.DATA_VIEW) {
     return new DataView(data.buffer, data.byteOffset, data.byteLength);
@@ -309,5 +324,5 @@ function binary(type: number, data: Uint8Array): unknown {
   // A view needs its offset aligned to its element size; else a copy.
   return data.byteOffset % size === 0
     ? new View(data.buffer, data.byteOffset, data.byteLength / size)
-    : new View(data.slice().buffer, 0, data.byteLength / size);
+    : new View(copy(data).buffer, 0, data.byteLength / size);
 }
