@@ -135,8 +135,8 @@ export class WireBigInt {
 
 /**
  * A typed array other than `Uint8Array`, an `ArrayBuffer` or a `DataView`:
- * its {@linkcode BinaryType} and its bytes (a `Uint8Array` or a
- * {@linkcode WireBlob}).
+ * its binary type (`BinaryType` in ./constants.ts) and its bytes (a
+ * `Uint8Array` or a {@linkcode WireBlob}).
  *
  * @example
  * ```ts
@@ -146,7 +146,7 @@ export class WireBigInt {
  */
 export class WireBinary {
   /**
-   * @param type A {@linkcode BinaryType} value.
+   * @param type A `BinaryType` value.
    * @param bytes Its bytes, or the blob that carries them.
    */
   constructor(readonly type: number, readonly bytes: Uint8Array | WireBlob) {}
