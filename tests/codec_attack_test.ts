@@ -78,7 +78,7 @@ interface Served extends AsyncDisposable {
 }
 
 async function echoServer(): Promise<Served> {
-  const fixture = await startFixture("echo_server.ts", []);
+  const fixture = await startFixture("codec_echo_server.ts", []);
   let exited: Deno.CommandStatus | null = null;
   fixture.child.status.then((status) => exited = status);
   const port = fixture.ready.port;
