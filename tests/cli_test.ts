@@ -346,7 +346,7 @@ Deno.test("netref call and inspect reach several services served under one root"
   );
 
   await t.step(
-    "call tags what JSON lacks: bigint, bytes, Date, Map, Set, NaN, netrefs",
+    "call tags what JSON lacks: bigint, bytes, Date, Map, Set, NaN, -0, typed arrays, netrefs",
     async () => {
       const { code, stdout } = await call("calc.values", "--compact");
       assert.equal(code, 0);
@@ -358,6 +358,8 @@ Deno.test("netref call and inspect reach several services served under one root"
         set: { $set: [1, "two"] },
         nothing: null,
         nan: { $number: "NaN" },
+        negativeZero: { $number: "-0" },
+        floats: { $typed: ["Float64Array", "AAAAAAAA+D8="] },
         callback: { $netref: "function" },
         counter: { $netref: "object" },
         tricky: { $object: { $bigint: "not a tag" } },
@@ -395,6 +397,15 @@ Deno.test("netref call and inspect reach several services served under one root"
       '{"$map":[[{"$bigint":"1"},{"$set":[]}]]}',
     );
     assert.equal(echo.stdout, '{"$map":[[{"$bigint":"1"},{"$set":[]}]]}\n');
+    const typed = await call(
+      "calc.echo",
+      "--compact",
+      '[{"$typed":["Int16Array","AQACAA=="]},{"$typed":["ArrayBuffer","AQI="]},{"$number":"-0"}]',
+    );
+    assert.equal(
+      typed.stdout,
+      '[{"$typed":["Int16Array","AQACAA=="]},{"$typed":["ArrayBuffer","AQI="]},{"$number":"-0"}]\n',
+    );
   });
 
   await t.step(

@@ -1,7 +1,8 @@
 /**
  * netref values as JSON, for the shell: call arguments in, results out.
  *
- * JSON has no bigint, bytes, Date, Map, Set, NaN or remote object, so those
+ * JSON has no bigint, bytes, Date, Map, Set, NaN, -0, typed array or remote
+ * object, so those
  * are tagged as one-key objects, the same way in both directions:
  *
  * | value            | JSON                                         |
@@ -11,7 +12,8 @@
  * | `Date`           | `{"$date": "2024-01-01T00:00:00.000Z"}`      |
  * | `Map`            | `{"$map": [[key, value], ...]}`              |
  * | `Set`            | `{"$set": [value, ...]}`                     |
- * | `NaN`, `±Infinity` | `{"$number": "NaN"}`                       |
+ * | `NaN`, `±Infinity`, `-0` | `{"$number": "NaN"}`               |
+ * | other binary     | `{"$typed": ["Float64Array", "AAAAAAAA+D8="]}`: the type (any typed array, `ArrayBuffer`, `DataView`) and its bytes in base64 |
  * | a netref         | `{"$netref": "object"}` or `"function"` (out only) |
  * | an error         | `{"$error": {"name", "message", "code"?}}` (out only) |
  * | `undefined`      | `null`                                       |
@@ -31,6 +33,7 @@ const TAGS = new Set([
   "$map",
   "$set",
   "$number",
+  "$typed",
   "$netref",
   "$error",
   "$object",
@@ -65,6 +68,7 @@ export function toJson(value: unknown): Json {
     case "string":
       return value;
     case "number":
+      if (Object.is(value, -0)) return { $number: "-0" };
       return Number.isFinite(value) ? value : { $number: String(value) };
     case "bigint":
       return { $bigint: value.toString() };
@@ -76,6 +80,14 @@ export function toJson(value: unknown): Json {
   if (value === null) return null;
   if (isNetref(value)) return { $netref: "object" };
   if (value instanceof Uint8Array) return { $bytes: encodeBase64(value) };
+  const binary = binaryName(value as object);
+  if (binary !== null) {
+    const view = value as ArrayBufferView;
+    const bytes = value instanceof ArrayBuffer
+      ? new Uint8Array(value)
+      : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    return { $typed: [binary, encodeBase64(bytes)] };
+  }
   if (value instanceof Date) {
     return {
       $date: Number.isNaN(value.getTime()) ? null : value.toISOString(),
@@ -166,10 +178,15 @@ export function fromJson(json: Json): unknown {
         if (!Array.isArray(inner)) throw bad("an array");
         return new Set(inner.map(fromJson));
       case "$number":
-        if (inner !== "NaN" && inner !== "Infinity" && inner !== "-Infinity") {
-          throw bad('"NaN", "Infinity" or "-Infinity"');
+        if (
+          inner !== "NaN" && inner !== "Infinity" && inner !== "-Infinity" &&
+          inner !== "-0"
+        ) {
+          throw bad('"NaN", "Infinity", "-Infinity" or "-0"');
         }
         return Number(inner);
+      case "$typed":
+        return readTyped(inner, bad);
       case "$object":
         if (
           inner === null || typeof inner !== "object" || Array.isArray(inner)
@@ -243,6 +260,52 @@ export function parseJsonArg(text: string, index: number): unknown {
  */
 export function formatJson(value: unknown, compact: boolean): string {
   return JSON.stringify(toJson(value), null, compact ? undefined : 2);
+}
+
+/** The binary types `$typed` carries, by name. */
+const BINARY: Record<string, (buffer: ArrayBuffer) => unknown> = {
+  Int8Array: (b) => new Int8Array(b),
+  Uint8ClampedArray: (b) => new Uint8ClampedArray(b),
+  Int16Array: (b) => new Int16Array(b),
+  Uint16Array: (b) => new Uint16Array(b),
+  Int32Array: (b) => new Int32Array(b),
+  Uint32Array: (b) => new Uint32Array(b),
+  Float32Array: (b) => new Float32Array(b),
+  Float64Array: (b) => new Float64Array(b),
+  BigInt64Array: (b) => new BigInt64Array(b),
+  BigUint64Array: (b) => new BigUint64Array(b),
+  ArrayBuffer: (b) => b,
+  DataView: (b) => new DataView(b),
+};
+const Float16 = (globalThis as Record<string, unknown>).Float16Array as
+  | (new (buffer: ArrayBuffer) => unknown)
+  | undefined;
+if (Float16 !== undefined) BINARY.Float16Array = (b) => new Float16(b);
+
+/** The name of a binary value `$typed` carries, or null. */
+function binaryName(value: object): string | null {
+  const name = Object.prototype.toString.call(value).slice(8, -1);
+  return Object.hasOwn(BINARY, name) && name !== "Uint8Array" ? name : null;
+}
+
+function readTyped(inner: Json, bad: (expected: string) => TypeError): unknown {
+  const expected = "[type, base64 bytes]";
+  if (
+    !Array.isArray(inner) || inner.length !== 2 ||
+    typeof inner[0] !== "string" || typeof inner[1] !== "string" ||
+    !Object.hasOwn(BINARY, inner[0])
+  ) throw bad(expected);
+  let bytes: Uint8Array;
+  try {
+    bytes = decodeBase64(inner[1]);
+  } catch {
+    throw bad(expected);
+  }
+  try {
+    return BINARY[inner[0]](bytes.buffer as ArrayBuffer);
+  } catch {
+    throw bad(`${expected}, whole elements`);
+  }
 }
 
 function encodeBase64(bytes: Uint8Array): string {

@@ -277,7 +277,9 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       "negative numbers after --: netref call localhost add -- -5 3. Values JSON lacks\n" +
       'are tagged, in arguments and results: {"$bigint":"9007199254740993"},\n' +
       '{"$bytes":"AQID"} (base64), {"$date":"2024-01-01T00:00:00.000Z"},\n' +
-      '{"$map":[[key,value]]}, {"$set":[values]}, {"$number":"NaN"}; results may also\n' +
+      '{"$map":[[key,value]]}, {"$set":[values]}, {"$number":"NaN"|"-0"},\n' +
+      '{"$typed":["Float64Array","<base64>"]} (any typed array, ArrayBuffer or\n' +
+      "DataView, its bytes little-endian); results may also\n" +
       'hold {"$netref":"object"|"function"} (a remote object) and {"$error":{...}};\n' +
       "undefined prints as null.\n\n" + ADDRESSES,
   },

@@ -716,7 +716,11 @@ export class Session implements ProxyHost, DecodeContext {
     const encoder = this.#encoder;
     encoder.begin();
     try {
-      payload = encoder.finish([Kind.RESPONSE, id, encoder.lower(value)]);
+      payload = encoder.finish([
+        Kind.RESPONSE,
+        id,
+        encoder.lowerValue(value, "result"),
+      ]);
     } catch (error) {
       encoder.abort();
       return this.#answerError(id, call, error);
@@ -842,7 +846,7 @@ export class Session implements ProxyHost, DecodeContext {
         path,
         op === Op.CALL
           ? encoder.lowerArgs(payload as unknown[])
-          : encoder.lower(payload),
+          : encoder.lowerValue(payload, "value"),
         false,
       ]);
     } catch (error) {

@@ -1,23 +1,31 @@
 /**
- * The msgpack codec of netref values, with extension types for references,
- * Map, Set and errors.
+ * The msgpack codec of netref values, with netref's own extension types for
+ * references, Map, Set, errors, large bigints, binary values and dates.
  *
- * Encoding takes a value already *lowered* by the connection (references
- * replaced by {@linkcode WireRef}/{@linkcode WireReturn}, containers by the
- * other `Wire*` markers). Decoding rebuilds references, Maps, Sets and errors
- * directly through a {@linkcode DecodeContext}, so no second walk is needed.
+ * Encoding, by msgpackr, takes a value already *lowered* by the connection
+ * (references replaced by {@linkcode WireRef}/{@linkcode WireReturn}, every
+ * other non-plain value by a `Wire*` marker), so msgpackr's own extensions
+ * are never reached. Decoding is netref's own: a structural check of the
+ * payload ({@linkcode scanPayload}: item budget, depth, only netref's
+ * extension types, the exact length), then one pass that builds the value,
+ * references, Maps, Sets and errors included, through a
+ * {@linkcode DecodeContext} ({@linkcode buildValue}).
+ *
+ * msgpackr's extension registry is global to its module: netref registers
+ * only writers for its own marker classes, leaves msgpackr's built-in
+ * extensions in place for any other user of the module, and never decodes
+ * with msgpackr, so nothing registered there changes what netref decodes.
  *
  * @module
  */
 
 import { addExtension, Packr } from "msgpack/encode";
-import { Unpackr } from "msgpack/decode";
-import {
-  errorMessage,
-  ProtocolError,
-  type RemoteErrorInit,
-} from "../core/errors.ts";
+import { ProtocolError, type RemoteErrorInit } from "../core/errors.ts";
+import { buildValue, type DecodeContext } from "./build.ts";
 import { Ext } from "./constants.ts";
+import { scanPayload } from "./scan.ts";
+
+export type { DecodeContext } from "./build.ts";
 
 /**
  * An object the sender exports by reference.
@@ -111,139 +119,137 @@ export class WireBlob {
   constructor(readonly offset: number, readonly length: number) {}
 }
 
-/** What decoding needs from the connection to rebuild references and errors. */
-export interface DecodeContext {
-  /** A reference the peer exports: return its proxy. */
-  importRef(id: number, kind: number): unknown;
-  /** One of our own exports coming back: return the original object. */
-  returnedRef(id: number): unknown;
-  /** Rebuild an error from its fields. */
-  rebuildError(fields: RemoteErrorInit): unknown;
+/**
+ * A bigint outside the 64-bit range msgpack integers hold.
+ *
+ * @example
+ * ```ts
+ * import { WireBigInt } from "./codec.ts";
+ * console.assert(new WireBigInt(2n ** 70n).value > 0n);
+ * ```
+ */
+export class WireBigInt {
+  /** @param value The bigint. */
+  constructor(readonly value: bigint) {}
 }
 
-/** The raw bytes of the blob frame being decoded, and whether they may be kept. */
-let blobRegion: Uint8Array | null = null;
-let blobRegionOwned = false;
-
-let decoding: DecodeContext | null = null;
-
-function context(): DecodeContext {
-  if (decoding === null) {
-    throw new ProtocolError(
-      "Cannot decode a netref extension outside a connection",
-    );
-  }
-  return decoding;
+/**
+ * A typed array other than `Uint8Array`, an `ArrayBuffer` or a `DataView`:
+ * its binary type (`BinaryType` in ./constants.ts) and its bytes (a
+ * `Uint8Array` or a {@linkcode WireBlob}).
+ *
+ * @example
+ * ```ts
+ * import { WireBinary } from "./codec.ts";
+ * console.assert(new WireBinary(8, new Uint8Array(8)).type === 8);
+ * ```
+ */
+export class WireBinary {
+  /**
+   * @param type A `BinaryType` value.
+   * @param bytes Its bytes, or the blob that carries them.
+   */
+  constructor(readonly type: number, readonly bytes: Uint8Array | WireBlob) {}
 }
 
-function isId(value: unknown): value is number {
-  return typeof value === "number" && Number.isSafeInteger(value) && value > 0;
+/**
+ * A Date, as milliseconds since the epoch (NaN when invalid).
+ *
+ * @example
+ * ```ts
+ * import { WireDate } from "./codec.ts";
+ * console.assert(new WireDate(0).time === 0);
+ * ```
+ */
+export class WireDate {
+  /** @param time `date.getTime()`. */
+  constructor(readonly time: number) {}
 }
 
+/**
+ * The number `-0`, which msgpackr would write as the integer 0. Use the one
+ * instance, {@linkcode NEGATIVE_ZERO}.
+ */
+class WireNegativeZero {}
+
+/**
+ * Stands for `-0` in a lowered value: encoded as a msgpack float64 -0.
+ *
+ * @example
+ * ```ts
+ * import { encodeValue, NEGATIVE_ZERO } from "./codec.ts";
+ * console.assert(encodeValue(NEGATIVE_ZERO)[0] === 0xcb);
+ * ```
+ */
+export const NEGATIVE_ZERO: object = new WireNegativeZero();
+
+// The markers are written by msgpackr, as `d4 TYPE 00` then the value their
+// `write` returns; they are read back by ./build.ts, never by msgpackr.
 addExtension({
   Class: WireRef,
   type: Ext.REF,
   write: (ref: WireRef) => [ref.id, ref.kind],
-  read: (data: unknown) => {
-    if (!Array.isArray(data) || !isId(data[0]) || typeof data[1] !== "number") {
-      throw new ProtocolError("Cannot decode reference: expected [id, kind]");
-    }
-    return context().importRef(data[0], data[1]);
-  },
 });
-
 addExtension({
   Class: WireReturn,
   type: Ext.RETURN,
   write: (ret: WireReturn) => ret.id,
-  read: (data: unknown) => {
-    // 0 names the receiver's root object.
-    if (data !== 0 && !isId(data)) {
-      throw new ProtocolError(
-        "Cannot decode returned reference: expected an id",
-      );
-    }
-    return context().returnedRef(data as number);
-  },
 });
-
 addExtension({
   Class: WireMap,
   type: Ext.MAP,
   write: (map: WireMap) => map.entries,
-  read: (data: unknown) => {
-    if (!Array.isArray(data) || data.length % 2 !== 0) {
-      throw new ProtocolError("Cannot decode Map: expected [key, value, ...]");
-    }
-    const map = new Map();
-    for (let i = 0; i < data.length; i += 2) map.set(data[i], data[i + 1]);
-    return map;
-  },
 });
-
 addExtension({
   Class: WireSet,
   type: Ext.SET,
   write: (set: WireSet) => set.items,
-  read: (data: unknown) => {
-    if (!Array.isArray(data)) {
-      throw new ProtocolError("Cannot decode Set: expected an array");
-    }
-    return new Set(data);
-  },
 });
-
 addExtension({
   Class: WireError,
   type: Ext.ERROR,
   write: (error: WireError) => error.fields,
-  read: (data: unknown) => {
-    if (
-      typeof data !== "object" || data === null ||
-      typeof (data as RemoteErrorInit).name !== "string" ||
-      typeof (data as RemoteErrorInit).message !== "string"
-    ) {
-      throw new ProtocolError("Cannot decode error: expected {name, message}");
-    }
-    const fields = data as RemoteErrorInit;
-    return context().rebuildError({
-      name: fields.name,
-      message: fields.message,
-      stack: typeof fields.stack === "string" ? fields.stack : undefined,
-      code: fields.code,
-      cause: fields.cause,
-    });
-  },
 });
-
 addExtension({
   Class: WireBlob,
   type: Ext.BLOB,
   write: (blob: WireBlob) => [blob.offset, blob.length],
-  read: (data: unknown) => {
-    const region = blobRegion;
-    if (
-      !Array.isArray(data) || !Number.isSafeInteger(data[0]) ||
-      !Number.isSafeInteger(data[1]) || data[0] < 0 || data[1] < 0 ||
-      region === null || data[0] + data[1] > region.length
-    ) {
-      throw new ProtocolError(
-        `Cannot decode blob: expected [offset, length] within the frame's ${
-          region?.length ?? 0
-        } raw bytes`,
-      );
-    }
-    const view = region.subarray(data[0], data[0] + data[1]);
-    return blobRegionOwned ? view : view.slice();
-  },
 });
+addExtension({
+  Class: WireBigInt,
+  type: Ext.BIGINT,
+  write: (big: WireBigInt) =>
+    big.value < 0n ? "-" + (-big.value).toString(16) : big.value.toString(16),
+});
+addExtension({
+  Class: WireBinary,
+  type: Ext.BINARY,
+  write: (binary: WireBinary) => [binary.type, binary.bytes],
+});
+addExtension({
+  Class: WireDate,
+  type: Ext.DATE,
+  write: (date: WireDate) => date.time,
+});
+// -0 is written as raw bytes, a float64 with no extension header. msgpackr
+// wants a type for such a writer; it is only a registration key here.
+addExtension(
+  {
+    Class: WireNegativeZero,
+    type: Ext.DATE,
+    pack: (
+      _: WireNegativeZero,
+      allocate: (size: number) => { target: Uint8Array; position: number },
+    ) => {
+      const { target, position } = allocate(9);
+      target[position] = 0xcb;
+      target[position + 1] = 0x80;
+      target.fill(0, position + 2, position + 9);
+    },
+  } as unknown as Parameters<typeof addExtension>[0],
+);
 
 const packr = new Packr({ useRecords: false });
-const options = { useRecords: false, mapsAsObjects: true } as const;
-// Decoding a payload whose buffer is reused must copy binary values out of
-// it; an owned payload can lend them its memory.
-const copyingUnpackr = new Unpackr({ ...options, copyBuffers: true });
-const viewingUnpackr = new Unpackr({ ...options, copyBuffers: false });
 
 /**
  * Encodes a lowered value as one msgpack payload.
@@ -252,7 +258,6 @@ const viewingUnpackr = new Unpackr({ ...options, copyBuffers: false });
  *
  * @param value A lowered value (see the module doc).
  * @returns The payload.
- * @throws {RangeError} If a bigint does not fit in 64 bits.
  *
  * @example
  * ```ts
@@ -274,7 +279,8 @@ export function encodeValue(value: unknown): Uint8Array {
  * @param blobs The raw bytes of a blob frame, which BLOB extensions point
  *   into; null for a plain frame.
  * @returns The decoded value.
- * @throws {ProtocolError} If the bytes are not a well-formed value.
+ * @throws {ProtocolError} If the bytes are not one well-formed value within
+ *   the limits, made of msgpack and netref's own extensions only.
  *
  * @example
  * ```ts
@@ -293,24 +299,8 @@ export function decodeValue(
   owned: boolean,
   blobs: Uint8Array | null = null,
 ): unknown {
-  const previous = decoding;
-  decoding = ctx;
-  blobRegion = blobs;
-  blobRegionOwned = owned;
-  try {
-    return (owned ? viewingUnpackr : copyingUnpackr).unpack(payload);
-  } catch (error) {
-    if (error instanceof ProtocolError) throw error;
-    throw new ProtocolError(
-      `Cannot decode payload of ${payload.length} bytes: ${
-        errorMessage(error)
-      }`,
-      { cause: error },
-    );
-  } finally {
-    decoding = previous;
-    blobRegion = null;
-  }
+  scanPayload(payload, blobs === null ? null : blobs.length);
+  return buildValue(payload, ctx, owned, blobs);
 }
 
 /**

@@ -55,8 +55,14 @@ export type Op = typeof Op[keyof typeof Op];
  */
 export const ROOT_TARGET = 0;
 
-/** msgpack extension type numbers used by netref values. */
+/**
+ * msgpack extension type numbers of netref values: the only ones a decoder
+ * accepts. Each but UNDEFINED is written `d4 TYPE 00` (a fixext 1 whose data
+ * byte is 0) followed by one msgpack value, its payload, described here.
+ */
 export const Ext = {
+  /** No payload: `d4 00 00` alone is `undefined`. */
+  UNDEFINED: 0,
   /** `[refId, kind]`: an object the sender exports by reference. */
   REF: 1,
   /** `refId`: an object the receiver exported, coming back to it. */
@@ -72,7 +78,47 @@ export const Ext = {
    * in a blob frame (see {@linkcode BLOB_FRAME_FLAG}).
    */
   BLOB: 6,
+  /** `"-"? hexDigits` (a str): a bigint outside the 64-bit integer range. */
+  BIGINT: 7,
+  /**
+   * `[binaryType, bytes]`, bytes a bin or a BLOB: a typed array other than
+   * `Uint8Array`, an `ArrayBuffer` or a `DataView` (see {@linkcode BinaryType}).
+   */
+  BINARY: 8,
+  /** `milliseconds` (a number, NaN for an invalid date): a Date. */
+  DATE: 9,
 } as const;
+
+/**
+ * What the bytes of an {@linkcode Ext.BINARY} are. Elements are in
+ * little-endian order; the byte length is a multiple of the element size.
+ */
+export const BinaryType = {
+  INT8: 0,
+  UINT8_CLAMPED: 1,
+  INT16: 2,
+  UINT16: 3,
+  INT32: 4,
+  UINT32: 5,
+  FLOAT16: 6,
+  FLOAT32: 7,
+  FLOAT64: 8,
+  BIGINT64: 9,
+  BIGUINT64: 10,
+  ARRAY_BUFFER: 11,
+  DATA_VIEW: 12,
+} as const;
+
+/**
+ * Most msgpack items one message may hold (every array, map, key, string,
+ * number... counts one, and so do the items of an extension's payload),
+ * checked before decoding starts, so that the work a frame causes stays
+ * proportional to its size.
+ */
+export const MAX_VALUE_NODES = 1_000_000;
+
+/** Deepest nesting of arrays and maps a decoded message may have. */
+export const MAX_VALUE_DEPTH = 256;
 
 /**
  * Set in a frame header's length: the payload is a u32 length of a msgpack

@@ -6,9 +6,10 @@
  */
 
 import { Packr } from "msgpack/encode";
-import { Unpackr } from "msgpack/decode";
-import { ProtocolError } from "../core/errors.ts";
+import { errorMessage, ProtocolError } from "../core/errors.ts";
 import { MAGIC, PROTOCOL_VERSION } from "./constants.ts";
+import { buildValue, type DecodeContext } from "./build.ts";
+import { scanPayload } from "./scan.ts";
 
 /** Largest hello map accepted: it is small, so a big one is an attack or noise. */
 export const MAX_HELLO_BYTES = 64 * 1024;
@@ -32,7 +33,15 @@ export interface Hello {
 }
 
 const packr = new Packr({ useRecords: false });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+// A hello holds plain data: a reference or an error in it is refused.
+function refuse(): never {
+  throw new ProtocolError("a hello holds no references or errors");
+}
+const HELLO_CONTEXT: DecodeContext = {
+  importRef: refuse,
+  returnedRef: refuse,
+  rebuildError: refuse,
+};
 
 /**
  * Encodes a hello, header included.
@@ -101,15 +110,17 @@ export function parseHello(
     );
   }
   if (bytes.length < HELLO_HEADER_BYTES + length) return null;
+  const body = bytes.subarray(HELLO_HEADER_BYTES, HELLO_HEADER_BYTES + length);
   let hello: unknown;
   try {
-    hello = unpackr.unpack(
-      bytes.subarray(HELLO_HEADER_BYTES, HELLO_HEADER_BYTES + length),
-    );
+    // As a frame is: checked before anything is built from it.
+    scanPayload(body, null);
+    hello = buildValue(body, HELLO_CONTEXT, false, null);
   } catch (error) {
-    throw new ProtocolError("Cannot start connection: malformed hello", {
-      cause: error,
-    });
+    throw new ProtocolError(
+      `Cannot start connection: malformed hello: ${errorMessage(error)}`,
+      { cause: error },
+    );
   }
   return { hello: validateHello(hello), consumed: HELLO_HEADER_BYTES + length };
 }

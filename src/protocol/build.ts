@@ -1,0 +1,328 @@
+/**
+ * Builds the value of a payload that passed {@linkcode scanPayload}: one
+ * pass that trusts the structure the scan checked, so it has no error paths
+ * of its own, and that knows only msgpack and netref's extension types. It
+ * shares no state with msgpackr, whose extension registry is global to its
+ * module: what another user of msgpackr registers cannot change how netref
+ * decodes.
+ *
+ * @module
+ */
+
+import type { RemoteErrorInit } from "../core/errors.ts";
+import { BinaryType, Ext } from "./constants.ts";
+
+/** What decoding needs from the connection to rebuild references and errors. */
+export interface DecodeContext {
+  /** A reference the peer exports: return its proxy. */
+  importRef(id: number, kind: number): unknown;
+  /** One of our own exports coming back: return the original object. */
+  returnedRef(id: number): unknown;
+  /** Rebuild an error from its fields. */
+  rebuildError(fields: RemoteErrorInit): unknown;
+}
+
+type BinaryView = new (
+  buffer: ArrayBufferLike,
+  byteOffset: number,
+  length: number,
+) => unknown;
+
+// Float16Array is not in every runtime; the scan refuses it where absent.
+const Float16 = (globalThis as Record<string, unknown>).Float16Array as
+  | BinaryView
+  | undefined;
+
+/** Constructors of the typed {@linkcode BinaryType}s, with element sizes. */
+const TYPED: [BinaryView, number][] = [];
+TYPED[BinaryType.INT8] = [Int8Array, 1];
+TYPED[BinaryType.UINT8_CLAMPED] = [Uint8ClampedArray, 1];
+TYPED[BinaryType.INT16] = [Int16Array, 2];
+TYPED[BinaryType.UINT16] = [Uint16Array, 2];
+TYPED[BinaryType.INT32] = [Int32Array, 4];
+TYPED[BinaryType.UINT32] = [Uint32Array, 4];
+if (Float16 !== undefined) TYPED[BinaryType.FLOAT16] = [Float16, 2];
+TYPED[BinaryType.FLOAT32] = [Float32Array, 4];
+TYPED[BinaryType.FLOAT64] = [Float64Array, 8];
+TYPED[BinaryType.BIGINT64] = [BigInt64Array, 8];
+TYPED[BinaryType.BIGUINT64] = [BigUint64Array, 8];
+
+const EMPTY = new Uint8Array(0);
+const utf8 = new TextDecoder();
+const fromCharCode = String.fromCharCode;
+const float64 = new Float64Array(1);
+const float64Bytes = new Uint8Array(float64.buffer);
+const float32 = new Float32Array(1);
+const float32Bytes = new Uint8Array(float32.buffer);
+
+// The payload being built. Module state for a lean inner loop; saved and
+// restored around each build, in case a context callback ever decodes.
+let src: Uint8Array = EMPTY;
+let pos = 0;
+let ctx: DecodeContext | null = null;
+let owned = false;
+let region: Uint8Array | null = null;
+
+/**
+ * Builds the value of a scanned payload.
+ *
+ * @param payload The payload; it must have passed `scanPayload`.
+ * @param context The connection receiving it.
+ * @param isOwned Whether `payload` is never reused, so that binary values may
+ *   be views into it instead of copies.
+ * @param blobs The raw bytes of a blob frame, or null.
+ * @returns The value.
+ *
+ * @example
+ * ```ts
+ * import { buildValue } from "./build.ts";
+ * const ctx = {
+ *   importRef: () => null,
+ *   returnedRef: () => null,
+ *   rebuildError: () => new Error(),
+ * };
+ * console.assert(buildValue(new Uint8Array([0xa1, 0x78]), ctx, false, null) === "x");
+ * ```
+ */
+export function buildValue(
+  payload: Uint8Array,
+  context: DecodeContext,
+  isOwned: boolean,
+  blobs: Uint8Array | null,
+): unknown {
+  const savedSrc = src, savedPos = pos, savedCtx = ctx;
+  const savedOwned = owned, savedRegion = region;
+  src = payload;
+  pos = 0;
+  ctx = context;
+  owned = isOwned;
+  region = blobs;
+  try {
+    return value();
+  } finally {
+    src = savedSrc;
+    pos = savedPos;
+    ctx = savedCtx;
+    owned = savedOwned;
+    region = savedRegion;
+  }
+}
+
+function value(): unknown {
+  const b = src[pos++];
+  if (b < 0x80) return b;
+  if (b < 0x90) return object(b & 0x0f);
+  if (b < 0xa0) return array(b & 0x0f);
+  if (b < 0xc0) return string(b & 0x1f);
+  if (b >= 0xe0) return b - 0x100;
+  switch (b) {
+    case 0xc0:
+      return null;
+    case 0xc2:
+      return false;
+    case 0xc3:
+      return true;
+    case 0xc4:
+      return bytes(u8());
+    case 0xc5:
+      return bytes(u16());
+    case 0xc6:
+      return bytes(u32());
+    case 0xca:
+      for (let i = 0; i < 4; i++) float32Bytes[3 - i] = src[pos + i];
+      pos += 4;
+      return float32[0];
+    case 0xcb:
+      for (let i = 0; i < 8; i++) float64Bytes[7 - i] = src[pos + i];
+      pos += 8;
+      return float64[0];
+    case 0xcc:
+      return u8();
+    case 0xcd:
+      return u16();
+    case 0xce:
+      return u32();
+    case 0xcf:
+      return (BigInt(u32()) << 32n) | BigInt(u32());
+    case 0xd0:
+      return (u8() << 24) >> 24;
+    case 0xd1:
+      return (u16() << 16) >> 16;
+    case 0xd2:
+      return u32() | 0;
+    case 0xd3:
+      return BigInt.asIntN(64, (BigInt(u32()) << 32n) | BigInt(u32()));
+    case 0xd9:
+      return string(u8());
+    case 0xda:
+      return string(u16());
+    case 0xdb:
+      return string(u32());
+    case 0xdc:
+      return array(u16());
+    case 0xdd:
+      return array(u32());
+    case 0xde:
+      return object(u16());
+    case 0xdf:
+      return object(u32());
+    default: // 0xd4: the only other item a scanned payload holds
+      return tagged();
+  }
+}
+
+function u8(): number {
+  return src[pos++];
+}
+
+function u16(): number {
+  const n = (src[pos] << 8) | src[pos + 1];
+  pos += 2;
+  return n;
+}
+
+function u32(): number {
+  const n = src[pos] * 0x1000000 +
+    ((src[pos + 1] << 16) | (src[pos + 2] << 8) | src[pos + 3]);
+  pos += 4;
+  return n;
+}
+
+function bytes(length: number): Uint8Array {
+  const start = pos;
+  pos += length;
+  return take(src, start, length);
+}
+
+/**
+ * Bytes of `from` as a plain `Uint8Array`: a view when the payload is owned,
+ * else a copy. Built by hand: `from` may be a Node `Buffer`, whose `slice`
+ * is a view and whose views are Buffers.
+ */
+function take(from: Uint8Array, start: number, length: number): Uint8Array {
+  const view = new Uint8Array(from.buffer, from.byteOffset + start, length);
+  return owned ? view : copy(view);
+}
+
+function copy(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  out.set(bytes);
+  return out;
+}
+
+function string(length: number): string {
+  const start = pos;
+  const end = start + length;
+  pos = end;
+  if (length > 32) return utf8.decode(src.subarray(start, end));
+  // Short ASCII (most keys and names) is quicker built here than decoded.
+  let text = "";
+  for (let i = start; i < end; i++) {
+    const c = src[i];
+    if (c >= 0x80) return utf8.decode(src.subarray(start, end));
+    text += fromCharCode(c);
+  }
+  return text;
+}
+
+function array(length: number): unknown[] {
+  const out = new Array(length);
+  for (let i = 0; i < length; i++) out[i] = value();
+  return out;
+}
+
+function key(): string {
+  const b = src[pos++];
+  if (b >= 0xa0 && b < 0xc0) return string(b & 0x1f);
+  return string(b === 0xd9 ? u8() : b === 0xda ? u16() : u32());
+}
+
+function object(length: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < length; i++) {
+    const name = key();
+    const item = value();
+    if (name === "__proto__") {
+      // An own property named so, never the prototype.
+      Object.defineProperty(out, name, {
+        value: item,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else {
+      out[name] = item;
+    }
+  }
+  return out;
+}
+
+/** `d4 TYPE 00` and its payload, the `d4` read. */
+function tagged(): unknown {
+  const type = src[pos];
+  pos += 2;
+  switch (type) {
+    case Ext.UNDEFINED:
+      return undefined;
+    case Ext.REF: {
+      const [id, kind] = value() as [number, number];
+      return ctx!.importRef(id, kind);
+    }
+    case Ext.RETURN:
+      return ctx!.returnedRef(value() as number);
+    case Ext.MAP: {
+      const entries = value() as unknown[];
+      const map = new Map();
+      for (let i = 0; i < entries.length; i += 2) {
+        map.set(entries[i], entries[i + 1]);
+      }
+      return map;
+    }
+    case Ext.SET:
+      return new Set(value() as unknown[]);
+    case Ext.ERROR: {
+      const fields = value() as RemoteErrorInit;
+      return ctx!.rebuildError({
+        name: fields.name,
+        message: fields.message,
+        stack: fields.stack,
+        code: fields.code,
+        cause: fields.cause,
+      });
+    }
+    case Ext.BLOB: {
+      const [offset, length] = value() as [number, number];
+      return take(region!, offset, length);
+    }
+    case Ext.BIGINT: {
+      const hex = value() as string;
+      return hex.charCodeAt(0) === 0x2d
+        ? -BigInt("0x" + hex.slice(1))
+        : BigInt("0x" + hex);
+    }
+    case Ext.BINARY: {
+      const [binaryType, data] = value() as [number, Uint8Array];
+      return binary(binaryType, data);
+    }
+    default: // Ext.DATE
+      return new Date(value() as number);
+  }
+}
+
+function binary(type: number, data: Uint8Array): unknown {
+  if (type === BinaryType.ARRAY_BUFFER) {
+    return data.byteOffset === 0 &&
+        data.byteLength === data.buffer.byteLength &&
+        data.buffer instanceof ArrayBuffer
+      ? data.buffer
+      : copy(data).buffer;
+  }
+  if (type === BinaryType.DATA_VIEW) {
+    return new DataView(data.buffer, data.byteOffset, data.byteLength);
+  }
+  const [View, size] = TYPED[type];
+  // A view needs its offset aligned to its element size; else a copy.
+  return data.byteOffset % size === 0
+    ? new View(data.buffer, data.byteOffset, data.byteLength / size)
+    : new View(copy(data).buffer, 0, data.byteLength / size);
+}
