@@ -175,9 +175,9 @@ export const mutants: readonly Mutant[] = [
   {
     name: "max-connections-off-by-one",
     area: "limits",
-    file: "src/server/server.ts",
-    original: `    if (connections.size >= maxConnections) {`,
-    replacement: `    if (connections.size > maxConnections) {`,
+    file: "src/server/admission.ts",
+    original: `    if (this.#count >= this.max) return false;`,
+    replacement: `    if (this.#count > this.max) return false;`,
     breaks: "maxConnections N admits N + 1 clients",
     tests: [SERVER],
   },
@@ -416,8 +416,10 @@ export const mutants: readonly Mutant[] = [
     name: "mtls-accepts-any-client",
     area: "tls",
     file: "src/transport/tls_node.ts",
-    original: `    rejectUnauthorized: true,`,
-    replacement: `    rejectUnauthorized: false,`,
+    original:
+      `      : { ca: options.ca, requestCert: true, rejectUnauthorized: true }),`,
+    replacement:
+      `      : { ca: options.ca, requestCert: true, rejectUnauthorized: false }),`,
     breaks:
       "a mutual-TLS server accepts clients without a certificate its CA signed",
     tests: [TLS],
