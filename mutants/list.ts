@@ -179,7 +179,7 @@ export const mutants: readonly Mutant[] = [
     original: `    if (this.#count >= this.max) return false;`,
     replacement: `    if (this.#count > this.max) return false;`,
     breaks: "maxConnections N admits N + 1 clients",
-    tests: [SERVER],
+    tests: [SERVER, "tests/limits_test.ts"],
   },
   {
     name: "send-depth-unlimited",
