@@ -44,8 +44,8 @@ export {
   connectWebSocket,
 } from "./src/client/transports.ts";
 export { connectSubprocess } from "./src/client/subprocess.ts";
-export type { RpycConnectOptions } from "./src/compat/rpyc/client.ts";
-export { connectRpyc, kwargs, PyKwargs } from "./src/compat/rpyc/client.ts";
+export type { RpycConnectOptions } from "./src/rpyc/client.ts";
+export { connectRpyc, kwargs, PyKwargs } from "./src/rpyc/client.ts";
 export type {
   InstanceInit,
   RegisterOptions,

@@ -90,9 +90,9 @@ export {
 } from "./src/server/transports.ts";
 export { serveWebSocket, webSocketHandler } from "./src/server/websocket.ts";
 export { memoryPair } from "./src/transport/memory.ts";
-export type { RpycConnectOptions } from "./src/compat/rpyc/client.ts";
-export { connectRpyc, kwargs, PyKwargs } from "./src/compat/rpyc/client.ts";
-export { rpycProtocol } from "./src/compat/rpyc/server.ts";
+export type { RpycConnectOptions } from "./src/rpyc/client.ts";
+export { connectRpyc, kwargs, PyKwargs } from "./src/rpyc/client.ts";
+export { rpycProtocol } from "./src/rpyc/server.ts";
 export type {
   InstanceInit,
   RegisterOptions,

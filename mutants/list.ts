@@ -326,7 +326,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "rpyc-retry-reruns-method",
     area: "rpyc",
-    file: "src/compat/rpyc/remote.ts",
+    file: "src/rpyc/remote.ts",
     original:
       `      (isCall && (error.remoteStack ?? "").includes("in _handle_call\\n"))`,
     replacement: `      (isCall && false)`,
@@ -337,7 +337,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "rpyc-negative-seq",
     area: "rpyc",
-    file: "src/compat/rpyc/wire.ts",
+    file: "src/rpyc/wire.ts",
     original:
       `  if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0) {`,
     replacement: `  if (typeof seq !== "number") {`,
@@ -347,7 +347,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "rpyc-frame-unbounded",
     area: "rpyc",
-    file: "src/compat/rpyc/channel.ts",
+    file: "src/rpyc/channel.ts",
     original: `    if (length > this.#maxFrameBytes) {`,
     replacement: `    if (length > this.#maxFrameBytes * 1024) {`,
     breaks: "an RPyC frame larger than maxFrameBytes is accepted",
@@ -356,7 +356,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "brine-immediate-int-range",
     area: "rpyc",
-    file: "src/compat/rpyc/brine.ts",
+    file: "src/rpyc/brine.ts",
     original: `  if (value >= IMM_INT_MIN && value <= IMM_INT_MAX) {`,
     replacement: `  if (value >= IMM_INT_MIN && value <= IMM_INT_MAX + 1) {`,
     breaks: "the int just above brine's immediate range is encoded wrong",
@@ -365,7 +365,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "brine-depth-unlimited",
     area: "rpyc",
-    file: "src/compat/rpyc/brine.ts",
+    file: "src/rpyc/brine.ts",
     original: `  if (depth >= maxDepth) {`,
     replacement: `  if (depth >= maxDepth * 1000) {`,
     breaks: "a tuple nested deeper than the limit is dumped",

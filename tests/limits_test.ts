@@ -12,14 +12,14 @@ import { withOptions } from "../src/core/proxy.ts";
 import { serve } from "../src/server/server.ts";
 import { serveTls } from "../src/server/transports.ts";
 import { Kind, Op } from "../src/protocol/constants.ts";
-import { type BrineValue, load, PyTuple } from "../src/compat/rpyc/brine.ts";
+import { type BrineValue, load, PyTuple } from "../src/rpyc/brine.ts";
 import {
   ChannelDecoder,
   encodeChannelFrame,
   loadChannelZlib,
-} from "../src/compat/rpyc/channel.ts";
-import { Handle, Label, Msg } from "../src/compat/rpyc/constants.ts";
-import { decodeMessage, encodeMessage } from "../src/compat/rpyc/wire.ts";
+} from "../src/rpyc/channel.ts";
+import { Handle, Label, Msg } from "../src/rpyc/constants.ts";
+import { decodeMessage, encodeMessage } from "../src/rpyc/wire.ts";
 import { delay, eventually } from "./_harness.ts";
 import { RawPeer } from "./_raw_peer.ts";
 import { hasOpenssl, makeCertificates } from "./_processes.ts";

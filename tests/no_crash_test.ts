@@ -17,7 +17,7 @@ import {
 import { type FixtureProcess, startFixture } from "./_processes.ts";
 import { eventually } from "./_harness.ts";
 import { pythonLines, startPythonServer } from "./_rpyc.ts";
-import { connectRpyc } from "../src/compat/rpyc/client.ts";
+import { connectRpyc } from "../src/rpyc/client.ts";
 import { client } from "./_rpyc_service.ts";
 
 type Fn = (...args: unknown[]) => unknown;

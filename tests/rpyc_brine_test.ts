@@ -14,13 +14,13 @@ import {
   PyNotImplemented,
   PySlice,
   PyTuple,
-} from "../src/compat/rpyc/brine.ts";
+} from "../src/rpyc/brine.ts";
 import {
   ChannelDecoder,
   encodeChannelFrame,
   loadChannelZlib,
-} from "../src/compat/rpyc/channel.ts";
-import { BrineTag, Handle, Label, Msg } from "../src/compat/rpyc/constants.ts";
+} from "../src/rpyc/channel.ts";
+import { BrineTag, Handle, Label, Msg } from "../src/rpyc/constants.ts";
 import { ProtocolError } from "../src/core/errors.ts";
 
 await loadChannelZlib();

@@ -12,7 +12,7 @@ import {
   serve,
   setAttr,
 } from "../mod.ts";
-import { connectRpyc, kwargs } from "../src/compat/rpyc/client.ts";
+import { connectRpyc, kwargs } from "../src/rpyc/client.ts";
 import { delay, startPythonServer } from "./_rpyc.ts";
 
 /** The Python TestService, as seen from TypeScript. */

@@ -4,19 +4,19 @@
 
 import assert from "assert";
 import { connect } from "../mod.ts";
-import { PyTuple } from "../src/compat/rpyc/brine.ts";
+import { PyTuple } from "../src/rpyc/brine.ts";
 import {
   ChannelDecoder,
   encodeChannelFrame,
   loadChannelZlib,
-} from "../src/compat/rpyc/channel.ts";
-import { Handle, Label, Msg } from "../src/compat/rpyc/constants.ts";
+} from "../src/rpyc/channel.ts";
+import { Handle, Label, Msg } from "../src/rpyc/constants.ts";
 import {
   decodeMessage,
   detectVersion,
   encodeMessage,
   looksLikeRpyc,
-} from "../src/compat/rpyc/wire.ts";
+} from "../src/rpyc/wire.ts";
 import { pythonLines } from "./_rpyc.ts";
 import {
   client,

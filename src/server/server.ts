@@ -31,7 +31,7 @@ import type {
 } from "../transport/types.ts";
 
 export type { StreamListener };
-import { rpycProtocol } from "../compat/rpyc/server.ts";
+import { rpycProtocol } from "../rpyc/server.ts";
 
 /** Hooks a service may define; neither is reachable remotely. */
 export interface ServiceHooks {

@@ -13,10 +13,10 @@
  * @module
  */
 
-import { RemoteError } from "../../core/errors.ts";
-import type { MemberInfo } from "../../core/proxy.ts";
-import type { CallOptions } from "../../core/types.ts";
-import { Op } from "../../protocol/constants.ts";
+import { RemoteError } from "../core/errors.ts";
+import type { MemberInfo } from "../core/proxy.ts";
+import type { CallOptions } from "../core/types.ts";
+import { Op } from "../protocol/constants.ts";
 import { PyKwargs } from "./boxing.ts";
 import { type IdPack, PackRef } from "./refs.ts";
 import { Handle } from "./constants.ts";
@@ -79,7 +79,7 @@ export interface RemoteHost {
  * @example
  * ```ts ignore
  * import { perform } from "./remote.ts";
- * import { Op } from "../../protocol/constants.ts";
+ * import { Op } from "../protocol/constants.ts";
  * await perform(session, 0, Op.CALL, ["foo"], [], undefined); // root.foo()
  * ```
  */

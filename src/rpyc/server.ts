@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts ignore
- * import { serveListener } from "../../server/server.ts";
+ * import { serveListener } from "../server/server.ts";
  * import { rpycProtocol } from "./server.ts";
  * const tcp = Deno.listen({ hostname: "127.0.0.1", port: 18811 });
  * serveListener(
@@ -18,12 +18,12 @@
  * @module
  */
 
-import type { ByteStream } from "../../transport/types.ts";
+import type { ByteStream } from "../transport/types.ts";
 import type {
   ForeignContext,
   ForeignProtocol,
   ServedConnection,
-} from "../../server/server.ts";
+} from "../server/server.ts";
 import { RpycSession } from "./engine.ts";
 import { looksLikeRpyc } from "./wire.ts";
 

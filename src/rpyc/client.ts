@@ -12,10 +12,10 @@
  * @module
  */
 
-import { ConnectionClosedError } from "../../core/errors.ts";
-import { type ConnectionOptions, resolveOptions } from "../../core/open.ts";
-import type { Connection } from "../../core/types.ts";
-import { dialTcp } from "../../transport/tcp.ts";
+import { ConnectionClosedError } from "../core/errors.ts";
+import { type ConnectionOptions, resolveOptions } from "../core/open.ts";
+import type { Connection } from "../core/types.ts";
+import { dialTcp } from "../transport/tcp.ts";
 import { kwargs, PyKwargs } from "./boxing.ts";
 import { WireVersion } from "./constants.ts";
 import { loadChannelZlib } from "./channel.ts";

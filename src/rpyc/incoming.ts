@@ -13,10 +13,10 @@
  * @module
  */
 
-import { type IncomingCall, runInCall } from "../../core/context.ts";
-import { ProtocolError } from "../../core/errors.ts";
-import { awaitResult } from "../../core/proxy.ts";
-import type { Connection } from "../../core/types.ts";
+import { type IncomingCall, runInCall } from "../core/context.ts";
+import { ProtocolError } from "../core/errors.ts";
+import { awaitResult } from "../core/proxy.ts";
+import type { Connection } from "../core/types.ts";
 import { type BrineValue, PyTuple } from "./brine.ts";
 import { Handle, Label, Msg } from "./constants.ts";
 import {

@@ -18,26 +18,26 @@ import {
   ConnectionClosedError,
   errorMessage,
   ProtocolError,
-} from "../../core/errors.ts";
+} from "../core/errors.ts";
 import {
   makeRefProxy,
   type PendingResult,
   type ProxyHost,
   proxyState,
-} from "../../core/proxy.ts";
-import type { ImportEntry } from "../../core/refs.ts";
-import { describeTarget, watchedResult } from "../../core/pending_call.ts";
+} from "../core/proxy.ts";
+import type { ImportEntry } from "../core/refs.ts";
+import { describeTarget, watchedResult } from "../core/pending_call.ts";
 import type {
   CallOptions,
   Connection,
   ConnectionStats,
   PeerInfo,
-} from "../../core/types.ts";
-import type { Op } from "../../protocol/constants.ts";
-import type { ByteStream } from "../../transport/types.ts";
+} from "../core/types.ts";
+import type { Op } from "../protocol/constants.ts";
+import type { ByteStream } from "../transport/types.ts";
 import { box, type BoxingHost, unbox } from "./boxing.ts";
 import { type BrineValue, PyTuple } from "./brine.ts";
-import { ConnectionHandle } from "../../core/handle.ts";
+import { ConnectionHandle } from "../core/handle.ts";
 import { Handle, Label, Msg, type WireVersion } from "./constants.ts";
 import { RpycLink, WireVersionError } from "./link.ts";
 import { type IdPack, PackRef, RpycExports, RpycImports } from "./refs.ts";

@@ -8,7 +8,7 @@
  * @example
  * ```ts
  * import { resolveMember } from "./policy.ts";
- * import { exposed } from "../../core/exposure.ts";
+ * import { exposed } from "../core/exposure.ts";
  * class A { @exposed foo() {} }
  * console.assert(resolveMember(new A(), "exposed_foo", "read") === "foo");
  * ```
@@ -16,8 +16,8 @@
  * @module
  */
 
-import { AccessError } from "../../core/errors.ts";
-import { checkMember, describe, type MemberUse } from "../../core/exposure.ts";
+import { AccessError } from "../core/errors.ts";
+import { checkMember, describe, type MemberUse } from "../core/exposure.ts";
 
 /**
  * RPyC's prefix for the members a Python service exposes.

@@ -21,9 +21,9 @@ import {
   errorMessage,
   ProtocolError,
   TimeoutError,
-} from "../../core/errors.ts";
-import { isThenable } from "../../core/pending_call.ts";
-import type { CallOptions } from "../../core/types.ts";
+} from "../core/errors.ts";
+import { isThenable } from "../core/pending_call.ts";
+import type { CallOptions } from "../core/types.ts";
 import { type BrineValue, PyTuple } from "./brine.ts";
 import { Handle, Label, Msg } from "./constants.ts";
 import { type IdPack, PackRef, parsePack } from "./refs.ts";

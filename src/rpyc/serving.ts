@@ -8,7 +8,7 @@
  * @example Reading a member as Python's GETATTR does
  * ```ts
  * import { serveRequest } from "./serving.ts";
- * import { exposed } from "../../core/exposure.ts";
+ * import { exposed } from "../core/exposure.ts";
  * import { RpycExports } from "./refs.ts";
  * class A { @exposed version = "1.0"; }
  * const root = new A();
@@ -19,16 +19,16 @@
  * @module
  */
 
-import { AccessError } from "../../core/errors.ts";
-import { describe, exposedMembers, isPlainData } from "../../core/exposure.ts";
+import { AccessError } from "../core/errors.ts";
+import { describe, exposedMembers, isPlainData } from "../core/exposure.ts";
 import { DUNDER, EXPOSED_PREFIX, pyType, resolveMember } from "./policy.ts";
 import {
   type MemberInfo,
   type ProxyState,
   proxyState,
   relay,
-} from "../../core/proxy.ts";
-import { Op } from "../../protocol/constants.ts";
+} from "../core/proxy.ts";
+import { Op } from "../protocol/constants.ts";
 import { localObject, PyKwargs } from "./boxing.ts";
 import { pythonHosts } from "./remote.ts";
 import { bindMethod, parsePack, type RpycExports } from "./refs.ts";

@@ -20,8 +20,8 @@ import {
   ConnectionClosedError,
   errorMessage,
   ProtocolError,
-} from "../../core/errors.ts";
-import type { ByteStream } from "../../transport/types.ts";
+} from "../core/errors.ts";
+import type { ByteStream } from "../transport/types.ts";
 import type { BrineValue } from "./brine.ts";
 import {
   ChannelDecoder,
@@ -29,7 +29,7 @@ import {
   loadChannelZlib,
 } from "./channel.ts";
 import type { Msg, WireVersion } from "./constants.ts";
-import { FrameDeadline } from "../../core/frame_deadline.ts";
+import { FrameDeadline } from "../core/frame_deadline.ts";
 import {
   decodeMessage,
   detectVersion,

@@ -18,13 +18,13 @@
  * @module
  */
 
-import { ProtocolError } from "../../core/errors.ts";
+import { ProtocolError } from "../core/errors.ts";
 import {
   type ForwardSource,
   type ImportEntry,
   ImportTable,
-} from "../../core/refs.ts";
-import { RefKind } from "../../protocol/constants.ts";
+} from "../core/refs.ts";
+import { RefKind } from "../protocol/constants.ts";
 import { type BrineValue, PyTuple } from "./brine.ts";
 
 /**

@@ -29,9 +29,9 @@
  * @module
  */
 
-import { ProtocolError } from "../../core/errors.ts";
-import { isPlainData } from "../../core/exposure.ts";
-import { proxyState } from "../../core/proxy.ts";
+import { ProtocolError } from "../core/errors.ts";
+import { isPlainData } from "../core/exposure.ts";
+import { proxyState } from "../core/proxy.ts";
 import {
   type BrineValue,
   dumpable,
