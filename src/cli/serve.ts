@@ -7,6 +7,7 @@
  * @module
  */
 
+import { delay } from "../timing.ts";
 import {
   announce,
   openRegistry,
@@ -179,7 +180,7 @@ export async function runServe(
     if (registration !== null && registry !== null) {
       output.log(`${signal}: withdrawing from ${registry.url}`);
       await registration.withdraw();
-      await new Promise((resolve) => setTimeout(resolve, WITHDRAW_GRACE));
+      await delay(WITHDRAW_GRACE);
     }
     output.log(
       `${signal}: shutting down; ${server.connectionCount} connection(s) get up to ${command.shutdownDeadline} ms to finish their calls`,

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { withTimeout } from "../timing.ts";
 import { ConnectionClosedError } from "../core/errors.ts";
 import type { Connection } from "../core/types.ts";
 import { childProcessStream } from "../transport/subprocess.ts";
@@ -163,12 +164,7 @@ class Reaper {
 
   /** The exit status, if the child exits within `ms`; else null. */
   async exited(ms: number): Promise<Deno.CommandStatus | null> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.#child.status,
-      new Promise((resolve) => timer = setTimeout(resolve, ms)),
-    ]);
-    clearTimeout(timer);
+    await withTimeout(this.#child.status, ms);
     return this.#status;
   }
 

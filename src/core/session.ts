@@ -6,6 +6,7 @@
  * @module
  */
 
+import { withTimeout } from "../timing.ts";
 import {
   DEFAULT_MAX_FRAME_BYTES,
   Kind,
@@ -1139,7 +1140,7 @@ export class Session implements ProxyHost, DecodeContext {
     try {
       const closing = this.#stream.close();
       // A closing handshake (WebSocket) gets a moment, not a hang.
-      if (closing instanceof Promise) await withDeadline(closing, 1000);
+      if (closing instanceof Promise) await withTimeout(closing, 1000);
     } catch {
       // Already closed by the peer or the transport: nothing left to release.
     }
@@ -1171,17 +1172,4 @@ function sameSecret(received: string | undefined, expected: string): boolean {
   const n = Math.max(a.length, b.length);
   for (let i = 0; i < n; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
   return diff === 0 && received !== undefined;
-}
-
-/** Waits for `promise`, at most `ms` milliseconds. */
-async function withDeadline(
-  promise: Promise<unknown>,
-  ms: number,
-): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    promise,
-    new Promise((resolve) => timer = setTimeout(resolve, ms)),
-  ]);
-  clearTimeout(timer);
 }

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { withTimeout } from "../timing.ts";
 import {
   encodeFrameChunks,
   FRAME_HEADER_BYTES,
@@ -119,14 +120,10 @@ export class FrameWriter {
       (this.#writing !== null || this.#queue.length > 0) &&
       performance.now() < deadline
     ) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
+      await withTimeout(
         this.#writing ?? Promise.resolve(),
-        new Promise((resolve) =>
-          timer = setTimeout(resolve, Math.max(1, deadline - performance.now()))
-        ),
-      ]);
-      clearTimeout(timer);
+        Math.max(1, deadline - performance.now()),
+      );
       if (this.#writing === null && this.#queue.length > 0) this.flush();
     }
   }

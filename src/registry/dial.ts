@@ -6,6 +6,7 @@
  * @module
  */
 
+import { withTimeout } from "../timing.ts";
 import { connect, type ConnectOptions } from "../client/connect.ts";
 import { TimeoutError } from "../core/errors.ts";
 import type { Connection } from "../core/types.ts";
@@ -38,18 +39,10 @@ export function connectWithin<T>(
   const { within, ...connectOptions } = options;
   const connecting = connect<T>(hostname, port, connectOptions);
   if (!(within > 0 && within < Infinity)) return connecting;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      connecting.then((late) => late.close(), () => {});
-      reject(
-        new TimeoutError(
-          `Cannot connect to ${hostname}:${port}: no answer within ${within} ms`,
-        ),
-      );
-    }, within);
+  return withTimeout(connecting, within, () => {
+    connecting.then((late) => late.close(), () => {});
+    throw new TimeoutError(
+      `Cannot connect to ${hostname}:${port}: no answer within ${within} ms`,
+    );
   });
-  return Promise.race([connecting, deadline]).finally(() =>
-    clearTimeout(timer)
-  );
 }

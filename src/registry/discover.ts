@@ -9,6 +9,7 @@
  * @module
  */
 
+import { withTimeout } from "../timing.ts";
 import type { ConnectOptions } from "../client/connect.ts";
 import type { Connection } from "../core/types.ts";
 import { connectWithin } from "./dial.ts";
@@ -126,24 +127,17 @@ export async function discover(
   const cached = state.lists.get(name);
   if (cached === undefined) return [...await asked];
   asked.catch(() => {}); // Answered from the cache below if it fails.
-  let timer: ReturnType<typeof setTimeout> | undefined;
   try {
     return [
-      ...await Promise.race([
+      ...await withTimeout(
         asked,
-        new Promise<ServiceInstance[]>((resolve) =>
-          timer = setTimeout(
-            () => resolve(state.lists.get(name) ?? cached),
-            options.registryWait ?? 1000,
-          )
-        ),
-      ]),
+        options.registryWait ?? 1000,
+        () => state.lists.get(name) ?? cached,
+      ),
     ];
   } catch (error) {
     if (!(error instanceof RegistryError)) throw error;
     return [...(state.lists.get(name) ?? cached)];
-  } finally {
-    clearTimeout(timer);
   }
 }
 

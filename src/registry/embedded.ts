@@ -6,6 +6,7 @@
  * @module
  */
 
+import { delay } from "../timing.ts";
 import { errorMessage } from "../core/errors.ts";
 import type { Connection, Remote } from "../core/types.ts";
 import { withOptions } from "../core/proxy.ts";
@@ -41,14 +42,6 @@ export interface NetrefRegistryOptions {
    * @default {console.error}
    */
   log?: (message: string) => void;
-}
-
-function sleep(ms: number, stop: Promise<void>): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    new Promise<void>((resolve) => timer = setTimeout(resolve, ms)),
-    stop,
-  ]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -271,7 +264,7 @@ export class NetrefRegistry implements Registry {
         }
         break;
       }
-      await sleep(backoff, stopped);
+      await delay(backoff, stopped);
       backoff = Math.min(backoff * 2, 2000);
     }
     this.#watches.delete(queue);

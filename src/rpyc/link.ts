@@ -16,6 +16,7 @@
  * @module
  */
 
+import { withTimeout } from "../timing.ts";
 import {
   ConnectionClosedError,
   errorMessage,
@@ -220,14 +221,7 @@ export class RpycLink {
     clearTimeout(this.#timer);
     this.#frameDeadline.stop();
     this.#wakeReader(true);
-    if (this.#writing !== null) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        this.#writing,
-        new Promise((resolve) => timer = setTimeout(resolve, ms)),
-      ]);
-      clearTimeout(timer);
-    }
+    if (this.#writing !== null) await withTimeout(this.#writing, ms);
     try {
       this.#stream.close();
     } catch {

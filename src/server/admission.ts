@@ -6,6 +6,7 @@
  * @module
  */
 
+import { withTimeout } from "../timing.ts";
 import { IMPLEMENTATION } from "../core/session.ts";
 import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/constants.ts";
 import { encodeHello } from "../protocol/handshake.ts";
@@ -98,10 +99,6 @@ async function tellRefusal(stream: ByteStream, reason: string): Promise<void> {
     features: [],
     refused: reason,
   });
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, REFUSAL_MS);
-  });
   const drain = async () => {
     let offset = 0;
     while (offset < hello.length) {
@@ -114,8 +111,7 @@ async function tellRefusal(stream: ByteStream, reason: string): Promise<void> {
     }
   };
   // A write or read left pending fails once the stream is closed.
-  await Promise.race([drain().catch(() => {}), timeout]);
-  clearTimeout(timer);
+  await withTimeout(drain().catch(() => {}), REFUSAL_MS);
 }
 
 /**

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { delay, withTimeout } from "../timing.ts";
 import {
   acceptSession,
   type ConnectionOptions,
@@ -374,7 +375,7 @@ export function serveListener<A extends Deno.Addr>(
       } catch (error) {
         if (!accepting || error instanceof Deno.errors.BadResource) break;
         resolved.log(`accept failed: ${error}`);
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await delay(50);
         continue;
       }
       const stream = admit(accepted);
@@ -404,12 +405,10 @@ export function serveListener<A extends Deno.Addr>(
       for (const stream of sniffing) closeQuietly(stream);
       places.closeRefused();
       const deadline = shutdownOptions.deadline ?? 10_000;
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
+      await withTimeout(
         Promise.all([...connections].map((c) => c.idle())),
-        new Promise((resolve) => timer = setTimeout(resolve, deadline)),
-      ]);
-      clearTimeout(timer);
+        deadline,
+      );
       await Promise.all([...connections].map((c) => c.close()));
       resolveFinished();
     })();
@@ -476,17 +475,12 @@ async function sniff(
         };
       }
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
     const reading = stream.read(buffer);
-    const n = await Promise.race([
+    const n = await withTimeout(
       reading,
-      new Promise<"timeout">((resolve) => {
-        timer = setTimeout(
-          () => resolve("timeout"),
-          Math.max(0, deadline - performance.now()),
-        );
-      }),
-    ]).finally(() => clearTimeout(timer));
+      deadline - performance.now(),
+      () => "timeout" as const,
+    );
     if (n === "timeout") {
       // The read still waiting is handed over with the stream.
       const rest = reading.then((m) => m === null ? null : buffer.slice(0, m));
