@@ -110,3 +110,28 @@ export function currentCall(): CallContext {
     connection: call.connection,
   };
 }
+
+/**
+ * Those waiting for a connection's incoming calls to finish (`idle()`):
+ * woken by the last call to settle, so that nothing polls for it.
+ */
+export class IdleWaiters {
+  #waiters: (() => void)[] = [];
+
+  /**
+   * @param busy Whether a call runs now.
+   * @returns Resolves once none does.
+   */
+  wait(busy: boolean): Promise<void> {
+    if (!busy) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** @param busy Whether a call still runs; if not, every waiter resolves. */
+  wake(busy: boolean): void {
+    if (busy || this.#waiters.length === 0) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const resolve of waiters) resolve();
+  }
+}

@@ -24,7 +24,12 @@ import {
 import { FrameDecoder, type OutgoingFrame } from "../protocol/frame.ts";
 import { encodeHello, type Hello, parseHello } from "../protocol/handshake.ts";
 import type { ByteStream } from "../transport/types.ts";
-import { applyInCall, controllerOf, type IncomingCall } from "./context.ts";
+import {
+  applyInCall,
+  controllerOf,
+  IdleWaiters,
+  type IncomingCall,
+} from "./context.ts";
 import {
   ConnectionClosedError,
   errorMessage,
@@ -50,7 +55,12 @@ import { ConnectionHandle } from "./handle.ts";
 import { listMembers } from "./members.ts";
 import { MessageEncoder } from "./outbound.ts";
 import { FrameWriter } from "./writer.ts";
-import { describeTarget, PendingCall, settledCall } from "./pending_call.ts";
+import {
+  CallTable,
+  describeTarget,
+  PendingCall,
+  settledCall,
+} from "./pending_call.ts";
 import type {
   CallOptions,
   Connection,
@@ -162,21 +172,26 @@ export class Session implements ProxyHost, DecodeContext {
   readonly #exports: ExportTable;
   readonly #encoder: MessageEncoder;
   readonly #imports: ImportTable;
-  readonly #pending = new Map<number, PendingCall>();
+  readonly #calls: CallTable = new CallTable(
+    (call, reason) => this.#abandon(call, reason),
+    (call) =>
+      new TimeoutError(
+        `Call to ${call.label} on ${this.label} timed out after ${call.timeout} ms`,
+      ),
+  );
   readonly #incoming = new Map<number, IncomingCall>();
   /**
    * Calls the peer cancelled whose handlers still run (they ignore their
    * signal): no longer in flight, but bounded by maxInFlight of their own.
    */
   readonly #abandoned = new Set<IncomingCall>();
+  readonly #idle = new IdleWaiters();
   readonly #frameDeadline: FrameDeadline;
   /** Results held for pipelining, boxed: a peer's thenable is not adopted. */
   readonly #held = new Map<number, Promise<Boxed>>();
   readonly #pings = new Map<number, (rtt: number) => void>();
-  #sweepTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   #idleTimer: ReturnType<typeof setInterval> | undefined = undefined;
   #framesReceived = 0;
-  #sweepAt = Infinity;
   #nextId = 1;
 
   readonly #writer: FrameWriter;
@@ -316,17 +331,15 @@ export class Session implements ProxyHost, DecodeContext {
     return {
       exports: this.#exports.size,
       imports: this.#imports.size,
-      pendingCalls: this.#pending.size,
+      pendingCalls: this.#calls.size,
       inFlight: this.#incoming.size,
       held: this.#held.size,
     };
   }
 
   /** Resolves once every incoming call has settled (or the session closed). */
-  async idle(): Promise<void> {
-    while (this.#incoming.size > 0 && !this.#closed) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+  idle(): Promise<void> {
+    return this.#idle.wait(this.#incoming.size > 0 && !this.#closed);
   }
 
   // ---------------------------------------------------------------- reading
@@ -711,7 +724,7 @@ export class Session implements ProxyHost, DecodeContext {
   }
 
   #answer(id: number, call: IncomingCall, value: unknown): void {
-    if (this.#incoming.get(id) === call) this.#incoming.delete(id);
+    if (this.#incoming.get(id) === call) this.#endIncoming(id);
     if (call.cancelled || this.#closed) return this.#finishCancelled(call);
     let payload: OutgoingFrame;
     const encoder = this.#encoder;
@@ -730,7 +743,7 @@ export class Session implements ProxyHost, DecodeContext {
   }
 
   #answerError(id: number, call: IncomingCall, error: unknown): void {
-    if (this.#incoming.get(id) === call) this.#incoming.delete(id);
+    if (this.#incoming.get(id) === call) this.#endIncoming(id);
     if (call.cancelled || this.#closed) return this.#finishCancelled(call);
     let payload: OutgoingFrame;
     const encoder = this.#encoder;
@@ -780,7 +793,7 @@ export class Session implements ProxyHost, DecodeContext {
     if (call === undefined) return; // It finished before the CANCEL arrived.
     // Its maxInFlight place is free at once; while its handler runs on, it
     // counts against the bound of abandoned calls instead.
-    this.#incoming.delete(id);
+    this.#endIncoming(id);
     this.#abandoned.add(call);
     call.cancelled = true;
     call.controller?.abort(
@@ -854,59 +867,12 @@ export class Session implements ProxyHost, DecodeContext {
       encoder.abort();
       return settledCall(target, path, error, this);
     }
-    this.#pending.set(id, call);
+    this.#calls.add(call, options?.timeout ?? this.#options.timeout, signal);
     // The hold flag is the last byte of the msgpack value, which ends a blob
     // frame's head as it ends a plain payload.
     call.payload = bytes instanceof Uint8Array ? bytes : bytes.head;
     this.#writer.enqueue(bytes, call);
-    const timeout = options?.timeout ?? this.#options.timeout;
-    if (timeout > 0 && Number.isFinite(timeout)) {
-      call.timeout = timeout;
-      // Date.now() is a builtin; performance.now() is a runtime op, and
-      // showed at 7% of a busy connection's time when read per call.
-      call.deadline = Date.now() + timeout;
-      if (call.deadline < this.#sweepAt) this.#armSweep(call.deadline);
-    }
-    if (signal !== undefined) {
-      call.signal = signal;
-      call.onAbort = () => this.#abandon(call, signal.reason);
-      signal.addEventListener("abort", call.onAbort, { once: true });
-    }
     return call;
-  }
-
-  /**
-   * Arms the one timer that expires overdue calls. A timer per call costs
-   * more than the rest of a call's bookkeeping; with one per session, a call
-   * whose deadline is not the earliest costs a comparison.
-   */
-  #armSweep(at: number): void {
-    clearTimeout(this.#sweepTimer);
-    this.#sweepAt = at;
-    this.#sweepTimer = setTimeout(
-      () => this.#sweep(),
-      Math.max(0, at - Date.now()),
-    );
-  }
-
-  #sweep(): void {
-    this.#sweepTimer = undefined;
-    this.#sweepAt = Infinity;
-    const now = Date.now();
-    let next = Infinity;
-    for (const call of this.#pending.values()) {
-      if (call.deadline <= now) {
-        this.#abandon(
-          call,
-          new TimeoutError(
-            `Call to ${call.label} on ${this.label} timed out after ${call.timeout} ms`,
-          ),
-        );
-      } else if (call.deadline < next) {
-        next = call.deadline;
-      }
-    }
-    if (next < Infinity && !this.#closed) this.#armSweep(next);
   }
 
   /**
@@ -920,7 +886,7 @@ export class Session implements ProxyHost, DecodeContext {
     let seen = this.#framesReceived;
     let silentTicks = 0;
     this.#idleTimer = setInterval(() => {
-      const busy = this.#pending.size > 0 || this.#incoming.size > 0;
+      const busy = this.#calls.size > 0 || this.#incoming.size > 0;
       if (this.#framesReceived !== seen || busy) {
         seen = this.#framesReceived;
         silentTicks = 0;
@@ -936,6 +902,11 @@ export class Session implements ProxyHost, DecodeContext {
     }, period / 4);
   }
 
+  #endIncoming(id: number): void {
+    this.#incoming.delete(id);
+    this.#idle.wake(this.#incoming.size > 0);
+  }
+
   /** Gives up on a call (timeout or abort) and tells the peer to cancel it. */
   #abandon(call: PendingCall, reason: unknown): void {
     if (call.settled) return;
@@ -947,11 +918,7 @@ export class Session implements ProxyHost, DecodeContext {
   }
 
   #settle(call: PendingCall): void {
-    call.settled = true;
-    this.#pending.delete(call.id);
-    if (call.onAbort !== undefined) {
-      call.signal!.removeEventListener("abort", call.onAbort);
-    }
+    this.#calls.remove(call);
     if (call.held) {
       this.#heldReleases.push(call.id);
       this.#scheduleReleases();
@@ -959,7 +926,7 @@ export class Session implements ProxyHost, DecodeContext {
   }
 
   #onAnswer(message: unknown[]): void {
-    const call = this.#pending.get(message[1] as number);
+    const call = this.#calls.get(message[1] as number);
     if (call === undefined) return; // Timed out or cancelled meanwhile.
     this.#settle(call);
     if (message[0] === Kind.RESPONSE) call.deliver(message[2], this);
@@ -1096,7 +1063,7 @@ export class Session implements ProxyHost, DecodeContext {
     this.#closed = true;
     clearTimeout(this.#handshakeTimer);
     clearTimeout(this.#releaseTimer);
-    clearTimeout(this.#sweepTimer);
+    this.#calls.stop();
     clearInterval(this.#idleTimer);
     this.#frameDeadline.stop();
     const error = reason instanceof ConnectionClosedError
@@ -1108,17 +1075,17 @@ export class Session implements ProxyHost, DecodeContext {
         reason === null ? undefined : { cause: reason },
       );
     this.#rejectReady(reason ?? error);
-    for (const call of this.#pending.values()) {
+    for (const call of this.#calls.values()) {
       this.#settle(call);
       call.fail(error, this);
     }
-    this.#pending.clear();
     this.#pings.clear();
     for (const call of this.#incoming.values()) {
       call.cancelled = true;
       call.controller?.abort(error);
     }
     this.#incoming.clear();
+    this.#idle.wake(false);
     this.#abandoned.clear();
     this.#held.clear();
     this.#exports.clear();
