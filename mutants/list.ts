@@ -108,9 +108,9 @@ export const mutants: readonly Mutant[] = [
   {
     name: "released-netref-usable",
     area: "refs",
-    file: "src/core/session.ts",
-    original: `    if (entry !== null && entry.released && !this.#closed) {`,
-    replacement: `    if (entry !== null && entry.released && this.#closed) {`,
+    file: "src/core/proxy.ts",
+    original: `  if (entry !== null && entry.released && !host.isClosed) {`,
+    replacement: `  if (entry !== null && entry.released && host.isClosed) {`,
     breaks:
       "a call through a released netref is sent instead of failing with a ReferenceError",
     tests: [MEMORY],
@@ -227,7 +227,7 @@ export const mutants: readonly Mutant[] = [
     area: "timeouts",
     file: "src/core/session.ts",
     original:
-      `      const busy = this.#pending.size > 0 || this.#incoming.size > 0;`,
+      `      const busy = this.#calls.size > 0 || this.#incoming.size > 0;`,
     replacement: `      const busy = false;`,
     breaks: "idleTimeout kills a connection whose only call is still running",
     tests: [AUTH],
@@ -235,7 +235,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "timeouts-fire-late",
     area: "timeouts",
-    file: "src/core/session.ts",
+    file: "src/core/pending_call.ts",
     original: `      call.deadline = Date.now() + timeout;`,
     replacement: `      call.deadline = Date.now() + timeout + 3000;`,
     breaks: "a call's timeout fires seconds after it should",
@@ -276,7 +276,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "abort-signal-ignored",
     area: "cancel",
-    file: "src/core/session.ts",
+    file: "src/core/pending_call.ts",
     original:
       `      signal.addEventListener("abort", call.onAbort, { once: true });`,
     replacement: `      void signal;`,
@@ -326,7 +326,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "rpyc-retry-reruns-method",
     area: "rpyc",
-    file: "src/rpyc/remote.ts",
+    file: "src/rpyc/netref.ts",
     original:
       `      (isCall && (error.remoteStack ?? "").includes("in _handle_call\\n"))`,
     replacement: `      (isCall && false)`,

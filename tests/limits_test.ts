@@ -12,7 +12,8 @@ import { withOptions } from "../src/core/proxy.ts";
 import { serve } from "../src/server/server.ts";
 import { serveTls } from "../src/server/transports.ts";
 import { Kind, Op } from "../src/protocol/constants.ts";
-import { type BrineValue, load, PyTuple } from "../src/rpyc/brine.ts";
+import { load } from "../src/rpyc/brine.ts";
+import { type BrineValue, PyTuple } from "../src/rpyc/py_values.ts";
 import {
   ChannelDecoder,
   encodeChannelFrame,

@@ -2,11 +2,9 @@
 // (/usr/bin/python3 with Debian's python3-rpyc).
 
 import assert from "assert";
+import { dump, dumpable, load } from "../src/rpyc/brine.ts";
 import {
   type BrineValue,
-  dump,
-  dumpable,
-  load,
   PyComplex,
   PyEllipsis,
   PyFloat,
@@ -14,7 +12,7 @@ import {
   PyNotImplemented,
   PySlice,
   PyTuple,
-} from "../src/rpyc/brine.ts";
+} from "../src/rpyc/py_values.ts";
 import {
   ChannelDecoder,
   encodeChannelFrame,

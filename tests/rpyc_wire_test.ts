@@ -4,7 +4,7 @@
 
 import assert from "assert";
 import { connect } from "../mod.ts";
-import { PyTuple } from "../src/rpyc/brine.ts";
+import { PyTuple } from "../src/rpyc/py_values.ts";
 import {
   ChannelDecoder,
   encodeChannelFrame,

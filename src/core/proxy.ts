@@ -50,8 +50,6 @@ export interface ProxyHost extends ForwardSource, FailureSink {
     payload: unknown,
     options: CallOptions | undefined,
   ): PendingResult;
-  /** Fails when the connection is closed or the ref was released. */
-  checkUsable(entry: ImportEntry | null): void;
   /** Gives a ref proxy's count back to the peer now. */
   release(proxy: object): void;
   /** Describes the connection's peer for messages and inspection. */
@@ -60,6 +58,18 @@ export interface ProxyHost extends ForwardSource, FailureSink {
   readonly isClosed: boolean;
   /** The class name of a remote object, where the wire carries one. */
   refName?(target: number): string | undefined;
+}
+
+/**
+ * Fails for a released netref. On a closed connection it passes, so that
+ * the call itself rejects with the reason the connection closed.
+ */
+export function checkUsable(entry: ImportEntry | null, host: ProxyHost): void {
+  if (entry !== null && entry.released && !host.isClosed) {
+    throw new ReferenceError(
+      `Cannot use netref #${entry.id} of ${host.label}: it was released`,
+    );
+  }
 }
 
 const REF = 0;
@@ -279,7 +289,7 @@ function send(
 ): PendingResult {
   const host = base.host;
   if (base.mode === REF) {
-    host.checkUsable(base.entry);
+    checkUsable(base.entry, host);
     return host.request(base.target, op, path, payload, base.options);
   }
   const result = base.result!;

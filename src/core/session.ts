@@ -49,7 +49,7 @@ import {
   proxyState,
   relay,
 } from "./proxy.ts";
-import { ExportTable, type ImportEntry, ImportTable } from "./refs.ts";
+import { ExportTable, ImportTable } from "./refs.ts";
 import { FrameDeadline } from "./frame_deadline.ts";
 import { ConnectionHandle } from "./handle.ts";
 import { listMembers } from "./members.ts";
@@ -936,14 +936,6 @@ export class Session implements ProxyHost, DecodeContext {
   /** Reports what the peer or a call nobody awaited did wrong. */
   log(message: string): void {
     this.#options.log(message);
-  }
-
-  checkUsable(entry: ImportEntry | null): void {
-    if (entry !== null && entry.released && !this.#closed) {
-      throw new ReferenceError(
-        `Cannot use netref #${entry.id} of ${this.label}: it was released`,
-      );
-    }
   }
 
   release(proxy: object): void {

@@ -19,34 +19,17 @@
  * numbers, and everything brine cannot carry (lists, dicts, objects) as
  * netrefs.
  *
- * @example Keyword arguments for a Python call
- * ```ts
- * import { kwargs } from "./boxing.ts";
- * const extra = kwargs({ sep: ", " }); // the last argument of a call
- * console.assert(extra.values.sep === ", ");
- * ```
- *
  * @module
  */
 
 import { ProtocolError } from "../core/errors.ts";
 import { isPlainData } from "../core/exposure.ts";
 import { proxyState } from "../core/proxy.ts";
-import {
-  type BrineValue,
-  dumpable,
-  PyFloat,
-  PyFrozenSet,
-  PyTuple,
-} from "./brine.ts";
+import { dumpable } from "./brine.ts";
+import type { RpycHost } from "./protocol.ts";
+import { type BrineValue, PyFloat, PyFrozenSet, PyTuple } from "./py_values.ts";
 import { Label } from "./constants.ts";
-import {
-  type IdPack,
-  parsePack,
-  refPack,
-  ROOT_INSTANCE_ID,
-  type RpycExports,
-} from "./refs.ts";
+import { type IdPack, parsePack, refPack, ROOT_INSTANCE_ID } from "./refs.ts";
 import { pythonError } from "./vinegar.ts";
 
 /** Deepest nesting of a value sent by copy; deeper is most likely a cycle. */
@@ -101,36 +84,6 @@ export function kwargs(values: Record<string, unknown>): PyKwargs {
   return new PyKwargs(values);
 }
 
-/**
- * What boxing needs from its connection.
- *
- * @example
- * ```ts
- * import type { BoxingHost } from "./boxing.ts";
- * import { RpycExports } from "./refs.ts";
- * const host: BoxingHost = {
- *   localRoot: null,
- *   exports: new RpycExports(),
- *   ownPack: () => undefined,
- *   importRef: () => ({}),
- * };
- * ```
- */
-export interface BoxingHost {
-  /** The local root, sent by reference without being counted. */
-  readonly localRoot: object | null;
-  /** The local objects the peer holds. */
-  readonly exports: RpycExports;
-  /**
-   * The id pack of one of this connection's netrefs, to send it back; or
-   * undefined when `value` is no netref of this connection.
-   * @throws {TypeError} For a released or still pending netref.
-   */
-  ownPack(value: object): PyTuple | undefined;
-  /** The netref for a peer object, counting one more receipt of it. */
-  importRef(pack: IdPack): object;
-}
-
 function valueBox(value: BrineValue): PyTuple {
   return PyTuple.of(Label.VALUE, value);
 }
@@ -144,22 +97,8 @@ function valueBox(value: BrineValue): PyTuple {
  * @returns `(label, value)`.
  * @throws {TypeError} For symbols and pending netrefs.
  * @throws {RangeError} For values nested deeper than 64 levels.
- *
- * @example
- * ```ts
- * import { box } from "./boxing.ts";
- * import { RpycExports } from "./refs.ts";
- * const host = {
- *   localRoot: null,
- *   exports: new RpycExports(),
- *   ownPack: () => undefined,
- *   importRef: () => ({}),
- * };
- * const boxed = box(host, [1, () => 2]); // (TUPLE, ((VALUE, 1), (REMOTE_REF, ...)))
- * console.assert(boxed.items[0] === 2 && host.exports.size === 1);
- * ```
  */
-export function box(host: BoxingHost, value: unknown): PyTuple {
+export function box(host: RpycHost, value: unknown): PyTuple {
   const exported: number[] = [];
   try {
     return boxValue(host, value, 0, exported);
@@ -170,7 +109,7 @@ export function box(host: BoxingHost, value: unknown): PyTuple {
 }
 
 function boxValue(
-  host: BoxingHost,
+  host: RpycHost,
   value: unknown,
   depth: number,
   exported: number[],
@@ -248,7 +187,7 @@ function boxValue(
 }
 
 function boxItems(
-  host: BoxingHost,
+  host: RpycHost,
   items: readonly unknown[],
   depth: number,
   exported: number[],
@@ -278,28 +217,13 @@ function dateText(date: Date): string {
  * @returns The value.
  * @throws {ProtocolError} If `boxed` is malformed.
  * @throws {ReferenceError} (as Python's KeyError) For an unknown local ref.
- *
- * @example
- * ```ts
- * import { unbox } from "./boxing.ts";
- * import { PyTuple } from "./brine.ts";
- * import { RpycExports } from "./refs.ts";
- * const host = {
- *   localRoot: null,
- *   exports: new RpycExports(),
- *   ownPack: () => undefined,
- *   importRef: () => ({}),
- * };
- * const value = unbox(host, PyTuple.of(1, PyTuple.of(1, "a")));
- * console.assert(JSON.stringify(value) === '[1,"a"]');
- * ```
  */
-export function unbox(host: BoxingHost, boxed: BrineValue): unknown {
+export function unbox(host: RpycHost, boxed: BrineValue): unknown {
   return unboxValue(host, boxed, 0);
 }
 
 function unboxValue(
-  host: BoxingHost,
+  host: RpycHost,
   boxed: BrineValue,
   depth: number,
 ): unknown {
@@ -337,21 +261,9 @@ function unboxValue(
  * @param pack An id pack of ours that the peer sent back.
  * @returns The object.
  * @throws {ReferenceError} (as Python's KeyError) If it is not exported.
- *
- * @example
- * ```ts
- * import { localObject } from "./boxing.ts";
- * import { PyTuple } from "./brine.ts";
- * import { parsePack, RpycExports } from "./refs.ts";
- * const exports = new RpycExports();
- * const fn = () => 1;
- * const id = exports.add(fn);
- * const pack = parsePack(PyTuple.of("builtins.function", 1, id));
- * console.assert(localObject({ localRoot: null, exports }, pack) === fn);
- * ```
  */
 export function localObject(
-  host: Pick<BoxingHost, "localRoot" | "exports">,
+  host: RpycHost,
   pack: IdPack,
 ): object {
   if (pack.instanceId === ROOT_INSTANCE_ID && host.localRoot !== null) {
@@ -375,14 +287,6 @@ export function localObject(
  *
  * @param value As loaded.
  * @returns The TypeScript value.
- *
- * @example
- * ```ts
- * import { fromBrine } from "./boxing.ts";
- * import { PyFloat, PyTuple } from "./brine.ts";
- * const value = fromBrine(PyTuple.of(new PyFloat(2), "x"));
- * console.assert(JSON.stringify(value) === '[2,"x"]');
- * ```
  */
 export function fromBrine(value: BrineValue): unknown {
   if (value instanceof PyTuple) return value.items.map(fromBrine);

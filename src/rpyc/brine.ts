@@ -29,17 +29,22 @@
  * JavaScript arrays, objects, `Map`, `Set` and `undefined` are not dumpable:
  * brine has no list, dict or set, and `undefined` is not `None`.
  *
- * @example Round trip
- * ```ts
- * import { dump, load, PyTuple } from "./brine.ts";
- * const bytes = dump(PyTuple.of(1, "two", null));
- * console.assert(load(bytes) instanceof PyTuple);
- * ```
- *
  * @module
  */
 
 import { ProtocolError } from "../core/errors.ts";
+import {
+  type BrineValue,
+  describeValue,
+  PyComplex,
+  PyConstant,
+  PyEllipsis,
+  PyFloat,
+  PyFrozenSet,
+  PyNotImplemented,
+  PySlice,
+  PyTuple,
+} from "./py_values.ts";
 import {
   BrineTag,
   IMM_INT_BIAS,
@@ -47,311 +52,6 @@ import {
   IMM_INT_MIN,
   MAX_INT_DIGITS,
 } from "./constants.ts";
-
-/**
- * A Python `float` whose value is a safe integer (`2.0`, `-0.0`), kept apart
- * from a `number`, which would dump as an `int`. Any `number` may be wrapped.
- *
- * @example
- * ```ts
- * import { dump, PyFloat } from "./brine.ts";
- * console.assert(dump(new PyFloat(2))[0] === 0x18); // a float, not int 2
- * ```
- */
-export class PyFloat {
-  /** The float's value. */
-  readonly value: number;
-
-  /**
-   * Wraps a number as a Python float.
-   *
-   * @param value The float's value.
-   * @throws {TypeError} If `value` is not a number.
-   */
-  constructor(value: number) {
-    if (typeof value !== "number") {
-      throw new TypeError(`Cannot make a PyFloat from ${describe(value)}`);
-    }
-    this.value = value;
-    Object.freeze(this);
-  }
-
-  /**
-   * Unwraps the float, so `+float` reads it.
-   *
-   * @returns The float's value.
-   */
-  valueOf(): number {
-    return this.value;
-  }
-
-  /**
-   * Prints the float as Python's `repr` does for common values.
-   *
-   * @returns `2.0`, `-0.0`, `nan`, `inf`, or the number.
-   */
-  toString(): string {
-    const value = this.value;
-    if (Number.isNaN(value)) return "nan";
-    if (!Number.isFinite(value)) return value > 0 ? "inf" : "-inf";
-    if (Number.isInteger(value) && Math.abs(value) < 1e16) {
-      return Object.is(value, -0) ? "-0.0" : `${value}.0`;
-    }
-    return String(value);
-  }
-}
-
-/**
- * A Python `complex`.
- *
- * @example
- * ```ts
- * import { PyComplex } from "./brine.ts";
- * const z = new PyComplex(13, 18.2); // 13+18.2j
- * console.assert(z.imag === 18.2);
- * ```
- */
-export class PyComplex {
-  /** The real part. */
-  readonly real: number;
-  /** The imaginary part. */
-  readonly imag: number;
-
-  /**
-   * Makes a complex number from its parts.
-   *
-   * @param real The real part.
-   * @param imag The imaginary part.
-   * @throws {TypeError} If either part is not a number.
-   */
-  constructor(real: number, imag: number) {
-    if (typeof real !== "number" || typeof imag !== "number") {
-      throw new TypeError(
-        `Cannot make a PyComplex from ${describe(real)} and ${describe(imag)}`,
-      );
-    }
-    this.real = real;
-    this.imag = imag;
-    Object.freeze(this);
-  }
-}
-
-/**
- * A Python `tuple`: an immutable sequence, distinct from a JavaScript array
- * (which stands for a Python `list`, something brine cannot carry).
- *
- * @example
- * ```ts
- * import { PyTuple } from "./brine.ts";
- * const pair = PyTuple.of(1, "a");
- * console.assert(pair.length === 2 && pair.items[1] === "a");
- * ```
- */
-export class PyTuple implements Iterable<BrineValue> {
-  /** The members, in order (a frozen copy). */
-  readonly items: readonly BrineValue[];
-
-  /**
-   * Makes a tuple of the given members.
-   *
-   * @param items The members, copied.
-   */
-  constructor(items: Iterable<BrineValue> = []) {
-    this.items = Object.freeze([...items]);
-    Object.freeze(this);
-  }
-
-  /**
-   * Makes a tuple of the arguments.
-   *
-   * @param items The members.
-   * @returns A tuple of `items`.
-   * @example
-   * ```ts
-   * import { PyTuple } from "./brine.ts";
-   * console.assert(PyTuple.of().length === 0);
-   * ```
-   */
-  static of(...items: BrineValue[]): PyTuple {
-    return new PyTuple(items);
-  }
-
-  /** The number of members. */
-  get length(): number {
-    return this.items.length;
-  }
-
-  /**
-   * Iterates over the members.
-   *
-   * @returns An iterator over the members.
-   */
-  [Symbol.iterator](): Iterator<BrineValue> {
-    return this.items[Symbol.iterator]();
-  }
-}
-
-/**
- * A Python `frozenset`. Members keep the order they were given or arrived
- * in, and are not deduplicated here: Python's side deduplicates on load.
- *
- * @example
- * ```ts
- * import { PyFrozenSet } from "./brine.ts";
- * const set = new PyFrozenSet([5, 6, 7]);
- * console.assert(set.size === 3);
- * ```
- */
-export class PyFrozenSet implements Iterable<BrineValue> {
-  /** The members (a frozen copy). */
-  readonly items: readonly BrineValue[];
-
-  /**
-   * Makes a frozenset of the given members.
-   *
-   * @param items The members, copied.
-   */
-  constructor(items: Iterable<BrineValue> = []) {
-    this.items = Object.freeze([...items]);
-    Object.freeze(this);
-  }
-
-  /** The number of members. */
-  get size(): number {
-    return this.items.length;
-  }
-
-  /**
-   * Iterates over the members.
-   *
-   * @returns An iterator over the members.
-   */
-  [Symbol.iterator](): Iterator<BrineValue> {
-    return this.items[Symbol.iterator]();
-  }
-}
-
-/**
- * A Python `slice(start, stop, step)`.
- *
- * @example
- * ```ts
- * import { PySlice } from "./brine.ts";
- * const everyOther = new PySlice(null, null, 2); // [::2]
- * console.assert(everyOther.step === 2);
- * ```
- */
-export class PySlice {
-  /** The start, usually an int or `null`. */
-  readonly start: BrineValue;
-  /** The stop, usually an int or `null`. */
-  readonly stop: BrineValue;
-  /** The step, usually an int or `null`. */
-  readonly step: BrineValue;
-
-  /**
-   * Makes a slice.
-   *
-   * @param start The start.
-   * @param stop The stop.
-   * @param step The step; `null` (None) when left out.
-   */
-  constructor(start: BrineValue, stop: BrineValue, step: BrineValue = null) {
-    this.start = start;
-    this.stop = stop;
-    this.step = step;
-    Object.freeze(this);
-  }
-}
-
-/** Names of the Python singletons brine carries besides `None`. */
-export type PyConstantName = "Ellipsis" | "NotImplemented";
-
-/**
- * A Python singleton: `Ellipsis` or `NotImplemented`. Use
- * {@linkcode PyEllipsis} and {@linkcode PyNotImplemented}; instances with
- * the same name are interchangeable.
- *
- * @example
- * ```ts
- * import { PyEllipsis } from "./brine.ts";
- * console.assert(PyEllipsis.name === "Ellipsis");
- * ```
- */
-export class PyConstant {
-  /** Which singleton. */
-  readonly name: PyConstantName;
-
-  /**
-   * Makes a singleton; prefer {@linkcode PyEllipsis} and
-   * {@linkcode PyNotImplemented}.
-   *
-   * @param name `"Ellipsis"` or `"NotImplemented"`.
-   * @throws {TypeError} For any other name.
-   */
-  constructor(name: PyConstantName) {
-    if (name !== "Ellipsis" && name !== "NotImplemented") {
-      throw new TypeError(`Cannot make a PyConstant named ${describe(name)}`);
-    }
-    this.name = name;
-    Object.freeze(this);
-  }
-
-  /**
-   * Prints the singleton.
-   *
-   * @returns The singleton's Python name.
-   */
-  toString(): string {
-    return this.name;
-  }
-}
-
-/**
- * Python's `Ellipsis` (`...`).
- *
- * @example
- * ```ts
- * import { dump, PyEllipsis } from "./brine.ts";
- * console.assert(dump(PyEllipsis)[0] === 0x06);
- * ```
- */
-export const PyEllipsis: PyConstant = new PyConstant("Ellipsis");
-
-/**
- * Python's `NotImplemented`.
- *
- * @example
- * ```ts
- * import { dump, PyNotImplemented } from "./brine.ts";
- * console.assert(dump(PyNotImplemented)[0] === 0x05);
- * ```
- */
-export const PyNotImplemented: PyConstant = new PyConstant("NotImplemented");
-
-/**
- * A Python value brine can carry; see the module documentation for the
- * mapping.
- *
- * @example
- * ```ts
- * import { PyTuple, type BrineValue } from "./brine.ts";
- * const args: BrineValue = PyTuple.of("add", 1, 2n ** 64n, null);
- * ```
- */
-export type BrineValue =
-  | null
-  | boolean
-  | number
-  | bigint
-  | string
-  | Uint8Array
-  | PyFloat
-  | PyComplex
-  | PyTuple
-  | PyFrozenSet
-  | PySlice
-  | PyConstant;
 
 /** Options for {@linkcode dump}, {@linkcode load} and {@linkcode dumpable}. */
 export interface BrineOptions {
@@ -385,12 +85,6 @@ const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  *   object, `undefined`, a string with a lone surrogate).
  * @throws {RangeError} If an int has more than 4300 digits, a string or
  *   tuple is longer than 2^32 - 1, or nesting exceeds `maxDepth`.
- *
- * @example
- * ```ts
- * import { dump, PyTuple } from "./brine.ts";
- * console.assert(dump(PyTuple.of(1, 2)).join() === [0x11, 0x51, 0x52].join());
- * ```
  */
 export function dump(
   value: BrineValue,
@@ -409,12 +103,6 @@ export function dump(
  * @param value Anything.
  * @param options Nesting limit.
  * @returns `true` if `value` is a {@linkcode BrineValue} that dumps.
- *
- * @example
- * ```ts
- * import { dumpable, PyTuple } from "./brine.ts";
- * console.assert(dumpable(PyTuple.of(1, "a")) && !dumpable([1, "a"]));
- * ```
  */
 export function dumpable(
   value: unknown,
@@ -432,13 +120,6 @@ export function dumpable(
  * @param options Nesting limit.
  * @returns The value; see the module documentation for the mapping.
  * @throws {ProtocolError} If `bytes` is not exactly one well-formed value.
- *
- * @example
- * ```ts
- * import { load, PyTuple } from "./brine.ts";
- * const value = load(new Uint8Array([0x11, 0x51, 0x52])) as PyTuple;
- * console.assert(value.items[1] === 2);
- * ```
  */
 export function load(
   bytes: Uint8Array,
@@ -446,7 +127,7 @@ export function load(
 ): BrineValue {
   if (!(bytes instanceof Uint8Array)) {
     throw new TypeError(
-      `Cannot decode brine: expected a Uint8Array, got ${describe(bytes)}`,
+      `Cannot decode brine: expected a Uint8Array, got ${describeValue(bytes)}`,
     );
   }
   const reader = new Reader(bytes, options.maxDepth ?? DEFAULT_MAX_DEPTH);
@@ -515,7 +196,7 @@ function encode(
       break;
     default:
       throw new TypeError(
-        `Cannot encode brine: ${describe(value)} is not dumpable`,
+        `Cannot encode brine: ${describeValue(value)} is not dumpable`,
       );
   }
   if (value === null) return w.byte(BrineTag.NONE);
@@ -539,7 +220,7 @@ function encode(
   const isSlice = value instanceof PySlice;
   if (!isTuple && !isSet && !isSlice) {
     throw new TypeError(
-      `Cannot encode brine: ${describe(value)} is not dumpable`,
+      `Cannot encode brine: ${describeValue(value)} is not dumpable`,
     );
   }
   if (depth >= maxDepth) {
@@ -870,15 +551,4 @@ class Reader {
 
 function hex(byte: number): string {
   return byte.toString(16).padStart(2, "0");
-}
-
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (Array.isArray(value)) return "an array (use PyTuple for a tuple)";
-  if (typeof value === "object") {
-    return `an object of class ${value.constructor?.name ?? "Object"}`;
-  }
-  if (typeof value === "function") return "a function";
-  if (typeof value === "symbol") return "a symbol";
-  return `${typeof value} ${String(value)}`;
 }

@@ -3,14 +3,6 @@
  * message travels as a `u32` big-endian length, a `u8` compressed flag, the
  * payload (zlib-compressed when the flag is 1), then `"\n"`.
  *
- * @example Framing and unframing a message
- * ```ts
- * import { ChannelDecoder, encodeChannelFrame } from "./channel.ts";
- * const decoder = new ChannelDecoder();
- * const [message] = decoder.push(encodeChannelFrame(new Uint8Array([1, 2, 3])));
- * console.assert(message.length === 3);
- * ```
- *
  * @module
  */
 
@@ -24,12 +16,6 @@ let zlib: Zlib | null = null;
  * encoding or decoding frames; connections do so when they open.
  *
  * @returns Resolves once zlib is loaded.
- *
- * @example
- * ```ts
- * import { loadChannelZlib } from "./channel.ts";
- * await loadChannelZlib();
- * ```
  */
 export async function loadChannelZlib(): Promise<void> {
   zlib ??= await import("zlib");
@@ -80,13 +66,6 @@ export interface ChannelFrameOptions {
  * @param options Compression settings.
  * @returns Header, payload and trailing `"\n"`, in one buffer.
  * @throws {RangeError} If the (compressed) payload is longer than 2^32 - 1.
- *
- * @example
- * ```ts
- * import { encodeChannelFrame } from "./channel.ts";
- * const frame = encodeChannelFrame(new Uint8Array([0x00]));
- * console.assert(frame.join() === [0, 0, 0, 1, 0, 0x00, 0x0a].join());
- * ```
  */
 export function encodeChannelFrame(
   payload: Uint8Array,
@@ -134,16 +113,6 @@ export interface ChannelDecoderOptions {
  * it returns is the caller's to keep: callers may reuse their read
  * buffer, and the decoder never touches a returned message again. After it
  * throws, the stream is out of step and every later `push` throws too.
- *
- * @example Messages split across reads
- * ```ts
- * import { ChannelDecoder, encodeChannelFrame } from "./channel.ts";
- * const decoder = new ChannelDecoder({ maxFrameBytes: 1024 });
- * const frame = encodeChannelFrame(new TextEncoder().encode("hello"));
- * console.assert(decoder.push(frame.subarray(0, 3)).length === 0);
- * console.assert(decoder.push(frame.subarray(3)).length === 1);
- * decoder.end();
- * ```
  */
 export class ChannelDecoder {
   #maxFrameBytes: number;
@@ -183,14 +152,6 @@ export class ChannelDecoder {
    * @throws {ProtocolError} If a frame is longer than `maxFrameBytes` (as
    *   sent or decompressed), has a flag other than 0 or 1, lacks its
    *   trailing `"\n"`, or holds invalid zlib data.
-   *
-   * @example
-   * ```ts
-   * import { ChannelDecoder } from "./channel.ts";
-   * const decoder = new ChannelDecoder();
-   * const messages = decoder.push(new Uint8Array([0, 0, 0, 1, 0, 0x03, 0x0a]));
-   * console.assert(messages[0][0] === 0x03);
-   * ```
    */
   push(chunk: Uint8Array): Uint8Array[] {
     if (this.#failure !== undefined) {
@@ -211,12 +172,6 @@ export class ChannelDecoder {
    * Declares the end of the stream.
    *
    * @throws {ProtocolError} If part of a frame is still buffered.
-   *
-   * @example
-   * ```ts
-   * import { ChannelDecoder } from "./channel.ts";
-   * new ChannelDecoder().end(); // nothing buffered: fine
-   * ```
    */
   end(): void {
     if (this.#size > 0) {

@@ -19,8 +19,8 @@ import { dialTcp } from "../transport/tcp.ts";
 import { kwargs, PyKwargs } from "./boxing.ts";
 import { WireVersion } from "./constants.ts";
 import { loadChannelZlib } from "./channel.ts";
-import { RpycSession } from "./engine.ts";
 import { WireVersionError } from "./link.ts";
+import { RpycSession } from "./protocol.ts";
 
 export { kwargs, PyKwargs };
 

@@ -7,23 +7,11 @@
  * brine tuple `(msg, seq, args)`; RPyC 6.x as one byte `msg` followed by the
  * brine tuple `(seq, args)` (see {@linkcode WireVersion}).
  *
- * @example Reading a message kind
- * ```ts
- * import { Handle, Msg } from "./constants.ts";
- * console.assert(Msg.REQUEST === 1 && Handle.GETROOT === 3);
- * ```
- *
  * @module
  */
 
 /**
  * Message kinds: the first element of every message tuple.
- *
- * @example
- * ```ts
- * import { Msg } from "./constants.ts";
- * console.assert(Msg.REPLY === 2);
- * ```
  */
 export const Msg = {
   /** `(REQUEST, seq, (handle, boxed_args_tuple))` */
@@ -40,12 +28,6 @@ export type Msg = typeof Msg[keyof typeof Msg];
 /**
  * Boxing labels: how a value inside a REQUEST or REPLY travels, always as
  * `(label, value)`.
- *
- * @example
- * ```ts
- * import { Label } from "./constants.ts";
- * console.assert(Label.REMOTE_REF === 4);
- * ```
  */
 export const Label = {
   /** `(VALUE, brine_value)`: a dumpable value, by value. */
@@ -64,12 +46,6 @@ export type Label = typeof Label[keyof typeof Label];
 /**
  * Request handlers: the `handle` of a REQUEST and the arguments it takes
  * (boxed together as one tuple).
- *
- * @example
- * ```ts
- * import { Handle } from "./constants.ts";
- * console.assert(Handle.CALLATTR === 8);
- * ```
  */
 export const Handle = {
   /** `(data,)` → `data` */
@@ -119,12 +95,6 @@ export type Handle = typeof Handle[keyof typeof Handle];
 
 /**
  * Exceptions RPyC sends as a bare number instead of a vinegar tuple.
- *
- * @example
- * ```ts
- * import { Exc } from "./constants.ts";
- * console.assert(Exc.STOP_ITERATION === 1);
- * ```
  */
 export const Exc = {
   /** `(EXCEPTION, seq, STOP_ITERATION)`: the iterator is exhausted. */
@@ -133,12 +103,6 @@ export const Exc = {
 
 /**
  * Brine type tags: the first byte of every encoded value.
- *
- * @example
- * ```ts
- * import { BrineTag } from "./constants.ts";
- * console.assert(BrineTag.FLOAT === 0x18);
- * ```
  */
 export const BrineTag = {
   /** `NONE` */
@@ -235,12 +199,6 @@ export const DEFAULT_MAX_FRAME_BYTES: number = 16 * 1024 * 1024;
 /**
  * RPyC wire versions: how a message is laid out inside a channel frame.
  * The handlers, boxing and brine are the same in both.
- *
- * @example
- * ```ts
- * import { WireVersion } from "./constants.ts";
- * console.assert(WireVersion.V6 === 6);
- * ```
  */
 export const WireVersion = {
   /** RPyC 5.x: brine `(msg, seq, args)`; its first byte is `TUP3` (0x12). */
@@ -254,11 +212,5 @@ export type WireVersion = typeof WireVersion[keyof typeof WireVersion];
 
 /**
  * First byte of a zlib stream at the levels RPyC uses (`0x78`).
- *
- * @example
- * ```ts
- * import { ZLIB_FIRST_BYTE } from "./constants.ts";
- * console.assert(ZLIB_FIRST_BYTE === 0x78);
- * ```
  */
 export const ZLIB_FIRST_BYTE = 0x78;

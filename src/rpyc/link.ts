@@ -4,15 +4,6 @@
  * known), writes messages with the frames of one tick in one write, and
  * enforces the first-message and idle timeouts.
  *
- * @example
- * ```ts ignore
- * import { RpycLink } from "./link.ts";
- * const link = new RpycLink(conn, options, {
- *   onMessage: (message) => console.log(message),
- *   onEnd: (reason) => console.log("ended", reason),
- * });
- * ```
- *
  * @module
  */
 
@@ -23,7 +14,7 @@ import {
   ProtocolError,
 } from "../core/errors.ts";
 import type { ByteStream } from "../transport/types.ts";
-import type { BrineValue } from "./brine.ts";
+import type { BrineValue } from "./py_values.ts";
 import {
   ChannelDecoder,
   encodeChannelFrame,
@@ -48,13 +39,6 @@ const QUEUE_HIGH_WATER_BYTES = 8 * 1024 * 1024;
 
 /**
  * The peer speaks the other RPyC wire version.
- *
- * @example
- * ```ts
- * import { WireVersionError } from "./link.ts";
- * const error = new WireVersionError(6, "the server speaks RPyC 6.x");
- * console.assert(error.peerVersion === 6);
- * ```
  */
 export class WireVersionError extends ProtocolError {
   /**
@@ -69,15 +53,6 @@ export class WireVersionError extends ProtocolError {
 
 /**
  * How a link behaves.
- *
- * @example
- * ```ts
- * import type { LinkOptions } from "./link.ts";
- * const options: LinkOptions = {
- *   version: null, maxFrameBytes: 1 << 24, label: "peer",
- *   firstMessageTimeout: 10_000, idleTimeout: 0, isBusy: () => false,
- * };
- * ```
  */
 export interface LinkOptions {
   /** The wire version, or null to take it from the first frame. */
@@ -98,12 +73,6 @@ export interface LinkOptions {
 
 /**
  * What a link reports.
- *
- * @example
- * ```ts
- * import type { LinkHandler } from "./link.ts";
- * const handler: LinkHandler = { onMessage() {}, onEnd() {} };
- * ```
  */
 export interface LinkHandler {
   /** One message; a `ProtocolError` thrown here ends the link. */
@@ -117,13 +86,6 @@ export interface LinkHandler {
 
 /**
  * Reads and writes the RPyC messages of one stream.
- *
- * @example
- * ```ts ignore
- * import { RpycLink } from "./link.ts";
- * const link = new RpycLink(await Deno.connect({ port: 18861 }), options, handler);
- * link.send(1, 0, request);
- * ```
  */
 export class RpycLink {
   readonly #stream: ByteStream;

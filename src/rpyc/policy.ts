@@ -5,14 +5,6 @@
  * refused, Python's `exposed_` prefix is understood (`exposed_foo` finds
  * `foo`), and the names of RPyC's classic mode get a refusal that says so.
  *
- * @example
- * ```ts
- * import { resolveMember } from "./policy.ts";
- * import { exposed } from "../core/exposure.ts";
- * class A { @exposed foo() {} }
- * console.assert(resolveMember(new A(), "exposed_foo", "read") === "foo");
- * ```
- *
  * @module
  */
 
@@ -21,23 +13,11 @@ import { checkMember, describe, type MemberUse } from "../core/exposure.ts";
 
 /**
  * RPyC's prefix for the members a Python service exposes.
- *
- * @example
- * ```ts
- * import { EXPOSED_PREFIX } from "./policy.ts";
- * console.assert(EXPOSED_PREFIX + "foo" === "exposed_foo");
- * ```
  */
 export const EXPOSED_PREFIX = "exposed_";
 
 /**
  * Python's special names, `__name__`: never reachable remotely.
- *
- * @example
- * ```ts
- * import { DUNDER } from "./policy.ts";
- * console.assert(DUNDER.test("__class__") && !DUNDER.test("_private"));
- * ```
  */
 export const DUNDER: RegExp = /^__.*__$/;
 
@@ -64,12 +44,6 @@ const CLASSIC_NAMES = new Set([
  * @param use Read (get or call) or write.
  * @returns The TypeScript member name.
  * @throws {AccessError} (AttributeError in Python) If it is not reachable.
- *
- * @example
- * ```ts
- * import { resolveMember } from "./policy.ts";
- * try { resolveMember({}, "__class__", "read"); } catch (e) { console.log(e); }
- * ```
  */
 export function resolveMember(
   object: unknown,
@@ -126,12 +100,6 @@ export function resolveMember(
  *
  * @param value Any value.
  * @returns Such as `None`, `a str`, `a number`.
- *
- * @example
- * ```ts
- * import { pyType } from "./policy.ts";
- * console.assert(pyType(null) === "None");
- * ```
  */
 export function pyType(value: unknown): string {
   if (value === null || value === undefined) return "None";

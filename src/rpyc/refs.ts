@@ -6,15 +6,6 @@
  * side keeps one netref proxy per peer object and sends DEL when it is
  * disposed or collected.
  *
- * @example
- * ```ts
- * import { RpycExports } from "./refs.ts";
- * const exports = new RpycExports();
- * const id = exports.add(() => 1);
- * exports.release(id, 1);
- * console.assert(exports.size === 0);
- * ```
- *
  * @module
  */
 
@@ -25,17 +16,12 @@ import {
   ImportTable,
 } from "../core/refs.ts";
 import { RefKind } from "../protocol/constants.ts";
-import { type BrineValue, PyTuple } from "./brine.ts";
+import { Label } from "./constants.ts";
+import { type BrineValue, PyTuple } from "./py_values.ts";
 
 /**
  * Instance id of the local root: it is reachable without being counted, as
  * Python keeps `conn.root` for the connection's lifetime.
- *
- * @example
- * ```ts
- * import { ROOT_INSTANCE_ID } from "./refs.ts";
- * console.assert(ROOT_INSTANCE_ID < 0); // never an export's id
- * ```
  */
 export const ROOT_INSTANCE_ID = -1;
 const FUNCTION_CLASS_ID = 1;
@@ -56,14 +42,6 @@ const CALLABLE_CLASSES = new Set([
 
 /**
  * A peer object's id pack, as received.
- *
- * @example
- * ```ts
- * import { parsePack } from "./refs.ts";
- * import { PyTuple } from "./brine.ts";
- * const pack = parsePack(PyTuple.of("builtins.list", 9, 12));
- * console.assert(pack.name === "builtins.list");
- * ```
  */
 export interface IdPack {
   /** `module.Class` of the object on the peer. */
@@ -79,13 +57,6 @@ export interface IdPack {
 /**
  * A peer object named by its pack alone, without a netref: for the
  * connection's own short-lived references. Boxes as LOCAL_REF.
- *
- * @example
- * ```ts
- * import { PackRef, parsePack } from "./refs.ts";
- * import { PyTuple } from "./brine.ts";
- * const ref = new PackRef(parsePack(PyTuple.of("builtins.list", 9, 12)));
- * ```
  */
 export class PackRef {
   /** @param pack The peer object's pack. */
@@ -98,13 +69,6 @@ export class PackRef {
  * @param value As received.
  * @returns The pack.
  * @throws {ProtocolError} If it is not one.
- *
- * @example
- * ```ts
- * import { parsePack } from "./refs.ts";
- * import { PyTuple } from "./brine.ts";
- * console.assert(parsePack(PyTuple.of("m.C", 1, 2)).instanceId === 2);
- * ```
  */
 export function parsePack(value: BrineValue): IdPack {
   if (value instanceof PyTuple && value.length === 3) {
@@ -133,13 +97,6 @@ const boundMethods = new WeakSet<object>();
  * @param fn The method.
  * @param owner Its object.
  * @returns The bound function.
- *
- * @example
- * ```ts
- * import { bindMethod } from "./refs.ts";
- * const owner = { n: 2, twice() { return this.n * 2; } };
- * console.assert(bindMethod(owner.twice, owner)() === 4);
- * ```
  */
 export function bindMethod(
   fn: (...args: unknown[]) => unknown,
@@ -161,12 +118,6 @@ let nextClassId = 3;
  * @param value The local object.
  * @param instanceId Its export id.
  * @returns The pack.
- *
- * @example
- * ```ts
- * import { refPack } from "./refs.ts";
- * console.assert(refPack(() => 1, 5).items[0] === "builtins.function");
- * ```
  */
 export function refPack(value: object, instanceId: number): PyTuple {
   if (typeof value === "function") {
@@ -195,16 +146,6 @@ export function refPack(value: object, instanceId: number): PyTuple {
  * Local objects the peer holds references to, counted per send as RPyC's
  * `RefCountingColl`: the peer's DEL gives counts back, and an object is
  * dropped once all are back (or more, as RPyC allows).
- *
- * @example
- * ```ts
- * import { RpycExports } from "./refs.ts";
- * const exports = new RpycExports();
- * const fn = () => 1;
- * console.assert(exports.add(fn) === exports.add(fn));
- * exports.release(exports.add(fn), 3);
- * console.assert(exports.size === 0);
- * ```
  */
 export class RpycExports {
   #byId = new Map<
@@ -301,17 +242,6 @@ export class RpycExports {
 /**
  * The peer's objects held here: one netref proxy per id pack (through
  * netref's `ImportTable`), each proxy known by a local import id.
- *
- * @example
- * ```ts
- * import { parsePack, RpycImports } from "./refs.ts";
- * import { PyTuple } from "./brine.ts";
- * const given: number[] = [];
- * const imports = new RpycImports((_pack, count) => given.push(count));
- * const proxy = imports.get(parsePack(PyTuple.of("m.C", 1, 2)), () => ({}));
- * imports.release(proxy);
- * console.assert(given[0] === 1 && imports.size === 0);
- * ```
  */
 export class RpycImports {
   readonly #table: ImportTable;
@@ -404,4 +334,29 @@ export class RpycImports {
 
 function keyOf(pack: IdPack): string {
   return `${pack.classId}/${pack.instanceId}`;
+}
+
+/**
+ * The references to peer objects in a boxed value, without importing them:
+ * what to give back when a reply arrives that nobody waits for.
+ *
+ * @returns One pack per reference (a pack twice if sent twice).
+ */
+export function packsIn(boxed: BrineValue): IdPack[] {
+  const packs: IdPack[] = [];
+  const walk = (value: BrineValue, depth: number): void => {
+    if (!(value instanceof PyTuple) || value.length !== 2 || depth > 64) return;
+    const [label, inner] = value.items;
+    if (label === Label.REMOTE_REF) {
+      try {
+        packs.push(parsePack(inner));
+      } catch {
+        // A malformed reference holds nothing to give back.
+      }
+    } else if (label === Label.TUPLE && inner instanceof PyTuple) {
+      for (const item of inner.items) walk(item, depth + 1);
+    }
+  };
+  walk(boxed, 0);
+  return packs;
 }

@@ -24,7 +24,7 @@ import type {
   ForeignProtocol,
   ServedConnection,
 } from "../server/server.ts";
-import { RpycSession } from "./engine.ts";
+import { RpycSession } from "./protocol.ts";
 import { looksLikeRpyc } from "./wire.ts";
 
 /** How long a silent RPyC client may wait before its first request. */

@@ -5,18 +5,12 @@
  * a Python exception becomes a {@linkcode RemoteError} (or a registered
  * class) carrying the Python class name and traceback.
  *
- * @example
- * ```ts
- * import { dumpException, loadException } from "./vinegar.ts";
- * const error = loadException(dumpException(new TypeError("bad"), true));
- * console.assert((error as { remoteName?: string }).remoteName === "TypeError");
- * ```
- *
  * @module
  */
 
 import { ProtocolError, rebuildError, RemoteError } from "../core/errors.ts";
-import { type BrineValue, dumpable, PyTuple } from "./brine.ts";
+import { dumpable } from "./brine.ts";
+import { type BrineValue, PyTuple } from "./py_values.ts";
 import { Exc } from "./constants.ts";
 
 /** Module Python errors from this side appear in, unless they are builtins. */
@@ -65,13 +59,6 @@ const PYTHON_CLASS = Symbol("rpyc.pythonClass");
  * @param error The error.
  * @param name A Python builtin exception class, such as `KeyError`.
  * @returns The same error.
- *
- * @example
- * ```ts
- * import { dumpException, pythonError } from "./vinegar.ts";
- * const error = pythonError(new Error("no such key"), "KeyError");
- * const dumped = dumpException(error, false); // raised as KeyError in Python
- * ```
  */
 export function pythonError<E extends Error>(error: E, name: string): E {
   (error as unknown as Record<symbol, string>)[PYTHON_CLASS] = name;
@@ -93,12 +80,6 @@ function pythonClass(error: Error): [string, string] {
  * @param thrown What the handler threw.
  * @param includeStack Whether to send the stack trace.
  * @returns The EXCEPTION message's arguments.
- *
- * @example
- * ```ts
- * import { dumpException } from "./vinegar.ts";
- * const dumped = dumpException(new RangeError("too big"), false);
- * ```
  */
 export function dumpException(
   thrown: unknown,
@@ -146,16 +127,6 @@ export function dumpException(
  *   name and `remoteStack` the Python traceback text, or an instance of a
  *   class registered under that name.
  * @throws {ProtocolError} If `value` is not vinegar.
- *
- * @example
- * ```ts
- * import { PyTuple } from "./brine.ts";
- * import { loadException } from "./vinegar.ts";
- * const error = loadException(PyTuple.of(
- *   PyTuple.of("builtins", "ValueError"), PyTuple.of("bad"), PyTuple.of(), "Traceback ...",
- * ));
- * console.assert(error.message === "ValueError: bad");
- * ```
  */
 export function loadException(value: BrineValue): Error {
   if (value === Exc.STOP_ITERATION) {
@@ -211,13 +182,6 @@ function pyStr(value: BrineValue): string {
  *
  * @param value A brine value.
  * @returns Its repr, such as `'a'`, `None`, `(1, 2)`.
- *
- * @example
- * ```ts
- * import { PyTuple } from "./brine.ts";
- * import { pyRepr } from "./vinegar.ts";
- * console.assert(pyRepr(PyTuple.of("a", 1)) === "('a', 1)");
- * ```
  */
 export function pyRepr(value: BrineValue): string {
   if (value === null) return "None";

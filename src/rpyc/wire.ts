@@ -3,19 +3,12 @@
  * decoding, telling the versions apart, and recognising an RPyC connection
  * from its first bytes.
  *
- * @example Round trip of a 6.x request
- * ```ts
- * import { PyTuple } from "./brine.ts";
- * import { decodeMessage, encodeMessage } from "./wire.ts";
- * const bytes = encodeMessage(6, 1, 0, PyTuple.of(3, PyTuple.of(1, PyTuple.of())));
- * console.assert(decodeMessage(6, bytes).seq === 0);
- * ```
- *
  * @module
  */
 
 import { ProtocolError } from "../core/errors.ts";
-import { type BrineValue, dump, load, PyTuple } from "./brine.ts";
+import { dump, load } from "./brine.ts";
+import { type BrineValue, PyTuple } from "./py_values.ts";
 import {
   BrineTag,
   CHANNEL_HEADER_BYTES,
@@ -28,12 +21,6 @@ import {
 
 /**
  * One decoded RPyC message.
- *
- * @example
- * ```ts
- * import type { RpycMessage } from "./wire.ts";
- * const reply: RpycMessage = { msg: 2, seq: 7, args: null };
- * ```
  */
 export interface RpycMessage {
   /** {@linkcode Msg}: REQUEST, REPLY or EXCEPTION. */
@@ -54,12 +41,6 @@ export interface RpycMessage {
  * @returns The frame payload.
  * @throws {TypeError} If `args` is not dumpable.
  * @throws {RangeError} If `args` exceeds a brine limit.
- *
- * @example
- * ```ts
- * import { encodeMessage } from "./wire.ts";
- * console.assert(encodeMessage(5, 2, 0, null)[0] === 0x12);
- * ```
  */
 export function encodeMessage(
   version: WireVersion,
@@ -83,12 +64,6 @@ export function encodeMessage(
  * @returns The message.
  * @throws {ProtocolError} If the payload is not a well-formed message of
  *   that version.
- *
- * @example
- * ```ts
- * import { decodeMessage, encodeMessage } from "./wire.ts";
- * console.assert(decodeMessage(5, encodeMessage(5, 2, 4, "x")).args === "x");
- * ```
  */
 export function decodeMessage(
   version: WireVersion,
@@ -144,13 +119,6 @@ export function decodeMessage(
  *
  * @param payload A frame payload.
  * @returns 5, 6, or null if it is neither.
- *
- * @example
- * ```ts
- * import { detectVersion } from "./wire.ts";
- * console.assert(detectVersion(new Uint8Array([0x12])) === 5);
- * console.assert(detectVersion(new Uint8Array([0x01])) === 6);
- * ```
  */
 export function detectVersion(payload: Uint8Array): WireVersion | null {
   const first = payload[0];
@@ -167,15 +135,6 @@ export function detectVersion(payload: Uint8Array): WireVersion | null {
  *
  * @param first The bytes received so far.
  * @returns True or false, or null while more bytes are needed.
- *
- * @example
- * ```ts
- * import { looksLikeRpyc } from "./wire.ts";
- * console.assert(looksLikeRpyc(new Uint8Array([0, 0, 0, 9, 0, 0x12, 0x51])) === true);
- * console.assert(looksLikeRpyc(new Uint8Array([0, 0, 0, 9, 0, 0x01, 0x11])) === true);
- * console.assert(looksLikeRpyc(new TextEncoder().encode("NREF")) === false);
- * console.assert(looksLikeRpyc(new Uint8Array([0, 0])) === null);
- * ```
  */
 export function looksLikeRpyc(first: Uint8Array): boolean | null {
   if (first.length === 0) return null;

@@ -1,25 +1,15 @@
 /**
- * Serving an RPyC peer: the request handlers (`HANDLE_*`) applied to local
- * objects. Every member access goes through the exposure policy
+ * Serving the peer's requests, as RPyC's `_handle_*`: the handlers applied
+ * to local objects. Every member access goes through the exposure policy
  * (`resolveMember` in policy.ts, which calls netref's `checkMember`);
  * requests netref does not offer (pickle, iteration, context managers) are
  * refused with a message naming them.
  *
- * @example Reading a member as Python's GETATTR does
- * ```ts
- * import { serveRequest } from "./serving.ts";
- * import { exposed } from "../core/exposure.ts";
- * import { RpycExports } from "./refs.ts";
- * class A { @exposed version = "1.0"; }
- * const root = new A();
- * const host = { localRoot: root, exports: new RpycExports(), invoke: <R>(fn: () => R) => fn() };
- * console.assert(serveRequest(host, 4, [root, "version"]) === "1.0");
- * ```
- *
  * @module
  */
 
-import { AccessError } from "../core/errors.ts";
+import { type IncomingCall, runInCall } from "../core/context.ts";
+import { AccessError, ProtocolError } from "../core/errors.ts";
 import { describe, exposedMembers, isPlainData } from "../core/exposure.ts";
 import { DUNDER, EXPOSED_PREFIX, pyType, resolveMember } from "./policy.ts";
 import {
@@ -30,34 +20,12 @@ import {
 } from "../core/proxy.ts";
 import { Op } from "../protocol/constants.ts";
 import { localObject, PyKwargs } from "./boxing.ts";
-import { pythonHosts } from "./remote.ts";
-import { bindMethod, parsePack, type RpycExports } from "./refs.ts";
-import { type BrineValue, PyNotImplemented, PyTuple } from "./brine.ts";
-import { Handle } from "./constants.ts";
+import { pythonHosts } from "./netref.ts";
+import type { RpycHost } from "./protocol.ts";
+import { bindMethod, type IdPack, parsePack } from "./refs.ts";
+import { type BrineValue, PyNotImplemented, PyTuple } from "./py_values.ts";
+import { Handle, Label } from "./constants.ts";
 import { pythonError } from "./vinegar.ts";
-
-/**
- * What the handlers need from their connection.
- *
- * @example
- * ```ts
- * import type { ServingHost } from "./serving.ts";
- * import { RpycExports } from "./refs.ts";
- * const host: ServingHost = {
- *   localRoot: null,
- *   exports: new RpycExports(),
- *   invoke: (fn) => fn(),
- * };
- * ```
- */
-export interface ServingHost {
-  /** The local root object, or null when this side serves none. */
-  readonly localRoot: object | null;
-  /** The local objects the peer holds. */
-  readonly exports: RpycExports;
-  /** Runs user code as the current call (for `currentCall()`). */
-  invoke<R>(fn: () => R): R;
-}
 
 /** Python keyword arguments, `((name, value), ...)`, as one options object. */
 function withKwargs(args: unknown, kwargs: unknown): unknown[] {
@@ -101,19 +69,15 @@ let nextHash = 1;
  * connection handles itself).
  *
  * @param host The connection.
+ * @param call The request, as the current call of the user code it runs.
  * @param handler The `HANDLE_*` number.
  * @param args The unboxed arguments.
  * @returns The result to box into the reply (a promise is awaited first).
  * @throws {Error} Whatever the request raises; it is sent as an exception.
- *
- * @example
- * ```ts ignore
- * import { serveRequest } from "./serving.ts";
- * const result = serveRequest(host, 4, [root, "foo"]); // GETATTR
- * ```
  */
 export function serveRequest(
-  host: ServingHost,
+  host: RpycHost,
+  call: IncomingCall,
   handler: number,
   args: unknown[],
 ): unknown {
@@ -132,10 +96,10 @@ export function serveRequest(
       }
       return host.localRoot;
     case Handle.GETATTR:
-      return getAttr(host, obj, a);
+      return getAttr(call, obj, a);
     case Handle.SETATTR: {
       const member = resolveMember(obj, a, "write");
-      host.invoke(() => {
+      runInCall(call, () => {
         (obj as Record<string, unknown>)[member] = b;
       });
       return null;
@@ -145,12 +109,12 @@ export function serveRequest(
         throw new TypeError(`${pyType(obj)} is not callable`);
       }
       const callArgs = withKwargs(a, b);
-      return host.invoke(() => Reflect.apply(obj, undefined, callArgs));
+      return runInCall(call, () => Reflect.apply(obj, undefined, callArgs));
     }
     case Handle.CALLATTR: {
       const member = resolveMember(obj, a, "read");
       const callArgs = withKwargs(b, c);
-      return host.invoke(() => {
+      return runInCall(call, () => {
         const fn = (obj as Record<string, unknown>)[member];
         if (typeof fn !== "function") {
           throw new TypeError(`Cannot call '${member}': it is not a function`);
@@ -272,12 +236,12 @@ function relayedArgs(state: ProxyState, args: unknown, kwargs: unknown) {
   return [...withKwargs(args, []), new PyKwargs(named)];
 }
 
-function getAttr(host: ServingHost, obj: unknown, name: unknown): unknown {
+function getAttr(call: IncomingCall, obj: unknown, name: unknown): unknown {
   // Python reads __doc__ of netrefs for help(); there is none to give.
   if (name === "__doc__") return null;
   const member = resolveMember(obj, name, "read");
   const owner = obj as Record<string, unknown>;
-  const value = host.invoke(() => owner[member]);
+  const value = runInCall(call, () => owner[member]);
   // A method read on its own stays bound to its object, as in Python; a
   // netref is forwarded as itself.
   return typeof value === "function" && !isPlainData(owner) &&
@@ -308,7 +272,7 @@ function memberNames(obj: unknown): PyTuple {
 }
 
 /** RPyC's INSPECT: `((name, doc), ...)` of the object's remote methods. */
-function inspect(host: ServingHost, pack: unknown): PyTuple {
+function inspect(host: RpycHost, pack: unknown): PyTuple {
   if (!Array.isArray(pack)) {
     throw new TypeError("Cannot inspect: expected an id pack");
   }
@@ -324,4 +288,32 @@ function inspect(host: ServingHost, pack: unknown): PyTuple {
     }
   }
   return new PyTuple(methods);
+}
+
+/**
+ * Reads the arguments of RPyC's DEL, `(obj, count=1)`, where `obj` is one
+ * of ours coming back as a LOCAL_REF.
+ *
+ * @throws {ProtocolError} If they are not DEL's arguments.
+ */
+export function parseDel(boxed: BrineValue): { pack: IdPack; count: number } {
+  const items = boxed instanceof PyTuple && boxed.items[0] === Label.TUPLE &&
+      boxed.items[1] instanceof PyTuple
+    ? boxed.items[1].items
+    : [];
+  const [ref, countBox] = items;
+  let count: unknown = 1;
+  if (countBox instanceof PyTuple && countBox.items[0] === Label.VALUE) {
+    count = countBox.items[1];
+  }
+  if (
+    items.length < 1 || items.length > 2 || !(ref instanceof PyTuple) ||
+    ref.items[0] !== Label.LOCAL_REF || typeof count !== "number" ||
+    !Number.isSafeInteger(count) || count < 1
+  ) {
+    throw new ProtocolError(
+      "Cannot handle RPyC DEL: expected (local_ref, count >= 1)",
+    );
+  }
+  return { pack: parsePack(ref.items[1]), count };
 }

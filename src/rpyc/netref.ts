@@ -1,14 +1,9 @@
 /**
- * Netref operations on a Python RPyC peer's objects: what a proxy's GET,
- * SET, CALL and DIR become in RPyC requests. A member path is walked one
- * GETATTR at a time (RPyC has no paths), each intermediate reference given
- * back at once; Python's `exposed_` prefix is tried when a plain name fails.
- *
- * @example
- * ```ts ignore
- * import { perform } from "./remote.ts";
- * const value = await perform(host, 0, Op.CALL, ["foo"], [], undefined);
- * ```
+ * Operations on the peer's objects, as RPyC's `core/netref.py`: what a
+ * netref proxy's GET, SET, CALL and DIR become in RPyC requests. A member
+ * path is walked one GETATTR at a time (RPyC has no paths), each
+ * intermediate reference given back at once; Python's `exposed_` prefix is
+ * tried when a plain name fails.
  *
  * @module
  */
@@ -21,47 +16,13 @@ import { PyKwargs } from "./boxing.ts";
 import { type IdPack, PackRef } from "./refs.ts";
 import { Handle } from "./constants.ts";
 import { EXPOSED_PREFIX } from "./policy.ts";
+import type { RpycHost } from "./protocol.ts";
 
 /**
  * The RPyC connections: a call relayed to one of their netrefs keeps its
  * keyword arguments as such ({@linkcode PyKwargs}).
- *
- * @example
- * ```ts
- * import { pythonHosts } from "./remote.ts";
- * console.assert(!pythonHosts.has({}));
- * ```
  */
 export const pythonHosts: WeakSet<object> = new WeakSet();
-
-/**
- * What the operations need from their connection.
- *
- * @example
- * ```ts ignore
- * import type { RemoteHost } from "./remote.ts";
- * const host: RemoteHost = session;
- * ```
- */
-export interface RemoteHost {
-  /**
-   * Sends a request and resolves with its unboxed reply; with `raw`, a
-   * reference in the reply comes back as a {@linkcode PackRef} instead of a
-   * netref.
-   */
-  call(
-    handler: Handle,
-    args: unknown[],
-    options: CallOptions | undefined,
-    raw?: boolean,
-  ): Promise<unknown>;
-  /** The pack of the peer's root object, asked for once. */
-  remoteRoot(options: CallOptions | undefined): Promise<IdPack>;
-  /** The pack behind import id `target`. @throws {ReferenceError} If released. */
-  packOf(target: number): IdPack;
-  /** Gives `count` references to `pack` back to the peer. */
-  sendDel(pack: IdPack, count: number): void;
-}
 
 /**
  * Performs one netref operation on a peer object.
@@ -75,16 +36,9 @@ export interface RemoteHost {
  * @returns The result, unboxed.
  * @throws {RemoteError} What Python raised.
  * @throws {TypeError} If the path walks into a value received by copy.
- *
- * @example
- * ```ts ignore
- * import { perform } from "./remote.ts";
- * import { Op } from "../protocol/constants.ts";
- * await perform(session, 0, Op.CALL, ["foo"], [], undefined); // root.foo()
- * ```
  */
 export async function perform(
-  host: RemoteHost,
+  host: RpycHost,
   target: number,
   op: Op,
   path: readonly string[],
@@ -189,7 +143,7 @@ function splitKwargs(args: unknown[]): [unknown[], unknown[][]] {
  * INSPECT.
  */
 async function listMembers(
-  host: RemoteHost,
+  host: RpycHost,
   pack: IdPack,
   options: CallOptions | undefined,
 ): Promise<MemberInfo[]> {
