@@ -121,17 +121,10 @@ export async function connectRpyc<T = unknown>(
   for (let i = 0;; i++) {
     const stream = await dialTcp(hostname, port);
     const session = new RpycSession(stream, {
+      ...resolved,
+      idleTimeout: 0,
       root: service,
       version: versions[i],
-      timeout: resolved.timeout,
-      maxFrameBytes: resolved.maxFrameBytes,
-      handshakeTimeout: resolved.handshakeTimeout,
-      idleTimeout: 0,
-      maxInFlight: resolved.maxInFlight,
-      maxExports: resolved.maxExports,
-      frameTimeout: resolved.frameTimeout,
-      includeStack: resolved.includeStack,
-      log: resolved.log,
       label,
     });
     try {

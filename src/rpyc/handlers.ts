@@ -19,13 +19,18 @@ import {
   relay,
 } from "../core/proxy.ts";
 import { Op } from "../protocol/constants.ts";
-import { localObject, PyKwargs } from "./boxing.ts";
+import { box, localObject, PyKwargs } from "./boxing.ts";
 import { pythonHosts } from "./netref.ts";
 import type { RpycHost } from "./protocol.ts";
-import { bindMethod, type IdPack, parsePack } from "./refs.ts";
+import {
+  bindMethod,
+  type IdPack,
+  parsePack,
+  ROOT_INSTANCE_ID,
+} from "./refs.ts";
 import { type BrineValue, PyNotImplemented, PyTuple } from "./py_values.ts";
-import { Handle, Label } from "./constants.ts";
-import { pythonError } from "./vinegar.ts";
+import { Handle, Label, Msg } from "./constants.ts";
+import { dumpException, pythonError } from "./vinegar.ts";
 
 /** Python keyword arguments, `((name, value), ...)`, as one options object. */
 function withKwargs(args: unknown, kwargs: unknown): unknown[] {
@@ -291,12 +296,56 @@ function inspect(host: RpycHost, pack: unknown): PyTuple {
 }
 
 /**
- * Reads the arguments of RPyC's DEL, `(obj, count=1)`, where `obj` is one
- * of ours coming back as a LOCAL_REF.
+ * RPyC's DEL, `(obj, count=1)`: the peer gives back `count` references to
+ * one of ours.
  *
- * @throws {ProtocolError} If they are not DEL's arguments.
+ * @returns Null, or the error to answer with.
+ * @throws {ProtocolError} If the arguments are not DEL's.
  */
-export function parseDel(boxed: BrineValue): { pack: IdPack; count: number } {
+export function handleDel(host: RpycHost, boxed: BrineValue): Error | null {
+  const { pack, count } = parseDel(boxed);
+  if (
+    pack.instanceId === ROOT_INSTANCE_ID ||
+    host.exports.release(pack.instanceId, count)
+  ) return null;
+  return pythonError(
+    new ReferenceError(
+      `Cannot release object ${pack.instanceId}: it is not exported`,
+    ),
+    "KeyError",
+  );
+}
+
+/**
+ * The answer to a request: REPLY with the boxed result, or EXCEPTION with
+ * the error (or with the error of boxing the result).
+ */
+export function answerOf(
+  host: RpycHost,
+  ok: boolean,
+  value: unknown,
+  includeStack: boolean,
+): [Msg, BrineValue] {
+  if (ok) {
+    try {
+      return [Msg.REPLY, box(host, value)];
+    } catch (error) {
+      value = error;
+    }
+  }
+  try {
+    return [Msg.EXCEPTION, dumpException(value, includeStack)];
+  } catch (dumpError) {
+    const error = new Error(
+      "The call failed, and its error could not be sent",
+      { cause: dumpError },
+    );
+    return [Msg.EXCEPTION, dumpException(error, false)];
+  }
+}
+
+/** Reads DEL's `(local_ref, count)`, where the ref is one of ours. */
+function parseDel(boxed: BrineValue): { pack: IdPack; count: number } {
   const items = boxed instanceof PyTuple && boxed.items[0] === Label.TUPLE &&
       boxed.items[1] instanceof PyTuple
     ? boxed.items[1].items

@@ -51,9 +51,7 @@ export class WireVersionError extends ProtocolError {
   }
 }
 
-/**
- * How a link behaves.
- */
+/** How a link behaves. */
 export interface LinkOptions {
   /** The wire version, or null to take it from the first frame. */
   version: WireVersion | null;
@@ -62,13 +60,11 @@ export interface LinkOptions {
   /** How the peer is described in messages. */
   label: string;
   /** Milliseconds for the first whole message, when the version is unknown. */
-  firstMessageTimeout: number;
+  handshakeTimeout: number;
   /** Milliseconds of silence, with nothing in flight, before ending; 0: never. */
   idleTimeout: number;
   /** Milliseconds a frame may take once its first byte is in; 0: no limit. */
   frameTimeout: number;
-  /** Whether a request is in flight either way (an idle link is not busy). */
-  isBusy(): boolean;
 }
 
 /**
@@ -82,6 +78,8 @@ export interface LinkHandler {
    * up, another error when it broke the protocol or timed out.
    */
   onEnd(reason: Error): void;
+  /** Whether a request is in flight either way (an idle link is not busy). */
+  isBusy(): boolean;
 }
 
 /**
@@ -128,14 +126,14 @@ export class RpycLink {
           ),
         ),
     );
-    if (this.#version === null && options.firstMessageTimeout > 0) {
+    if (this.#version === null && options.handshakeTimeout > 0) {
       this.#timer = setTimeout(() => {
         this.#end(
           new ProtocolError(
-            `${options.label} sent no whole RPyC message within ${options.firstMessageTimeout} ms`,
+            `${options.label} sent no whole RPyC message within ${options.handshakeTimeout} ms`,
           ),
         );
-      }, options.firstMessageTimeout);
+      }, options.handshakeTimeout);
     } else {
       this.#watchIdle();
     }
@@ -269,7 +267,7 @@ export class RpycLink {
     if (!(period > 0) || !Number.isFinite(period)) return;
     const check = () => {
       const quiet = Date.now() - this.#lastHeard;
-      if (quiet >= period && !this.#options.isBusy()) {
+      if (quiet >= period && !this.#handler.isBusy()) {
         this.#end(
           new ProtocolError(
             `${this.#options.label} was idle for ${period} ms (idleTimeout)`,

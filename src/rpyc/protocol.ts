@@ -42,12 +42,13 @@ import type {
   Connection,
   ConnectionStats,
   PeerInfo,
+  ResolvedOptions,
 } from "../core/types.ts";
 import type { Op } from "../protocol/constants.ts";
 import type { ByteStream } from "../transport/types.ts";
 import { box, unbox } from "./boxing.ts";
 import { Handle, Label, Msg, type WireVersion } from "./constants.ts";
-import { parseDel, serveRequest } from "./handlers.ts";
+import { answerOf, handleDel, serveRequest } from "./handlers.ts";
 import { RpycLink, WireVersionError } from "./link.ts";
 import { perform, pythonHosts } from "./netref.ts";
 import { type BrineValue, PyTuple } from "./py_values.ts";
@@ -56,33 +57,22 @@ import {
   PackRef,
   packsIn,
   parsePack,
-  ROOT_INSTANCE_ID,
   RpycExports,
   RpycImports,
 } from "./refs.ts";
-import { dumpException, loadException, pythonError } from "./vinegar.ts";
+import { loadException } from "./vinegar.ts";
 import type { RpycMessage } from "./wire.ts";
 
-/** How an RPyC session behaves. */
-export interface RpycSessionOptions {
+/**
+ * How an RPyC session behaves: netref's options (`handshakeTimeout` bounds
+ * the wait for the peer's first message when the version is unknown), and
+ * what only RPyC has.
+ */
+export interface RpycSessionOptions extends Omit<ResolvedOptions, "token"> {
   /** The object the peer reaches as its root, or null for none. */
   root: object | null;
   /** The wire version, or null to take it from the peer's first message. */
   version: WireVersion | null;
-  /** Default call timeout in milliseconds; 0 or Infinity for none. */
-  timeout: number;
-  maxFrameBytes: number;
-  /** Milliseconds for the peer's first message, when the version is unknown. */
-  handshakeTimeout: number;
-  /** Milliseconds of silence with nothing in flight before closing; 0: never. */
-  idleTimeout: number;
-  maxInFlight: number;
-  /** Most local objects the peer may hold at once; one more disconnects it. */
-  maxExports: number;
-  /** Milliseconds a message may take to arrive once begun; 0: no limit. */
-  frameTimeout: number;
-  includeStack: boolean;
-  log: (message: string) => void;
   /** How the peer is described in messages. */
   label: string;
   /** Runs once the peer's first message arrived, before it is served. */
@@ -189,17 +179,10 @@ export class RpycSession implements ProxyHost, RpycHost {
     );
     this.#imports = new RpycImports((pack, count) => this.sendDel(pack, count));
     this.#rootProxy = makeRefProxy(this, 0, null, false);
-    this.#link = new RpycLink(stream, {
-      version: options.version,
-      maxFrameBytes: options.maxFrameBytes,
-      label: options.label,
-      firstMessageTimeout: options.handshakeTimeout,
-      idleTimeout: options.idleTimeout,
-      frameTimeout: options.frameTimeout,
-      isBusy: () => this.#calls.size > 0 || this.#running.size > 0,
-    }, {
+    this.#link = new RpycLink(stream, options, {
       onMessage: (message) => this.#onMessage(message),
       onEnd: (reason) => this.#fail(reason),
+      isBusy: () => this.#calls.size > 0 || this.#running.size > 0,
     });
   }
 
@@ -245,11 +228,7 @@ export class RpycSession implements ProxyHost, RpycHost {
     return this.#idle.wait(this.#running.size > 0 && !this.#closed);
   }
 
-  /**
-   * Sends RPyC's PING and waits for the echo.
-   *
-   * @returns The round trip in milliseconds.
-   */
+  /** Sends RPyC's PING; resolves with the round trip in milliseconds. */
   async ping(options?: CallOptions): Promise<number> {
     const start = performance.now();
     await this.call(Handle.PING, ["netref"], options);
@@ -374,20 +353,13 @@ export class RpycSession implements ProxyHost, RpycHost {
    */
   sendDel(pack: IdPack, count: number): void {
     if (this.#closed) return;
+    const seq = this.#nextSeq++;
     try {
       const args = box(this, [new PackRef(pack), count]);
-      this.#link.send(
-        Msg.REQUEST,
-        this.#nextSeq++,
-        PyTuple.of(Handle.DEL, args),
-      );
+      this.#link.send(Msg.REQUEST, seq, PyTuple.of(Handle.DEL, args));
     } catch (error) {
       // Called from finalizers too, where a throw would end the process.
-      this.log(
-        `cannot send request ${Handle.DEL} to ${this.label}: ${
-          errorMessage(error)
-        }`,
-      );
+      this.log(`cannot send DEL to ${this.label}: ${errorMessage(error)}`);
     }
   }
 
@@ -487,21 +459,8 @@ export class RpycSession implements ProxyHost, RpycHost {
     }
     const [handler, boxed] = args.items as [number, BrineValue];
     if (handler === Handle.DEL) {
-      const { pack, count } = parseDel(boxed);
-      if (
-        pack.instanceId === ROOT_INSTANCE_ID ||
-        this.exports.release(pack.instanceId, count)
-      ) return this.#answer(seq, true, null);
-      return this.#answer(
-        seq,
-        false,
-        pythonError(
-          new ReferenceError(
-            `Cannot release object ${pack.instanceId}: it is not exported`,
-          ),
-          "KeyError",
-        ),
-      );
+      const refused = handleDel(this, boxed);
+      return this.#answer(seq, refused === null, refused);
     }
     if (handler === Handle.CLOSE) {
       this.#answer(seq, true, null);
@@ -552,28 +511,10 @@ export class RpycSession implements ProxyHost, RpycHost {
       );
   }
 
-  /** Sends REPLY (`ok`) or EXCEPTION answering request `seq`. */
   #answer(seq: number, ok: boolean, value: unknown): void {
     if (this.#closed) return;
-    if (ok) {
-      try {
-        return this.#send(Msg.REPLY, seq, box(this, value));
-      } catch (error) {
-        value = error;
-      }
-    }
-    let dumped: BrineValue;
-    try {
-      dumped = dumpException(value, this.#options.includeStack);
-    } catch (dumpError) {
-      dumped = dumpException(
-        new Error("The call failed, and its error could not be sent", {
-          cause: dumpError,
-        }),
-        false,
-      );
-    }
-    this.#send(Msg.EXCEPTION, seq, dumped);
+    const [msg, args] = answerOf(this, ok, value, this.#options.includeStack);
+    this.#send(msg, seq, args);
   }
 
   /** Sends an answer; one that cannot be encoded ends the connection. */
