@@ -92,9 +92,6 @@ function valueBox(value: BrineValue): PyTuple {
  * Boxes a value for the peer. References exported on the way are taken back
  * if boxing fails.
  *
- * @param host The connection.
- * @param value Any value.
- * @returns `(label, value)`.
  * @throws {TypeError} For symbols and pending netrefs.
  * @throws {RangeError} For values nested deeper than 64 levels.
  */
@@ -212,9 +209,6 @@ function dateText(date: Date): string {
  * Unboxes a value from the peer: values are converted, references to the
  * peer's objects become netrefs, and references to ours become the objects.
  *
- * @param host The connection.
- * @param boxed `(label, value)` as received.
- * @returns The value.
  * @throws {ProtocolError} If `boxed` is malformed.
  * @throws {ReferenceError} (as Python's KeyError) For an unknown local ref.
  */
@@ -257,9 +251,6 @@ function unboxValue(
 /**
  * The local object an id pack names.
  *
- * @param host The connection.
- * @param pack An id pack of ours that the peer sent back.
- * @returns The object.
  * @throws {ReferenceError} (as Python's KeyError) If it is not exported.
  */
 export function localObject(
@@ -284,9 +275,6 @@ export function localObject(
 /**
  * Converts a brine value to its TypeScript form: tuples to arrays,
  * frozensets to sets, floats to numbers.
- *
- * @param value As loaded.
- * @returns The TypeScript value.
  */
 export function fromBrine(value: BrineValue): unknown {
   if (value instanceof PyTuple) return value.items.map(fromBrine);

@@ -79,7 +79,6 @@ const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
  * Encodes a value as brine, byte for byte as RPyC's `brine.dump` does.
  *
  * @param value The value; see the module documentation for the mapping.
- * @param options Nesting limit.
  * @returns The encoded bytes.
  * @throws {TypeError} If something in `value` is not dumpable (an array, an
  *   object, `undefined`, a string with a lone surrogate).
@@ -101,7 +100,6 @@ export function dump(
  * sending a reference).
  *
  * @param value Anything.
- * @param options Nesting limit.
  * @returns `true` if `value` is a {@linkcode BrineValue} that dumps.
  */
 export function dumpable(
@@ -117,7 +115,6 @@ export function dumpable(
  * that are not plain decimal and invalid UTF-8 are all errors.
  *
  * @param bytes The encoded value.
- * @param options Nesting limit.
  * @returns The value; see the module documentation for the mapping.
  * @throws {ProtocolError} If `bytes` is not exactly one well-formed value.
  */

@@ -14,8 +14,6 @@ let zlib: Zlib | null = null;
 /**
  * Loads the zlib the channel compresses with. Call (and await) it before
  * encoding or decoding frames; connections do so when they open.
- *
- * @returns Resolves once zlib is loaded.
  */
 export async function loadChannelZlib(): Promise<void> {
   zlib ??= await import("zlib");
@@ -63,7 +61,6 @@ export interface ChannelFrameOptions {
  * it is longer than the threshold.
  *
  * @param payload The message (one brine-encoded value).
- * @param options Compression settings.
  * @returns Header, payload and trailing `"\n"`, in one buffer.
  * @throws {RangeError} If the (compressed) payload is longer than 2^32 - 1.
  */
@@ -126,7 +123,6 @@ export class ChannelDecoder {
   /**
    * Makes a decoder with nothing buffered.
    *
-   * @param options The frame size limit.
    * @throws {RangeError} If `maxFrameBytes` is not a non-negative integer.
    */
   constructor(options: ChannelDecoderOptions = {}) {

@@ -73,10 +73,7 @@ let nextHash = 1;
  * Serves one request (every handler except DEL and CLOSE, which the
  * connection handles itself).
  *
- * @param host The connection.
  * @param call The request, as the current call of the user code it runs.
- * @param handler The `HANDLE_*` number.
- * @param args The unboxed arguments.
  * @returns The result to box into the reply (a promise is awaited first).
  * @throws {Error} Whatever the request raises; it is sent as an exception.
  */

@@ -37,14 +37,8 @@ const READ_BUFFER_BYTES = 64 * 1024;
  */
 const QUEUE_HIGH_WATER_BYTES = 8 * 1024 * 1024;
 
-/**
- * The peer speaks the other RPyC wire version.
- */
+/** The peer speaks the other RPyC wire version. */
 export class WireVersionError extends ProtocolError {
-  /**
-   * @param peerVersion The version the peer's frame was written in.
-   * @param message What happened.
-   */
   constructor(readonly peerVersion: WireVersion, message: string) {
     super(message);
     this.name = "WireVersionError";
@@ -67,9 +61,7 @@ export interface LinkOptions {
   frameTimeout: number;
 }
 
-/**
- * What a link reports.
- */
+/** What a link reports. */
 export interface LinkHandler {
   /** One message; a `ProtocolError` thrown here ends the link. */
   onMessage(message: RpycMessage): void;
@@ -82,9 +74,7 @@ export interface LinkHandler {
   isBusy(): boolean;
 }
 
-/**
- * Reads and writes the RPyC messages of one stream.
- */
+/** Reads and writes the RPyC messages of one stream. */
 export class RpycLink {
   readonly #stream: ByteStream;
   readonly #options: LinkOptions;
@@ -102,13 +92,7 @@ export class RpycLink {
   #lastHeard = Date.now();
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  /**
-   * Starts reading.
-   *
-   * @param stream The stream; the link owns it.
-   * @param options Version, limits, timeouts.
-   * @param handler Told of messages and of the end.
-   */
+  /** Starts reading. */
   constructor(stream: ByteStream, options: LinkOptions, handler: LinkHandler) {
     this.#stream = stream;
     this.#options = options;
@@ -153,9 +137,6 @@ export class RpycLink {
   /**
    * Queues one message; it leaves with the others of this tick.
    *
-   * @param msg REQUEST, REPLY or EXCEPTION.
-   * @param seq The sequence number.
-   * @param args The boxed arguments.
    * @throws {TypeError} If the version is not known yet or `args` is not
    *   dumpable.
    */
@@ -171,11 +152,7 @@ export class RpycLink {
     if (this.#writing === null) this.#writing = this.#write();
   }
 
-  /**
-   * Stops: waits up to `ms` for queued writes, then closes the stream.
-   *
-   * @param ms How long queued messages may take to leave.
-   */
+  /** Stops: waits up to `ms` for queued writes, then closes the stream. */
   async close(ms: number): Promise<void> {
     this.#ended = true;
     clearTimeout(this.#timer);

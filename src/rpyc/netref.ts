@@ -27,13 +27,8 @@ export const pythonHosts: WeakSet<object> = new WeakSet();
 /**
  * Performs one netref operation on a peer object.
  *
- * @param host The connection.
  * @param target The import id, or 0 for the peer's root.
- * @param op GET, SET, CALL or DIR.
- * @param path Member names from the target.
  * @param payload SET: the value; CALL: the arguments.
- * @param options Timeout and signal.
- * @returns The result, unboxed.
  * @throws {RemoteError} What Python raised.
  * @throws {TypeError} If the path walks into a value received by copy.
  */

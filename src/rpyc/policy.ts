@@ -11,14 +11,10 @@
 import { AccessError } from "../core/errors.ts";
 import { checkMember, describe, type MemberUse } from "../core/exposure.ts";
 
-/**
- * RPyC's prefix for the members a Python service exposes.
- */
+/** RPyC's prefix for the members a Python service exposes. */
 export const EXPOSED_PREFIX = "exposed_";
 
-/**
- * Python's special names, `__name__`: never reachable remotely.
- */
+/** Python's special names, `__name__`: never reachable remotely. */
 export const DUNDER: RegExp = /^__.*__$/;
 
 /** Members through which RPyC's classic mode runs code or imports modules. */
@@ -39,10 +35,6 @@ const CLASSIC_NAMES = new Set([
  * The member name `name` stands for on `object`, after the exposure check:
  * `name` itself, or without its `exposed_` prefix.
  *
- * @param object The object that owns the member.
- * @param name The name the peer asked for.
- * @param use Read (get or call) or write.
- * @returns The TypeScript member name.
  * @throws {AccessError} (AttributeError in Python) If it is not reachable.
  */
 export function resolveMember(
@@ -98,7 +90,6 @@ export function resolveMember(
 /**
  * How a value that is no object is named in messages.
  *
- * @param value Any value.
  * @returns Such as `None`, `a str`, `a number`.
  */
 export function pyType(value: unknown): string {

@@ -145,10 +145,6 @@ export class RpycSession implements ProxyHost, RpycHost {
   #closed = false;
   #resolveClosed!: () => void;
 
-  /**
-   * @param stream The stream; the session owns it.
-   * @param options Behaviour.
-   */
   constructor(stream: ByteStream, options: RpycSessionOptions) {
     this.#options = options;
     this.label = options.label;

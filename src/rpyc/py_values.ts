@@ -17,7 +17,6 @@ export class PyFloat {
   /**
    * Wraps a number as a Python float.
    *
-   * @param value The float's value.
    * @throws {TypeError} If `value` is not a number.
    */
   constructor(value: number) {
@@ -28,11 +27,7 @@ export class PyFloat {
     Object.freeze(this);
   }
 
-  /**
-   * Unwraps the float, so `+float` reads it.
-   *
-   * @returns The float's value.
-   */
+  /** Unwraps the float, so `+float` reads it. */
   valueOf(): number {
     return this.value;
   }
@@ -53,9 +48,7 @@ export class PyFloat {
   }
 }
 
-/**
- * A Python `complex`.
- */
+/** A Python `complex`. */
 export class PyComplex {
   /** The real part. */
   readonly real: number;
@@ -65,8 +58,6 @@ export class PyComplex {
   /**
    * Makes a complex number from its parts.
    *
-   * @param real The real part.
-   * @param imag The imaginary part.
    * @throws {TypeError} If either part is not a number.
    */
   constructor(real: number, imag: number) {
@@ -91,22 +82,13 @@ export class PyTuple implements Iterable<BrineValue> {
   /** The members, in order (a frozen copy). */
   readonly items: readonly BrineValue[];
 
-  /**
-   * Makes a tuple of the given members.
-   *
-   * @param items The members, copied.
-   */
+  /** Makes a tuple of the given members. */
   constructor(items: Iterable<BrineValue> = []) {
     this.items = Object.freeze([...items]);
     Object.freeze(this);
   }
 
-  /**
-   * Makes a tuple of the arguments.
-   *
-   * @param items The members.
-   * @returns A tuple of `items`.
-   */
+  /** Makes a tuple of the arguments. */
   static of(...items: BrineValue[]): PyTuple {
     return new PyTuple(items);
   }
@@ -116,11 +98,7 @@ export class PyTuple implements Iterable<BrineValue> {
     return this.items.length;
   }
 
-  /**
-   * Iterates over the members.
-   *
-   * @returns An iterator over the members.
-   */
+  /** Iterates over the members. */
   [Symbol.iterator](): Iterator<BrineValue> {
     return this.items[Symbol.iterator]();
   }
@@ -134,11 +112,7 @@ export class PyFrozenSet implements Iterable<BrineValue> {
   /** The members (a frozen copy). */
   readonly items: readonly BrineValue[];
 
-  /**
-   * Makes a frozenset of the given members.
-   *
-   * @param items The members, copied.
-   */
+  /** Makes a frozenset of the given members. */
   constructor(items: Iterable<BrineValue> = []) {
     this.items = Object.freeze([...items]);
     Object.freeze(this);
@@ -149,19 +123,13 @@ export class PyFrozenSet implements Iterable<BrineValue> {
     return this.items.length;
   }
 
-  /**
-   * Iterates over the members.
-   *
-   * @returns An iterator over the members.
-   */
+  /** Iterates over the members. */
   [Symbol.iterator](): Iterator<BrineValue> {
     return this.items[Symbol.iterator]();
   }
 }
 
-/**
- * A Python `slice(start, stop, step)`.
- */
+/** A Python `slice(start, stop, step)`. */
 export class PySlice {
   /** The start, usually an int or `null`. */
   readonly start: BrineValue;
@@ -173,8 +141,6 @@ export class PySlice {
   /**
    * Makes a slice.
    *
-   * @param start The start.
-   * @param stop The stop.
    * @param step The step; `null` (None) when left out.
    */
   constructor(start: BrineValue, stop: BrineValue, step: BrineValue = null) {
@@ -214,24 +180,16 @@ export class PyConstant {
     Object.freeze(this);
   }
 
-  /**
-   * Prints the singleton.
-   *
-   * @returns The singleton's Python name.
-   */
+  /** Prints the singleton. */
   toString(): string {
     return this.name;
   }
 }
 
-/**
- * Python's `Ellipsis` (`...`).
- */
+/** Python's `Ellipsis` (`...`). */
 export const PyEllipsis: PyConstant = new PyConstant("Ellipsis");
 
-/**
- * Python's `NotImplemented`.
- */
+/** Python's `NotImplemented`. */
 export const PyNotImplemented: PyConstant = new PyConstant("NotImplemented");
 
 /**

@@ -40,9 +40,7 @@ const CALLABLE_CLASSES = new Set([
   "functools.partial",
 ]);
 
-/**
- * A peer object's id pack, as received.
- */
+/** A peer object's id pack, as received. */
 export interface IdPack {
   /** `module.Class` of the object on the peer. */
   readonly name: string;
@@ -59,15 +57,12 @@ export interface IdPack {
  * connection's own short-lived references. Boxes as LOCAL_REF.
  */
 export class PackRef {
-  /** @param pack The peer object's pack. */
   constructor(readonly pack: IdPack) {}
 }
 
 /**
  * Checks and reads an id pack `(name_pack, class_id, instance_id)`.
  *
- * @param value As received.
- * @returns The pack.
  * @throws {ProtocolError} If it is not one.
  */
 export function parsePack(value: BrineValue): IdPack {
@@ -93,10 +88,6 @@ const boundMethods = new WeakSet<object>();
 /**
  * Binds a method read remotely to its object; it travels as a Python bound
  * method.
- *
- * @param fn The method.
- * @param owner Its object.
- * @returns The bound function.
  */
 export function bindMethod(
   fn: (...args: unknown[]) => unknown,
@@ -114,10 +105,6 @@ let nextClassId = 3;
  * The id pack a local object travels as: `builtins.function` or
  * `builtins.method` for functions (Python then knows they are callable),
  * `netref.<Class>` for other objects.
- *
- * @param value The local object.
- * @param instanceId Its export id.
- * @returns The pack.
  */
 export function refPack(value: object, instanceId: number): PyTuple {
   if (typeof value === "function") {
@@ -158,7 +145,6 @@ export class RpycExports {
   readonly #onFull: () => void;
 
   /**
-   * @param max Most objects exported at once (maxExports).
    * @param onFull Told when an export beyond `max` was refused.
    */
   constructor(max = Infinity, onFull: () => void = () => {}) {
@@ -199,12 +185,7 @@ export class RpycExports {
     return id;
   }
 
-  /**
-   * The object exported as `id`.
-   *
-   * @param id An instance id from the peer.
-   * @returns The object, or undefined.
-   */
+  /** The object exported as `id`. */
   get(id: number | bigint): object | undefined {
     return typeof id === "number" ? this.#byId.get(id)?.value : undefined;
   }
@@ -212,8 +193,6 @@ export class RpycExports {
   /**
    * Gives back `count` sends of `id`.
    *
-   * @param id The instance id.
-   * @param count How many sends the peer gives back.
    * @returns False if `id` is not exported.
    */
   release(id: number | bigint, count: number): boolean {
@@ -270,9 +249,7 @@ export class RpycImports {
   /**
    * The proxy for a peer object, counting one more receipt of it.
    *
-   * @param pack The object's pack.
    * @param make Makes the proxy for import id `id`.
-   * @returns The proxy.
    */
   get(
     pack: IdPack,
@@ -297,18 +274,13 @@ export class RpycImports {
   /**
    * The pack behind an import id.
    *
-   * @param id The import id.
    * @returns The pack, or undefined once released.
    */
   packOf(id: number): IdPack | undefined {
     return this.#packs.get(id);
   }
 
-  /**
-   * Releases a proxy now.
-   *
-   * @param proxy A proxy made by {@linkcode RpycImports.get}.
-   */
+  /** Releases a proxy now. */
   release(proxy: object): void {
     this.#table.release(proxy);
   }
@@ -316,9 +288,6 @@ export class RpycImports {
   /**
    * Counts another connection starting (+1) or ending (-1) an export of a
    * proxy (see `ImportTable.forwarding`).
-   *
-   * @param proxy A proxy made by {@linkcode RpycImports.get}.
-   * @param delta +1 or -1.
    */
   forwarding(proxy: object, delta: 1 | -1): void {
     this.#table.forwarding(proxy, delta);

@@ -56,9 +56,7 @@ const PYTHON_CLASS = Symbol("rpyc.pythonClass");
 /**
  * Marks an error to arrive in Python as the builtin exception `name`.
  *
- * @param error The error.
  * @param name A Python builtin exception class, such as `KeyError`.
- * @returns The same error.
  */
 export function pythonError<E extends Error>(error: E, name: string): E {
   (error as unknown as Record<symbol, string>)[PYTHON_CLASS] = name;
@@ -74,13 +72,7 @@ function pythonClass(error: Error): [string, string] {
   return builtin !== undefined ? ["builtins", builtin] : [MODULE, name];
 }
 
-/**
- * Dumps a thrown value as vinegar.
- *
- * @param thrown What the handler threw.
- * @param includeStack Whether to send the stack trace.
- * @returns The EXCEPTION message's arguments.
- */
+/** Dumps a thrown value as vinegar. */
 export function dumpException(
   thrown: unknown,
   includeStack: boolean,
@@ -180,7 +172,6 @@ function pyStr(value: BrineValue): string {
 /**
  * Python's `repr()` of a brine value, for the common cases.
  *
- * @param value A brine value.
  * @returns Its repr, such as `'a'`, `None`, `(1, 2)`.
  */
 export function pyRepr(value: BrineValue): string {

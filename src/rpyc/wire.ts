@@ -19,9 +19,7 @@ import {
   ZLIB_FIRST_BYTE,
 } from "./constants.ts";
 
-/**
- * One decoded RPyC message.
- */
+/** One decoded RPyC message. */
 export interface RpycMessage {
   /** {@linkcode Msg}: REQUEST, REPLY or EXCEPTION. */
   msg: Msg;
@@ -34,11 +32,6 @@ export interface RpycMessage {
 /**
  * Encodes one message for a channel frame.
  *
- * @param version The connection's wire version.
- * @param msg REQUEST, REPLY or EXCEPTION.
- * @param seq The sequence number.
- * @param args The message's arguments, already boxed.
- * @returns The frame payload.
  * @throws {TypeError} If `args` is not dumpable.
  * @throws {RangeError} If `args` exceeds a brine limit.
  */
@@ -59,9 +52,6 @@ export function encodeMessage(
 /**
  * Decodes one frame payload.
  *
- * @param version The connection's wire version.
- * @param payload The frame payload.
- * @returns The message.
  * @throws {ProtocolError} If the payload is not a well-formed message of
  *   that version.
  */
@@ -117,7 +107,6 @@ export function decodeMessage(
 /**
  * The wire version a frame payload is written in, from its first byte.
  *
- * @param payload A frame payload.
  * @returns 5, 6, or null if it is neither.
  */
 export function detectVersion(payload: Uint8Array): WireVersion | null {
@@ -133,7 +122,6 @@ export function detectVersion(payload: Uint8Array): WireVersion | null {
  * starts as a message of either version does (5.x: `TUP3` then the message
  * kind; 6.x: the message kind then `TUP2`), or with a zlib header.
  *
- * @param first The bytes received so far.
  * @returns True or false, or null while more bytes are needed.
  */
 export function looksLikeRpyc(first: Uint8Array): boolean | null {
