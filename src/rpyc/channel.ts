@@ -6,6 +6,15 @@
  * @module
  */
 
+import { ProtocolError } from "../core/errors.ts";
+import {
+  CHANNEL_FLUSHER,
+  CHANNEL_HEADER_BYTES,
+  COMPRESSION_LEVEL,
+  COMPRESSION_THRESHOLD,
+  DEFAULT_MAX_FRAME_BYTES,
+} from "./constants.ts";
+
 // node:zlib is loaded on first use, not imported: client.ts re-exports the
 // RPyC client, and a static node: import would stop it loading in browsers.
 type Zlib = typeof import("zlib");
@@ -27,14 +36,6 @@ function loadedZlib(): Zlib {
   }
   return zlib;
 }
-import { ProtocolError } from "../core/errors.ts";
-import {
-  CHANNEL_FLUSHER,
-  CHANNEL_HEADER_BYTES,
-  COMPRESSION_LEVEL,
-  COMPRESSION_THRESHOLD,
-  DEFAULT_MAX_FRAME_BYTES,
-} from "./constants.ts";
 
 /** Options for {@linkcode encodeChannelFrame}. */
 export interface ChannelFrameOptions {
