@@ -36,7 +36,7 @@ export type {
   SubprocessOptions,
 } from "./src/client/subprocess.ts";
 export type { MemberInfo } from "./src/core/proxy.ts";
-export type { ErrorClass, RemoteErrorInit } from "./src/core/errors.ts";
+export type { ErrorClass, RemoteErrorInit } from "./src/errors.ts";
 export { connect, connectStream } from "./src/client/connect.ts";
 export {
   connectTls,
@@ -83,4 +83,4 @@ export {
   registerErrorClass,
   RemoteError,
   TimeoutError,
-} from "./src/core/errors.ts";
+} from "./src/errors.ts";

@@ -40,7 +40,7 @@ export type {
 export type { ConnectionOptions } from "./src/core/open.ts";
 export type { ConnectOptions } from "./src/client/connect.ts";
 export type { MemberInfo } from "./src/core/proxy.ts";
-export type { ErrorClass, RemoteErrorInit } from "./src/core/errors.ts";
+export type { ErrorClass, RemoteErrorInit } from "./src/errors.ts";
 export type { CallContext } from "./src/core/context.ts";
 export type { MemberAccess } from "./src/core/exposure.ts";
 export type {
@@ -141,4 +141,4 @@ export {
   registerErrorClass,
   RemoteError,
   TimeoutError,
-} from "./src/core/errors.ts";
+} from "./src/errors.ts";

@@ -21,7 +21,7 @@ import {
   loadChannelZlib,
 } from "../src/compat/rpyc/channel.ts";
 import { BrineTag, Handle, Label, Msg } from "../src/compat/rpyc/constants.ts";
-import { ProtocolError } from "../src/core/errors.ts";
+import { ProtocolError } from "../src/errors.ts";
 
 await loadChannelZlib();
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { errorMessage } from "../core/errors.ts";
+import { errorMessage } from "../errors.ts";
 import {
   connect,
   type Connection,

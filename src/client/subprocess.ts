@@ -5,7 +5,7 @@
  * @module
  */
 
-import { ConnectionClosedError } from "../core/errors.ts";
+import { ConnectionClosedError } from "../errors.ts";
 import type { Connection } from "../core/types.ts";
 import { childProcessStream } from "../transport/subprocess.ts";
 import type { ConnectOptions } from "./connect.ts";

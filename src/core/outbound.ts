@@ -32,7 +32,7 @@ import {
   frameLength,
   type OutgoingFrame,
 } from "../protocol/frame.ts";
-import type { RemoteErrorInit } from "./errors.ts";
+import type { RemoteErrorInit } from "../errors.ts";
 import { type ProxyHost, proxyState } from "./proxy.ts";
 import type { ExportTable, ForwardSource } from "./refs.ts";
 

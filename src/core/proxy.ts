@@ -7,7 +7,7 @@
  */
 
 import { Op } from "../protocol/constants.ts";
-import { ConnectionClosedError, errorMessage } from "./errors.ts";
+import { ConnectionClosedError, errorMessage } from "../errors.ts";
 import {
   type FailureSink,
   isThenable,

@@ -31,7 +31,7 @@ import {
   rebuildError,
   type RemoteErrorInit,
   TimeoutError,
-} from "./errors.ts";
+} from "../errors.ts";
 import { checkMember, isPlainData } from "./exposure.ts";
 import {
   awaitResult,

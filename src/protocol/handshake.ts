@@ -6,7 +6,7 @@
  */
 
 import { Packr } from "msgpack/encode";
-import { errorMessage, ProtocolError } from "../core/errors.ts";
+import { errorMessage, ProtocolError } from "../errors.ts";
 import { MAGIC, PROTOCOL_VERSION } from "./constants.ts";
 import { buildValue, type DecodeContext } from "./build.ts";
 import { scanPayload } from "./scan.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { errorMessage } from "../core/errors.ts";
+import { errorMessage } from "../errors.ts";
 import type { Connection, Remote } from "../core/types.ts";
 import { withOptions } from "../core/proxy.ts";
 import { connectWithin } from "./dial.ts";

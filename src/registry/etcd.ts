@@ -9,7 +9,7 @@
  * @module
  */
 
-import { errorMessage } from "../core/errors.ts";
+import { errorMessage } from "../errors.ts";
 import {
   Etcd3,
   type IKeyValue,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { ConnectionClosedError, errorMessage } from "../core/errors.ts";
+import { ConnectionClosedError, errorMessage } from "../errors.ts";
 import type { ByteStream } from "./types.ts";
 
 /** Default port of a TLS server, as RPyC's. */

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { ConnectionClosedError } from "../core/errors.ts";
+import { ConnectionClosedError } from "../errors.ts";
 import { ReadQueue } from "./read_queue.ts";
 import type { StreamListener } from "./types.ts";
 import { AcceptQueue } from "./accept_queue.ts";

@@ -39,7 +39,7 @@
  * @module
  */
 
-import { ProtocolError } from "../../core/errors.ts";
+import { ProtocolError } from "../../errors.ts";
 import {
   BrineTag,
   IMM_INT_BIAS,

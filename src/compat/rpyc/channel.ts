@@ -43,7 +43,7 @@ function loadedZlib(): Zlib {
   }
   return zlib;
 }
-import { ProtocolError } from "../../core/errors.ts";
+import { ProtocolError } from "../../errors.ts";
 import {
   CHANNEL_FLUSHER,
   CHANNEL_HEADER_BYTES,

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { ConnectionClosedError } from "../../core/errors.ts";
+import { ConnectionClosedError } from "../../errors.ts";
 import { type ConnectionOptions, resolveOptions } from "../../core/open.ts";
 import type { Connection } from "../../core/types.ts";
 import { dialTcp } from "../../transport/tcp.ts";

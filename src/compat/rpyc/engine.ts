@@ -18,7 +18,7 @@ import {
   ConnectionClosedError,
   errorMessage,
   ProtocolError,
-} from "../../core/errors.ts";
+} from "../../errors.ts";
 import {
   makeRefProxy,
   type PendingResult,

@@ -14,7 +14,7 @@
  */
 
 import { type IncomingCall, runInCall } from "../../core/context.ts";
-import { ProtocolError } from "../../core/errors.ts";
+import { ProtocolError } from "../../errors.ts";
 import { awaitResult } from "../../core/proxy.ts";
 import type { Connection } from "../../core/types.ts";
 import { type BrineValue, PyTuple } from "./brine.ts";

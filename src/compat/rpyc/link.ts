@@ -20,7 +20,7 @@ import {
   ConnectionClosedError,
   errorMessage,
   ProtocolError,
-} from "../../core/errors.ts";
+} from "../../errors.ts";
 import type { ByteStream } from "../../transport/types.ts";
 import type { BrineValue } from "./brine.ts";
 import {

@@ -16,7 +16,7 @@
  * @module
  */
 
-import { AccessError } from "../../core/errors.ts";
+import { AccessError } from "../../errors.ts";
 import { checkMember, describe, type MemberUse } from "../../core/exposure.ts";
 
 /**

@@ -21,7 +21,7 @@ import {
   errorMessage,
   ProtocolError,
   TimeoutError,
-} from "../../core/errors.ts";
+} from "../../errors.ts";
 import { isThenable } from "../../core/pending_call.ts";
 import type { CallOptions } from "../../core/types.ts";
 import { type BrineValue, PyTuple } from "./brine.ts";

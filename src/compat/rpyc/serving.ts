@@ -19,7 +19,7 @@
  * @module
  */
 
-import { AccessError } from "../../core/errors.ts";
+import { AccessError } from "../../errors.ts";
 import { describe, exposedMembers, isPlainData } from "../../core/exposure.ts";
 import { DUNDER, EXPOSED_PREFIX, pyType, resolveMember } from "./policy.ts";
 import {

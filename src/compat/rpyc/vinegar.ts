@@ -15,7 +15,7 @@
  * @module
  */
 
-import { ProtocolError, rebuildError, RemoteError } from "../../core/errors.ts";
+import { ProtocolError, rebuildError, RemoteError } from "../../errors.ts";
 import { type BrineValue, dumpable, PyTuple } from "./brine.ts";
 import { Exc } from "./constants.ts";
 

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { ProtocolError } from "../../core/errors.ts";
+import { ProtocolError } from "../../errors.ts";
 import { type BrineValue, dump, load, PyTuple } from "./brine.ts";
 import {
   BrineTag,
