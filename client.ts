@@ -61,11 +61,8 @@ export type {
   DiscoverOptions,
   SelectionPolicy,
 } from "./src/registry/discover.ts";
-export {
-  DEFAULT_REGISTRY_PORT,
-  RegistryError,
-  ServiceUnavailableError,
-} from "./src/registry/types.ts";
+export { DEFAULT_REGISTRY_PORT } from "./src/defaults.ts";
+export { RegistryError, ServiceUnavailableError } from "./src/errors.ts";
 export { openRegistry, parseRegistryUrl } from "./src/registry/url.ts";
 export { connectByService, discover } from "./src/registry/discover.ts";
 export { formatInstances } from "./src/registry/format.ts";

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { DEFAULT_HANDSHAKE_TIMEOUT } from "../defaults.ts";
 import { errorMessage } from "../errors.ts";
 import {
   connect,
@@ -147,7 +148,7 @@ async function dialWebSocket(
   const closed = new Promise<void>((resolve) =>
     socket.addEventListener("close", () => resolve(), { once: true })
   );
-  const timeout = options.handshakeTimeout ?? 10_000;
+  const timeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const opened = await Promise.race([
     new Promise<true>((resolve) =>

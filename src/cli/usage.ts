@@ -5,6 +5,26 @@
  * @module
  */
 
+import {
+  DEFAULT_FRAME_TIMEOUT,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_HOSTNAME,
+  DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_EXPORTS,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_PORT,
+  DEFAULT_REGISTRY_PORT,
+  DEFAULT_REGISTRY_TIMEOUT,
+  DEFAULT_SHUTDOWN_DEADLINE,
+  DEFAULT_TIMEOUT,
+  DEFAULT_TLS_PORT,
+  DEFAULT_TTL,
+  DEFAULT_WARMUP,
+  DEFAULT_WEBSOCKET_PORT,
+} from "../defaults.ts";
+
 /** The subcommands. */
 export type CommandName = "serve" | "call" | "inspect" | "registry" | "list";
 
@@ -36,23 +56,23 @@ export const HELP: FlagSpec = {
 
 /** Library defaults the CLI passes explicitly, and prints in its help. */
 export const DEFAULTS = {
-  host: "127.0.0.1",
-  port: 18811,
-  tlsPort: 18821,
-  webSocketPort: 18880,
-  registryPort: 18810,
-  maxConnections: 1024,
-  maxInFlight: 1024,
-  maxExports: 100_000,
-  maxFrameBytes: 16 * 1024 * 1024,
-  handshakeTimeout: 10_000,
-  idleTimeout: 0,
-  frameTimeout: 30_000,
-  shutdownDeadline: 10_000,
-  timeout: 30_000,
-  ttl: 10_000,
-  warmup: 2000,
-  registryTimeout: 5000,
+  host: DEFAULT_HOSTNAME,
+  port: DEFAULT_PORT,
+  tlsPort: DEFAULT_TLS_PORT,
+  webSocketPort: DEFAULT_WEBSOCKET_PORT,
+  registryPort: DEFAULT_REGISTRY_PORT,
+  maxConnections: DEFAULT_MAX_CONNECTIONS,
+  maxInFlight: DEFAULT_MAX_IN_FLIGHT,
+  maxExports: DEFAULT_MAX_EXPORTS,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT,
+  idleTimeout: DEFAULT_IDLE_TIMEOUT,
+  frameTimeout: DEFAULT_FRAME_TIMEOUT,
+  shutdownDeadline: DEFAULT_SHUTDOWN_DEADLINE,
+  timeout: DEFAULT_TIMEOUT,
+  ttl: DEFAULT_TTL,
+  warmup: DEFAULT_WARMUP,
+  registryTimeout: DEFAULT_REGISTRY_TIMEOUT,
 } as const;
 
 const TOKEN_ENV: FlagSpec = {
@@ -86,9 +106,9 @@ const CLIENT_FLAGS: Readonly<Record<string, FlagSpec>> = {
 };
 
 const ADDRESSES = "Addresses:\n" +
-  "  localhost:18811, [::1]:9000   TCP (a host alone: port 18811; with TLS, 18821)\n" +
+  `  localhost:${DEFAULT_PORT}, [::1]:9000   TCP (a host alone: port ${DEFAULT_PORT}; with TLS, ${DEFAULT_TLS_PORT})\n` +
   "  unix:/run/netref.sock         a Unix socket (needs --allow-write)\n" +
-  "  ws://127.0.0.1:18880/         WebSocket (wss:// trusts the system's CAs)\n" +
+  `  ws://127.0.0.1:${DEFAULT_WEBSOCKET_PORT}/         WebSocket (wss:// trusts the system's CAs)\n` +
   "  --tls, --tls-ca, --tls-cert and --tls-key apply to TCP addresses only.";
 
 /** Every subcommand, its flags and its help texts. */
@@ -255,7 +275,7 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     synopsis: "call <address> <path> [args...]",
     summary: "call a remote method and print the result as JSON",
     description:
-      "Connects to <address> (host:port, [::1]:port, host for port 18811,\n" +
+      `Connects to <address> (host:port, [::1]:port, host for port ${DEFAULT_PORT},\n` +
       "unix:PATH or ws://host:port/path), calls the member at <path> with the JSON\n" +
       "arguments, prints the result as JSON and exits 0. A remote error is printed\n" +
       "to stderr with exit code 1.",

@@ -4,13 +4,14 @@
  * @module
  */
 
+import { DEFAULT_PORT } from "../defaults.ts";
 import {
   type ConnectionOptions,
   openConnection,
   resolveOptions,
 } from "../core/open.ts";
 import type { Connection } from "../core/types.ts";
-import { DEFAULT_PORT, dialTcp, formatAddr } from "../transport/tcp.ts";
+import { dialTcp, formatAddr } from "../transport/tcp.ts";
 import type { ByteStream } from "../transport/types.ts";
 
 /** Options of {@linkcode connect}. */

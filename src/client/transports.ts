@@ -10,10 +10,12 @@
  * @module
  */
 
+import { DEFAULT_HANDSHAKE_TIMEOUT } from "../defaults.ts";
+import { DEFAULT_TLS_PORT } from "../defaults.ts";
 import { resolveOptions } from "../core/open.ts";
 import type { Connection } from "../core/types.ts";
 import { closeQuietly } from "../transport/accept_queue.ts";
-import { DEFAULT_TLS_PORT, dialTls, formatHostPort } from "../transport/tls.ts";
+import { dialTls, formatHostPort } from "../transport/tls.ts";
 import type { ByteStream } from "../transport/types.ts";
 import { dialUnix } from "../transport/unix.ts";
 import { dialWebSocket } from "../transport/websocket.ts";
@@ -197,6 +199,9 @@ export async function connectWebSocket<T = unknown>(
   options: ConnectOptions = {},
 ): Promise<Connection<T>> {
   checkOptions(options);
-  const stream = await dialWebSocket(url, options.handshakeTimeout ?? 10_000);
+  const stream = await dialWebSocket(
+    url,
+    options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
+  );
   return await openOn<T>(stream, options, new URL(url).href);
 }

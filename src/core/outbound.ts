@@ -6,10 +6,10 @@
  * @module
  */
 
+import { DEFAULT_MAX_FRAME_BYTES } from "../defaults.ts";
 import {
   BinaryType,
   BLOB_MIN_BYTES,
-  DEFAULT_MAX_FRAME_BYTES,
   MAX_VALUE_NODES,
   RefKind,
 } from "../protocol/constants.ts";

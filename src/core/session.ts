@@ -7,12 +7,15 @@
  */
 
 import {
-  DEFAULT_MAX_FRAME_BYTES,
-  Kind,
-  MAX_FRAME_LENGTH,
-  Op,
-  RefKind,
-} from "../protocol/constants.ts";
+  DEFAULT_FRAME_TIMEOUT,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_MAX_EXPORTS,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_TIMEOUT,
+} from "../defaults.ts";
+import { DEFAULT_MAX_FRAME_BYTES } from "../defaults.ts";
+import { Kind, MAX_FRAME_LENGTH, Op, RefKind } from "../protocol/constants.ts";
 import {
   type DecodeContext,
   decodeValue,
@@ -127,13 +130,13 @@ export const sessionDefaults: Omit<
   SessionOptions,
   "root" | "label" | "acceptor"
 > = {
-  timeout: 30_000,
+  timeout: DEFAULT_TIMEOUT,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
-  handshakeTimeout: 10_000,
-  idleTimeout: 0,
-  maxInFlight: 1024,
-  maxExports: 100_000,
-  frameTimeout: 30_000,
+  handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT,
+  idleTimeout: DEFAULT_IDLE_TIMEOUT,
+  maxInFlight: DEFAULT_MAX_IN_FLIGHT,
+  maxExports: DEFAULT_MAX_EXPORTS,
+  frameTimeout: DEFAULT_FRAME_TIMEOUT,
   includeStack: true,
   log: (message) => console.error(`netref: ${message}`),
 };

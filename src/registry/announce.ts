@@ -4,8 +4,9 @@
  * @module
  */
 
+import { DEFAULT_TTL } from "../defaults.ts";
 import type { Server } from "../server/server.ts";
-import { DEFAULT_TTL, type Registration, type Registry } from "./types.ts";
+import type { Registration, Registry } from "./types.ts";
 
 /** Options of {@linkcode announce}. */
 export interface AnnounceOptions {

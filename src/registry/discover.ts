@@ -9,6 +9,7 @@
  * @module
  */
 
+import { DEFAULT_FAILURE_PENALTY, DEFAULT_REGISTRY_WAIT } from "../defaults.ts";
 import type { ConnectOptions } from "../client/connect.ts";
 import type { Connection } from "../core/types.ts";
 import { connectWithin } from "./dial.ts";
@@ -134,7 +135,7 @@ export async function discover(
         new Promise<ServiceInstance[]>((resolve) =>
           timer = setTimeout(
             () => resolve(state.lists.get(name) ?? cached),
-            options.registryWait ?? 1000,
+            options.registryWait ?? DEFAULT_REGISTRY_WAIT,
           )
         ),
       ]),
@@ -166,7 +167,7 @@ function order(
     const start = turn % instances.length;
     ordered = [...instances.slice(start), ...instances.slice(0, start)];
   }
-  const penalty = options.failurePenalty ?? 10_000;
+  const penalty = options.failurePenalty ?? DEFAULT_FAILURE_PENALTY;
   const now = Date.now();
   for (const [key, at] of state.failures) {
     if (now - at >= penalty) state.failures.delete(key);

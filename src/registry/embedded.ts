@@ -6,6 +6,7 @@
  * @module
  */
 
+import { DEFAULT_REGISTRY_TIMEOUT } from "../defaults.ts";
 import { errorMessage } from "../errors.ts";
 import type { Connection, Remote } from "../core/types.ts";
 import { withOptions } from "../core/proxy.ts";
@@ -92,7 +93,7 @@ export class NetrefRegistry implements Registry {
     this.url = `netref://${
       hostname.includes(":") ? `[${hostname}]` : hostname
     }:${port}`;
-    this.#timeout = options.timeout ?? 5000;
+    this.#timeout = options.timeout ?? DEFAULT_REGISTRY_TIMEOUT;
     if (!(this.#timeout > 0)) {
       throw new RangeError(
         `Cannot use timeout ${this.#timeout}: expected a number > 0`,

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { DEFAULT_REGISTRY_TIMEOUT } from "../defaults.ts";
 import { errorMessage } from "../errors.ts";
 import {
   Etcd3,
@@ -154,7 +155,7 @@ export class EtcdRegistry implements Registry {
       );
     }
     this.#prefix = `${prefix}/services/`;
-    this.#timeout = options.timeout ?? 5000;
+    this.#timeout = options.timeout ?? DEFAULT_REGISTRY_TIMEOUT;
     this.#log = options.log ?? console.error;
     this.url = `etcd://${
       options.hosts.map((h) => h.replace(/^https?:\/\//, "")).join(",")

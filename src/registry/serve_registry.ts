@@ -4,9 +4,9 @@
  * @module
  */
 
+import { DEFAULT_REGISTRY_PORT } from "../defaults.ts";
 import { serve, type ServeOptions, type Server } from "../server/server.ts";
 import { RegistryService, type RegistryServiceOptions } from "./service.ts";
-import { DEFAULT_REGISTRY_PORT } from "./types.ts";
 
 /** Options of {@linkcode serveRegistry}. */
 export interface ServeRegistryOptions

@@ -11,6 +11,8 @@
  * @module
  */
 
+import { DEFAULT_MAX_ENTRIES, DEFAULT_MAX_WATCHERS } from "../defaults.ts";
+import { DEFAULT_WARMUP } from "../defaults.ts";
 import { currentCall } from "../core/context.ts";
 import { exposed, service } from "../core/exposure.ts";
 import type { Connection } from "../core/types.ts";
@@ -128,16 +130,16 @@ export class RegistryService {
   constructor(options: RegistryServiceOptions = {}) {
     this.#maxEntries = positiveInteger(
       options.maxEntries,
-      10_000,
+      DEFAULT_MAX_ENTRIES,
       "maxEntries",
     );
     this.#maxWatchers = positiveInteger(
       options.maxWatchers,
-      1000,
+      DEFAULT_MAX_WATCHERS,
       "maxWatchers",
     );
     this.#watchers = new Watchers(options.log ?? console.error);
-    const warmup = options.warmup ?? 2000;
+    const warmup = options.warmup ?? DEFAULT_WARMUP;
     if (!(typeof warmup === "number" && warmup >= 0)) {
       throw new RangeError(
         `Cannot use warmup ${warmup}: expected a number of milliseconds >= 0`,

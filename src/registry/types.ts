@@ -6,14 +6,8 @@
  * @module
  */
 
-/** Port of the embedded registry when none is given (the server's is 18811). */
-export const DEFAULT_REGISTRY_PORT = 18810;
-
 /** The service name the embedded registry announces in the handshake. */
 export const REGISTRY_SERVICE_NAME = "netref-registry";
-
-/** Time-to-live of a registration when none is given, in milliseconds. */
-export const DEFAULT_TTL = 10_000;
 
 /** One running instance of a service, as a registry lists it. */
 export interface ServiceInstance {

@@ -10,11 +10,9 @@
  * @module
  */
 
+import { DEFAULT_ETCD_PORT, DEFAULT_REGISTRY_PORT } from "../defaults.ts";
 import { NetrefRegistry } from "./embedded.ts";
-import { DEFAULT_REGISTRY_PORT, type Registry } from "./types.ts";
-
-/** Default client port of etcd. */
-const DEFAULT_ETCD_PORT = 2379;
+import { type Registry } from "./types.ts";
 
 /** A parsed registry URL. */
 export interface RegistryUrl {

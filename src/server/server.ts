@@ -8,6 +8,11 @@
  */
 
 import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_SHUTDOWN_DEADLINE,
+} from "../defaults.ts";
+import { DEFAULT_HOSTNAME, DEFAULT_PORT } from "../defaults.ts";
+import {
   acceptSession,
   type ConnectionOptions,
   resolveOptions,
@@ -17,13 +22,7 @@ import { MAGIC } from "../protocol/constants.ts";
 import { PeekedStream } from "../transport/peeked.ts";
 import { closeQuietly } from "../transport/accept_queue.ts";
 import { PlacedStream, Places } from "./admission.ts";
-import {
-  DEFAULT_HOSTNAME,
-  DEFAULT_PORT,
-  formatAddr,
-  listenTcp,
-  prepareAccepted,
-} from "../transport/tcp.ts";
+import { formatAddr, listenTcp, prepareAccepted } from "../transport/tcp.ts";
 import type {
   ByteStream,
   GatedListener,
@@ -253,7 +252,7 @@ export function serveListener<A extends Deno.Addr>(
 ): Server<A> {
   checkService(service);
   const resolved = resolveOptions(options);
-  const maxConnections = options.maxConnections ?? 1024;
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   if (!Number.isInteger(maxConnections) || maxConnections < 1) {
     listener.close();
     throw new RangeError(
@@ -403,7 +402,7 @@ export function serveListener<A extends Deno.Addr>(
       await acceptLoop;
       for (const stream of sniffing) closeQuietly(stream);
       places.closeRefused();
-      const deadline = shutdownOptions.deadline ?? 10_000;
+      const deadline = shutdownOptions.deadline ?? DEFAULT_SHUTDOWN_DEADLINE;
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         Promise.all([...connections].map((c) => c.idle())),

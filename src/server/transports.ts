@@ -7,13 +7,14 @@
  * @module
  */
 
+import { DEFAULT_HANDSHAKE_TIMEOUT } from "../defaults.ts";
+import { DEFAULT_TLS_PORT } from "../defaults.ts";
+import { DEFAULT_HOSTNAME } from "../defaults.ts";
 import { type ConnectOptions, connectStream } from "../client/connect.ts";
 import type { Connection } from "../core/types.ts";
 import { AcceptQueue } from "../transport/accept_queue.ts";
 import { memoryPair } from "../transport/memory.ts";
 import { consoleToStderr, stdioStream } from "../transport/stdio.ts";
-import { DEFAULT_HOSTNAME } from "../transport/tcp.ts";
-import { DEFAULT_TLS_PORT } from "../transport/tls.ts";
 import { listenNodeTls } from "../transport/tls_node.ts";
 import { listenUnix } from "../transport/unix.ts";
 import {
@@ -145,7 +146,7 @@ export async function serveTls(
     cert,
     key,
     ca,
-    handshakeTimeout: options.handshakeTimeout ?? 10_000,
+    handshakeTimeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
     log: options.log ?? console.error,
   });
   return serveListener(listener, service, options);

@@ -6,11 +6,9 @@
  * @module
  */
 
-import { DEFAULT_HOSTNAME } from "../transport/tcp.ts";
-import {
-  DEFAULT_WEBSOCKET_PORT,
-  WebSocketListener,
-} from "../transport/websocket.ts";
+import { DEFAULT_WEBSOCKET_PORT } from "../defaults.ts";
+import { DEFAULT_HOSTNAME } from "../defaults.ts";
+import { WebSocketListener } from "../transport/websocket.ts";
 import {
   serveListener,
   type Server,

@@ -9,9 +9,6 @@
 import { ConnectionClosedError, errorMessage } from "../errors.ts";
 import type { ByteStream } from "./types.ts";
 
-/** Default port of a TLS server, as RPyC's. */
-export const DEFAULT_TLS_PORT = 18821;
-
 /** TLS settings of a client. */
 export interface DialTlsOptions {
   /**

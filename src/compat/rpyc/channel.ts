@@ -43,13 +43,13 @@ function loadedZlib(): Zlib {
   }
   return zlib;
 }
+import { DEFAULT_MAX_FRAME_BYTES } from "../../defaults.ts";
 import { ProtocolError } from "../../errors.ts";
 import {
   CHANNEL_FLUSHER,
   CHANNEL_HEADER_BYTES,
   COMPRESSION_LEVEL,
   COMPRESSION_THRESHOLD,
-  DEFAULT_MAX_FRAME_BYTES,
 } from "./constants.ts";
 
 /** Options for {@linkcode encodeChannelFrame}. */

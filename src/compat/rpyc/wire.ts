@@ -14,12 +14,12 @@
  * @module
  */
 
+import { DEFAULT_MAX_FRAME_BYTES } from "../../defaults.ts";
 import { ProtocolError } from "../../errors.ts";
 import { type BrineValue, dump, load, PyTuple } from "./brine.ts";
 import {
   BrineTag,
   CHANNEL_HEADER_BYTES,
-  DEFAULT_MAX_FRAME_BYTES,
   IMM_INT_BIAS,
   Msg,
   WireVersion,
