@@ -24,7 +24,12 @@ import {
   WireError,
 } from "../protocol/codec.ts";
 import { FrameDecoder, type OutgoingFrame } from "../protocol/frame.ts";
-import { encodeHello, type Hello, parseHello } from "../protocol/handshake.ts";
+import {
+  checkToken,
+  encodeHello,
+  type Hello,
+  readHello,
+} from "../protocol/handshake.ts";
 import type { ByteStream } from "../transport/types.ts";
 import { applyInCall, controllerOf, type IncomingCall } from "./context.ts";
 import {
@@ -336,41 +341,15 @@ export class Session implements ProxyHost, DecodeContext {
   async #readLoop(): Promise<void> {
     let buffer = new Uint8Array(READ_BUFFER_START_BYTES);
     try {
-      let received = new Uint8Array(0);
-      let parsed: ReturnType<typeof parseHello> = null;
-      while (parsed === null) {
-        const n = await this.#stream.read(buffer);
-        if (n === null) {
-          // A peer that sent part of a hello broke the protocol; one that
-          // sent nothing merely went away.
-          const message =
-            `Cannot start connection: ${this.label} closed the connection during the handshake, after ${received.length} bytes of its hello`;
-          throw received.length > 0
-            ? new ProtocolError(message)
-            : new ConnectionClosedError(message);
-        }
-        const grown = new Uint8Array(received.length + n);
-        grown.set(received);
-        grown.set(buffer.subarray(0, n), received.length);
-        received = grown;
-        parsed = parseHello(received);
-      }
+      const { hello, rest } = await readHello(this.#stream, buffer, this.label);
       clearTimeout(this.#handshakeTimer);
-      const hello = parsed.hello;
       if (hello.refused !== undefined) {
         throw new ConnectionClosedError(
           `${this.label} refused the connection: ${hello.refused}`,
         );
       }
-      if (
-        this.#options.acceptor && this.#options.token !== undefined &&
-        !sameSecret(hello.token, this.#options.token)
-      ) {
-        throw new ProtocolError(
-          hello.token === undefined
-            ? "authentication failed: this server requires a token, and none was sent"
-            : "authentication failed: the token does not match",
-        );
+      if (this.#options.acceptor && this.#options.token !== undefined) {
+        checkToken(hello, this.#options.token);
       }
       this.#peer = {
         implementation: hello.implementation,
@@ -393,7 +372,6 @@ export class Session implements ProxyHost, DecodeContext {
       const decoder = new FrameDecoder(this.#options.maxFrameBytes);
       const onFrame = (payload: Uint8Array, owned: boolean, blob: boolean) =>
         this.#onFrame(payload, owned, blob);
-      const rest = received.subarray(parsed.consumed);
       if (rest.length > 0) {
         decoder.push(rest, onFrame);
         this.#frameDeadline.update(
@@ -1161,19 +1139,6 @@ export class Session implements ProxyHost, DecodeContext {
     }
     this.#resolveClosed();
   }
-}
-
-const encoder = new TextEncoder();
-
-/** Compares a received secret with the expected one in constant time. */
-function sameSecret(received: string | undefined, expected: string): boolean {
-  const a = encoder.encode(received ?? "");
-  const b = encoder.encode(expected);
-  // Every byte of the longer one is visited, whatever differs first.
-  let diff = a.length ^ b.length;
-  const n = Math.max(a.length, b.length);
-  for (let i = 0; i < n; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
-  return diff === 0 && received !== undefined;
 }
 
 /** Waits for `promise`, at most `ms` milliseconds. */
