@@ -38,6 +38,25 @@ import { runList, runRegistry } from "./src/cli/registry.ts";
 import { named } from "./src/cli/services.ts";
 
 export type { ServiceSource } from "./mod.ts";
+// The types of the server functions' options and results, for programs that
+// name them; mod.ts exports the functions themselves.
+export type {
+  ServeListenerOptions,
+  ShutdownOptions,
+} from "./src/server/server.ts";
+export type {
+  MemoryServer,
+  StdioServeOptions,
+  TlsServeOptions,
+  UnboundServer,
+  UnixServeOptions,
+} from "./src/server/transports.ts";
+export type {
+  WebSocketHandler,
+  WebSocketHandlerOptions,
+  WebSocketServeOptions,
+} from "./src/server/websocket.ts";
+export type { CallContext } from "./src/core/context.ts";
 
 /** The version `netref --version` prints. */
 export const VERSION = "0.1.0";

@@ -9,13 +9,12 @@ import { DEFAULT_HANDSHAKE_TIMEOUT } from "../defaults.ts";
 import { errorMessage } from "../errors.ts";
 import {
   connect,
-  type Connection,
-  ConnectionClosedError,
   type ConnectOptions,
   connectStream,
-  connectTls,
-  connectUnix,
-} from "../../client.ts";
+} from "../client/connect.ts";
+import { connectTls, connectUnix } from "../client/transports.ts";
+import type { Connection } from "../core/types.ts";
+import { ConnectionClosedError } from "../errors.ts";
 import { WebSocketByteStream } from "../transport/websocket.ts";
 import { formatAddress } from "./address.ts";
 import type { ClientSettings } from "./settings.ts";

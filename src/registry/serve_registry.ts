@@ -5,12 +5,12 @@
  */
 
 import { DEFAULT_REGISTRY_PORT } from "../defaults.ts";
-import { serve, type ServeOptions, type Server } from "../server/server.ts";
+import { type ServeOptions, type Server, serveTcp } from "../server/server.ts";
 import { RegistryService, type RegistryServiceOptions } from "./service.ts";
 
 /** Options of {@linkcode serveRegistry}. */
 export interface ServeRegistryOptions
-  extends Omit<ServeOptions, "shared">, RegistryServiceOptions {
+  extends Omit<ServeOptions, "shared" | "rpyc">, RegistryServiceOptions {
   /**
    * TCP port; `0` picks a free one (read it from `server.addr`).
    *
@@ -47,10 +47,12 @@ export function serveRegistry(options: ServeRegistryOptions = {}): Server {
   });
   let server: Server;
   try {
-    server = serve(registry, {
+    // Netref clients only: RPyC clients have no business with a registry,
+    // and without RPyC a client silent past the handshake is closed, not kept.
+    server = serveTcp(registry, {
       ...serveOptions,
       port: options.port ?? DEFAULT_REGISTRY_PORT,
-    });
+    }, []);
   } catch (error) {
     registry.close();
     throw error;

@@ -12,7 +12,7 @@
 
 import { DEFAULT_ETCD_PORT, DEFAULT_REGISTRY_PORT } from "../defaults.ts";
 import { NetrefRegistry } from "./embedded.ts";
-import { type Registry } from "./types.ts";
+import type { Registry } from "./types.ts";
 
 /** A parsed registry URL. */
 export interface RegistryUrl {

@@ -30,7 +30,6 @@ import type {
 } from "../transport/types.ts";
 
 export type { StreamListener };
-import { rpycProtocol } from "../compat/rpyc/server.ts";
 
 /** Hooks a service may define; neither is reachable remotely. */
 export interface ServiceHooks {
@@ -64,7 +63,7 @@ export interface ServerOptions extends ConnectionOptions {
   maxConnections?: number;
 }
 
-/** Options of {@linkcode serve}. */
+/** Options of `serve`: a TCP server. */
 export interface ServeOptions extends ServerOptions {
   /**
    * Address to listen on. Loopback unless told otherwise.
@@ -176,27 +175,22 @@ function isClass(source: ServiceSource): source is new () => object {
 }
 
 /**
- * Serves a service over TCP.
+ * Serves a service over TCP, answering netref clients and the `foreign`
+ * protocols on the same port. The entry point's `serve` passes RPyC's here,
+ * so that this folder need not import it.
  *
  * @param service A service class, or an object shared by every connection.
- * @param options Address, instancing and limits.
+ * @param options Address, instancing and limits; `rpyc` is read by the
+ *   entry point, not here.
+ * @param foreign Protocols besides netref's own.
  * @returns The running server.
  * @throws {Deno.errors.AddrInUse} If the port is taken.
  * @throws {TypeError} If `service` is neither a class nor an object.
- *
- * @example The classic example
- * ```ts ignore
- * import { exposed, serve, service } from "@netref/netref";
- * @service("test")
- * class TestService {
- *   @exposed foo() { return "foo"; }
- * }
- * await serve(TestService, { port: 18811 }).finished;
- * ```
  */
-export function serve(
+export function serveTcp(
   service: ServiceSource,
-  options: ServeOptions = {},
+  options: ServeOptions,
+  foreign: readonly ForeignProtocol[],
 ): Server {
   checkService(service);
   const tcp = listenTcp(
@@ -210,7 +204,7 @@ export function serve(
   };
   return serveListener(listener, service, {
     ...options,
-    foreignProtocols: options.rpyc === false ? [] : [rpycProtocol()],
+    foreignProtocols: foreign,
   });
 }
 
@@ -225,7 +219,7 @@ function checkService(service: ServiceSource): void {
 
 /**
  * Serves a service on any listener: the transport-independent server that
- * {@linkcode serve} and the other transports build on.
+ * `serve` and the other transports build on.
  *
  * @param listener Where connections come from.
  * @param service A service class, or an object shared by every connection.

@@ -2,7 +2,7 @@
  * Serving over TLS (and mutual TLS), Unix sockets, this process's
  * stdin/stdout, and in memory; WebSocket is in `websocket.ts`. Each
  * hands its listener to {@linkcode serveListener}, so options, limits, hooks
- * and shutdown are the same as {@linkcode serve}'s.
+ * and shutdown are the same as `serve`'s.
  *
  * @module
  */

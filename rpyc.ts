@@ -1,0 +1,33 @@
+/**
+ * Python RPyC from netref: connect to a Python RPyC server as a client
+ * (`connectRpyc`), pass Python keyword arguments (`kwargs`), and answer
+ * Python RPyC clients on a netref server (`rpycProtocol`; `serve` from
+ * `@netref/netref` does so by default).
+ *
+ * ```ts
+ * import { connectRpyc, kwargs } from "@netref/netref/rpyc";
+ *
+ * interface PythonService {
+ *   sorted(items: string[], options: unknown): string[];
+ * }
+ * async function sortedNames(port: number): Promise<string[]> {
+ *   await using conn = await connectRpyc<PythonService>("127.0.0.1", port);
+ *   return await conn.root.sorted(["b", "a"], kwargs({ reverse: true }));
+ * }
+ * console.assert(typeof sortedNames === "function");
+ * ```
+ *
+ * @module
+ */
+
+export type { RpycConnectOptions } from "./src/compat/rpyc/client.ts";
+export { connectRpyc, kwargs, PyKwargs } from "./src/compat/rpyc/client.ts";
+// What `rpycProtocol` is: a protocol a server answers besides netref's own,
+// passed to `serveListener` as one of its `foreignProtocols`.
+export type {
+  ForeignContext,
+  ForeignProtocol,
+  ServedConnection,
+} from "./src/server/server.ts";
+export type { ResolvedOptions } from "./src/core/types.ts";
+export { rpycProtocol } from "./src/compat/rpyc/server.ts";
