@@ -75,7 +75,8 @@ function parseAddress(
  *
  * @example What `netref serve --register` does
  * ```ts ignore
- * import { announce, openRegistry, serve, serviceName } from "@netref/netref";
+ * import { serve } from "@netref/netref";
+ * import { announce, openRegistry, serviceName } from "@netref/netref/registry";
  * import { TestService } from "./examples/test_service.ts";
  * const server = serve(TestService, { port: 0 });
  * const registry = await openRegistry("netref://127.0.0.1:18810");

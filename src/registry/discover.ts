@@ -103,7 +103,7 @@ function stateOf(registry: Registry): ClientState {
  *
  * @example
  * ```ts ignore
- * import { discover, openRegistry } from "@netref/netref/client";
+ * import { discover, openRegistry } from "@netref/netref/registry";
  * await using registry = await openRegistry("netref://127.0.0.1:18810");
  * for (const i of await discover(registry, "test")) console.log(i.hostname, i.port);
  * ```
@@ -202,7 +202,7 @@ function order(
  *
  * @example
  * ```ts ignore
- * import { connectByService, openRegistry } from "@netref/netref/client";
+ * import { connectByService, openRegistry } from "@netref/netref/registry";
  * await using registry = await openRegistry("netref://127.0.0.1:18810");
  * await using conn = await connectByService(registry, "test");
  * console.log(await conn.root.foo());

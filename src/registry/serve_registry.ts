@@ -31,7 +31,7 @@ export interface ServeRegistryOptions
  *
  * @example
  * ```ts ignore
- * import { serveRegistry } from "@netref/netref";
+ * import { serveRegistry } from "@netref/netref/registry";
  * const server = serveRegistry({ hostname: "0.0.0.0", port: 18810 });
  * console.log(`registry on netref://${server.addr.hostname}:${server.addr.port}`);
  * await server.finished;

@@ -138,7 +138,7 @@ export interface OpenRegistryOptions {
  *
  * @example
  * ```ts ignore
- * import { discover, openRegistry } from "@netref/netref/client";
+ * import { discover, openRegistry } from "@netref/netref/registry";
  * await using registry = await openRegistry("etcd://10.0.0.1:2379/prod");
  * console.log(await discover(registry, "test"));
  * ```

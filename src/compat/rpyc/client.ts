@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts ignore
- * import { connectRpyc } from "@netref/netref/client";
+ * import { connectRpyc } from "@netref/netref/rpyc";
  * await using conn = await connectRpyc("localhost", 18861);
  * console.log(await conn.root.foo()); // calls Python's exposed_foo()
  * ```
@@ -82,7 +82,7 @@ class VoidService {}
  *
  * @example The classic TestService, served by Python
  * ```ts ignore
- * import { connectRpyc } from "@netref/netref/client";
+ * import { connectRpyc } from "@netref/netref/rpyc";
  * await using conn = await connectRpyc("localhost", 18861);
  * console.log(await conn.root.foo()); // "foo"
  * ```
