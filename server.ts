@@ -15,9 +15,9 @@
  * your own services, import {@linkcode main} in a small entry script and
  * pass them in:
  *
- * ```ts ignore
- * import { main } from "jsr:@netref/netref/server";
- * import { Calculator } from "./calculator.ts";
+ * ```ts
+ * import { main } from "@netref/netref/server";
+ * import { Calculator } from "./examples/compile_own_server/calculator.ts";
  *
  * if (import.meta.main) {
  *   Deno.exit(await main(Deno.args, { services: [Calculator] }));
@@ -58,7 +58,15 @@ export type {
 } from "./src/server/websocket.ts";
 export type { CallContext } from "./src/core/context.ts";
 
-/** The version `netref --version` prints. */
+/**
+ * The version `netref --version` prints.
+ *
+ * @example
+ * ```ts
+ * import { VERSION } from "@netref/netref/server";
+ * console.assert(/^\d+\.\d+\.\d+$/.test(VERSION));
+ * ```
+ */
 export const VERSION = "0.1.0";
 
 /** Options of {@linkcode main}, for programs that embed the CLI. */
@@ -98,16 +106,18 @@ export interface MainOptions {
  *   a class nor an object.
  *
  * @example Run the CLI
- * ```ts ignore
- * import { main } from "jsr:@netref/netref/server";
- * Deno.exit(await main(Deno.args));
+ * ```ts
+ * import { main } from "@netref/netref/server";
+ * if (import.meta.main) Deno.exit(await main(Deno.args));
  * ```
  *
  * @example A server of your own, compiled with `deno compile`
- * ```ts ignore
- * import { main } from "jsr:@netref/netref/server";
- * import { Calculator } from "./calculator.ts";
- * Deno.exit(await main(Deno.args, { services: [Calculator], name: "calc" }));
+ * ```ts
+ * import { main } from "@netref/netref/server";
+ * import { Calculator } from "./examples/compile_own_server/calculator.ts";
+ * if (import.meta.main) {
+ *   Deno.exit(await main(Deno.args, { services: [Calculator], name: "calc" }));
+ * }
  * ```
  */
 export async function main(

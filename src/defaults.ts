@@ -17,7 +17,16 @@ export const DEFAULT_TLS_PORT = 18821;
 /** Port of `serveWebSocket`. */
 export const DEFAULT_WEBSOCKET_PORT = 18880;
 
-/** Port of the embedded registry (`netref registry`, `serveRegistry`). */
+/**
+ * Port of the embedded registry (`netref registry`, `serveRegistry`).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_REGISTRY_PORT } from "@netref/netref/registry";
+ * const url = `netref://127.0.0.1:${DEFAULT_REGISTRY_PORT}`;
+ * console.assert(url === "netref://127.0.0.1:18810");
+ * ```
+ */
 export const DEFAULT_REGISTRY_PORT = 18810;
 
 /** Port of an `etcd://` registry URL that names none. */

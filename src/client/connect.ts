@@ -38,9 +38,10 @@ export interface ConnectOptions extends ConnectionOptions {
  * @throws {RangeError} On an option out of range.
  *
  * @example The classic client
- * ```ts ignore
+ * ```ts
  * import { connect } from "@netref/netref/client";
- * await using conn = await connect("localhost", 18811);
+ * import type { TestService } from "../../examples/test_service.ts";
+ * await using conn = await connect<TestService>("localhost", 18811);
  * console.log(await conn.root.foo()); // "foo"
  * ```
  */
@@ -88,7 +89,7 @@ function prepare(options: ConnectOptions) {
  * @throws {ConnectionClosedError} If the peer refuses or hangs up.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { connectStream } from "@netref/netref/client";
  * const socket = await Deno.connect({ transport: "unix", path: "/tmp/netref.sock" });
  * await using conn = await connectStream(socket);

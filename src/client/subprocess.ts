@@ -83,9 +83,10 @@ export interface SubprocessConnection<T = unknown> extends Connection<T> {
  * @throws {ProtocolError} If the child does not speak netref on stdout.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { connectSubprocess } from "@netref/netref/client";
- * await using conn = await connectSubprocess(Deno.execPath(), [
+ * import type { TestService } from "../../examples/test_service.ts";
+ * await using conn = await connectSubprocess<TestService>(Deno.execPath(), [
  *   "run",
  *   "child.ts",
  * ]);

@@ -116,9 +116,10 @@ export async function openOn<T>(
  * @throws {TypeError} If only one of `cert` and `key` is given.
  *
  * @example Mutual TLS
- * ```ts ignore
+ * ```ts
  * import { connectTls } from "@netref/netref/client";
- * await using conn = await connectTls("localhost", 18821, {
+ * import type { TestService } from "../../examples/test_service.ts";
+ * await using conn = await connectTls<TestService>("localhost", 18821, {
  *   caCerts: [Deno.readTextFileSync("ca.pem")],
  *   cert: Deno.readTextFileSync("client.pem"),
  *   key: Deno.readTextFileSync("client.key"),
@@ -155,9 +156,10 @@ export async function connectTls<T = unknown>(
  * @throws {ProtocolError} If the server does not speak netref.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { connectUnix } from "@netref/netref/client";
- * await using conn = await connectUnix("/tmp/netref.sock");
+ * import type { TestService } from "../../examples/test_service.ts";
+ * await using conn = await connectUnix<TestService>("/tmp/netref.sock");
  * console.log(await conn.root.foo());
  * ```
  */
@@ -188,9 +190,10 @@ export async function connectUnix<T = unknown>(
  * @throws {ProtocolError} If the server does not speak netref.
  *
  * @example In a browser or in Deno
- * ```ts ignore
+ * ```ts
  * import { connectWebSocket } from "@netref/netref/client";
- * await using conn = await connectWebSocket("ws://127.0.0.1:18880/");
+ * import type { TestService } from "../../examples/test_service.ts";
+ * await using conn = await connectWebSocket<TestService>("ws://127.0.0.1:18880/");
  * console.log(await conn.root.foo());
  * ```
  */

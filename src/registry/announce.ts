@@ -74,10 +74,10 @@ function parseAddress(
  * @throws {RegistryError} If the registry cannot be reached or refuses.
  *
  * @example What `netref serve --register` does
- * ```ts ignore
+ * ```ts
  * import { serve } from "@netref/netref";
  * import { announce, openRegistry, serviceName } from "@netref/netref/registry";
- * import { TestService } from "./examples/test_service.ts";
+ * import { TestService } from "../../examples/test_service.ts";
  * const server = serve(TestService, { port: 0 });
  * const registry = await openRegistry("netref://127.0.0.1:18810");
  * await announce(server, registry, { names: [serviceName(TestService)], ttl: 10_000 });

@@ -102,7 +102,7 @@ function stateOf(registry: Registry): ClientState {
  * @throws {TypeError} On a malformed name.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { discover, openRegistry } from "@netref/netref/registry";
  * await using registry = await openRegistry("netref://127.0.0.1:18810");
  * for (const i of await discover(registry, "test")) console.log(i.hostname, i.port);
@@ -201,10 +201,11 @@ function order(
  * @throws {RangeError} On an option out of range.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { connectByService, openRegistry } from "@netref/netref/registry";
+ * import type { TestService } from "../../examples/test_service.ts";
  * await using registry = await openRegistry("netref://127.0.0.1:18810");
- * await using conn = await connectByService(registry, "test");
+ * await using conn = await connectByService<TestService>(registry, "test");
  * console.log(await conn.root.foo());
  * ```
  */

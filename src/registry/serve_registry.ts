@@ -30,7 +30,7 @@ export interface ServeRegistryOptions
  * @throws {RangeError} On a limit out of range.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { serveRegistry } from "@netref/netref/registry";
  * const server = serveRegistry({ hostname: "0.0.0.0", port: 18810 });
  * console.log(`registry on netref://${server.addr.hostname}:${server.addr.port}`);

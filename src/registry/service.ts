@@ -99,9 +99,9 @@ function positiveInteger(
  * serves every connection (`serve(new RegistryService())`).
  *
  * @example Serving it by hand (`serveRegistry()` does this)
- * ```ts ignore
- * import { serve } from "../server/server.ts";
- * import { RegistryService } from "./service.ts";
+ * ```ts
+ * import { serve } from "@netref/netref";
+ * import { RegistryService } from "@netref/netref/registry";
  * const registry = new RegistryService();
  * const server = serve(registry, { port: 18810 });
  * server.finished.then(() => registry.close());

@@ -137,7 +137,7 @@ export interface OpenRegistryOptions {
  * @throws {RangeError} On a port or timeout out of range.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { discover, openRegistry } from "@netref/netref/registry";
  * await using registry = await openRegistry("etcd://10.0.0.1:2379/prod");
  * console.log(await discover(registry, "test"));

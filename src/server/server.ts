@@ -229,7 +229,7 @@ function checkService(service: ServiceSource): void {
  * @throws {RangeError} On an option out of range.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { serveListener } from "./server.ts";
  * const tcp = Deno.listen({ hostname: "127.0.0.1", port: 0 });
  * const server = serveListener(

@@ -113,8 +113,9 @@ export interface TlsServeOptions extends ServerOptions {
  * @throws {Error} If the port is taken (`EADDRINUSE`).
  *
  * @example Mutual TLS
- * ```ts ignore
+ * ```ts
  * import { serveTls } from "@netref/netref";
+ * import { TestService } from "../../examples/test_service.ts";
  * const server = await serveTls(TestService, {
  *   port: 18821,
  *   cert: await Deno.readTextFile("server.pem"),
@@ -179,8 +180,9 @@ export interface UnixServeOptions extends ServerOptions {
  * @throws {Deno.errors.AddrInUse} If a server already listens at `path`.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { serveUnix } from "@netref/netref";
+ * import { TestService } from "../../examples/test_service.ts";
  * const server = await serveUnix(TestService, { path: "/tmp/netref.sock" });
  * await server.finished;
  * ```
@@ -222,8 +224,9 @@ export interface StdioServeOptions extends ServerOptions {
  * @throws {TypeError} If `service` is neither a class nor an object.
  *
  * @example A child process's whole program
- * ```ts ignore
+ * ```ts
  * import { serveStdio } from "@netref/netref";
+ * import { TestService } from "../../examples/test_service.ts";
  * await serveStdio(TestService).finished;
  * ```
  */
@@ -280,8 +283,9 @@ export interface MemoryServer extends UnboundServer {
  * @throws {TypeError} If `service` is neither a class nor an object.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { serveMemory } from "@netref/netref";
+ * import { TestService } from "../../examples/test_service.ts";
  * await using server = serveMemory(TestService);
  * await using conn = await server.connect<TestService>();
  * console.log(await conn.root.foo()); // "foo"

@@ -81,9 +81,10 @@ class VoidService {}
  * @throws {RangeError} On an option out of range.
  *
  * @example The classic TestService, served by Python
- * ```ts ignore
+ * ```ts
  * import { connectRpyc } from "@netref/netref/rpyc";
- * await using conn = await connectRpyc("localhost", 18861);
+ * interface PythonTestService { foo(): string }
+ * await using conn = await connectRpyc<PythonTestService>("localhost", 18861);
  * console.log(await conn.root.foo()); // "foo"
  * ```
  */

@@ -69,7 +69,8 @@ export class WireVersionError extends ProtocolError {
  * import type { LinkOptions } from "./link.ts";
  * const options: LinkOptions = {
  *   version: null, maxFrameBytes: 1 << 24, label: "peer",
- *   firstMessageTimeout: 10_000, idleTimeout: 0, isBusy: () => false,
+ *   firstMessageTimeout: 10_000, idleTimeout: 0, frameTimeout: 30_000,
+ *   isBusy: () => false,
  * };
  * ```
  */
