@@ -315,7 +315,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "token-length-ignored",
     area: "auth",
-    file: "src/core/session.ts",
+    file: "src/protocol/handshake.ts",
     original: `  let diff = a.length ^ b.length;`,
     replacement: `  let diff = 0;`,
     breaks:
