@@ -75,6 +75,16 @@ export const DEFAULTS = {
   registryTimeout: DEFAULT_REGISTRY_TIMEOUT,
 } as const;
 
+/** A default in milliseconds as the help prints it: `10s`. */
+function seconds(ms: number): string {
+  return `${ms / 1000}s`;
+}
+
+/** A default in bytes as the help prints it: `16MiB`. */
+function mebibytes(bytes: number): string {
+  return `${bytes / (1024 * 1024)}MiB`;
+}
+
 const TOKEN_ENV: FlagSpec = {
   type: "string",
   value: "VAR",
@@ -179,7 +189,9 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       ttl: {
         type: "string",
         value: "DURATION",
-        help: "entry lifetime without heartbeats (default: 10s)",
+        help: `entry lifetime without heartbeats (default: ${
+          seconds(DEFAULTS.ttl)
+        })`,
       },
       advertise: {
         type: "string",
@@ -212,28 +224,36 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       "max-frame-bytes": {
         type: "string",
         value: "SIZE",
-        help: "largest message accepted (default: 16MiB)",
+        help: `largest message accepted (default: ${
+          mebibytes(DEFAULTS.maxFrameBytes)
+        })`,
       },
       "frame-timeout": {
         type: "string",
         value: "DURATION",
-        help:
-          "time a message has to arrive once begun (default: 30s; 0: never)",
+        help: `time a message has to arrive once begun (default: ${
+          seconds(DEFAULTS.frameTimeout)
+        }; 0: never)`,
       },
       "handshake-timeout": {
         type: "string",
         value: "DURATION",
-        help: "time a client has to say hello (default: 10s)",
+        help: `time a client has to say hello (default: ${
+          seconds(DEFAULTS.handshakeTimeout)
+        })`,
       },
       "idle-timeout": {
         type: "string",
         value: "DURATION",
-        help: "close connections silent this long (default: 0, never)",
+        help:
+          `close connections silent this long (default: ${DEFAULTS.idleTimeout}, never)`,
       },
       "shutdown-deadline": {
         type: "string",
         value: "DURATION",
-        help: "time calls get to finish at shutdown (default: 10s)",
+        help: `time calls get to finish at shutdown (default: ${
+          seconds(DEFAULTS.shutdownDeadline)
+        })`,
       },
       "include-stack": {
         type: "boolean",
@@ -283,7 +303,9 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       timeout: {
         type: "string",
         value: "DURATION",
-        help: "time the call may take; 0 waits forever (default: 30s)",
+        help: `time the call may take; 0 waits forever (default: ${
+          seconds(DEFAULTS.timeout)
+        })`,
       },
       compact: { type: "boolean", help: "print the JSON on one line" },
       ...CLIENT_FLAGS,
@@ -314,7 +336,9 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       timeout: {
         type: "string",
         value: "DURATION",
-        help: "time the listing may take; 0 waits forever (default: 30s)",
+        help: `time the listing may take; 0 waits forever (default: ${
+          seconds(DEFAULTS.timeout)
+        })`,
       },
       json: { type: "boolean", help: "print the members as a JSON array" },
       ...CLIENT_FLAGS,
@@ -350,7 +374,9 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       warmup: {
         type: "string",
         value: "DURATION",
-        help: "time list waits after a start (default: 2s)",
+        help: `time list waits after a start (default: ${
+          seconds(DEFAULTS.warmup)
+        })`,
       },
       help: HELP,
     },
@@ -372,7 +398,9 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       timeout: {
         type: "string",
         value: "DURATION",
-        help: "time the registry may take to answer (default: 5s)",
+        help: `time the registry may take to answer (default: ${
+          seconds(DEFAULTS.registryTimeout)
+        })`,
       },
       help: HELP,
     },
