@@ -22,12 +22,4 @@
 
 export type { RpycConnectOptions } from "./src/compat/rpyc/client.ts";
 export { connectRpyc, kwargs, PyKwargs } from "./src/compat/rpyc/client.ts";
-// What `rpycProtocol` is: a protocol a server answers besides netref's own,
-// passed to `serveListener` as one of its `foreignProtocols`.
-export type {
-  ForeignContext,
-  ForeignProtocol,
-  ServedConnection,
-} from "./src/server/server.ts";
-export type { ResolvedOptions } from "./src/core/types.ts";
 export { rpycProtocol } from "./src/compat/rpyc/server.ts";

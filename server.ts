@@ -38,12 +38,17 @@ import { runList, runRegistry } from "./src/cli/registry.ts";
 import { named } from "./src/cli/services.ts";
 
 export type { ServiceSource } from "./mod.ts";
-// The types of the server functions' options and results, for programs that
-// name them; mod.ts exports the functions themselves.
+// The types of the server functions' options and results, and of the
+// protocols a server answers besides netref's own (what `rpycProtocol`
+// returns), for programs that name them; mod.ts exports the functions.
 export type {
+  ForeignContext,
+  ForeignProtocol,
+  ServedConnection,
   ServeListenerOptions,
   ShutdownOptions,
 } from "./src/server/server.ts";
+export type { ResolvedOptions } from "./src/core/types.ts";
 export type {
   MemoryServer,
   StdioServeOptions,
