@@ -6,7 +6,7 @@
  */
 
 import { DEFAULT_HANDSHAKE_TIMEOUT } from "../defaults.ts";
-import { errorMessage } from "../errors.ts";
+import { ConnectionClosedError, errorMessage } from "../errors.ts";
 import {
   connect,
   type ConnectOptions,
@@ -14,7 +14,6 @@ import {
 } from "../client/connect.ts";
 import { connectTls, connectUnix } from "../client/transports.ts";
 import type { Connection } from "../core/types.ts";
-import { ConnectionClosedError } from "../errors.ts";
 import { WebSocketByteStream } from "../transport/websocket.ts";
 import { formatAddress } from "./address.ts";
 import type { ClientSettings } from "./settings.ts";

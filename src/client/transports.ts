@@ -10,8 +10,7 @@
  * @module
  */
 
-import { DEFAULT_HANDSHAKE_TIMEOUT } from "../defaults.ts";
-import { DEFAULT_TLS_PORT } from "../defaults.ts";
+import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_TLS_PORT } from "../defaults.ts";
 import { resolveOptions } from "../core/open.ts";
 import type { Connection } from "../core/types.ts";
 import { closeQuietly } from "../transport/accept_queue.ts";

@@ -11,10 +11,10 @@ import {
   DEFAULT_HANDSHAKE_TIMEOUT,
   DEFAULT_IDLE_TIMEOUT,
   DEFAULT_MAX_EXPORTS,
+  DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_TIMEOUT,
 } from "../defaults.ts";
-import { DEFAULT_MAX_FRAME_BYTES } from "../defaults.ts";
 import { Kind, MAX_FRAME_LENGTH, Op, RefKind } from "../protocol/constants.ts";
 import {
   type DecodeContext,

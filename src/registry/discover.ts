@@ -9,16 +9,12 @@
  * @module
  */
 
+import { RegistryError, ServiceUnavailableError } from "../errors.ts";
 import { DEFAULT_FAILURE_PENALTY, DEFAULT_REGISTRY_WAIT } from "../defaults.ts";
 import type { ConnectOptions } from "../client/connect.ts";
 import type { Connection } from "../core/types.ts";
 import { connectWithin } from "./dial.ts";
-import {
-  type Registry,
-  RegistryError,
-  type ServiceInstance,
-  ServiceUnavailableError,
-} from "./types.ts";
+import type { Registry, ServiceInstance } from "./types.ts";
 import { checkName, instanceKey } from "./validate.ts";
 
 /**

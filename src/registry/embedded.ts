@@ -7,7 +7,7 @@
  */
 
 import { DEFAULT_REGISTRY_TIMEOUT } from "../defaults.ts";
-import { errorMessage } from "../errors.ts";
+import { errorMessage, RegistryError } from "../errors.ts";
 import type { Connection, Remote } from "../core/types.ts";
 import { withOptions } from "../core/proxy.ts";
 import { connectWithin } from "./dial.ts";
@@ -17,7 +17,6 @@ import {
   type Registration,
   type Registry,
   REGISTRY_SERVICE_NAME,
-  RegistryError,
   type RegistryEvent,
   type ServiceInstance,
   type WatchOptions,

@@ -10,7 +10,7 @@
  */
 
 import { DEFAULT_REGISTRY_TIMEOUT } from "../defaults.ts";
-import { errorMessage } from "../errors.ts";
+import { errorMessage, RegistryError } from "../errors.ts";
 import {
   Etcd3,
   type IKeyValue,
@@ -18,15 +18,14 @@ import {
   isRecoverableError,
 } from "etcd3";
 import { EtcdRegistration } from "./etcd_lease.ts";
-import {
-  type InstanceInit,
-  type RegisterOptions,
-  type Registration,
-  type Registry,
-  RegistryError,
-  type RegistryEvent,
-  type ServiceInstance,
-  type WatchOptions,
+import type {
+  InstanceInit,
+  RegisterOptions,
+  Registration,
+  Registry,
+  RegistryEvent,
+  ServiceInstance,
+  WatchOptions,
 } from "./types.ts";
 import {
   byNameThenId,

@@ -11,8 +11,11 @@
  * @module
  */
 
-import { DEFAULT_MAX_ENTRIES, DEFAULT_MAX_WATCHERS } from "../defaults.ts";
-import { DEFAULT_WARMUP } from "../defaults.ts";
+import {
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_MAX_WATCHERS,
+  DEFAULT_WARMUP,
+} from "../defaults.ts";
 import { currentCall } from "../core/context.ts";
 import { exposed, service } from "../core/exposure.ts";
 import type { Connection } from "../core/types.ts";

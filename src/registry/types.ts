@@ -152,5 +152,3 @@ export interface Registry extends AsyncDisposable {
    */
   close(): Promise<void>;
 }
-
-export { RegistryError, ServiceUnavailableError } from "../errors.ts";

@@ -8,10 +8,11 @@
  */
 
 import {
+  DEFAULT_HOSTNAME,
   DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_PORT,
   DEFAULT_SHUTDOWN_DEADLINE,
 } from "../defaults.ts";
-import { DEFAULT_HOSTNAME, DEFAULT_PORT } from "../defaults.ts";
 import {
   acceptSession,
   type ConnectionOptions,

@@ -7,9 +7,11 @@
  * @module
  */
 
-import { DEFAULT_HANDSHAKE_TIMEOUT } from "../defaults.ts";
-import { DEFAULT_TLS_PORT } from "../defaults.ts";
-import { DEFAULT_HOSTNAME } from "../defaults.ts";
+import {
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_HOSTNAME,
+  DEFAULT_TLS_PORT,
+} from "../defaults.ts";
 import { type ConnectOptions, connectStream } from "../client/connect.ts";
 import type { Connection } from "../core/types.ts";
 import { AcceptQueue } from "../transport/accept_queue.ts";

@@ -6,8 +6,7 @@
  * @module
  */
 
-import { DEFAULT_WEBSOCKET_PORT } from "../defaults.ts";
-import { DEFAULT_HOSTNAME } from "../defaults.ts";
+import { DEFAULT_HOSTNAME, DEFAULT_WEBSOCKET_PORT } from "../defaults.ts";
 import { WebSocketListener } from "../transport/websocket.ts";
 import {
   serveListener,
