@@ -5,9 +5,11 @@
  * `conn.root`. Data travels by copy, functions and objects by reference, so
  * callbacks and remote objects just work, and both ends may serve.
  *
- * This module is the client (everything `@netref/netref/client` exports)
- * and the server side. Python RPyC is in `@netref/netref/rpyc`, service
- * discovery in `@netref/netref/registry`.
+ * This module holds what a user names: the client's functions and errors
+ * (as `@netref/netref/client` exports them) and the server side. The types
+ * of options and results that are rarely named are exported by
+ * `@netref/netref/client` and `@netref/netref/server`; Python RPyC is in
+ * `@netref/netref/rpyc`, service discovery in `@netref/netref/registry`.
  *
  * ```ts
  * import { connect, exposed, serve, service } from "@netref/netref";
