@@ -1,13 +1,18 @@
 /**
  * The netref client: connect to a netref server and use its objects through
- * `conn.root`. Holds no server code, so any script can import it.
+ * `conn.root`. It holds no server, RPyC or registry code, so it is what a
+ * browser bundles.
  *
- * ```ts ignore
- * import { connect } from "jsr:@netref/netref/client";
+ * ```ts
+ * import { connect } from "@netref/netref/client";
+ * import { exposed, serve } from "@netref/netref";
  *
- * await using conn = await connect("localhost", 18811);
- * console.log(await conn.root.foo()); // "foo"
- * console.log(await conn.root.version); // attributes are awaited
+ * class Hello {
+ *   @exposed greet(name: string) { return `hello, ${name}`; }
+ * }
+ * await using server = serve(Hello, { port: 0 });
+ * await using conn = await connect<Hello>("127.0.0.1", server.addr.port);
+ * console.assert(await conn.root.greet("netref") === "hello, netref");
  * ```
  *
  * @module
@@ -36,7 +41,7 @@ export type {
   SubprocessOptions,
 } from "./src/client/subprocess.ts";
 export type { MemberInfo } from "./src/core/proxy.ts";
-export type { ErrorClass, RemoteErrorInit } from "./src/core/errors.ts";
+export type { ErrorClass, RemoteErrorInit } from "./src/errors.ts";
 export { connect, connectStream } from "./src/client/connect.ts";
 export {
   connectTls,
@@ -44,31 +49,6 @@ export {
   connectWebSocket,
 } from "./src/client/transports.ts";
 export { connectSubprocess } from "./src/client/subprocess.ts";
-export type { RpycConnectOptions } from "./src/rpyc/client.ts";
-export { connectRpyc, kwargs, PyKwargs } from "./src/rpyc/client.ts";
-export type {
-  InstanceInit,
-  RegisterOptions,
-  Registration,
-  Registry,
-  RegistryEvent,
-  ServiceInstance,
-  WatchOptions,
-} from "./src/registry/types.ts";
-export type { OpenRegistryOptions, RegistryUrl } from "./src/registry/url.ts";
-export type {
-  ConnectByServiceOptions,
-  DiscoverOptions,
-  SelectionPolicy,
-} from "./src/registry/discover.ts";
-export {
-  DEFAULT_REGISTRY_PORT,
-  RegistryError,
-  ServiceUnavailableError,
-} from "./src/registry/types.ts";
-export { openRegistry, parseRegistryUrl } from "./src/registry/url.ts";
-export { connectByService, discover } from "./src/registry/discover.ts";
-export { formatInstances } from "./src/registry/format.ts";
 export {
   dir,
   isNetref,
@@ -83,4 +63,4 @@ export {
   registerErrorClass,
   RemoteError,
   TimeoutError,
-} from "./src/core/errors.ts";
+} from "./src/errors.ts";

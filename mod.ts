@@ -5,7 +5,13 @@
  * `conn.root`. Data travels by copy, functions and objects by reference, so
  * callbacks and remote objects just work, and both ends may serve.
  *
- * ```ts ignore
+ * This module holds what a user names: the client's functions and errors
+ * (as `@netref/netref/client` exports them) and the server side. The types
+ * of options and results that are rarely named are exported by
+ * `@netref/netref/client` and `@netref/netref/server`; Python RPyC is in
+ * `@netref/netref/rpyc`, service discovery in `@netref/netref/registry`.
+ *
+ * ```ts
  * import { connect, exposed, serve, service } from "@netref/netref";
  *
  * @service("test")
@@ -15,73 +21,57 @@
  * }
  *
  * await using server = serve(TestService, { port: 0 });
- * await using conn = await connect<TestService>("localhost", server.addr.port);
- * console.log(await conn.root.foo()); // "foo"
+ * await using conn = await connect<TestService>("127.0.0.1", server.addr.port);
+ * console.assert(await conn.root.foo() === "foo");
+ * console.assert(await conn.root.version === "1.0");
  * ```
  *
  * @module
  */
 
+import { rpycProtocol } from "./src/rpyc/server.ts";
+import {
+  type ServeOptions,
+  type Server,
+  serveTcp,
+  type ServiceSource,
+} from "./src/server/server.ts";
+
 export type {
-  AnyFunction,
+  ByteStream,
   CallOptions,
   Connection,
-  ConnectionStats,
-  CopiedValue,
-  HasMethods,
-  PeerInfo,
-  Received,
+  ConnectOptions,
   Remote,
-  RemoteMember,
-  RemoteMembers,
-  RemoteResult,
-  ResolvedOptions,
-} from "./src/core/types.ts";
-export type { ConnectionOptions } from "./src/core/open.ts";
-export type { ConnectOptions } from "./src/client/connect.ts";
-export type { MemberInfo } from "./src/core/proxy.ts";
-export type { ErrorClass, RemoteErrorInit } from "./src/core/errors.ts";
-export type { CallContext } from "./src/core/context.ts";
-export type { MemberAccess } from "./src/core/exposure.ts";
+} from "./client.ts";
+export {
+  AccessError,
+  connect,
+  ConnectionClosedError,
+  connectStream,
+  connectSubprocess,
+  connectTls,
+  connectUnix,
+  connectWebSocket,
+  dir,
+  isNetref,
+  ProtocolError,
+  registerErrorClass,
+  release,
+  RemoteError,
+  setAttr,
+  TimeoutError,
+  withOptions,
+} from "./client.ts";
 export type {
-  ForeignContext,
-  ForeignProtocol,
-  ServedConnection,
-  ServeListenerOptions,
   ServeOptions,
   Server,
   ServerOptions,
   ServiceHooks,
   ServiceSource,
-  ShutdownOptions,
   StreamListener,
 } from "./src/server/server.ts";
-export type { ByteStream } from "./src/transport/types.ts";
-export type { TlsConnectOptions } from "./src/client/transports.ts";
-export type {
-  SubprocessConnection,
-  SubprocessOptions,
-} from "./src/client/subprocess.ts";
-export type {
-  MemoryServer,
-  StdioServeOptions,
-  TlsServeOptions,
-  UnboundServer,
-  UnixServeOptions,
-} from "./src/server/transports.ts";
-export type {
-  WebSocketHandler,
-  WebSocketHandlerOptions,
-  WebSocketServeOptions,
-} from "./src/server/websocket.ts";
-export { connect, connectStream } from "./src/client/connect.ts";
-export { serve, serveListener } from "./src/server/server.ts";
-export {
-  connectTls,
-  connectUnix,
-  connectWebSocket,
-} from "./src/client/transports.ts";
-export { connectSubprocess } from "./src/client/subprocess.ts";
+export { serveListener } from "./src/server/server.ts";
 export {
   serveMemory,
   serveStdio,
@@ -90,55 +80,42 @@ export {
 } from "./src/server/transports.ts";
 export { serveWebSocket, webSocketHandler } from "./src/server/websocket.ts";
 export { memoryPair } from "./src/transport/memory.ts";
-export type { RpycConnectOptions } from "./src/rpyc/client.ts";
-export { connectRpyc, kwargs, PyKwargs } from "./src/rpyc/client.ts";
-export { rpycProtocol } from "./src/rpyc/server.ts";
-export type {
-  InstanceInit,
-  RegisterOptions,
-  Registration,
-  Registry,
-  RegistryEvent,
-  ServiceInstance,
-  WatchOptions,
-} from "./src/registry/types.ts";
-export type { OpenRegistryOptions, RegistryUrl } from "./src/registry/url.ts";
-export type {
-  ConnectByServiceOptions,
-  DiscoverOptions,
-  SelectionPolicy,
-} from "./src/registry/discover.ts";
-export type { AnnounceOptions } from "./src/registry/announce.ts";
-export type {
-  RegistryServiceOptions,
-  WatchStart,
-} from "./src/registry/service.ts";
-export type { ServeRegistryOptions } from "./src/registry/serve_registry.ts";
-export {
-  DEFAULT_REGISTRY_PORT,
-  RegistryError,
-  ServiceUnavailableError,
-} from "./src/registry/types.ts";
-export { openRegistry, parseRegistryUrl } from "./src/registry/url.ts";
-export { connectByService, discover } from "./src/registry/discover.ts";
-export { formatInstances } from "./src/registry/format.ts";
-export { announce } from "./src/registry/announce.ts";
-export { RegistryService } from "./src/registry/service.ts";
-export { serveRegistry } from "./src/registry/serve_registry.ts";
-export { exposed, service, serviceName } from "./src/core/exposure.ts";
+export { exposed, service } from "./src/core/exposure.ts";
 export { currentCall } from "./src/core/context.ts";
-export {
-  dir,
-  isNetref,
-  release,
-  setAttr,
-  withOptions,
-} from "./src/core/proxy.ts";
-export {
-  AccessError,
-  ConnectionClosedError,
-  ProtocolError,
-  registerErrorClass,
-  RemoteError,
-  TimeoutError,
-} from "./src/core/errors.ts";
+
+/**
+ * Serves a service over TCP, on loopback port 18811 unless told otherwise.
+ * Python RPyC clients are answered on the same port (told apart by their
+ * first bytes) unless `rpyc` is `false`.
+ *
+ * @param service A service class (one instance per connection, unless
+ *   `shared`), or an object shared by every connection.
+ * @param options Address, instancing, limits and the token.
+ * @returns The running server; `server.addr.port` is the port picked when
+ *   `port` is 0.
+ * @throws {Deno.errors.AddrInUse} If the port is taken.
+ * @throws {TypeError} If `service` is neither a class nor an object.
+ * @throws {RangeError} On an option out of range.
+ *
+ * @example Serving a class, one instance per connection
+ * ```ts
+ * import { exposed, serve } from "@netref/netref";
+ *
+ * class Counter {
+ *   #count = 0;
+ *   @exposed increment() { return ++this.#count; }
+ * }
+ * await using server = serve(Counter, { port: 0 });
+ * console.assert(server.addr.port > 0);
+ * ```
+ */
+export function serve(
+  service: ServiceSource,
+  options: ServeOptions = {},
+): Server {
+  return serveTcp(
+    service,
+    options,
+    options.rpyc === false ? [] : [rpycProtocol()],
+  );
+}

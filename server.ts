@@ -15,9 +15,9 @@
  * your own services, import {@linkcode main} in a small entry script and
  * pass them in:
  *
- * ```ts ignore
- * import { main } from "jsr:@netref/netref/server";
- * import { Calculator } from "./calculator.ts";
+ * ```ts
+ * import { main } from "@netref/netref/server";
+ * import { Calculator } from "./examples/compile_own_server/calculator.ts";
  *
  * if (import.meta.main) {
  *   Deno.exit(await main(Deno.args, { services: [Calculator] }));
@@ -38,8 +38,40 @@ import { runList, runRegistry } from "./src/cli/registry.ts";
 import { named } from "./src/cli/services.ts";
 
 export type { ServiceSource } from "./mod.ts";
+// The types of the server functions' options and results, and of the
+// protocols a server answers besides netref's own (what `rpycProtocol`
+// returns), for programs that name them; mod.ts exports the functions.
+export type {
+  ForeignContext,
+  ForeignProtocol,
+  ServedConnection,
+  ServeListenerOptions,
+  ShutdownOptions,
+} from "./src/server/server.ts";
+export type { ResolvedOptions } from "./src/core/types.ts";
+export type {
+  MemoryServer,
+  StdioServeOptions,
+  TlsServeOptions,
+  UnboundServer,
+  UnixServeOptions,
+} from "./src/server/transports.ts";
+export type {
+  WebSocketHandler,
+  WebSocketHandlerOptions,
+  WebSocketServeOptions,
+} from "./src/server/websocket.ts";
+export type { CallContext } from "./src/core/context.ts";
 
-/** The version `netref --version` prints. */
+/**
+ * The version `netref --version` prints.
+ *
+ * @example
+ * ```ts
+ * import { VERSION } from "@netref/netref/server";
+ * console.assert(/^\d+\.\d+\.\d+$/.test(VERSION));
+ * ```
+ */
 export const VERSION = "0.1.0";
 
 /** Options of {@linkcode main}, for programs that embed the CLI. */
@@ -79,16 +111,18 @@ export interface MainOptions {
  *   a class nor an object.
  *
  * @example Run the CLI
- * ```ts ignore
- * import { main } from "jsr:@netref/netref/server";
- * Deno.exit(await main(Deno.args));
+ * ```ts
+ * import { main } from "@netref/netref/server";
+ * if (import.meta.main) Deno.exit(await main(Deno.args));
  * ```
  *
  * @example A server of your own, compiled with `deno compile`
- * ```ts ignore
- * import { main } from "jsr:@netref/netref/server";
- * import { Calculator } from "./calculator.ts";
- * Deno.exit(await main(Deno.args, { services: [Calculator], name: "calc" }));
+ * ```ts
+ * import { main } from "@netref/netref/server";
+ * import { Calculator } from "./examples/compile_own_server/calculator.ts";
+ * if (import.meta.main) {
+ *   Deno.exit(await main(Deno.args, { services: [Calculator], name: "calc" }));
+ * }
  * ```
  */
 export async function main(

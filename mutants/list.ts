@@ -287,7 +287,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "registered-error-loses-stack",
     area: "errors",
-    file: "src/core/errors.ts",
+    file: "src/errors.ts",
     original: `  if (init.stack !== undefined) {`,
     replacement: `  if (init.stack === null) {`,
     breaks: "a registered error class arrives without its remoteStack",
@@ -296,7 +296,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "registered-error-loses-code",
     area: "errors",
-    file: "src/core/errors.ts",
+    file: "src/errors.ts",
     original: `  if (init.code !== undefined) {`,
     replacement: `  if (init.code === null) {`,
     breaks: "a registered error class arrives without its code",
@@ -305,7 +305,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "registered-errors-ignored",
     area: "errors",
-    file: "src/core/errors.ts",
+    file: "src/errors.ts",
     original: `  const errorClass = registeredErrors.get(init.name);`,
     replacement: `  const errorClass = registeredErrors.get("");`,
     breaks: "a registered error class arrives as a plain RemoteError",
@@ -315,7 +315,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "token-length-ignored",
     area: "auth",
-    file: "src/core/session.ts",
+    file: "src/protocol/handshake.ts",
     original: `  let diff = a.length ^ b.length;`,
     replacement: `  let diff = 0;`,
     breaks:

@@ -18,7 +18,7 @@ import {
   type Hello,
   parseHello,
 } from "../src/protocol/handshake.ts";
-import type { RemoteErrorInit } from "../src/core/errors.ts";
+import type { RemoteErrorInit } from "../src/errors.ts";
 
 /** A reference the server exported to the raw peer, as received. */
 export class RawRef {

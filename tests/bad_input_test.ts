@@ -27,7 +27,7 @@ import {
   WireReturn,
   WireSet,
 } from "../src/protocol/codec.ts";
-import type { RemoteErrorInit } from "../src/core/errors.ts";
+import type { RemoteErrorInit } from "../src/errors.ts";
 import { encodeFrames } from "../src/protocol/frame.ts";
 import { encodeHello } from "../src/protocol/handshake.ts";
 import { delay, eventually } from "./_harness.ts";

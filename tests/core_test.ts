@@ -7,10 +7,10 @@ import {
   RemoteError,
   serve,
   service,
-  serviceName,
   setAttr,
   TimeoutError,
 } from "../mod.ts";
+import { serviceName } from "../registry.ts";
 import { TestService } from "../examples/test_service.ts";
 import { eventually, harness } from "./_harness.ts";
 import { startFixture } from "./_processes.ts";

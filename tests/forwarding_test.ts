@@ -7,7 +7,6 @@ import assert from "assert";
 import {
   connect,
   type Connection,
-  connectRpyc,
   currentCall,
   dir,
   exposed,
@@ -17,6 +16,7 @@ import {
   TimeoutError,
   withOptions,
 } from "../mod.ts";
+import { connectRpyc } from "../rpyc.ts";
 import { collectGarbage, delay } from "./_harness.ts";
 import { type FixtureProcess, startFixture } from "./_processes.ts";
 import { PythonProcess, startPythonServer } from "./_rpyc.ts";

@@ -4,7 +4,7 @@ import {
   encodeFrames,
   FrameDecoder,
 } from "../src/protocol/frame.ts";
-import { ProtocolError } from "../src/core/errors.ts";
+import { ProtocolError } from "../src/errors.ts";
 
 function payloads(): Uint8Array[] {
   const sizes = [0, 1, 3, 4, 5, 100, 4096, 70_000, 200_000, 7];

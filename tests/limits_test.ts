@@ -9,7 +9,7 @@ import { exposed } from "../src/core/exposure.ts";
 import { resolveOptions } from "../src/core/open.ts";
 import type { Connection } from "../src/core/types.ts";
 import { withOptions } from "../src/core/proxy.ts";
-import { serve } from "../src/server/server.ts";
+import { serve } from "../mod.ts";
 import { serveTls } from "../src/server/transports.ts";
 import { Kind, Op } from "../src/protocol/constants.ts";
 import { load } from "../src/rpyc/brine.ts";

@@ -1,15 +1,12 @@
 import assert from "assert";
+import { RegistryError, ServiceUnavailableError } from "../src/errors.ts";
 import { exposed, serve, service } from "../mod.ts";
 import { announce } from "../src/registry/announce.ts";
 import { connectByService, discover } from "../src/registry/discover.ts";
 import { formatInstances } from "../src/registry/format.ts";
 import { RegistryService } from "../src/registry/service.ts";
 import { serveRegistry } from "../src/registry/serve_registry.ts";
-import {
-  RegistryError,
-  type RegistryEvent,
-  ServiceUnavailableError,
-} from "../src/registry/types.ts";
+import type { RegistryEvent } from "../src/registry/types.ts";
 import { checkInstance } from "../src/registry/validate.ts";
 import { openRegistry, parseRegistryUrl } from "../src/registry/url.ts";
 import { delay } from "./_harness.ts";

@@ -19,7 +19,7 @@ import {
   loadChannelZlib,
 } from "../src/rpyc/channel.ts";
 import { BrineTag, Handle, Label, Msg } from "../src/rpyc/constants.ts";
-import { ProtocolError } from "../src/core/errors.ts";
+import { ProtocolError } from "../src/errors.ts";
 
 await loadChannelZlib();
 

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { DEFAULT_PORT } from "../defaults.ts";
+
 /** A TCP address, for plain TCP or TLS. */
 export interface TcpAddress {
   readonly transport: "tcp";
@@ -28,9 +30,6 @@ export interface WebSocketAddress {
 
 /** Where a client connects. */
 export type Address = TcpAddress | UnixAddress | WebSocketAddress;
-
-/** The port of an address that names none, as RPyC's. */
-export const DEFAULT_PORT = 18811;
 
 /**
  * Parses an address typed on the command line.

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { errorMessage } from "../core/errors.ts";
+import { errorMessage } from "../errors.ts";
 import { parseArgs } from "cli";
 import { parseRegistryUrl } from "../registry/url.ts";
 import { checkName } from "../registry/validate.ts";

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type Connection, dir } from "../../client.ts";
+import { dir } from "../core/proxy.ts";
+import type { Connection } from "../core/types.ts";
 import type { CallCommand } from "./args.ts";
 import { describeTarget, dial, type Dialed, FlagFileError } from "./dial.ts";
 import { formatJson } from "./json.ts";

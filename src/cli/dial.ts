@@ -5,16 +5,15 @@
  * @module
  */
 
-import { errorMessage } from "../core/errors.ts";
+import { DEFAULT_HANDSHAKE_TIMEOUT } from "../defaults.ts";
+import { ConnectionClosedError, errorMessage } from "../errors.ts";
 import {
   connect,
-  type Connection,
-  ConnectionClosedError,
   type ConnectOptions,
   connectStream,
-  connectTls,
-  connectUnix,
-} from "../../client.ts";
+} from "../client/connect.ts";
+import { connectTls, connectUnix } from "../client/transports.ts";
+import type { Connection } from "../core/types.ts";
 import { WebSocketByteStream } from "../transport/websocket.ts";
 import { formatAddress } from "./address.ts";
 import type { ClientSettings } from "./settings.ts";
@@ -147,7 +146,7 @@ async function dialWebSocket(
   const closed = new Promise<void>((resolve) =>
     socket.addEventListener("close", () => resolve(), { once: true })
   );
-  const timeout = options.handshakeTimeout ?? 10_000;
+  const timeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const opened = await Promise.race([
     new Promise<true>((resolve) =>

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { type Connection, dir, type MemberInfo } from "../../client.ts";
+import { dir, type MemberInfo } from "../core/proxy.ts";
+import type { Connection } from "../core/types.ts";
 import type { InspectCommand } from "./args.ts";
 import { type ClientOutput, withConnection } from "./call.ts";
 import { describeTarget } from "./dial.ts";

@@ -24,7 +24,7 @@
  * @module
  */
 
-import { isNetref } from "../../client.ts";
+import { isNetref } from "../core/proxy.ts";
 
 const TAGS = new Set([
   "$bigint",

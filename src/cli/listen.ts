@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { StreamListener } from "../../mod.ts";
+import type { StreamListener } from "../transport/types.ts";
 import { formatAddr, listenTcp, prepareAccepted } from "../transport/tcp.ts";
 import { listenNodeTls } from "../transport/tls_node.ts";
 import { listenUnix } from "../transport/unix.ts";

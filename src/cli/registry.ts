@@ -5,14 +5,14 @@
  * @module
  */
 
+import { RegistryError } from "../errors.ts";
+import { formatInstances } from "../registry/format.ts";
 import {
-  formatInstances,
-  openRegistry,
-  RegistryError,
-  type Server,
   serveRegistry,
   type ServeRegistryOptions,
-} from "../../mod.ts";
+} from "../registry/serve_registry.ts";
+import { openRegistry } from "../registry/url.ts";
+import type { Server } from "../server/server.ts";
 import { formatAddr } from "../transport/tcp.ts";
 import type { ListCommand, RegistryCommand } from "./args.ts";
 import type { ClientOutput } from "./call.ts";
@@ -44,9 +44,6 @@ export async function runRegistry(
     port: command.port,
     warmup: command.warmup,
     log: output.log,
-    // Python RPyC clients have no business here; without RPyC, a client
-    // silent past the handshake timeout is closed rather than kept.
-    rpyc: false,
   };
   if (command.token !== undefined) options.token = command.token;
   let server: Server;

@@ -8,18 +8,17 @@
  */
 
 import { delay } from "../timing.ts";
+import { rpycProtocol } from "../rpyc/server.ts";
+import { announce } from "../registry/announce.ts";
+import type { Registration, Registry } from "../registry/types.ts";
+import { openRegistry } from "../registry/url.ts";
 import {
-  announce,
-  openRegistry,
-  type Registration,
-  type Registry,
-  rpycProtocol,
   serveListener,
   type ServeListenerOptions,
   type Server,
   type ServiceSource,
-  type StreamListener,
-} from "../../mod.ts";
+} from "../server/server.ts";
+import type { StreamListener } from "../transport/types.ts";
 import { formatAddr } from "../transport/tcp.ts";
 import type { ByteStream, GatedListener } from "../transport/types.ts";
 import type { ServeCommand } from "./args.ts";

@@ -6,13 +6,9 @@
  * @module
  */
 
-import {
-  type Connection,
-  exposed,
-  type ServiceHooks,
-  serviceName,
-  type ServiceSource,
-} from "../../mod.ts";
+import { exposed, serviceName } from "../core/exposure.ts";
+import type { Connection } from "../core/types.ts";
+import type { ServiceHooks, ServiceSource } from "../server/server.ts";
 import { exposedMembers, isPlainData } from "../core/exposure.ts";
 
 /** A service to serve, with the name clients reach it by. */

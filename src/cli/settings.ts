@@ -7,7 +7,7 @@
  * @module
  */
 
-import { errorMessage } from "../core/errors.ts";
+import { errorMessage } from "../errors.ts";
 import type { Address } from "./address.ts";
 
 /** The values parseArgs gives, by flag name (without `--`). */

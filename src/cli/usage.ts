@@ -5,6 +5,26 @@
  * @module
  */
 
+import {
+  DEFAULT_FRAME_TIMEOUT,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_HOSTNAME,
+  DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_EXPORTS,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_PORT,
+  DEFAULT_REGISTRY_PORT,
+  DEFAULT_REGISTRY_TIMEOUT,
+  DEFAULT_SHUTDOWN_DEADLINE,
+  DEFAULT_TIMEOUT,
+  DEFAULT_TLS_PORT,
+  DEFAULT_TTL,
+  DEFAULT_WARMUP,
+  DEFAULT_WEBSOCKET_PORT,
+} from "../defaults.ts";
+
 /** The subcommands. */
 export type CommandName = "serve" | "call" | "inspect" | "registry" | "list";
 
@@ -36,24 +56,34 @@ export const HELP: FlagSpec = {
 
 /** Library defaults the CLI passes explicitly, and prints in its help. */
 export const DEFAULTS = {
-  host: "127.0.0.1",
-  port: 18811,
-  tlsPort: 18821,
-  webSocketPort: 18880,
-  registryPort: 18810,
-  maxConnections: 1024,
-  maxInFlight: 1024,
-  maxExports: 100_000,
-  maxFrameBytes: 16 * 1024 * 1024,
-  handshakeTimeout: 10_000,
-  idleTimeout: 0,
-  frameTimeout: 30_000,
-  shutdownDeadline: 10_000,
-  timeout: 30_000,
-  ttl: 10_000,
-  warmup: 2000,
-  registryTimeout: 5000,
+  host: DEFAULT_HOSTNAME,
+  port: DEFAULT_PORT,
+  tlsPort: DEFAULT_TLS_PORT,
+  webSocketPort: DEFAULT_WEBSOCKET_PORT,
+  registryPort: DEFAULT_REGISTRY_PORT,
+  maxConnections: DEFAULT_MAX_CONNECTIONS,
+  maxInFlight: DEFAULT_MAX_IN_FLIGHT,
+  maxExports: DEFAULT_MAX_EXPORTS,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT,
+  idleTimeout: DEFAULT_IDLE_TIMEOUT,
+  frameTimeout: DEFAULT_FRAME_TIMEOUT,
+  shutdownDeadline: DEFAULT_SHUTDOWN_DEADLINE,
+  timeout: DEFAULT_TIMEOUT,
+  ttl: DEFAULT_TTL,
+  warmup: DEFAULT_WARMUP,
+  registryTimeout: DEFAULT_REGISTRY_TIMEOUT,
 } as const;
+
+/** A default in milliseconds as the help prints it: `10s`. */
+function seconds(ms: number): string {
+  return `${ms / 1000}s`;
+}
+
+/** A default in bytes as the help prints it: `16MiB`. */
+function mebibytes(bytes: number): string {
+  return `${bytes / (1024 * 1024)}MiB`;
+}
 
 const TOKEN_ENV: FlagSpec = {
   type: "string",
@@ -86,9 +116,9 @@ const CLIENT_FLAGS: Readonly<Record<string, FlagSpec>> = {
 };
 
 const ADDRESSES = "Addresses:\n" +
-  "  localhost:18811, [::1]:9000   TCP (a host alone: port 18811; with TLS, 18821)\n" +
+  `  localhost:${DEFAULT_PORT}, [::1]:9000   TCP (a host alone: port ${DEFAULT_PORT}; with TLS, ${DEFAULT_TLS_PORT})\n` +
   "  unix:/run/netref.sock         a Unix socket (needs --allow-write)\n" +
-  "  ws://127.0.0.1:18880/         WebSocket (wss:// trusts the system's CAs)\n" +
+  `  ws://127.0.0.1:${DEFAULT_WEBSOCKET_PORT}/         WebSocket (wss:// trusts the system's CAs)\n` +
   "  --tls, --tls-ca, --tls-cert and --tls-key apply to TCP addresses only.";
 
 /** Every subcommand, its flags and its help texts. */
@@ -159,7 +189,9 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       ttl: {
         type: "string",
         value: "DURATION",
-        help: "entry lifetime without heartbeats (default: 10s)",
+        help: `entry lifetime without heartbeats (default: ${
+          seconds(DEFAULTS.ttl)
+        })`,
       },
       advertise: {
         type: "string",
@@ -192,28 +224,36 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       "max-frame-bytes": {
         type: "string",
         value: "SIZE",
-        help: "largest message accepted (default: 16MiB)",
+        help: `largest message accepted (default: ${
+          mebibytes(DEFAULTS.maxFrameBytes)
+        })`,
       },
       "frame-timeout": {
         type: "string",
         value: "DURATION",
-        help:
-          "time a message has to arrive once begun (default: 30s; 0: never)",
+        help: `time a message has to arrive once begun (default: ${
+          seconds(DEFAULTS.frameTimeout)
+        }; 0: never)`,
       },
       "handshake-timeout": {
         type: "string",
         value: "DURATION",
-        help: "time a client has to say hello (default: 10s)",
+        help: `time a client has to say hello (default: ${
+          seconds(DEFAULTS.handshakeTimeout)
+        })`,
       },
       "idle-timeout": {
         type: "string",
         value: "DURATION",
-        help: "close connections silent this long (default: 0, never)",
+        help:
+          `close connections silent this long (default: ${DEFAULTS.idleTimeout}, never)`,
       },
       "shutdown-deadline": {
         type: "string",
         value: "DURATION",
-        help: "time calls get to finish at shutdown (default: 10s)",
+        help: `time calls get to finish at shutdown (default: ${
+          seconds(DEFAULTS.shutdownDeadline)
+        })`,
       },
       "include-stack": {
         type: "boolean",
@@ -255,7 +295,7 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     synopsis: "call <address> <path> [args...]",
     summary: "call a remote method and print the result as JSON",
     description:
-      "Connects to <address> (host:port, [::1]:port, host for port 18811,\n" +
+      `Connects to <address> (host:port, [::1]:port, host for port ${DEFAULT_PORT},\n` +
       "unix:PATH or ws://host:port/path), calls the member at <path> with the JSON\n" +
       "arguments, prints the result as JSON and exits 0. A remote error is printed\n" +
       "to stderr with exit code 1.",
@@ -263,7 +303,9 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       timeout: {
         type: "string",
         value: "DURATION",
-        help: "time the call may take; 0 waits forever (default: 30s)",
+        help: `time the call may take; 0 waits forever (default: ${
+          seconds(DEFAULTS.timeout)
+        })`,
       },
       compact: { type: "boolean", help: "print the JSON on one line" },
       ...CLIENT_FLAGS,
@@ -294,7 +336,9 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       timeout: {
         type: "string",
         value: "DURATION",
-        help: "time the listing may take; 0 waits forever (default: 30s)",
+        help: `time the listing may take; 0 waits forever (default: ${
+          seconds(DEFAULTS.timeout)
+        })`,
       },
       json: { type: "boolean", help: "print the members as a JSON array" },
       ...CLIENT_FLAGS,
@@ -330,7 +374,9 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       warmup: {
         type: "string",
         value: "DURATION",
-        help: "time list waits after a start (default: 2s)",
+        help: `time list waits after a start (default: ${
+          seconds(DEFAULTS.warmup)
+        })`,
       },
       help: HELP,
     },
@@ -352,7 +398,9 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       timeout: {
         type: "string",
         value: "DURATION",
-        help: "time the registry may take to answer (default: 5s)",
+        help: `time the registry may take to answer (default: ${
+          seconds(DEFAULTS.registryTimeout)
+        })`,
       },
       help: HELP,
     },

@@ -4,13 +4,14 @@
  * @module
  */
 
+import { DEFAULT_PORT } from "../defaults.ts";
 import {
   type ConnectionOptions,
   openConnection,
   resolveOptions,
 } from "../core/open.ts";
 import type { Connection } from "../core/types.ts";
-import { DEFAULT_PORT, dialTcp, formatAddr } from "../transport/tcp.ts";
+import { dialTcp, formatAddr } from "../transport/tcp.ts";
 import type { ByteStream } from "../transport/types.ts";
 
 /** Options of {@linkcode connect}. */
@@ -37,9 +38,10 @@ export interface ConnectOptions extends ConnectionOptions {
  * @throws {RangeError} On an option out of range.
  *
  * @example The classic client
- * ```ts ignore
+ * ```ts
  * import { connect } from "@netref/netref/client";
- * await using conn = await connect("localhost", 18811);
+ * import type { TestService } from "../../examples/test_service.ts";
+ * await using conn = await connect<TestService>("localhost", 18811);
  * console.log(await conn.root.foo()); // "foo"
  * ```
  */
@@ -87,7 +89,7 @@ function prepare(options: ConnectOptions) {
  * @throws {ConnectionClosedError} If the peer refuses or hangs up.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { connectStream } from "@netref/netref/client";
  * const socket = await Deno.connect({ transport: "unix", path: "/tmp/netref.sock" });
  * await using conn = await connectStream(socket);

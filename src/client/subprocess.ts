@@ -6,7 +6,7 @@
  */
 
 import { withTimeout } from "../timing.ts";
-import { ConnectionClosedError } from "../core/errors.ts";
+import { ConnectionClosedError } from "../errors.ts";
 import type { Connection } from "../core/types.ts";
 import { childProcessStream } from "../transport/subprocess.ts";
 import type { ConnectOptions } from "./connect.ts";
@@ -84,9 +84,10 @@ export interface SubprocessConnection<T = unknown> extends Connection<T> {
  * @throws {ProtocolError} If the child does not speak netref on stdout.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { connectSubprocess } from "@netref/netref/client";
- * await using conn = await connectSubprocess(Deno.execPath(), [
+ * import type { TestService } from "../../examples/test_service.ts";
+ * await using conn = await connectSubprocess<TestService>(Deno.execPath(), [
  *   "run",
  *   "child.ts",
  * ]);

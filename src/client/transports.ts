@@ -10,10 +10,11 @@
  * @module
  */
 
+import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_TLS_PORT } from "../defaults.ts";
 import { resolveOptions } from "../core/open.ts";
 import type { Connection } from "../core/types.ts";
 import { closeQuietly } from "../transport/accept_queue.ts";
-import { DEFAULT_TLS_PORT, dialTls, formatHostPort } from "../transport/tls.ts";
+import { dialTls, formatHostPort } from "../transport/tls.ts";
 import type { ByteStream } from "../transport/types.ts";
 import { dialUnix } from "../transport/unix.ts";
 import { dialWebSocket } from "../transport/websocket.ts";
@@ -114,9 +115,10 @@ export async function openOn<T>(
  * @throws {TypeError} If only one of `cert` and `key` is given.
  *
  * @example Mutual TLS
- * ```ts ignore
+ * ```ts
  * import { connectTls } from "@netref/netref/client";
- * await using conn = await connectTls("localhost", 18821, {
+ * import type { TestService } from "../../examples/test_service.ts";
+ * await using conn = await connectTls<TestService>("localhost", 18821, {
  *   caCerts: [Deno.readTextFileSync("ca.pem")],
  *   cert: Deno.readTextFileSync("client.pem"),
  *   key: Deno.readTextFileSync("client.key"),
@@ -153,9 +155,10 @@ export async function connectTls<T = unknown>(
  * @throws {ProtocolError} If the server does not speak netref.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { connectUnix } from "@netref/netref/client";
- * await using conn = await connectUnix("/tmp/netref.sock");
+ * import type { TestService } from "../../examples/test_service.ts";
+ * await using conn = await connectUnix<TestService>("/tmp/netref.sock");
  * console.log(await conn.root.foo());
  * ```
  */
@@ -186,9 +189,10 @@ export async function connectUnix<T = unknown>(
  * @throws {ProtocolError} If the server does not speak netref.
  *
  * @example In a browser or in Deno
- * ```ts ignore
+ * ```ts
  * import { connectWebSocket } from "@netref/netref/client";
- * await using conn = await connectWebSocket("ws://127.0.0.1:18880/");
+ * import type { TestService } from "../../examples/test_service.ts";
+ * await using conn = await connectWebSocket<TestService>("ws://127.0.0.1:18880/");
  * console.log(await conn.root.foo());
  * ```
  */
@@ -197,6 +201,9 @@ export async function connectWebSocket<T = unknown>(
   options: ConnectOptions = {},
 ): Promise<Connection<T>> {
   checkOptions(options);
-  const stream = await dialWebSocket(url, options.handshakeTimeout ?? 10_000);
+  const stream = await dialWebSocket(
+    url,
+    options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
+  );
   return await openOn<T>(stream, options, new URL(url).href);
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { AccessError } from "./errors.ts";
+import { AccessError } from "../errors.ts";
 
 // Decorator metadata lives on `Class[Symbol.metadata]`; Deno compiles
 // standard decorators and provides the symbol.

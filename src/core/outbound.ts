@@ -6,10 +6,10 @@
  * @module
  */
 
+import { DEFAULT_MAX_FRAME_BYTES } from "../defaults.ts";
 import {
   BinaryType,
   BLOB_MIN_BYTES,
-  DEFAULT_MAX_FRAME_BYTES,
   MAX_VALUE_NODES,
   RefKind,
 } from "../protocol/constants.ts";
@@ -32,7 +32,7 @@ import {
   frameLength,
   type OutgoingFrame,
 } from "../protocol/frame.ts";
-import type { RemoteErrorInit } from "./errors.ts";
+import type { RemoteErrorInit } from "../errors.ts";
 import { type ProxyHost, proxyState } from "./proxy.ts";
 import type { ExportTable, ForwardSource } from "./refs.ts";
 

@@ -8,7 +8,7 @@
  */
 
 import { MSGPACK_FALSE, MSGPACK_TRUE } from "../protocol/constants.ts";
-import { errorMessage } from "./errors.ts";
+import { errorMessage } from "../errors.ts";
 import type { PendingResult } from "./proxy.ts";
 
 /** Where a call that failed while nobody waited for it is reported. */

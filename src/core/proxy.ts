@@ -7,7 +7,7 @@
  */
 
 import { Op } from "../protocol/constants.ts";
-import { ConnectionClosedError, errorMessage } from "./errors.ts";
+import { ConnectionClosedError, errorMessage } from "../errors.ts";
 import {
   type FailureSink,
   isThenable,
@@ -643,7 +643,7 @@ function targetOf(
  * @throws {AccessError} (rejection) If the member is not writable remotely.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { connect, setAttr } from "@netref/netref";
  * await using conn = await connect("localhost", 18811);
  * await setAttr(conn.root, "version", "2.0");
@@ -681,7 +681,7 @@ export interface MemberInfo {
  * @throws {TypeError} If `ref` is not a netref.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { connect, dir } from "@netref/netref";
  * await using conn = await connect("localhost", 18811);
  * console.log(await dir(conn.root)); // [{ name: "foo", kind: "method" }, ...]
@@ -700,9 +700,10 @@ export function dir(ref: unknown): Promise<MemberInfo[]> {
  * @throws {TypeError} If `ref` is not a netref.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { connect, release } from "@netref/netref";
- * await using conn = await connect("localhost", 18811);
+ * import type { TestService } from "../../examples/test_service.ts";
+ * await using conn = await connect<TestService>("localhost", 18811);
  * const counter = await conn.root.makeCounter();
  * release(counter);
  * ```
@@ -724,11 +725,12 @@ export function release(ref: unknown): void {
  * @throws {TypeError} If `ref` is not a netref.
  *
  * @example Cancelling a slow call
- * ```ts ignore
+ * ```ts
  * import { connect, withOptions } from "@netref/netref";
- * await using conn = await connect("localhost", 18811);
+ * import type { TestService } from "../../examples/test_service.ts";
+ * await using conn = await connect<TestService>("localhost", 18811);
  * const quick = withOptions(conn.root, { timeout: 500 });
- * await quick.slowMethod(); // TimeoutError after 500 ms
+ * await quick.foo(); // a TimeoutError if foo takes over 500 ms
  * ```
  */
 export function withOptions<T>(ref: T, options: CallOptions): T {

@@ -8,12 +8,15 @@
 
 import { withTimeout } from "../timing.ts";
 import {
+  DEFAULT_FRAME_TIMEOUT,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_MAX_EXPORTS,
   DEFAULT_MAX_FRAME_BYTES,
-  Kind,
-  MAX_FRAME_LENGTH,
-  Op,
-  RefKind,
-} from "../protocol/constants.ts";
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_TIMEOUT,
+} from "../defaults.ts";
+import { Kind, MAX_FRAME_LENGTH, Op, RefKind } from "../protocol/constants.ts";
 import {
   type DecodeContext,
   decodeValue,
@@ -22,7 +25,12 @@ import {
   WireError,
 } from "../protocol/codec.ts";
 import { FrameDecoder, type OutgoingFrame } from "../protocol/frame.ts";
-import { encodeHello, type Hello, parseHello } from "../protocol/handshake.ts";
+import {
+  checkToken,
+  encodeHello,
+  type Hello,
+  readHello,
+} from "../protocol/handshake.ts";
 import type { ByteStream } from "../transport/types.ts";
 import {
   applyInCall,
@@ -37,7 +45,7 @@ import {
   rebuildError,
   type RemoteErrorInit,
   TimeoutError,
-} from "./errors.ts";
+} from "../errors.ts";
 import { checkMember, isPlainData } from "./exposure.ts";
 import {
   awaitResult,
@@ -138,13 +146,13 @@ export const sessionDefaults: Omit<
   SessionOptions,
   "root" | "label" | "acceptor"
 > = {
-  timeout: 30_000,
+  timeout: DEFAULT_TIMEOUT,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
-  handshakeTimeout: 10_000,
-  idleTimeout: 0,
-  maxInFlight: 1024,
-  maxExports: 100_000,
-  frameTimeout: 30_000,
+  handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT,
+  idleTimeout: DEFAULT_IDLE_TIMEOUT,
+  maxInFlight: DEFAULT_MAX_IN_FLIGHT,
+  maxExports: DEFAULT_MAX_EXPORTS,
+  frameTimeout: DEFAULT_FRAME_TIMEOUT,
   includeStack: true,
   log: (message) => console.error(`netref: ${message}`),
 };
@@ -347,41 +355,15 @@ export class Session implements ProxyHost, DecodeContext {
   async #readLoop(): Promise<void> {
     let buffer = new Uint8Array(READ_BUFFER_START_BYTES);
     try {
-      let received = new Uint8Array(0);
-      let parsed: ReturnType<typeof parseHello> = null;
-      while (parsed === null) {
-        const n = await this.#stream.read(buffer);
-        if (n === null) {
-          // A peer that sent part of a hello broke the protocol; one that
-          // sent nothing merely went away.
-          const message =
-            `Cannot start connection: ${this.label} closed the connection during the handshake, after ${received.length} bytes of its hello`;
-          throw received.length > 0
-            ? new ProtocolError(message)
-            : new ConnectionClosedError(message);
-        }
-        const grown = new Uint8Array(received.length + n);
-        grown.set(received);
-        grown.set(buffer.subarray(0, n), received.length);
-        received = grown;
-        parsed = parseHello(received);
-      }
+      const { hello, rest } = await readHello(this.#stream, buffer, this.label);
       clearTimeout(this.#handshakeTimer);
-      const hello = parsed.hello;
       if (hello.refused !== undefined) {
         throw new ConnectionClosedError(
           `${this.label} refused the connection: ${hello.refused}`,
         );
       }
-      if (
-        this.#options.acceptor && this.#options.token !== undefined &&
-        !sameSecret(hello.token, this.#options.token)
-      ) {
-        throw new ProtocolError(
-          hello.token === undefined
-            ? "authentication failed: this server requires a token, and none was sent"
-            : "authentication failed: the token does not match",
-        );
+      if (this.#options.acceptor && this.#options.token !== undefined) {
+        checkToken(hello, this.#options.token);
       }
       this.#peer = {
         implementation: hello.implementation,
@@ -404,7 +386,6 @@ export class Session implements ProxyHost, DecodeContext {
       const decoder = new FrameDecoder(this.#options.maxFrameBytes);
       const onFrame = (payload: Uint8Array, owned: boolean, blob: boolean) =>
         this.#onFrame(payload, owned, blob);
-      const rest = received.subarray(parsed.consumed);
       if (rest.length > 0) {
         decoder.push(rest, onFrame);
         this.#frameDeadline.update(
@@ -1118,17 +1099,4 @@ export class Session implements ProxyHost, DecodeContext {
     }
     this.#resolveClosed();
   }
-}
-
-const encoder = new TextEncoder();
-
-/** Compares a received secret with the expected one in constant time. */
-function sameSecret(received: string | undefined, expected: string): boolean {
-  const a = encoder.encode(received ?? "");
-  const b = encoder.encode(expected);
-  // Every byte of the longer one is visited, whatever differs first.
-  let diff = a.length ^ b.length;
-  const n = Math.max(a.length, b.length);
-  for (let i = 0; i < n; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
-  return diff === 0 && received !== undefined;
 }

@@ -7,6 +7,7 @@
  */
 
 import { withTimeout } from "../timing.ts";
+import { READ_PAUSE_BYTES } from "../defaults.ts";
 import {
   encodeFrameChunks,
   FRAME_HEADER_BYTES,
@@ -17,13 +18,6 @@ import type { ByteStream } from "../transport/types.ts";
 
 /** Batches up to this size are built in one reused buffer. */
 const WRITE_BUFFER_BYTES = 16 * 1024;
-
-/**
- * Reading from the peer pauses while more than this waits to be written to
- * it: a peer that sends requests but never reads the answers cannot make the
- * queue grow without bound.
- */
-const QUEUE_HIGH_WATER_BYTES = 8 * 1024 * 1024;
 
 /** Something whose encoded bytes stay patchable until they are written. */
 export interface QueuedPayload {
@@ -68,7 +62,7 @@ export class FrameWriter {
 
   /** Whether so much waits to be written that reading should pause. */
   get congested(): boolean {
-    return this.#queuedBytes > QUEUE_HIGH_WATER_BYTES;
+    return this.#queuedBytes > READ_PAUSE_BYTES;
   }
 
   /** Resolves once the queue has drained to half the high-water mark. */
@@ -135,7 +129,7 @@ export class FrameWriter {
   }
 
   #wakeReader(always = false): void {
-    if (!always && this.#queuedBytes > QUEUE_HIGH_WATER_BYTES / 2) return;
+    if (!always && this.#queuedBytes > READ_PAUSE_BYTES / 2) return;
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const wake of waiters) wake();

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { RemoteErrorInit } from "../core/errors.ts";
+import type { RemoteErrorInit } from "../errors.ts";
 import { BinaryType, Ext } from "./constants.ts";
 
 /** What decoding needs from the connection to rebuild references and errors. */

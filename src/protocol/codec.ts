@@ -20,7 +20,7 @@
  */
 
 import { addExtension, Packr } from "msgpack/encode";
-import { ProtocolError, type RemoteErrorInit } from "../core/errors.ts";
+import { ProtocolError, type RemoteErrorInit } from "../errors.ts";
 import { buildValue, type DecodeContext } from "./build.ts";
 import { Ext } from "./constants.ts";
 import { scanPayload } from "./scan.ts";

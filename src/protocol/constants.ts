@@ -11,9 +11,6 @@ export const MAGIC: Uint8Array = new Uint8Array([0x4e, 0x52, 0x45, 0x46]); // "N
 /** Protocol version sent after the magic; peers must agree on it. */
 export const PROTOCOL_VERSION = 1;
 
-/** Default largest frame payload a peer accepts: 16 MiB. */
-export const DEFAULT_MAX_FRAME_BYTES: number = 16 * 1024 * 1024;
-
 /** Message kinds: the first element of every message array. */
 export const Kind = {
   /** `[REQUEST, id, target, op, path, payload, hold]` */

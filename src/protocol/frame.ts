@@ -4,7 +4,7 @@
  * @module
  */
 
-import { ProtocolError } from "../core/errors.ts";
+import { ProtocolError } from "../errors.ts";
 import { BLOB_FRAME_FLAG } from "./constants.ts";
 
 /** Bytes in a frame header. */

@@ -6,7 +6,11 @@
  */
 
 import { Packr } from "msgpack/encode";
-import { errorMessage, ProtocolError } from "../core/errors.ts";
+import {
+  ConnectionClosedError,
+  errorMessage,
+  ProtocolError,
+} from "../errors.ts";
 import { MAGIC, PROTOCOL_VERSION } from "./constants.ts";
 import { buildValue, type DecodeContext } from "./build.ts";
 import { scanPayload } from "./scan.ts";
@@ -149,6 +153,82 @@ function validateHello(value: unknown): Hello {
     service: hello.service,
     refused: hello.refused,
   };
+}
+
+/** Where a hello is read from: the reading half of a byte stream. */
+export interface HelloSource {
+  /** Reads into `buffer`; resolves with the count, or null at the end. */
+  read(buffer: Uint8Array): Promise<number | null>;
+}
+
+/**
+ * Reads the peer's hello. It does not time out by itself: the caller bounds
+ * the handshake by closing the stream, which ends the read.
+ *
+ * @param source The stream the hello arrives on.
+ * @param buffer Scratch space for each read.
+ * @param label How the peer is named in messages.
+ * @returns The hello, and the bytes received after it (the first frames).
+ * @throws {ProtocolError} On a malformed hello, or a peer that closed the
+ *   stream part of the way through its hello.
+ * @throws {ConnectionClosedError} If the peer closed the stream before
+ *   sending anything.
+ */
+export async function readHello(
+  source: HelloSource,
+  buffer: Uint8Array,
+  label: string,
+): Promise<{ hello: Hello; rest: Uint8Array }> {
+  let received = new Uint8Array(0);
+  for (;;) {
+    const n = await source.read(buffer);
+    if (n === null) {
+      // A peer that sent part of a hello broke the protocol; one that sent
+      // nothing merely went away.
+      const message =
+        `Cannot start connection: ${label} closed the connection during the handshake, after ${received.length} bytes of its hello`;
+      throw received.length > 0
+        ? new ProtocolError(message)
+        : new ConnectionClosedError(message);
+    }
+    const grown = new Uint8Array(received.length + n);
+    grown.set(received);
+    grown.set(buffer.subarray(0, n), received.length);
+    received = grown;
+    const parsed = parseHello(received);
+    if (parsed !== null) {
+      return { hello: parsed.hello, rest: received.subarray(parsed.consumed) };
+    }
+  }
+}
+
+const textEncoder = new TextEncoder();
+
+/**
+ * Checks the token of a peer's hello against the one this side requires,
+ * in constant time.
+ *
+ * @param hello The peer's hello.
+ * @param expected The shared secret.
+ * @throws {ProtocolError} If the hello has no token, or another one.
+ */
+export function checkToken(hello: Hello, expected: string): void {
+  if (sameSecret(hello.token, expected)) return;
+  throw new ProtocolError(
+    hello.token === undefined
+      ? "authentication failed: this server requires a token, and none was sent"
+      : "authentication failed: the token does not match",
+  );
+}
+
+function sameSecret(received: string | undefined, expected: string): boolean {
+  const a = textEncoder.encode(received ?? "");
+  const b = textEncoder.encode(expected);
+  // Every byte of the longer one is visited, whatever differs first.
+  let diff = a.length ^ b.length;
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
+  return diff === 0 && received !== undefined;
 }
 
 function describeBytes(bytes: Uint8Array): string {

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { ProtocolError } from "../core/errors.ts";
+import { ProtocolError } from "../errors.ts";
 import {
   BinaryType,
   Ext,

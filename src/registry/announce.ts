@@ -4,8 +4,9 @@
  * @module
  */
 
+import { DEFAULT_TTL } from "../defaults.ts";
 import type { Server } from "../server/server.ts";
-import { DEFAULT_TTL, type Registration, type Registry } from "./types.ts";
+import type { Registration, Registry } from "./types.ts";
 
 /** Options of {@linkcode announce}. */
 export interface AnnounceOptions {
@@ -73,9 +74,10 @@ function parseAddress(
  * @throws {RegistryError} If the registry cannot be reached or refuses.
  *
  * @example What `netref serve --register` does
- * ```ts ignore
- * import { announce, openRegistry, serve, serviceName } from "@netref/netref";
- * import { TestService } from "./examples/test_service.ts";
+ * ```ts
+ * import { serve } from "@netref/netref";
+ * import { announce, openRegistry, serviceName } from "@netref/netref/registry";
+ * import { TestService } from "../../examples/test_service.ts";
  * const server = serve(TestService, { port: 0 });
  * const registry = await openRegistry("netref://127.0.0.1:18810");
  * await announce(server, registry, { names: [serviceName(TestService)], ttl: 10_000 });

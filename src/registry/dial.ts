@@ -8,7 +8,7 @@
 
 import { withTimeout } from "../timing.ts";
 import { connect, type ConnectOptions } from "../client/connect.ts";
-import { TimeoutError } from "../core/errors.ts";
+import { TimeoutError } from "../errors.ts";
 import type { Connection } from "../core/types.ts";
 
 /**

@@ -10,15 +10,12 @@
  */
 
 import { withTimeout } from "../timing.ts";
+import { RegistryError, ServiceUnavailableError } from "../errors.ts";
+import { DEFAULT_FAILURE_PENALTY, DEFAULT_REGISTRY_WAIT } from "../defaults.ts";
 import type { ConnectOptions } from "../client/connect.ts";
 import type { Connection } from "../core/types.ts";
 import { connectWithin } from "./dial.ts";
-import {
-  type Registry,
-  RegistryError,
-  type ServiceInstance,
-  ServiceUnavailableError,
-} from "./types.ts";
+import type { Registry, ServiceInstance } from "./types.ts";
 import { checkName, instanceKey } from "./validate.ts";
 
 /**
@@ -102,8 +99,8 @@ function stateOf(registry: Registry): ClientState {
  * @throws {TypeError} On a malformed name.
  *
  * @example
- * ```ts ignore
- * import { discover, openRegistry } from "@netref/netref/client";
+ * ```ts
+ * import { discover, openRegistry } from "@netref/netref/registry";
  * await using registry = await openRegistry("netref://127.0.0.1:18810");
  * for (const i of await discover(registry, "test")) console.log(i.hostname, i.port);
  * ```
@@ -131,7 +128,7 @@ export async function discover(
     return [
       ...await withTimeout(
         asked,
-        options.registryWait ?? 1000,
+        options.registryWait ?? DEFAULT_REGISTRY_WAIT,
         () => state.lists.get(name) ?? cached,
       ),
     ];
@@ -160,7 +157,7 @@ function order(
     const start = turn % instances.length;
     ordered = [...instances.slice(start), ...instances.slice(0, start)];
   }
-  const penalty = options.failurePenalty ?? 10_000;
+  const penalty = options.failurePenalty ?? DEFAULT_FAILURE_PENALTY;
   const now = Date.now();
   for (const [key, at] of state.failures) {
     if (now - at >= penalty) state.failures.delete(key);
@@ -194,10 +191,11 @@ function order(
  * @throws {RangeError} On an option out of range.
  *
  * @example
- * ```ts ignore
- * import { connectByService, openRegistry } from "@netref/netref/client";
+ * ```ts
+ * import { connectByService, openRegistry } from "@netref/netref/registry";
+ * import type { TestService } from "../../examples/test_service.ts";
  * await using registry = await openRegistry("netref://127.0.0.1:18810");
- * await using conn = await connectByService(registry, "test");
+ * await using conn = await connectByService<TestService>(registry, "test");
  * console.log(await conn.root.foo());
  * ```
  */

@@ -7,7 +7,8 @@
  */
 
 import { delay } from "../timing.ts";
-import { errorMessage } from "../core/errors.ts";
+import { DEFAULT_REGISTRY_TIMEOUT } from "../defaults.ts";
+import { errorMessage, RegistryError } from "../errors.ts";
 import type { Connection, Remote } from "../core/types.ts";
 import { withOptions } from "../core/proxy.ts";
 import { connectWithin } from "./dial.ts";
@@ -17,7 +18,6 @@ import {
   type Registration,
   type Registry,
   REGISTRY_SERVICE_NAME,
-  RegistryError,
   type RegistryEvent,
   type ServiceInstance,
   type WatchOptions,
@@ -85,7 +85,7 @@ export class NetrefRegistry implements Registry {
     this.url = `netref://${
       hostname.includes(":") ? `[${hostname}]` : hostname
     }:${port}`;
-    this.#timeout = options.timeout ?? 5000;
+    this.#timeout = options.timeout ?? DEFAULT_REGISTRY_TIMEOUT;
     if (!(this.#timeout > 0)) {
       throw new RangeError(
         `Cannot use timeout ${this.#timeout}: expected a number > 0`,

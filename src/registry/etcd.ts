@@ -9,7 +9,8 @@
  * @module
  */
 
-import { errorMessage } from "../core/errors.ts";
+import { DEFAULT_REGISTRY_TIMEOUT } from "../defaults.ts";
+import { errorMessage, RegistryError } from "../errors.ts";
 import {
   Etcd3,
   type IKeyValue,
@@ -17,15 +18,14 @@ import {
   isRecoverableError,
 } from "etcd3";
 import { EtcdRegistration } from "./etcd_lease.ts";
-import {
-  type InstanceInit,
-  type RegisterOptions,
-  type Registration,
-  type Registry,
-  RegistryError,
-  type RegistryEvent,
-  type ServiceInstance,
-  type WatchOptions,
+import type {
+  InstanceInit,
+  RegisterOptions,
+  Registration,
+  Registry,
+  RegistryEvent,
+  ServiceInstance,
+  WatchOptions,
 } from "./types.ts";
 import {
   byNameThenId,
@@ -154,7 +154,7 @@ export class EtcdRegistry implements Registry {
       );
     }
     this.#prefix = `${prefix}/services/`;
-    this.#timeout = options.timeout ?? 5000;
+    this.#timeout = options.timeout ?? DEFAULT_REGISTRY_TIMEOUT;
     this.#log = options.log ?? console.error;
     this.url = `etcd://${
       options.hosts.map((h) => h.replace(/^https?:\/\//, "")).join(",")

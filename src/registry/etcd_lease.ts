@@ -5,7 +5,7 @@
  * @module
  */
 
-import { errorMessage } from "../core/errors.ts";
+import { errorMessage } from "../errors.ts";
 import type { Etcd3, Lease } from "etcd3";
 import type { EtcdRegistry } from "./etcd.ts";
 import type { Registration, ServiceInstance } from "./types.ts";

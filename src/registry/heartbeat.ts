@@ -6,7 +6,7 @@
  * @module
  */
 
-import { errorMessage } from "../core/errors.ts";
+import { errorMessage } from "../errors.ts";
 import { withOptions } from "../core/proxy.ts";
 import type { Connection } from "../core/types.ts";
 import type { NetrefRegistry } from "./embedded.ts";

@@ -4,13 +4,13 @@
  * @module
  */
 
-import { serve, type ServeOptions, type Server } from "../server/server.ts";
+import { DEFAULT_REGISTRY_PORT } from "../defaults.ts";
+import { type ServeOptions, type Server, serveTcp } from "../server/server.ts";
 import { RegistryService, type RegistryServiceOptions } from "./service.ts";
-import { DEFAULT_REGISTRY_PORT } from "./types.ts";
 
 /** Options of {@linkcode serveRegistry}. */
 export interface ServeRegistryOptions
-  extends Omit<ServeOptions, "shared">, RegistryServiceOptions {
+  extends Omit<ServeOptions, "shared" | "rpyc">, RegistryServiceOptions {
   /**
    * TCP port; `0` picks a free one (read it from `server.addr`).
    *
@@ -30,8 +30,8 @@ export interface ServeRegistryOptions
  * @throws {RangeError} On a limit out of range.
  *
  * @example
- * ```ts ignore
- * import { serveRegistry } from "@netref/netref";
+ * ```ts
+ * import { serveRegistry } from "@netref/netref/registry";
  * const server = serveRegistry({ hostname: "0.0.0.0", port: 18810 });
  * console.log(`registry on netref://${server.addr.hostname}:${server.addr.port}`);
  * await server.finished;
@@ -47,10 +47,12 @@ export function serveRegistry(options: ServeRegistryOptions = {}): Server {
   });
   let server: Server;
   try {
-    server = serve(registry, {
+    // Netref clients only: RPyC clients have no business with a registry,
+    // and without RPyC a client silent past the handshake is closed, not kept.
+    server = serveTcp(registry, {
       ...serveOptions,
       port: options.port ?? DEFAULT_REGISTRY_PORT,
-    });
+    }, []);
   } catch (error) {
     registry.close();
     throw error;

@@ -11,6 +11,11 @@
  * @module
  */
 
+import {
+  DEFAULT_MAX_ENTRIES,
+  DEFAULT_MAX_WATCHERS,
+  DEFAULT_WARMUP,
+} from "../defaults.ts";
 import { currentCall } from "../core/context.ts";
 import { exposed, service } from "../core/exposure.ts";
 import type { Connection } from "../core/types.ts";
@@ -97,9 +102,9 @@ function positiveInteger(
  * serves every connection (`serve(new RegistryService())`).
  *
  * @example Serving it by hand (`serveRegistry()` does this)
- * ```ts ignore
- * import { serve } from "../server/server.ts";
- * import { RegistryService } from "./service.ts";
+ * ```ts
+ * import { serve } from "@netref/netref";
+ * import { RegistryService } from "@netref/netref/registry";
  * const registry = new RegistryService();
  * const server = serve(registry, { port: 18810 });
  * server.finished.then(() => registry.close());
@@ -128,16 +133,16 @@ export class RegistryService {
   constructor(options: RegistryServiceOptions = {}) {
     this.#maxEntries = positiveInteger(
       options.maxEntries,
-      10_000,
+      DEFAULT_MAX_ENTRIES,
       "maxEntries",
     );
     this.#maxWatchers = positiveInteger(
       options.maxWatchers,
-      1000,
+      DEFAULT_MAX_WATCHERS,
       "maxWatchers",
     );
     this.#watchers = new Watchers(options.log ?? console.error);
-    const warmup = options.warmup ?? 2000;
+    const warmup = options.warmup ?? DEFAULT_WARMUP;
     if (!(typeof warmup === "number" && warmup >= 0)) {
       throw new RangeError(
         `Cannot use warmup ${warmup}: expected a number of milliseconds >= 0`,

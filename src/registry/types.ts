@@ -6,14 +6,8 @@
  * @module
  */
 
-/** Port of the embedded registry when none is given (the server's is 18811). */
-export const DEFAULT_REGISTRY_PORT = 18810;
-
 /** The service name the embedded registry announces in the handshake. */
 export const REGISTRY_SERVICE_NAME = "netref-registry";
-
-/** Time-to-live of a registration when none is given, in milliseconds. */
-export const DEFAULT_TTL = 10_000;
 
 /** One running instance of a service, as a registry lists it. */
 export interface ServiceInstance {
@@ -157,51 +151,4 @@ export interface Registry extends AsyncDisposable {
    * watches, and closes its connections.
    */
   close(): Promise<void>;
-}
-
-/**
- * The registry could not be reached, or refused a request.
- *
- * @example
- * ```ts
- * import { RegistryError } from "./types.ts";
- * const error = new RegistryError("Cannot reach registry netref://127.0.0.1:18810: connection refused");
- * console.assert(error.name === "RegistryError");
- * ```
- */
-export class RegistryError extends Error {
-  /**
-   * Makes a registry error.
-   *
-   * @param message What failed, naming the registry.
-   * @param options The underlying cause.
-   */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "RegistryError";
-  }
-}
-
-/**
- * No instance of a service could be connected to: none is registered, or
- * every one failed. Its `cause` is an `AggregateError` of the failures.
- *
- * @example
- * ```ts
- * import { ServiceUnavailableError } from "./types.ts";
- * const error = new ServiceUnavailableError("Cannot connect to service 'test': no instance is registered");
- * console.assert(error.name === "ServiceUnavailableError");
- * ```
- */
-export class ServiceUnavailableError extends Error {
-  /**
-   * Makes a service-unavailable error.
-   *
-   * @param message Which service, and what was tried.
-   * @param options The failures, as an `AggregateError`.
-   */
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "ServiceUnavailableError";
-  }
 }

@@ -10,11 +10,9 @@
  * @module
  */
 
+import { DEFAULT_ETCD_PORT, DEFAULT_REGISTRY_PORT } from "../defaults.ts";
 import { NetrefRegistry } from "./embedded.ts";
-import { DEFAULT_REGISTRY_PORT, type Registry } from "./types.ts";
-
-/** Default client port of etcd. */
-const DEFAULT_ETCD_PORT = 2379;
+import type { Registry } from "./types.ts";
 
 /** A parsed registry URL. */
 export interface RegistryUrl {
@@ -139,8 +137,8 @@ export interface OpenRegistryOptions {
  * @throws {RangeError} On a port or timeout out of range.
  *
  * @example
- * ```ts ignore
- * import { discover, openRegistry } from "@netref/netref/client";
+ * ```ts
+ * import { discover, openRegistry } from "@netref/netref/registry";
  * await using registry = await openRegistry("etcd://10.0.0.1:2379/prod");
  * console.log(await discover(registry, "test"));
  * ```

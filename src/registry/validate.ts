@@ -5,11 +5,11 @@
  * @module
  */
 
-import {
-  DEFAULT_TTL,
-  type InstanceInit,
-  type RegisterOptions,
-  type ServiceInstance,
+import { DEFAULT_TTL } from "../defaults.ts";
+import type {
+  InstanceInit,
+  RegisterOptions,
+  ServiceInstance,
 } from "./types.ts";
 
 /** Longest service name or instance id, in characters. */

@@ -22,7 +22,7 @@
  * @module
  */
 
-import { ProtocolError } from "../core/errors.ts";
+import { ProtocolError } from "../errors.ts";
 import { isPlainData } from "../core/exposure.ts";
 import { proxyState } from "../core/proxy.ts";
 import { dumpable } from "./brine.ts";

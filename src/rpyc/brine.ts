@@ -32,7 +32,7 @@
  * @module
  */
 
-import { ProtocolError } from "../core/errors.ts";
+import { ProtocolError } from "../errors.ts";
 import {
   type BrineValue,
   describeValue,

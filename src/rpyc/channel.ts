@@ -6,17 +6,17 @@
  * @module
  */
 
-import { ProtocolError } from "../core/errors.ts";
+import { DEFAULT_MAX_FRAME_BYTES } from "../defaults.ts";
+import { ProtocolError } from "../errors.ts";
 import {
   CHANNEL_FLUSHER,
   CHANNEL_HEADER_BYTES,
   COMPRESSION_LEVEL,
   COMPRESSION_THRESHOLD,
-  DEFAULT_MAX_FRAME_BYTES,
 } from "./constants.ts";
 
-// node:zlib is loaded on first use, not imported: client.ts re-exports the
-// RPyC client, and a static node: import would stop it loading in browsers.
+// node:zlib is loaded on first use, not imported: a program that never
+// speaks RPyC never loads it.
 type Zlib = typeof import("zlib");
 let zlib: Zlib | null = null;
 

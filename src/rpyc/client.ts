@@ -4,7 +4,7 @@
  *
  * @example
  * ```ts ignore
- * import { connectRpyc } from "@netref/netref/client";
+ * import { connectRpyc } from "@netref/netref/rpyc";
  * await using conn = await connectRpyc("localhost", 18861);
  * console.log(await conn.root.foo()); // calls Python's exposed_foo()
  * ```
@@ -12,7 +12,7 @@
  * @module
  */
 
-import { ConnectionClosedError } from "../core/errors.ts";
+import { ConnectionClosedError } from "../errors.ts";
 import { type ConnectionOptions, resolveOptions } from "../core/open.ts";
 import type { Connection } from "../core/types.ts";
 import { dialTcp } from "../transport/tcp.ts";
@@ -81,9 +81,10 @@ class VoidService {}
  * @throws {RangeError} On an option out of range.
  *
  * @example The classic TestService, served by Python
- * ```ts ignore
- * import { connectRpyc } from "@netref/netref/client";
- * await using conn = await connectRpyc("localhost", 18861);
+ * ```ts
+ * import { connectRpyc } from "@netref/netref/rpyc";
+ * interface PythonTestService { foo(): string }
+ * await using conn = await connectRpyc<PythonTestService>("localhost", 18861);
  * console.log(await conn.root.foo()); // "foo"
  * ```
  */

@@ -193,9 +193,6 @@ export const COMPRESSION_THRESHOLD = 3000;
 /** zlib level RPyC compresses with. */
 export const COMPRESSION_LEVEL = 1;
 
-/** Default largest frame payload accepted, before and after decompression: 16 MiB. */
-export const DEFAULT_MAX_FRAME_BYTES: number = 16 * 1024 * 1024;
-
 /**
  * RPyC wire versions: how a message is laid out inside a channel frame.
  * The handlers, boxing and brine are the same in both.

@@ -9,7 +9,7 @@
  */
 
 import { type IncomingCall, runInCall } from "../core/context.ts";
-import { AccessError, ProtocolError } from "../core/errors.ts";
+import { AccessError, ProtocolError } from "../errors.ts";
 import { describe, exposedMembers, isPlainData } from "../core/exposure.ts";
 import { DUNDER, EXPOSED_PREFIX, pyType, resolveMember } from "./policy.ts";
 import {

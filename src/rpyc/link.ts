@@ -8,11 +8,12 @@
  */
 
 import { withTimeout } from "../timing.ts";
+import { READ_PAUSE_BYTES } from "../defaults.ts";
 import {
   ConnectionClosedError,
   errorMessage,
   ProtocolError,
-} from "../core/errors.ts";
+} from "../errors.ts";
 import type { ByteStream } from "../transport/types.ts";
 import type { BrineValue } from "./py_values.ts";
 import {
@@ -30,12 +31,6 @@ import {
 } from "./wire.ts";
 
 const READ_BUFFER_BYTES = 64 * 1024;
-/**
- * Reading pauses while more than this waits to be written to the peer, as
- * on the netref wire: a peer that sends requests and never reads the answers
- * cannot make the queue grow without bound.
- */
-const QUEUE_HIGH_WATER_BYTES = 8 * 1024 * 1024;
 
 /** The peer speaks the other RPyC wire version. */
 export class WireVersionError extends ProtocolError {
@@ -181,7 +176,7 @@ export class RpycLink {
       // Before the first frame is decoded, and so before any is answered.
       await loadChannelZlib();
       while (!this.#ended) {
-        if (this.#queuedBytes > QUEUE_HIGH_WATER_BYTES) {
+        if (this.#queuedBytes > READ_PAUSE_BYTES) {
           this.#frameDeadline.pause();
           await new Promise<void>((resolve) =>
             this.#drainWaiters.push(resolve)
@@ -259,7 +254,7 @@ export class RpycLink {
 
   /** Lets a paused reader go on once the queue is down to half the mark. */
   #wakeReader(always = false): void {
-    if (!always && this.#queuedBytes > QUEUE_HIGH_WATER_BYTES / 2) return;
+    if (!always && this.#queuedBytes > READ_PAUSE_BYTES / 2) return;
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const wake of waiters) wake();

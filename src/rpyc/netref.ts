@@ -8,7 +8,7 @@
  * @module
  */
 
-import { RemoteError } from "../core/errors.ts";
+import { RemoteError } from "../errors.ts";
 import type { MemberInfo } from "../core/proxy.ts";
 import type { CallOptions } from "../core/types.ts";
 import { Op } from "../protocol/constants.ts";

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { AccessError } from "../core/errors.ts";
+import { AccessError } from "../errors.ts";
 import { checkMember, describe, type MemberUse } from "../core/exposure.ts";
 
 /** RPyC's prefix for the members a Python service exposes. */

@@ -19,7 +19,7 @@ import {
   errorMessage,
   ProtocolError,
   TimeoutError,
-} from "../core/errors.ts";
+} from "../errors.ts";
 import { ConnectionHandle } from "../core/handle.ts";
 import {
   CallTable,

@@ -9,7 +9,7 @@
  * @module
  */
 
-import { ProtocolError } from "../core/errors.ts";
+import { ProtocolError } from "../errors.ts";
 import {
   type ForwardSource,
   type ImportEntry,

@@ -4,9 +4,10 @@
  * connection's service instance through netref's exposure policy.
  *
  * @example
- * ```ts ignore
- * import { serveListener } from "../server/server.ts";
- * import { rpycProtocol } from "./server.ts";
+ * ```ts
+ * import { serveListener } from "@netref/netref";
+ * import { rpycProtocol } from "@netref/netref/rpyc";
+ * import { TestService } from "../../examples/test_service.ts";
  * const tcp = Deno.listen({ hostname: "127.0.0.1", port: 18811 });
  * serveListener(
  *   { addr: tcp.addr, accept: () => tcp.accept(), close: () => tcp.close() },

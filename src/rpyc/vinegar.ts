@@ -8,7 +8,7 @@
  * @module
  */
 
-import { ProtocolError, rebuildError, RemoteError } from "../core/errors.ts";
+import { ProtocolError, rebuildError, RemoteError } from "../errors.ts";
 import { dumpable } from "./brine.ts";
 import { type BrineValue, PyTuple } from "./py_values.ts";
 import { Exc } from "./constants.ts";

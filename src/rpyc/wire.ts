@@ -6,13 +6,13 @@
  * @module
  */
 
-import { ProtocolError } from "../core/errors.ts";
+import { DEFAULT_MAX_FRAME_BYTES } from "../defaults.ts";
+import { ProtocolError } from "../errors.ts";
 import { dump, load } from "./brine.ts";
 import { type BrineValue, PyTuple } from "./py_values.ts";
 import {
   BrineTag,
   CHANNEL_HEADER_BYTES,
-  DEFAULT_MAX_FRAME_BYTES,
   IMM_INT_BIAS,
   Msg,
   WireVersion,

@@ -7,8 +7,8 @@
  */
 
 import { withTimeout } from "../timing.ts";
+import { DEFAULT_MAX_FRAME_BYTES } from "../defaults.ts";
 import { IMPLEMENTATION } from "../core/session.ts";
-import { DEFAULT_MAX_FRAME_BYTES } from "../protocol/constants.ts";
 import { encodeHello } from "../protocol/handshake.ts";
 import { closeQuietly } from "../transport/accept_queue.ts";
 import type { ByteStream, ConnectionGate } from "../transport/types.ts";

@@ -9,6 +9,12 @@
 
 import { delay, withTimeout } from "../timing.ts";
 import {
+  DEFAULT_HOSTNAME,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_PORT,
+  DEFAULT_SHUTDOWN_DEADLINE,
+} from "../defaults.ts";
+import {
   acceptSession,
   type ConnectionOptions,
   resolveOptions,
@@ -18,13 +24,7 @@ import { MAGIC } from "../protocol/constants.ts";
 import { PeekedStream } from "../transport/peeked.ts";
 import { closeQuietly } from "../transport/accept_queue.ts";
 import { PlacedStream, Places } from "./admission.ts";
-import {
-  DEFAULT_HOSTNAME,
-  DEFAULT_PORT,
-  formatAddr,
-  listenTcp,
-  prepareAccepted,
-} from "../transport/tcp.ts";
+import { formatAddr, listenTcp, prepareAccepted } from "../transport/tcp.ts";
 import type {
   ByteStream,
   GatedListener,
@@ -32,7 +32,6 @@ import type {
 } from "../transport/types.ts";
 
 export type { StreamListener };
-import { rpycProtocol } from "../rpyc/server.ts";
 
 /** Hooks a service may define; neither is reachable remotely. */
 export interface ServiceHooks {
@@ -66,7 +65,7 @@ export interface ServerOptions extends ConnectionOptions {
   maxConnections?: number;
 }
 
-/** Options of {@linkcode serve}. */
+/** Options of `serve`: a TCP server. */
 export interface ServeOptions extends ServerOptions {
   /**
    * Address to listen on. Loopback unless told otherwise.
@@ -178,27 +177,22 @@ function isClass(source: ServiceSource): source is new () => object {
 }
 
 /**
- * Serves a service over TCP.
+ * Serves a service over TCP, answering netref clients and the `foreign`
+ * protocols on the same port. The entry point's `serve` passes RPyC's here,
+ * so that this folder need not import it.
  *
  * @param service A service class, or an object shared by every connection.
- * @param options Address, instancing and limits.
+ * @param options Address, instancing and limits; `rpyc` is read by the
+ *   entry point, not here.
+ * @param foreign Protocols besides netref's own.
  * @returns The running server.
  * @throws {Deno.errors.AddrInUse} If the port is taken.
  * @throws {TypeError} If `service` is neither a class nor an object.
- *
- * @example The classic example
- * ```ts ignore
- * import { exposed, serve, service } from "@netref/netref";
- * @service("test")
- * class TestService {
- *   @exposed foo() { return "foo"; }
- * }
- * await serve(TestService, { port: 18811 }).finished;
- * ```
  */
-export function serve(
+export function serveTcp(
   service: ServiceSource,
-  options: ServeOptions = {},
+  options: ServeOptions,
+  foreign: readonly ForeignProtocol[],
 ): Server {
   checkService(service);
   const tcp = listenTcp(
@@ -212,7 +206,7 @@ export function serve(
   };
   return serveListener(listener, service, {
     ...options,
-    foreignProtocols: options.rpyc === false ? [] : [rpycProtocol()],
+    foreignProtocols: foreign,
   });
 }
 
@@ -227,7 +221,7 @@ function checkService(service: ServiceSource): void {
 
 /**
  * Serves a service on any listener: the transport-independent server that
- * {@linkcode serve} and the other transports build on.
+ * `serve` and the other transports build on.
  *
  * @param listener Where connections come from.
  * @param service A service class, or an object shared by every connection.
@@ -237,7 +231,7 @@ function checkService(service: ServiceSource): void {
  * @throws {RangeError} On an option out of range.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { serveListener } from "./server.ts";
  * const tcp = Deno.listen({ hostname: "127.0.0.1", port: 0 });
  * const server = serveListener(
@@ -254,7 +248,7 @@ export function serveListener<A extends Deno.Addr>(
 ): Server<A> {
   checkService(service);
   const resolved = resolveOptions(options);
-  const maxConnections = options.maxConnections ?? 1024;
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   if (!Number.isInteger(maxConnections) || maxConnections < 1) {
     listener.close();
     throw new RangeError(
@@ -404,7 +398,7 @@ export function serveListener<A extends Deno.Addr>(
       await acceptLoop;
       for (const stream of sniffing) closeQuietly(stream);
       places.closeRefused();
-      const deadline = shutdownOptions.deadline ?? 10_000;
+      const deadline = shutdownOptions.deadline ?? DEFAULT_SHUTDOWN_DEADLINE;
       await withTimeout(
         Promise.all([...connections].map((c) => c.idle())),
         deadline,

@@ -2,18 +2,21 @@
  * Serving over TLS (and mutual TLS), Unix sockets, this process's
  * stdin/stdout, and in memory; WebSocket is in `websocket.ts`. Each
  * hands its listener to {@linkcode serveListener}, so options, limits, hooks
- * and shutdown are the same as {@linkcode serve}'s.
+ * and shutdown are the same as `serve`'s.
  *
  * @module
  */
 
+import {
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_HOSTNAME,
+  DEFAULT_TLS_PORT,
+} from "../defaults.ts";
 import { type ConnectOptions, connectStream } from "../client/connect.ts";
 import type { Connection } from "../core/types.ts";
 import { AcceptQueue } from "../transport/accept_queue.ts";
 import { memoryPair } from "../transport/memory.ts";
 import { consoleToStderr, stdioStream } from "../transport/stdio.ts";
-import { DEFAULT_HOSTNAME } from "../transport/tcp.ts";
-import { DEFAULT_TLS_PORT } from "../transport/tls.ts";
 import { listenNodeTls } from "../transport/tls_node.ts";
 import { listenUnix } from "../transport/unix.ts";
 import {
@@ -112,8 +115,9 @@ export interface TlsServeOptions extends ServerOptions {
  * @throws {Error} If the port is taken (`EADDRINUSE`).
  *
  * @example Mutual TLS
- * ```ts ignore
+ * ```ts
  * import { serveTls } from "@netref/netref";
+ * import { TestService } from "../../examples/test_service.ts";
  * const server = await serveTls(TestService, {
  *   port: 18821,
  *   cert: await Deno.readTextFile("server.pem"),
@@ -145,7 +149,7 @@ export async function serveTls(
     cert,
     key,
     ca,
-    handshakeTimeout: options.handshakeTimeout ?? 10_000,
+    handshakeTimeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
     log: options.log ?? console.error,
   });
   return serveListener(listener, service, options);
@@ -178,8 +182,9 @@ export interface UnixServeOptions extends ServerOptions {
  * @throws {Deno.errors.AddrInUse} If a server already listens at `path`.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { serveUnix } from "@netref/netref";
+ * import { TestService } from "../../examples/test_service.ts";
  * const server = await serveUnix(TestService, { path: "/tmp/netref.sock" });
  * await server.finished;
  * ```
@@ -221,8 +226,9 @@ export interface StdioServeOptions extends ServerOptions {
  * @throws {TypeError} If `service` is neither a class nor an object.
  *
  * @example A child process's whole program
- * ```ts ignore
+ * ```ts
  * import { serveStdio } from "@netref/netref";
+ * import { TestService } from "../../examples/test_service.ts";
  * await serveStdio(TestService).finished;
  * ```
  */
@@ -279,8 +285,9 @@ export interface MemoryServer extends UnboundServer {
  * @throws {TypeError} If `service` is neither a class nor an object.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { serveMemory } from "@netref/netref";
+ * import { TestService } from "../../examples/test_service.ts";
  * await using server = serveMemory(TestService);
  * await using conn = await server.connect<TestService>();
  * console.log(await conn.root.foo()); // "foo"

@@ -6,11 +6,8 @@
  * @module
  */
 
-import { DEFAULT_HOSTNAME } from "../transport/tcp.ts";
-import {
-  DEFAULT_WEBSOCKET_PORT,
-  WebSocketListener,
-} from "../transport/websocket.ts";
+import { DEFAULT_HOSTNAME, DEFAULT_WEBSOCKET_PORT } from "../defaults.ts";
+import { WebSocketListener } from "../transport/websocket.ts";
 import {
   serveListener,
   type Server,
@@ -80,8 +77,9 @@ export interface WebSocketHandler extends UnboundServer {
  * @throws {TypeError} If `service` is neither a class nor an object.
  *
  * @example Next to other routes
- * ```ts ignore
+ * ```ts
  * import { webSocketHandler } from "@netref/netref";
+ * import { TestService } from "../../examples/test_service.ts";
  * const netref = webSocketHandler(TestService, {
  *   allowedOrigins: ["http://localhost:8000"],
  * });
@@ -121,8 +119,9 @@ export function webSocketHandler(
  * @throws {TypeError} If `path` does not start with "/".
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { serveWebSocket } from "@netref/netref";
+ * import { TestService } from "../../examples/test_service.ts";
  * const server = serveWebSocket(TestService, { port: 18880 });
  * // In a browser: await connectWebSocket("ws://127.0.0.1:18880/")
  * await server.finished;

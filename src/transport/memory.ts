@@ -100,7 +100,7 @@ class MemoryStream implements ByteStream {
  * @returns The two ends, `[client, server]` by convention.
  *
  * @example A netref connection without a socket
- * ```ts ignore
+ * ```ts
  * import { connectStream, memoryPair, serveListener } from "@netref/netref";
  * const [client, server] = memoryPair();
  * // Pair `server` with serveListener() through a listener of your own, or

@@ -4,11 +4,6 @@
  * @module
  */
 
-/** Default port, as RPyC's. */
-export const DEFAULT_PORT = 18811;
-/** Default address a server listens on: loopback only. */
-export const DEFAULT_HOSTNAME = "127.0.0.1";
-
 /**
  * Opens a TCP connection with `setNoDelay(true)`: without it, small frames
  * wait on Nagle's algorithm and calls crawl.

@@ -6,11 +6,8 @@
  * @module
  */
 
-import { ConnectionClosedError, errorMessage } from "../core/errors.ts";
+import { ConnectionClosedError, errorMessage } from "../errors.ts";
 import type { ByteStream } from "./types.ts";
-
-/** Default port of a TLS server, as RPyC's. */
-export const DEFAULT_TLS_PORT = 18821;
 
 /** TLS settings of a client. */
 export interface DialTlsOptions {

@@ -8,7 +8,7 @@
  * A duplex byte stream. `Deno.Conn` (TCP, TLS, Unix) satisfies it as is.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import type { ByteStream } from "./types.ts";
  * const stream: ByteStream = await Deno.connect({ port: 18811 });
  * ```

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { ConnectionClosedError } from "../core/errors.ts";
+import { ConnectionClosedError } from "../errors.ts";
 import { ReadQueue } from "./read_queue.ts";
 import type { StreamListener } from "./types.ts";
 import { AcceptQueue } from "./accept_queue.ts";
@@ -16,8 +16,6 @@ import type { ByteStream } from "./types.ts";
 
 /** Bytes sent and not yet on the wire before `write()` waits. */
 const SEND_HIGH_WATER_BYTES = 1024 * 1024;
-/** Default port of a WebSocket server. */
-export const DEFAULT_WEBSOCKET_PORT = 18880;
 /** Bytes received and not yet read before the connection is dropped. */
 const MAX_UNREAD_BYTES = 64 * 1024 * 1024;
 

@@ -241,3 +241,50 @@ export function rebuildError(init: RemoteErrorInit): Error {
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/**
+ * The registry could not be reached, or refused a request.
+ *
+ * @example
+ * ```ts
+ * import { RegistryError } from "./errors.ts";
+ * const error = new RegistryError("Cannot reach registry netref://127.0.0.1:18810: connection refused");
+ * console.assert(error.name === "RegistryError");
+ * ```
+ */
+export class RegistryError extends Error {
+  /**
+   * Makes a registry error.
+   *
+   * @param message What failed, naming the registry.
+   * @param options The underlying cause.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "RegistryError";
+  }
+}
+
+/**
+ * No instance of a service could be connected to: none is registered, or
+ * every one failed. Its `cause` is an `AggregateError` of the failures.
+ *
+ * @example
+ * ```ts
+ * import { ServiceUnavailableError } from "./errors.ts";
+ * const error = new ServiceUnavailableError("Cannot connect to service 'test': no instance is registered");
+ * console.assert(error.name === "ServiceUnavailableError");
+ * ```
+ */
+export class ServiceUnavailableError extends Error {
+  /**
+   * Makes a service-unavailable error.
+   *
+   * @param message Which service, and what was tried.
+   * @param options The failures, as an `AggregateError`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ServiceUnavailableError";
+  }
+}
