@@ -1,0 +1,455 @@
+/**
+ * A fuzzing run: many connections at once send generated and mutated
+ * frames of both wires to the fixture server in its own process, while a
+ * probe calls it every 100 ms. Crashes (the process exits: it is restarted
+ * and the run goes on) and unhandled rejections (lines on its stderr) are
+ * recorded with the connections open at the time; at the end, the server's
+ * leftover connections, sockets and exports are counted once every fuzzing
+ * socket is closed, and each kind of failure is replayed alone to find the
+ * connection and the frames that cause it.
+ *
+ * @module
+ */
+
+import { connect, type Connection } from "../client.ts";
+import {
+  batchBytes,
+  type CloseMode,
+  makeBatch,
+  type SentFrame,
+} from "./_batch.ts";
+import { sendBatch } from "./_connection.ts";
+import type { ProbeResult } from "./_probe_worker.ts";
+import { Replayer, signature } from "./_replay.ts";
+import { FixtureServer } from "./_server.ts";
+
+/** Options of {@linkcode runCampaign}. */
+export interface CampaignOptions {
+  /** The seed: the same seed sends the same frames. */
+  seed: number;
+  /** Frames to send, at least. */
+  frames: number;
+  /** Connections open at once. @default {16} */
+  concurrency?: number;
+  /** Kinds of failure to replay alone and minimise; 0 for none. @default {4} */
+  triage?: number;
+  /** Where crashing inputs are saved; null: nowhere. */
+  outDir?: string | null;
+  /** Receives progress lines. */
+  log?: (line: string) => void;
+  /** The server's V8 heap limit in MiB. @default {1024} */
+  heapMb?: number;
+}
+
+/** Server state, as its `stats()` method reports it. */
+export interface ServerStats {
+  connections: number;
+  served: number;
+  exports: number;
+  imports: number;
+  inFlight: number;
+  pendingCalls: number;
+  rss: number;
+  heapUsed: number;
+  unhandled: number;
+  logLines: number;
+  lastLogs: string[];
+}
+
+/** One kind of failure, as the run saw it and as triage reproduced it. */
+export interface Finding {
+  kind: "crash" | "unhandled";
+  /** What the failures of this kind have in common. */
+  signature: string;
+  /** The first report of it, as printed by the server. */
+  line: string;
+  /** How many times it happened. */
+  count: number;
+  /** Frames sent when it first happened. */
+  firstAtFrame: number;
+  /** Connections open then. */
+  suspects: number[];
+  /** Whether its suspects were replayed alone. */
+  replayed?: boolean;
+  /** The connection that reproduced it alone, if one did. */
+  connection?: number;
+  /** The fewest frames of that connection that still reproduce it. */
+  frames?: SentFrame[];
+  /** How that connection ended. */
+  close?: CloseMode;
+  /** Where those frames were saved. */
+  file?: string;
+}
+
+/** Everything a run measured. */
+export interface CampaignReport {
+  seed: number;
+  framesSent: number;
+  connections: number;
+  seconds: number;
+  crashes: number;
+  unhandled: number;
+  findings: Finding[];
+  /** What the server still held after every fuzzing socket closed. */
+  leftover: { connections: number; sockets: number | null; exports: number };
+  probe: ProbeResult;
+  memory: {
+    before: { rss: number; heapUsed: number };
+    after: { rss: number; heapUsed: number };
+  };
+}
+
+/** How long the server gets, after the last fuzzing socket closed, to let go. */
+const SETTLE_MS = 10_000;
+
+type Control = Connection<{
+  stats(): ServerStats;
+  gc(): boolean;
+}>;
+
+/**
+ * Runs a fuzzing campaign.
+ *
+ * @param options Seed, size and where to report.
+ * @returns What it measured.
+ */
+export async function runCampaign(
+  options: CampaignOptions,
+): Promise<CampaignReport> {
+  const { seed, frames: target } = options;
+  const concurrency = options.concurrency ?? 16;
+  const heapMb = options.heapMb ?? 1024;
+  const log = options.log ?? (() => {});
+  const started = performance.now();
+
+  const failures: (Omit<Finding, "count" | "firstAtFrame"> & {
+    atFrame: number;
+  })[] = [];
+  const inflight = new Map<number, Promise<void>>();
+  const recent: { index: number; at: number }[] = [];
+  let framesSent = 0;
+  let plannedFrames = 0;
+  let connections = 0;
+  let crashes = 0;
+  let unhandled = 0;
+
+  // The connections that may have caused what just happened: those still
+  // open, then those closed within the last half second, latest first (a
+  // handler may call a callback 200 ms after its caller left).
+  const suspects = () => {
+    const now = performance.now();
+    const closed = recent.filter((r) => now - r.at < 500).map((r) => r.index)
+      .reverse();
+    return [...new Set([...inflight.keys(), ...closed])];
+  };
+
+  let crashSuspects: number[] = [];
+  const watch = (server: FixtureServer) => {
+    server.onUnhandled = (line) => {
+      unhandled++;
+      failures.push({
+        kind: "unhandled",
+        signature: signature(line),
+        line,
+        atFrame: framesSent,
+        suspects: suspects(),
+      });
+    };
+    server.exited.then(() => crashSuspects = suspects());
+    return server;
+  };
+
+  let server = watch(await FixtureServer.start(heapMb));
+  let control = await openControl(server.port);
+  const probe = new Worker(
+    new URL("./_probe_worker.ts", import.meta.url).href,
+    { type: "module" },
+  );
+  const probeResult = new Promise<ProbeResult>((resolve) => {
+    probe.onmessage = (event) => resolve(event.data as ProbeResult);
+  });
+  probe.postMessage({ port: server.port });
+
+  await control.root.gc();
+  // The probe's connection is part of the baseline: wait for it.
+  const deadline = performance.now() + 10_000;
+  let before = await control.root.stats();
+  while (before.connections < 2 && performance.now() < deadline) {
+    await delay(50);
+    before = await control.root.stats();
+  }
+  const baseSockets = await server.openSockets();
+  log(
+    `seed ${seed}: sending ${target} frames over ${concurrency} connections at once to the server (pid ${server.pid}, port ${server.port})`,
+  );
+
+  let nextLog = 50_000;
+  while (framesSent < target) {
+    if (server.status !== null) {
+      await Promise.all(inflight.values());
+      crashes++;
+      const line = server.deathReason();
+      failures.push({
+        kind: "crash",
+        signature: signature(line),
+        line,
+        atFrame: framesSent,
+        suspects: crashSuspects,
+      });
+      log(
+        `crash at frame ${framesSent} (connections ${
+          crashSuspects.join(", ")
+        } open): ${line}; restarting the server`,
+      );
+      await control.close().catch(() => {});
+      server = watch(await FixtureServer.start(heapMb));
+      control = await openControl(server.port);
+      probe.postMessage({ port: server.port });
+      continue;
+    }
+    while (
+      inflight.size < concurrency && framesSent + plannedFrames < target
+    ) {
+      const index = connections++;
+      const batch = makeBatch(seed, index);
+      plannedFrames += batch.frames.length;
+      const port = server.port;
+      inflight.set(
+        index,
+        sendBatch(port, batch).then((sent) => {
+          plannedFrames -= batch.frames.length;
+          framesSent += sent.frames;
+          inflight.delete(index);
+          recent.push({ index, at: performance.now() });
+          if (recent.length > 64) recent.shift();
+        }),
+      );
+    }
+    if (inflight.size === 0) break;
+    await Promise.race([...inflight.values(), server.exited]);
+    if (framesSent >= nextLog) {
+      nextLog += 50_000;
+      log(
+        `${framesSent} frames, ${connections} connections, ${crashes} crashes, ${unhandled} unhandled rejections, ${
+          ((performance.now() - started) / 1000).toFixed(0)
+        } s`,
+      );
+    }
+  }
+  await Promise.all(inflight.values());
+
+  // Every fuzzing socket is closed: give the server time to let go of them
+  // (and to run the callbacks handlers scheduled), then count what it holds.
+  await delay(400);
+  const settleBy = performance.now() + SETTLE_MS;
+  let after = await control.root.stats();
+  let sockets = await server.openSockets();
+  while (
+    performance.now() < settleBy &&
+    (after.connections > before.connections || after.exports > 0 ||
+      (sockets !== null && baseSockets !== null && sockets > baseSockets))
+  ) {
+    await delay(100);
+    after = await control.root.stats();
+    sockets = await server.openSockets();
+  }
+  await control.root.gc();
+  const memoryAfter = await control.root.stats();
+  probe.postMessage({ stop: true });
+  const probeStats = await probeResult;
+  probe.terminate();
+  await control.close().catch(() => {});
+  await server.stop();
+
+  const seconds = (performance.now() - started) / 1000;
+  log(`sent ${framesSent} frames in ${seconds.toFixed(1)} s`);
+  const findings = group(failures);
+  const replays = Math.min(options.triage ?? 4, findings.length);
+  if (replays > 0) {
+    log(`replaying ${replays} kinds of failure alone to find their inputs`);
+    await using replayer = new Replayer(heapMb);
+    for (const finding of findings.slice(0, replays)) {
+      const t0 = performance.now();
+      const before = replayer.runs;
+      await reproduce(replayer, seed, finding, options.outDir ?? null);
+      log(
+        `${finding.signature}: ${
+          finding.connection === undefined
+            ? "not reproduced"
+            : `reproduced by connection ${finding.connection}`
+        } (${replayer.runs - before} replays, ${
+          ((performance.now() - t0) / 1000).toFixed(1)
+        } s)`,
+      );
+    }
+  }
+
+  return {
+    seed,
+    framesSent,
+    connections,
+    seconds,
+    crashes,
+    unhandled,
+    findings,
+    leftover: {
+      connections: after.connections - before.connections,
+      sockets: sockets === null || baseSockets === null
+        ? null
+        : sockets - baseSockets,
+      exports: after.exports,
+    },
+    probe: probeStats,
+    memory: {
+      before: { rss: before.rss, heapUsed: before.heapUsed },
+      after: { rss: memoryAfter.rss, heapUsed: memoryAfter.heapUsed },
+    },
+  };
+}
+
+/**
+ * Why a run failed, one reason a line; empty when it passed.
+ *
+ * @param report A run's report.
+ * @param maxLatencyMs The probe's worst round trip allowed.
+ */
+export function failedChecks(
+  report: CampaignReport,
+  maxLatencyMs = 100,
+): string[] {
+  const reasons: string[] = [];
+  if (report.crashes > 0) reasons.push(`${report.crashes} crashes`);
+  if (report.unhandled > 0) {
+    reasons.push(`${report.unhandled} unhandled rejections`);
+  }
+  if (report.leftover.connections > 0) {
+    reasons.push(`${report.leftover.connections} connections left open`);
+  }
+  if ((report.leftover.sockets ?? 0) > 0) {
+    reasons.push(`${report.leftover.sockets} sockets left open`);
+  }
+  if (report.leftover.exports > 0) {
+    reasons.push(`${report.leftover.exports} exports left`);
+  }
+  if (report.probe.worst >= maxLatencyMs) {
+    reasons.push(
+      `the probe's worst round trip was ${
+        report.probe.worst.toFixed(1)
+      } ms (limit ${maxLatencyMs})`,
+    );
+  }
+  if (report.probe.calls === 0) reasons.push("the probe never got an answer");
+  return reasons;
+}
+
+function group(
+  failures: (Omit<Finding, "count" | "firstAtFrame"> & { atFrame: number })[],
+): Finding[] {
+  const bySignature = new Map<string, Finding>();
+  for (const failure of failures) {
+    const key = `${failure.kind} ${failure.signature}`;
+    const known = bySignature.get(key);
+    if (known !== undefined) {
+      known.count++;
+      continue;
+    }
+    bySignature.set(key, {
+      kind: failure.kind,
+      signature: failure.signature,
+      line: failure.line,
+      count: 1,
+      firstAtFrame: failure.atFrame,
+      suspects: failure.suspects,
+    });
+  }
+  return [...bySignature.values()].sort((a, b) =>
+    (a.kind === "crash" ? 0 : 1) - (b.kind === "crash" ? 0 : 1) ||
+    b.count - a.count
+  );
+}
+
+/** Replays a finding's suspects alone, the latest first, and minimises the one that fails. */
+async function reproduce(
+  replayer: Replayer,
+  seed: number,
+  finding: Finding,
+  outDir: string | null,
+): Promise<void> {
+  finding.replayed = true;
+  for (const index of finding.suspects.slice(0, 64)) {
+    const batch = makeBatch(seed, index);
+    const outcome = await replayer.run(batchBytes(batch.frames), batch.close);
+    if (
+      outcome.kind === "clean" || signature(outcome.line) !== finding.signature
+    ) {
+      continue;
+    }
+    finding.connection = index;
+    finding.close = batch.close;
+    finding.frames = await replayer.minimize(
+      batch.frames,
+      finding.signature,
+      batch.close,
+    );
+    if (outDir !== null) {
+      await Deno.mkdir(outDir, { recursive: true });
+      const name = `${finding.kind}-seed${seed}-conn${index}-${batch.close}`;
+      const file = `${outDir.replace(/\/$/, "")}/${name}.bin`;
+      await Deno.writeFile(file, batchBytes(finding.frames));
+      await Deno.writeTextFile(
+        `${outDir.replace(/\/$/, "")}/${name}.txt`,
+        describeFinding(seed, finding),
+      );
+      finding.file = file;
+    }
+    return;
+  }
+}
+
+/** A finding as text: what failed, how to replay it, and its frames in hex. */
+export function describeFinding(seed: number, finding: Finding): string {
+  const lines = [
+    `${finding.kind}: ${finding.line}`,
+    `seen ${finding.count} times, first at frame ${finding.firstAtFrame} (seed ${seed})`,
+  ];
+  if (finding.connection === undefined) {
+    const some = finding.suspects.slice(0, 64);
+    lines.push(
+      `${
+        finding.replayed ? "not reproduced alone by" : "not replayed; suspects:"
+      } connections ${some.join(", ")}${
+        finding.suspects.length > some.length ? ", …" : ""
+      }`,
+    );
+    return lines.join("\n") + "\n";
+  }
+  lines.push(
+    `reproduced by connection ${finding.connection} of seed ${seed}; its fewest failing frames:`,
+  );
+  for (const frame of finding.frames ?? []) {
+    lines.push(`  ${frame.label}`);
+    lines.push(`    ${hex(frame.bytes)}`);
+  }
+  if (finding.file !== undefined) {
+    lines.push(
+      `saved as ${finding.file}; replay: deno task fuzz --replay ${finding.file}`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}
+
+function hex(bytes: Uint8Array): string {
+  const shown = Array.from(
+    bytes.subarray(0, 256),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join(" ");
+  return bytes.length > 256 ? `${shown} … (${bytes.length} bytes)` : shown;
+}
+
+async function openControl(port: number): Promise<Control> {
+  return await connect("127.0.0.1", port, { timeout: 30_000 }) as Control;
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

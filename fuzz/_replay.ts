@@ -1,0 +1,143 @@
+/**
+ * Replaying inputs one at a time against a server of their own, to tell
+ * which of the connections open when something failed caused it, and to cut
+ * that connection's frames down to the fewest that still fail.
+ *
+ * @module
+ */
+
+import { batchBytes, type CloseMode, type SentFrame } from "./_batch.ts";
+import { sendBatch } from "./_connection.ts";
+import { FixtureServer } from "./_server.ts";
+
+/** How long after an input's connection ends a failure is still its own. */
+const SETTLE_MS = 300;
+
+/** What one replayed input did to the server. */
+export interface Outcome {
+  /** clean, or how the server failed. */
+  kind: "clean" | "crash" | "unhandled";
+  /** The line that reported the failure. */
+  line: string;
+}
+
+/**
+ * A line's gist, so that failures of one kind group together: the error's
+ * name and the first clause of its message (the rest, such as why a
+ * connection closed, varies with the input), numbers, addresses and quoted
+ * text replaced, the fixture's marker removed.
+ */
+export function signature(line: string): string {
+  const text = line
+    .replace(/^fuzz fixture: unhandled rejection:\s*/, "")
+    .replace(/^error: Uncaught (\(in promise\) )?/, "")
+    .replace(/"[^"]*"|'[^']*'/g, "…")
+    .replace(/\d+(\.\d+)*(:\d+)?/g, "N")
+    .trim();
+  if (text.startsWith("(not an Error")) return text.replace(/\).*/, ")");
+  const clauses = text.split(": ");
+  return clauses.slice(0, 2).join(": ").slice(0, 160);
+}
+
+/** Runs inputs alone against a server it restarts whenever one kills it. */
+export class Replayer implements AsyncDisposable {
+  #server: FixtureServer | null = null;
+  #lines: string[] = [];
+  #heapMb: number;
+  /** How many inputs were replayed. */
+  runs = 0;
+
+  /** @param heapMb The server's heap limit. */
+  constructor(heapMb = 1024) {
+    this.#heapMb = heapMb;
+  }
+
+  /**
+   * Sends `bytes` as one connection and watches the server.
+   *
+   * @param bytes Everything the connection sends.
+   * @param close Whether to close at once, or once the server closed
+   *   (briefly): it changes what a handler's late callback finds.
+   * @returns Whether and how the server failed.
+   */
+  async run(bytes: Uint8Array, close: CloseMode = "now"): Promise<Outcome> {
+    this.runs++;
+    if (this.#server === null || this.#server.status !== null) {
+      await this.#server?.stop();
+      this.#server = await FixtureServer.start(this.#heapMb);
+      this.#server.onUnhandled = (line) => this.#lines.push(line);
+    }
+    const server = this.#server;
+    this.#lines = [];
+    await sendBatch(server.port, {
+      index: -1,
+      wire: "netref",
+      frames: [{ bytes, label: "replay" }],
+      close,
+      splits: [],
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      server.exited,
+      new Promise((resolve) => timer = setTimeout(resolve, SETTLE_MS)),
+    ]);
+    clearTimeout(timer);
+    if (server.status !== null) {
+      return { kind: "crash", line: server.deathReason() };
+    }
+    if (this.#lines.length > 0) {
+      return { kind: "unhandled", line: this.#lines[0] };
+    }
+    return { kind: "clean", line: "" };
+  }
+
+  /** The current server's stderr, for a report. */
+  get stderr(): string {
+    return this.#server?.stderrText ?? "";
+  }
+
+  /**
+   * Cuts `frames` down to the fewest that still fail the same way: first
+   * the shortest failing prefix, then each frame before the last that is
+   * not needed.
+   *
+   * @param frames A connection's frames, all of which fail.
+   * @param wanted The signature to keep.
+   * @param close How the connection ends.
+   * @param budget Most replays to spend.
+   * @returns The frames kept.
+   */
+  async minimize(
+    frames: readonly SentFrame[],
+    wanted: string,
+    close: CloseMode,
+    budget = 24,
+  ): Promise<SentFrame[]> {
+    const fails = async (candidate: readonly SentFrame[]) => {
+      if (budget-- <= 0) return false;
+      const outcome = await this.run(batchBytes(candidate), close);
+      return outcome.kind !== "clean" && signature(outcome.line) === wanted;
+    };
+    let lo = 1;
+    let hi = frames.length;
+    while (lo < hi && budget > 0) {
+      const mid = (lo + hi) >> 1;
+      if (await fails(frames.slice(0, mid))) hi = mid;
+      else lo = mid + 1;
+    }
+    let kept = frames.slice(0, hi);
+    for (let i = kept.length - 2; i >= 1 && budget > 0; i--) {
+      const without = [...kept.slice(0, i), ...kept.slice(i + 1)];
+      if (await fails(without)) kept = without;
+    }
+    if (kept.length > 1 && budget > 0 && await fails(kept.slice(1))) {
+      kept = kept.slice(1);
+    }
+    return kept;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#server?.stop();
+    this.#server = null;
+  }
+}
