@@ -20,7 +20,7 @@ import {
 } from "./_batch.ts";
 import { sendBatch } from "./_connection.ts";
 import type { ProbeResult } from "./_probe_worker.ts";
-import { Replayer, signature } from "./_replay.ts";
+import { type Outcome, Replayer, signature, STALL } from "./_replay.ts";
 import { FixtureServer } from "./_server.ts";
 
 /** Options of {@linkcode runCampaign}. */
@@ -58,7 +58,7 @@ export interface ServerStats {
 
 /** One kind of failure, as the run saw it and as triage reproduced it. */
 export interface Finding {
-  kind: "crash" | "unhandled";
+  kind: "crash" | "unhandled" | "stall";
   /** What the failures of this kind have in common. */
   signature: string;
   /** The first report of it, as printed by the server. */
@@ -122,9 +122,7 @@ export async function runCampaign(
   const log = options.log ?? (() => {});
   const started = performance.now();
 
-  const failures: (Omit<Finding, "count" | "firstAtFrame"> & {
-    atFrame: number;
-  })[] = [];
+  const failures: Failure[] = [];
   const inflight = new Map<number, Promise<void>>();
   const recent: { index: number; at: number }[] = [];
   let framesSent = 0;
@@ -136,10 +134,11 @@ export async function runCampaign(
   // The connections that may have caused what just happened: those still
   // open, then those closed within the last half second, latest first (a
   // handler may call a callback 200 ms after its caller left).
-  const suspects = () => {
+  const suspects = (windowMs = 500) => {
     const now = performance.now();
-    const closed = recent.filter((r) => now - r.at < 500).map((r) => r.index)
-      .reverse();
+    const closed = recent.filter((r) => now - r.at < windowMs).map((r) =>
+      r.index
+    ).reverse();
     return [...new Set([...inflight.keys(), ...closed])];
   };
 
@@ -166,7 +165,20 @@ export async function runCampaign(
     { type: "module" },
   );
   const probeResult = new Promise<ProbeResult>((resolve) => {
-    probe.onmessage = (event) => resolve(event.data as ProbeResult);
+    probe.onmessage = (event) => {
+      const slow = (event.data as { slow?: number }).slow;
+      if (slow === undefined) return resolve(event.data as ProbeResult);
+      // The probe's call has just returned: those sending while it waited
+      // are the suspects.
+      failures.push({
+        kind: "stall",
+        signature: STALL,
+        line: `the probe waited ${slow.toFixed(0)} ms for an answer`,
+        atFrame: framesSent,
+        suspects: suspects(slow + 500),
+        stallMs: slow,
+      });
+    };
   });
   probe.postMessage({ port: server.port });
 
@@ -342,29 +354,44 @@ export function failedChecks(
   return reasons;
 }
 
-function group(
-  failures: (Omit<Finding, "count" | "firstAtFrame"> & { atFrame: number })[],
-): Finding[] {
+/** One failure as it happened. */
+type Failure = Omit<Finding, "count" | "firstAtFrame"> & {
+  atFrame: number;
+  stallMs?: number;
+};
+
+function group(failures: Failure[]): Finding[] {
   const bySignature = new Map<string, Finding>();
+  const worstStall = new Map<Finding, number>();
   for (const failure of failures) {
     const key = `${failure.kind} ${failure.signature}`;
     const known = bySignature.get(key);
     if (known !== undefined) {
       known.count++;
+      // Of the stalls, the longest is the one worth replaying.
+      if ((failure.stallMs ?? 0) > (worstStall.get(known) ?? Infinity)) {
+        worstStall.set(known, failure.stallMs!);
+        known.line = failure.line;
+        known.suspects = failure.suspects;
+      }
       continue;
     }
-    bySignature.set(key, {
+    const finding: Finding = {
       kind: failure.kind,
       signature: failure.signature,
       line: failure.line,
       count: 1,
       firstAtFrame: failure.atFrame,
       suspects: failure.suspects,
-    });
+    };
+    bySignature.set(key, finding);
+    if (failure.stallMs !== undefined) {
+      worstStall.set(finding, failure.stallMs);
+    }
   }
+  const rank = { crash: 0, unhandled: 1, stall: 2 };
   return [...bySignature.values()].sort((a, b) =>
-    (a.kind === "crash" ? 0 : 1) - (b.kind === "crash" ? 0 : 1) ||
-    b.count - a.count
+    rank[a.kind] - rank[b.kind] || b.count - a.count
   );
 }
 
@@ -379,11 +406,15 @@ async function reproduce(
   for (const index of finding.suspects.slice(0, 64)) {
     const batch = makeBatch(seed, index);
     const outcome = await replayer.run(batchBytes(batch.frames), batch.close);
+    if (!matches(outcome, finding)) continue;
+    // A stall may be the machine's: it must happen again.
     if (
-      outcome.kind === "clean" || signature(outcome.line) !== finding.signature
-    ) {
-      continue;
-    }
+      finding.kind === "stall" &&
+      !matches(
+        await replayer.run(batchBytes(batch.frames), batch.close),
+        finding,
+      )
+    ) continue;
     finding.connection = index;
     finding.close = batch.close;
     finding.frames = await replayer.minimize(
@@ -404,6 +435,12 @@ async function reproduce(
     }
     return;
   }
+}
+
+function matches(outcome: Outcome, finding: Finding): boolean {
+  if (outcome.kind !== finding.kind) return false;
+  return outcome.kind === "stall" ||
+    signature(outcome.line) === finding.signature;
 }
 
 /** A finding as text: what failed, how to replay it, and its frames in hex. */
@@ -447,7 +484,11 @@ function hex(bytes: Uint8Array): string {
 }
 
 async function openControl(port: number): Promise<Control> {
-  return await connect("127.0.0.1", port, { timeout: 30_000 }) as Control;
+  // Its log would only repeat what the report says when the server dies.
+  return await connect("127.0.0.1", port, {
+    timeout: 30_000,
+    log: () => {},
+  }) as Control;
 }
 
 function delay(ms: number): Promise<void> {

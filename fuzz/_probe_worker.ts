@@ -4,13 +4,15 @@
  * the server every 100 ms and recording each round trip.
  *
  * Messages in: `{ port }` to (re)connect, `{ stop: true }` to finish.
- * Message out, after stop: {@linkcode ProbeResult}.
+ * Messages out: `{ slow: ms }` at once for each round trip of
+ * {@linkcode SLOW_MS} or more, and {@linkcode ProbeResult} after stop.
  *
  * @module
  */
 
 import { connect } from "../client.ts";
 import type { Connection } from "../client.ts";
+import { SLOW_MS } from "./_marker.ts";
 
 /** What the probe measured. */
 export interface ProbeResult {
@@ -76,6 +78,11 @@ self.onmessage = (event: MessageEvent) => {
   }
 };
 
+function record(ms: number): void {
+  latencies.push(ms);
+  if (ms >= SLOW_MS) self.postMessage({ slow: ms });
+}
+
 async function run(): Promise<void> {
   let n = 0;
   while (!stopped) {
@@ -83,16 +90,19 @@ async function run(): Promise<void> {
     let t0 = 0;
     try {
       if (conn === null || conn.isClosed) {
-        conn = await connect("127.0.0.1", port, { timeout: CALL_TIMEOUT_MS });
+        conn = await connect("127.0.0.1", port, {
+          timeout: CALL_TIMEOUT_MS,
+          log: () => {},
+        });
       }
       t0 = performance.now();
       await conn.root.echo(n++);
-      latencies.push(performance.now() - t0);
+      record(performance.now() - t0);
     } catch (error) {
       failures++;
       // A call the server never answered is a stall, and counts as one.
       if ((error as Error).name === "TimeoutError") {
-        latencies.push(performance.now() - t0);
+        record(performance.now() - t0);
       }
       conn?.close().catch(() => {});
       conn = null;

@@ -175,12 +175,23 @@ export function netrefValue(
     [2, "builtinExt"],
     [1, "randomExt"],
     [1, "deep"],
+    [0.3, "bigBigint"],
+    [0.02, "dag"],
   ]);
   switch (choice) {
     case "null":
       return null;
     case "undefined":
       return undefined;
+    case "bigBigint":
+      // msgpackr's big-integer extension, up to 800,000 bits.
+      return new ExtNode(
+        0x42,
+        new RawNode(r.bytes(r.pick([9, 1000, 100_000]))),
+        false,
+      );
+    case "dag":
+      return new RawNode(dagBomb(r.range(8, 28)));
     case "bool":
       return r.chance(0.5);
     case "int": {
@@ -276,6 +287,35 @@ export function netrefValue(
     default:
       return new NestNode(r.range(50, 5000), netrefValue(r, ctx, 0));
   }
+}
+
+/**
+ * A value of msgpackr's structured-clone extensions (ids 0x69, pointers
+ * 0x70) that decodes to a pair of pairs of pairs, `levels` deep, each level
+ * pointing twice to the one below: a few bytes per level, 2^levels paths
+ * for whoever walks it.
+ */
+export function dagBomb(levels: number): Uint8Array {
+  const out = new Uint8Array(8 + (levels - 1) * 13);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  const ext = (type: number, id: number) => {
+    out[at++] = 0xd6;
+    out[at++] = type;
+    view.setUint32(at, id);
+    at += 4;
+  };
+  // Level n is [level n-1, pointer to level n-1]: the ids open outermost
+  // first, the innermost level is "x", and the pointers close the pairs.
+  for (let level = levels; level >= 2; level--) {
+    ext(0x69, level);
+    out[at++] = 0x92;
+  }
+  ext(0x69, 1);
+  out[at++] = 0xa1;
+  out[at++] = 0x78;
+  for (let level = 2; level <= levels; level++) ext(0x70, level - 1);
+  return out;
 }
 
 /** What a brine value generator needs to know about its connection. */
