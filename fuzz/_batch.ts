@@ -26,8 +26,7 @@ import {
   RpycPeer,
   zlibBomb,
 } from "./_rpyc_wire.ts";
-import { netrefValue } from "./_values.ts";
-import { brineValue } from "./_values.ts";
+import { brineValue, netrefValue } from "./_values.ts";
 import type { Encoded, Node } from "./_tree.ts";
 
 /** One frame as sent, with what it is. */

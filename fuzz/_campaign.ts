@@ -90,12 +90,19 @@ export interface CampaignReport {
   crashes: number;
   unhandled: number;
   findings: Finding[];
-  /** What the server still held after every fuzzing socket closed. */
-  leftover: { connections: number; sockets: number | null; exports: number };
+  /**
+   * What the server still held after every fuzzing socket closed; null
+   * where it could not be asked (it died at the end).
+   */
+  leftover: {
+    connections: number | null;
+    sockets: number | null;
+    exports: number | null;
+  };
   probe: ProbeResult;
   memory: {
     before: { rss: number; heapUsed: number };
-    after: { rss: number; heapUsed: number };
+    after: { rss: number; heapUsed: number } | null;
   };
 }
 
@@ -252,21 +259,21 @@ export async function runCampaign(
 
   // Every fuzzing socket is closed: give the server time to let go of them
   // (and to run the callbacks handlers scheduled), then count what it holds.
-  await delay(400);
-  const settleBy = performance.now() + SETTLE_MS;
-  let after = await control.root.stats();
-  let sockets = await server.openSockets();
-  while (
-    performance.now() < settleBy &&
-    (after.connections > before.connections || after.exports > 0 ||
-      (sockets !== null && baseSockets !== null && sockets > baseSockets))
-  ) {
-    await delay(100);
-    after = await control.root.stats();
-    sockets = await server.openSockets();
+  const end = await settle(control, server, before, baseSockets).catch(() =>
+    null
+  );
+  if (server.status !== null) {
+    crashes++;
+    const line = server.deathReason();
+    failures.push({
+      kind: "crash",
+      signature: signature(line),
+      line,
+      atFrame: framesSent,
+      suspects: crashSuspects,
+    });
+    log(`crash after the last frame: ${line}`);
   }
-  await control.root.gc();
-  const memoryAfter = await control.root.stats();
   probe.postMessage({ stop: true });
   const probeStats = await probeResult;
   probe.terminate();
@@ -305,16 +312,18 @@ export async function runCampaign(
     unhandled,
     findings,
     leftover: {
-      connections: after.connections - before.connections,
-      sockets: sockets === null || baseSockets === null
+      connections: end === null
         ? null
-        : sockets - baseSockets,
-      exports: after.exports,
+        : Math.max(0, end.stats.connections - before.connections),
+      sockets: end?.sockets ?? null,
+      exports: end?.stats.exports ?? null,
     },
     probe: probeStats,
     memory: {
       before: { rss: before.rss, heapUsed: before.heapUsed },
-      after: { rss: memoryAfter.rss, heapUsed: memoryAfter.heapUsed },
+      after: end === null
+        ? null
+        : { rss: end.memory.rss, heapUsed: end.memory.heapUsed },
     },
   };
 }
@@ -334,13 +343,13 @@ export function failedChecks(
   if (report.unhandled > 0) {
     reasons.push(`${report.unhandled} unhandled rejections`);
   }
-  if (report.leftover.connections > 0) {
+  if ((report.leftover.connections ?? 0) > 0) {
     reasons.push(`${report.leftover.connections} connections left open`);
   }
   if ((report.leftover.sockets ?? 0) > 0) {
     reasons.push(`${report.leftover.sockets} sockets left open`);
   }
-  if (report.leftover.exports > 0) {
+  if ((report.leftover.exports ?? 0) > 0) {
     reasons.push(`${report.leftover.exports} exports left`);
   }
   if (report.probe.worst >= maxLatencyMs) {
@@ -359,6 +368,44 @@ type Failure = Omit<Finding, "count" | "firstAtFrame"> & {
   atFrame: number;
   stallMs?: number;
 };
+
+/**
+ * Waits (up to 10 s) until the server holds no more connections, sockets or
+ * exports than before the run, then measures it after a garbage collection.
+ */
+async function settle(
+  control: Control,
+  server: FixtureServer,
+  before: ServerStats,
+  baseSockets: number | null,
+): Promise<
+  { stats: ServerStats; sockets: number | null; memory: ServerStats }
+> {
+  await delay(400);
+  const settleBy = performance.now() + SETTLE_MS;
+  let stats = await control.root.stats();
+  let sockets = await server.openSockets();
+  const extraSockets = () =>
+    sockets === null || baseSockets === null ? 0 : sockets - baseSockets;
+  while (
+    performance.now() < settleBy &&
+    (stats.connections > before.connections || stats.exports > 0 ||
+      extraSockets() > 0)
+  ) {
+    await delay(100);
+    stats = await control.root.stats();
+    sockets = await server.openSockets();
+  }
+  await control.root.gc();
+  const memory = await control.root.stats();
+  return {
+    stats,
+    sockets: sockets === null || baseSockets === null
+      ? null
+      : Math.max(0, extraSockets()),
+    memory,
+  };
+}
 
 function group(failures: Failure[]): Finding[] {
   const bySignature = new Map<string, Finding>();

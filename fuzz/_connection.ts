@@ -36,7 +36,6 @@ export async function sendBatch(port: number, batch: Batch): Promise<Sent> {
   }
   conn.setNoDelay(true);
   let serverClosed = false;
-  let closed = false;
   const reading = (async () => {
     const buffer = new Uint8Array(64 * 1024);
     try {
@@ -56,13 +55,10 @@ export async function sendBatch(port: number, batch: Batch): Promise<Sent> {
     ]);
     clearTimeout(timer);
   }
-  if (!closed) {
-    closed = true;
-    try {
-      conn.close();
-    } catch {
-      // Already closed.
-    }
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
   }
   await reading;
   let frames = 0;

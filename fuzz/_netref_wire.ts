@@ -25,7 +25,6 @@ import {
   ourRef,
   randomInteger,
   randomString,
-  theirRef,
 } from "./_values.ts";
 
 /** A message before encoding, with a name for reports. */
@@ -337,11 +336,6 @@ export class NetrefPeer implements NetrefValueContext {
       node: [Kind.CLOSE, r.chance(0.8) ? "bye" : netrefValue(r, this, 1)],
       label: "CLOSE",
     };
-  }
-
-  /** A reference to a server object, for values. */
-  theirRef(r: Random): Node {
-    return theirRef(r, this);
   }
 }
 

@@ -92,19 +92,19 @@ function formatReport(r: CampaignReport): string {
     } s (${Math.round(r.framesSent / r.seconds)} frames/s)`,
     `crashes               ${r.crashes}`,
     `unhandled rejections  ${r.unhandled}`,
-    `left open             ${r.leftover.connections} connections, ${
+    `left open             ${r.leftover.connections ?? "?"} connections, ${
       r.leftover.sockets ?? "?"
-    } sockets, ${r.leftover.exports} exports`,
+    } sockets, ${r.leftover.exports ?? "?"} exports`,
     `probe                 ${r.probe.calls} calls, worst ${
       r.probe.worst.toFixed(1)
     } ms, p99 ${r.probe.p99.toFixed(1)} ms, median ${
       r.probe.median.toFixed(1)
     } ms, ${r.probe.failures} failed`,
     `server heap           ${mb(r.memory.before.heapUsed)} before, ${
-      mb(r.memory.after.heapUsed)
+      r.memory.after === null ? "?" : mb(r.memory.after.heapUsed)
     } after`,
     `server RSS            ${mb(r.memory.before.rss)} before, ${
-      mb(r.memory.after.rss)
+      r.memory.after === null ? "?" : mb(r.memory.after.rss)
     } after${r.crashes > 0 ? " (of the last server started)" : ""}`,
   ];
   for (const finding of r.findings) {

@@ -41,69 +41,81 @@ const concurrency = Math.max(1, Number(values.concurrency));
 const REPORT_EVERY = 100_000;
 
 const server = await FixtureServer.start();
-const conn = await connect<Service>("127.0.0.1", server.port);
-const root = conn.root;
-let calls = 0;
-let nextReport = REPORT_EVERY;
-const started = performance.now();
-
-const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-async function report(label: string): Promise<ServerStats> {
-  const stats = await root.stats();
-  console.log(
-    `${label.padEnd(14)} server RSS ${mb(stats.rss).padStart(9)}, heap ${
-      mb(stats.heapUsed).padStart(8)
-    }, server exports ${String(stats.exports).padStart(5)}, client exports ${
-      String(conn.stats.exports).padStart(5)
-    }, ${((performance.now() - started) / 1000).toFixed(1)} s`,
-  );
-  return stats;
+let ok = false;
+try {
+  ok = await soak(server.port);
+} finally {
+  await server.stop();
 }
-
-// One round: an object by reference, used and released; a callback passed
-// and called back; a value echoed. Five remote calls (the callback's own
-// call back included).
-async function round(i: number): Promise<void> {
-  const counter = await root.makeCounter(i);
-  await counter.increment(1);
-  counter[Symbol.dispose]();
-  const doubled = await root.callMe((n: number) => n * 2, i);
-  if (doubled !== i * 2) throw new Error(`callMe(${i}) gave ${doubled}`);
-  await root.echo({ i, list: [i, "x"] });
-  calls += 5;
-}
-
-await report("start");
-const workers = Array.from({ length: concurrency }, async (_, w) => {
-  for (let i = w; calls < total; i += concurrency) {
-    await round(i);
-    if (calls >= nextReport) {
-      nextReport += REPORT_EVERY;
-      await report(`${calls} calls`);
-    }
-  }
-});
-await Promise.all(workers);
-
-// Let releases travel and the server collect the callbacks it no longer
-// holds (its proxies for them are released when collected), then count.
-let end = await report("end");
-const deadline = performance.now() + 10_000;
-while (
-  (end.exports > 0 || conn.stats.exports > 0) && performance.now() < deadline
-) {
-  await root.gc();
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  end = await root.stats();
-}
-const left = await report("after GC");
-await conn.close();
-await server.stop();
-const ok = left.exports === 0 && conn.stats.exports === 0 &&
-  left.unhandled === 0;
-console.log(
-  ok
-    ? `PASS: ${calls} calls, 0 exports left on either side`
-    : `FAIL: ${left.exports} server exports, ${conn.stats.exports} client exports, ${left.unhandled} unhandled rejections left`,
-);
 Deno.exit(ok ? 0 : 1);
+
+/** Runs the calls against the server on `port`; true if nothing is left. */
+async function soak(port: number): Promise<boolean> {
+  const conn = await connect<Service>("127.0.0.1", port);
+  const root = conn.root;
+  let calls = 0;
+  let nextReport = REPORT_EVERY;
+  const started = performance.now();
+
+  const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  const report = async (label: string): Promise<ServerStats> => {
+    const stats = await root.stats();
+    console.log(
+      `${label.padEnd(14)} server RSS ${mb(stats.rss).padStart(9)}, heap ${
+        mb(stats.heapUsed).padStart(8)
+      }, server exports ${String(stats.exports).padStart(5)}, client exports ${
+        String(conn.stats.exports).padStart(5)
+      }, ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+    return stats;
+  };
+
+  // One round: an object by reference, used and released; a callback passed
+  // and called back; a value echoed. Five remote calls (the callback's own
+  // call back included).
+  const round = async (i: number): Promise<void> => {
+    const counter = await root.makeCounter(i);
+    await counter.increment(1);
+    counter[Symbol.dispose]();
+    const doubled = await root.callMe((n: number) => n * 2, i);
+    if (doubled !== i * 2) throw new Error(`callMe(${i}) gave ${doubled}`);
+    await root.echo({ i, list: [i, "x"] });
+    calls += 5;
+  };
+
+  await report("start");
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      for (let i = w; calls < total; i += concurrency) {
+        await round(i);
+        if (calls >= nextReport) {
+          nextReport += REPORT_EVERY;
+          await report(`${calls} calls`);
+        }
+      }
+    }),
+  );
+
+  // Let releases travel and the server collect the callbacks it no longer
+  // holds (its proxies for them are released when collected), then count.
+  let end = await report("end");
+  const deadline = performance.now() + 10_000;
+  while (
+    (end.exports > 0 || conn.stats.exports > 0) &&
+    performance.now() < deadline
+  ) {
+    await root.gc();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    end = await root.stats();
+  }
+  const left = await report("after GC");
+  const clientExports = conn.stats.exports;
+  await conn.close();
+  const ok = left.exports === 0 && clientExports === 0 && left.unhandled === 0;
+  console.log(
+    ok
+      ? `PASS: ${calls} calls, 0 exports left on either side`
+      : `FAIL: ${left.exports} server exports, ${clientExports} client exports, ${left.unhandled} unhandled rejections left`,
+  );
+  return ok;
+}
