@@ -503,7 +503,7 @@ export function describeFinding(seed: number, finding: Finding): string {
         finding.replayed ? "not reproduced alone by" : "not replayed; suspects:"
       } connections ${some.join(", ")}${
         finding.suspects.length > some.length ? ", …" : ""
-      }`,
+      } (one of them: deno task fuzz --seed ${seed} --connection K)`,
     );
     return lines.join("\n") + "\n";
   }

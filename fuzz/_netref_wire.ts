@@ -17,8 +17,9 @@ import {
 } from "../src/protocol/constants.ts";
 import { encodeMsgpack } from "./_msgpack.ts";
 import type { Random } from "./_random.ts";
-import { type Encoded, ExtNode, IntNode, type Node } from "./_tree.ts";
+import { type Encoded, ExtNode, IntNode, type Node, RawNode } from "./_tree.ts";
 import {
+  dagBomb,
   netrefValue,
   type NetrefValueContext,
   ODD_NAMES,
@@ -108,7 +109,12 @@ interface Method {
 }
 
 const ROOT_METHODS: readonly Method[] = [
-  { path: ["echo"], args: (r, s) => [s.value(r)] },
+  {
+    path: ["echo"],
+    // Now and then a structured-clone DAG, which doubles at each level.
+    args: (r, s) =>
+      r.chance(0.002) ? [new RawNode(dagBomb(r.range(20, 28)))] : [s.value(r)],
+  },
   { path: ["add"], args: (r, s) => [s.smallValue(r), s.smallValue(r)] },
   {
     path: ["makeCounter"],

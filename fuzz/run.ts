@@ -6,7 +6,8 @@
  * them is wrong.
  *
  *     deno task fuzz [--seed N] [--frames N] [--concurrency N] [--triage N] [--out DIR]
- *     deno task fuzz --replay FILE
+ *     deno task fuzz --replay FILE [--drain]
+ *     deno task fuzz --seed N --connection K
  *
  * @module
  */
@@ -19,6 +20,7 @@ import {
   runCampaign,
 } from "./_campaign.ts";
 import { Replayer } from "./_replay.ts";
+import { batchBytes, type CloseMode, makeBatch } from "./_batch.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -32,26 +34,48 @@ const { values } = parseArgs({
       default: new URL("./crashes", import.meta.url).pathname,
     },
     replay: { type: "string" },
+    connection: { type: "string" },
     drain: { type: "boolean", default: false },
     help: { type: "boolean", short: "h" },
   },
 });
 
+function integer(name: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    console.error(`--${name} ${text}: expected a whole number`);
+    Deno.exit(2);
+  }
+  return n;
+}
+
 if (values.help) {
   console.log(
     "deno task fuzz [--seed N] [--frames N] [--concurrency N] [--triage N] [--out DIR]\n" +
       "deno task fuzz --replay FILE [--drain]   (send FILE's bytes as one connection to a fresh server;\n" +
-      "  --drain: close once the server has closed, or after 40 ms, instead of at once)",
+      "  --drain: close once the server has closed, or after 40 ms, instead of at once)\n" +
+      "deno task fuzz --seed N --connection K   (send connection K of seed N's run to a fresh server)",
   );
   Deno.exit(0);
 }
 
-if (values.replay !== undefined) {
+if (values.replay !== undefined || values.connection !== undefined) {
   await using replayer = new Replayer();
-  const outcome = await replayer.run(
-    await Deno.readFile(values.replay),
-    values.drain ? "drain" : "now",
-  );
+  let bytes: Uint8Array;
+  let close: CloseMode = values.drain ? "drain" : "now";
+  if (values.replay !== undefined) {
+    bytes = await Deno.readFile(values.replay);
+  } else {
+    // One connection of a run, made again from the seed and its index.
+    const batch = makeBatch(
+      integer("seed", values.seed),
+      integer("connection", values.connection!),
+    );
+    for (const frame of batch.frames) console.log(frame.label);
+    bytes = batchBytes(batch.frames);
+    close = batch.close;
+  }
+  const outcome = await replayer.run(bytes, close);
   console.log(
     outcome.kind === "clean"
       ? "the server survived it: no crash, no unhandled rejection"
@@ -59,15 +83,6 @@ if (values.replay !== undefined) {
   );
   Deno.exit(outcome.kind === "clean" ? 0 : 1);
 }
-
-const integer = (name: string, text: string) => {
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < 0) {
-    console.error(`--${name} ${text}: expected a whole number`);
-    Deno.exit(2);
-  }
-  return n;
-};
 
 const report = await runCampaign({
   seed: integer("seed", values.seed),
