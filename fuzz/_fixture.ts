@@ -25,7 +25,9 @@ globalThis.addEventListener("unhandledrejection", (event) => {
   // A reason that is no Error is most often a value the peer sent.
   const text = reason instanceof Error
     ? `${reason.name}: ${reason.message}\n${reason.stack ?? ""}`
-    : `(not an Error: a ${typeof reason}) ${String(reason)}`;
+    : `(not an Error: ${
+      typeof reason === "object" || typeof reason === "undefined" ? "an" : "a"
+    } ${typeof reason}) ${String(reason)}`;
   console.error(`${UNHANDLED_MARKER} ${text.replaceAll("\n", "\n    ")}`);
 });
 

@@ -214,7 +214,8 @@ export function netrefValue(
         () => netrefValue(r, ctx, depth - 1),
       );
     case "object": {
-      const object: { [key: string]: Node } = {};
+      // No prototype: a key such as __proto__ is then an own property.
+      const object: { [key: string]: Node } = Object.create(null);
       for (let i = r.length(8); i > 0; i--) {
         object[r.chance(0.4) ? r.pick(ODD_NAMES) : randomString(r)] =
           netrefValue(r, ctx, depth - 1);
