@@ -51,6 +51,8 @@ export interface ServerStats {
   pendingCalls: number;
   rss: number;
   heapUsed: number;
+  external: number;
+  worstLagMs: number;
   unhandled: number;
   logLines: number;
   lastLogs: string[];
@@ -100,9 +102,14 @@ export interface CampaignReport {
     exports: number | null;
   };
   probe: ProbeResult;
+  /**
+   * The server's worst event-loop delay during the run, as it measured it
+   * (of the last server started); null if it could not be asked.
+   */
+  serverLagMs: number | null;
   memory: {
-    before: { rss: number; heapUsed: number };
-    after: { rss: number; heapUsed: number } | null;
+    before: { rss: number; heapUsed: number; external: number };
+    after: { rss: number; heapUsed: number; external: number } | null;
   };
 }
 
@@ -112,6 +119,7 @@ const SETTLE_MS = 10_000;
 type Control = Connection<{
   stats(): ServerStats;
   gc(): boolean;
+  resetLag(): void;
 }>;
 
 /**
@@ -198,6 +206,7 @@ export async function runCampaign(
     before = await control.root.stats();
   }
   const baseSockets = await server.openSockets();
+  await control.root.resetLag();
   log(
     `seed ${seed}: sending ${target} frames over ${concurrency} connections at once to the server (pid ${server.pid}, port ${server.port})`,
   );
@@ -319,11 +328,18 @@ export async function runCampaign(
       exports: end?.stats.exports ?? null,
     },
     probe: probeStats,
+    serverLagMs: end?.stats.worstLagMs ?? null,
     memory: {
-      before: { rss: before.rss, heapUsed: before.heapUsed },
-      after: end === null
-        ? null
-        : { rss: end.memory.rss, heapUsed: end.memory.heapUsed },
+      before: {
+        rss: before.rss,
+        heapUsed: before.heapUsed,
+        external: before.external,
+      },
+      after: end === null ? null : {
+        rss: end.memory.rss,
+        heapUsed: end.memory.heapUsed,
+        external: end.memory.external,
+      },
     },
   };
 }

@@ -31,6 +31,17 @@ globalThis.addEventListener("unhandledrejection", (event) => {
   console.error(`${UNHANDLED_MARKER} ${text.replaceAll("\n", "\n    ")}`);
 });
 
+// The event loop's worst delay: how long a handler or a frame kept it busy,
+// as the server saw it (the probe's figure adds the network and its own
+// thread's scheduling).
+let worstLagMs = 0;
+let tickDue = performance.now() + 10;
+setInterval(() => {
+  const now = performance.now();
+  worstLagMs = Math.max(worstLagMs, now - tickDue);
+  tickDue = now + 10;
+}, 10);
+
 const connections = new Set<Connection>();
 let logLines = 0;
 const lastLogs: string[] = [];
@@ -178,10 +189,18 @@ class FuzzService {
       pendingCalls,
       rss: memory.rss,
       heapUsed: memory.heapUsed,
+      external: memory.external,
+      worstLagMs,
       unhandled,
       logLines,
       lastLogs: [...lastLogs],
     };
+  }
+
+  /** Starts measuring the event loop's worst delay afresh. */
+  @exposed
+  resetLag(): void {
+    worstLagMs = 0;
   }
 
   /** Collects garbage (when run with --expose-gc), for heap figures. */

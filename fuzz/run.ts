@@ -115,9 +115,14 @@ function formatReport(r: CampaignReport): string {
     } ms, p99 ${r.probe.p99.toFixed(1)} ms, median ${
       r.probe.median.toFixed(1)
     } ms, ${r.probe.failures} failed`,
+    `server event loop     worst delay ${
+      r.serverLagMs === null ? "?" : r.serverLagMs.toFixed(1)
+    } ms (as the server measured it)`,
     `server heap           ${mb(r.memory.before.heapUsed)} before, ${
       r.memory.after === null ? "?" : mb(r.memory.after.heapUsed)
-    } after`,
+    } after (external ${mb(r.memory.before.external)}, ${
+      r.memory.after === null ? "?" : mb(r.memory.after.external)
+    })`,
     `server RSS            ${mb(r.memory.before.rss)} before, ${
       r.memory.after === null ? "?" : mb(r.memory.after.rss)
     } after${r.crashes > 0 ? " (of the last server started)" : ""}`,
