@@ -158,6 +158,9 @@ export async function runCampaign(
   };
 
   let crashSuspects: number[] = [];
+  // Stalls count while frames are being sent, not while the server starts
+  // or collects its garbage for the figures.
+  let fuzzing = false;
   const watch = (server: FixtureServer) => {
     server.onUnhandled = (line) => {
       unhandled++;
@@ -167,6 +170,19 @@ export async function runCampaign(
         line,
         atFrame: framesSent,
         suspects: suspects(),
+      });
+    };
+    server.onStall = (ms) => {
+      if (!fuzzing) return;
+      // The server says so as soon as its event loop is free again: those
+      // sending while it was busy are the suspects.
+      failures.push({
+        kind: "stall",
+        signature: STALL,
+        line: `the server's event loop stalled ${ms.toFixed(0)} ms`,
+        atFrame: framesSent,
+        suspects: suspects(ms + 500),
+        stallMs: ms,
       });
     };
     server.exited.then(() => crashSuspects = suspects());
@@ -180,20 +196,7 @@ export async function runCampaign(
     { type: "module" },
   );
   const probeResult = new Promise<ProbeResult>((resolve) => {
-    probe.onmessage = (event) => {
-      const slow = (event.data as { slow?: number }).slow;
-      if (slow === undefined) return resolve(event.data as ProbeResult);
-      // The probe's call has just returned: those sending while it waited
-      // are the suspects.
-      failures.push({
-        kind: "stall",
-        signature: STALL,
-        line: `the probe waited ${slow.toFixed(0)} ms for an answer`,
-        atFrame: framesSent,
-        suspects: suspects(slow + 500),
-        stallMs: slow,
-      });
-    };
+    probe.onmessage = (event) => resolve(event.data as ProbeResult);
   });
   probe.postMessage({ port: server.port });
 
@@ -207,6 +210,7 @@ export async function runCampaign(
   }
   const baseSockets = await server.openSockets();
   await control.root.resetLag();
+  fuzzing = true;
   log(
     `seed ${seed}: sending ${target} frames over ${concurrency} connections at once to the server (pid ${server.pid}, port ${server.port})`,
   );
@@ -265,6 +269,8 @@ export async function runCampaign(
     }
   }
   await Promise.all(inflight.values());
+  await delay(500);
+  fuzzing = false;
 
   // Every fuzzing socket is closed: give the server time to let go of them
   // (and to run the callbacks handlers scheduled), then count what it holds.
@@ -397,7 +403,6 @@ async function settle(
 ): Promise<
   { stats: ServerStats; sockets: number | null; memory: ServerStats }
 > {
-  await delay(400);
   const settleBy = performance.now() + SETTLE_MS;
   let stats = await control.root.stats();
   let sockets = await server.openSockets();

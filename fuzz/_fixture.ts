@@ -7,7 +7,8 @@
  * An unhandled rejection is reported on stderr as a line starting with
  * `fuzz fixture: unhandled rejection:` and does not end the process, so
  * that one run counts them all; anything else uncaught ends it, as it would
- * end any server. The server's own log lines are counted, not printed.
+ * end any server. A stall of the event loop of 100 ms or more is reported
+ * too. The server's own log lines are counted, not printed.
  *
  *     deno run --allow-net --v8-flags=--expose-gc fuzz/_fixture.ts
  *
@@ -15,7 +16,7 @@
  */
 
 import { type Connection, exposed, serve } from "../mod.ts";
-import { UNHANDLED_MARKER } from "./_marker.ts";
+import { SLOW_MS, STALL_MARKER, UNHANDLED_MARKER } from "./_marker.ts";
 
 let unhandled = 0;
 globalThis.addEventListener("unhandledrejection", (event) => {
@@ -38,8 +39,11 @@ let worstLagMs = 0;
 let tickDue = performance.now() + 10;
 setInterval(() => {
   const now = performance.now();
-  worstLagMs = Math.max(worstLagMs, now - tickDue);
+  const lag = now - tickDue;
+  worstLagMs = Math.max(worstLagMs, lag);
   tickDue = now + 10;
+  // Said at once, so that the fuzzer knows who was sending.
+  if (lag >= SLOW_MS) console.error(`${STALL_MARKER} ${lag.toFixed(0)} ms`);
 }, 10);
 
 const connections = new Set<Connection>();

@@ -4,15 +4,13 @@
  * the server every 100 ms and recording each round trip.
  *
  * Messages in: `{ port }` to (re)connect, `{ stop: true }` to finish.
- * Messages out: `{ slow: ms }` at once for each round trip of
- * {@linkcode SLOW_MS} or more, and {@linkcode ProbeResult} after stop.
+ * Message out, after stop: {@linkcode ProbeResult}.
  *
  * @module
  */
 
 import { connect } from "../client.ts";
 import type { Connection } from "../client.ts";
-import { SLOW_MS } from "./_marker.ts";
 
 /** What the probe measured. */
 export interface ProbeResult {
@@ -80,7 +78,6 @@ self.onmessage = (event: MessageEvent) => {
 
 function record(ms: number): void {
   latencies.push(ms);
-  if (ms >= SLOW_MS) self.postMessage({ slow: ms });
 }
 
 async function run(): Promise<void> {

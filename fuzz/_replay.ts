@@ -9,14 +9,12 @@
 import { batchBytes, type CloseMode, type SentFrame } from "./_batch.ts";
 import { sendBatch } from "./_connection.ts";
 import { FixtureServer } from "./_server.ts";
-import { connect, type Connection } from "../client.ts";
-import { SLOW_MS } from "./_marker.ts";
 
 /** How long after an input's connection ends a failure is still its own. */
 const SETTLE_MS = 300;
 
 /** The signature of every stall. */
-export const STALL = "the probe waited 100 ms or more";
+export const STALL = "the server's event loop stalled 100 ms or more";
 
 /** What one replayed input did to the server. */
 export interface Outcome {
@@ -47,8 +45,8 @@ export function signature(line: string): string {
 /** Runs inputs alone against a server it restarts whenever one kills it. */
 export class Replayer implements AsyncDisposable {
   #server: FixtureServer | null = null;
-  #probe: Connection<{ echo(n: number): number }> | null = null;
   #lines: string[] = [];
+  #stalls: number[] = [];
   #heapMb: number;
   /** How many inputs were replayed. */
   runs = 0;
@@ -69,32 +67,14 @@ export class Replayer implements AsyncDisposable {
   async run(bytes: Uint8Array, close: CloseMode = "now"): Promise<Outcome> {
     this.runs++;
     if (this.#server === null || this.#server.status !== null) {
-      await this.#probe?.close().catch(() => {});
       await this.#server?.stop();
       this.#server = await FixtureServer.start(this.#heapMb);
       this.#server.onUnhandled = (line) => this.#lines.push(line);
-      this.#probe = await connect("127.0.0.1", this.#server.port, {
-        log: () => {},
-      });
+      this.#server.onStall = (ms) => this.#stalls.push(ms);
     }
     const server = this.#server;
-    const probe = this.#probe!;
     this.#lines = [];
-    // The server's round trips while it takes the input: a stall shows.
-    let measuring = true;
-    let worst = 0;
-    const measured = (async () => {
-      for (let n = 0; measuring; n++) {
-        const t0 = performance.now();
-        try {
-          await probe.root.echo(n);
-        } catch {
-          return;
-        }
-        worst = Math.max(worst, performance.now() - t0);
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    })();
+    this.#stalls = [];
     await sendBatch(server.port, {
       index: -1,
       wire: "netref",
@@ -108,18 +88,18 @@ export class Replayer implements AsyncDisposable {
       new Promise((resolve) => timer = setTimeout(resolve, SETTLE_MS)),
     ]);
     clearTimeout(timer);
-    measuring = false;
-    await measured;
     if (server.status !== null) {
       return { kind: "crash", line: server.deathReason() };
     }
     if (this.#lines.length > 0) {
       return { kind: "unhandled", line: this.#lines[0] };
     }
-    if (worst >= SLOW_MS) {
+    if (this.#stalls.length > 0) {
       return {
         kind: "stall",
-        line: `the probe waited ${worst.toFixed(0)} ms for an answer`,
+        line: `the server's event loop stalled ${
+          Math.max(...this.#stalls).toFixed(0)
+        } ms`,
       };
     }
     return { kind: "clean", line: "" };
@@ -174,8 +154,6 @@ export class Replayer implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.#probe?.close().catch(() => {});
-    this.#probe = null;
     await this.#server?.stop();
     this.#server = null;
   }

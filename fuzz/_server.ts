@@ -6,7 +6,7 @@
  * @module
  */
 
-import { UNHANDLED_MARKER } from "./_marker.ts";
+import { STALL_MARKER, UNHANDLED_MARKER } from "./_marker.ts";
 
 const FIXTURE = new URL("./_fixture.ts", import.meta.url).pathname;
 const CONFIG = new URL("../deno.json", import.meta.url).pathname;
@@ -72,6 +72,8 @@ export class FixtureServer {
   status: Deno.CommandStatus | null = null;
   /** Called with each line reporting an unhandled rejection. */
   onUnhandled: (line: string) => void = () => {};
+  /** Called with the milliseconds of each stall of the server's event loop. */
+  onStall: (ms: number) => void = () => {};
   #stderr: StderrWatch;
   #stdoutDone: Promise<void>;
 
@@ -88,6 +90,9 @@ export class FixtureServer {
     this.#stderr = stderr;
     stderr.onLine = (line) => {
       if (UNHANDLED.test(line)) this.onUnhandled(line);
+      else if (line.startsWith(STALL_MARKER)) {
+        this.onStall(Number.parseFloat(line.slice(STALL_MARKER.length)));
+      }
     };
     this.exited = child.status.then((status) => {
       this.status = status;
