@@ -53,6 +53,7 @@ export interface ServerStats {
   heapUsed: number;
   external: number;
   worstLagMs: number;
+  worstBusyMs: number;
   unhandled: number;
   logLines: number;
   lastLogs: string[];
@@ -104,9 +105,10 @@ export interface CampaignReport {
   probe: ProbeResult;
   /**
    * The server's worst event-loop delay during the run, as it measured it
-   * (of the last server started); null if it could not be asked.
+   * (of the last server started), and the most CPU time it spent in one
+   * such delay; null if it could not be asked.
    */
-  serverLagMs: number | null;
+  serverLag: { wallMs: number; busyMs: number } | null;
   memory: {
     before: { rss: number; heapUsed: number; external: number };
     after: { rss: number; heapUsed: number; external: number } | null;
@@ -179,7 +181,7 @@ export async function runCampaign(
       failures.push({
         kind: "stall",
         signature: STALL,
-        line: `the server's event loop stalled ${ms.toFixed(0)} ms`,
+        line: `the server's event loop was kept busy ${ms.toFixed(0)} ms`,
         atFrame: framesSent,
         suspects: suspects(ms + 500),
         stallMs: ms,
@@ -334,7 +336,9 @@ export async function runCampaign(
       exports: end?.stats.exports ?? null,
     },
     probe: probeStats,
-    serverLagMs: end?.stats.worstLagMs ?? null,
+    serverLag: end === null
+      ? null
+      : { wallMs: end.stats.worstLagMs, busyMs: end.stats.worstBusyMs },
     memory: {
       before: {
         rss: before.rss,

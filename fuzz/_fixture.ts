@@ -15,6 +15,7 @@
  * @module
  */
 
+import process from "node:process";
 import { type Connection, exposed, serve } from "../mod.ts";
 import { SLOW_MS, STALL_MARKER, UNHANDLED_MARKER } from "./_marker.ts";
 
@@ -32,19 +33,35 @@ globalThis.addEventListener("unhandledrejection", (event) => {
   console.error(`${UNHANDLED_MARKER} ${text.replaceAll("\n", "\n    ")}`);
 });
 
-// The event loop's worst delay: how long a handler or a frame kept it busy,
-// as the server saw it (the probe's figure adds the network and its own
-// thread's scheduling).
+// The event loop's worst delay, as the server saw it (the probe's figure
+// adds the network and its own thread's scheduling), and the CPU time the
+// process spent meanwhile: a delay the process spent working is a stall of
+// its own; one it spent waiting for a CPU is the machine's.
 let worstLagMs = 0;
+let worstBusyMs = 0;
 let tickDue = performance.now() + 10;
+let cpuThen = cpuMs();
 setInterval(() => {
   const now = performance.now();
+  const cpuNow = cpuMs();
   const lag = now - tickDue;
+  const busy = Math.min(lag, cpuNow - cpuThen - 10);
   worstLagMs = Math.max(worstLagMs, lag);
+  worstBusyMs = Math.max(worstBusyMs, busy);
   tickDue = now + 10;
+  cpuThen = cpuNow;
   // Said at once, so that the fuzzer knows who was sending.
-  if (lag >= SLOW_MS) console.error(`${STALL_MARKER} ${lag.toFixed(0)} ms`);
+  if (busy >= SLOW_MS) {
+    console.error(
+      `${STALL_MARKER} ${busy.toFixed(0)} ms (${lag.toFixed(0)} ms late)`,
+    );
+  }
 }, 10);
+
+function cpuMs(): number {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1000;
+}
 
 const connections = new Set<Connection>();
 let logLines = 0;
@@ -195,6 +212,7 @@ class FuzzService {
       heapUsed: memory.heapUsed,
       external: memory.external,
       worstLagMs,
+      worstBusyMs,
       unhandled,
       logLines,
       lastLogs: [...lastLogs],
@@ -205,6 +223,7 @@ class FuzzService {
   @exposed
   resetLag(): void {
     worstLagMs = 0;
+    worstBusyMs = 0;
   }
 
   /** Collects garbage (when run with --expose-gc), for heap figures. */

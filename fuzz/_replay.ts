@@ -14,7 +14,7 @@ import { FixtureServer } from "./_server.ts";
 const SETTLE_MS = 300;
 
 /** The signature of every stall. */
-export const STALL = "the server's event loop stalled 100 ms or more";
+export const STALL = "the server's event loop was kept busy 100 ms or more";
 
 /** What one replayed input did to the server. */
 export interface Outcome {
@@ -97,7 +97,7 @@ export class Replayer implements AsyncDisposable {
     if (this.#stalls.length > 0) {
       return {
         kind: "stall",
-        line: `the server's event loop stalled ${
+        line: `the server's event loop was kept busy ${
           Math.max(...this.#stalls).toFixed(0)
         } ms`,
       };

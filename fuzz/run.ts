@@ -116,8 +116,10 @@ function formatReport(r: CampaignReport): string {
       r.probe.median.toFixed(1)
     } ms, ${r.probe.failures} failed`,
     `server event loop     worst delay ${
-      r.serverLagMs === null ? "?" : r.serverLagMs.toFixed(1)
-    } ms (as the server measured it)`,
+      r.serverLag === null ? "?" : r.serverLag.wallMs.toFixed(1)
+    } ms; worst spent working ${
+      r.serverLag === null ? "?" : r.serverLag.busyMs.toFixed(1)
+    } ms (the rest: waiting for a CPU)`,
     `server heap           ${mb(r.memory.before.heapUsed)} before, ${
       r.memory.after === null ? "?" : mb(r.memory.after.heapUsed)
     } after (external ${mb(r.memory.before.external)}, ${
