@@ -354,15 +354,23 @@ export async function runCampaign(
   };
 }
 
+/** What {@linkcode failedChecks} holds a run to. */
+export interface Limits {
+  /** The probe's worst round trip allowed, in ms; null: not checked. */
+  probeMs: number | null;
+  /** The most the server may work without returning to its event loop, in ms; null: not checked. */
+  busyMs: number | null;
+}
+
 /**
  * Why a run failed, one reason a line; empty when it passed.
  *
  * @param report A run's report.
- * @param maxLatencyMs The probe's worst round trip allowed.
+ * @param limits The latency limits (by default, the probe's 100 ms).
  */
 export function failedChecks(
   report: CampaignReport,
-  maxLatencyMs = 100,
+  limits: Limits = { probeMs: 100, busyMs: null },
 ): string[] {
   const reasons: string[] = [];
   if (report.crashes > 0) reasons.push(`${report.crashes} crashes`);
@@ -378,22 +386,24 @@ export function failedChecks(
   if ((report.leftover.exports ?? 0) > 0) {
     reasons.push(`${report.leftover.exports} exports left`);
   }
-  if (report.probe.worst >= maxLatencyMs) {
+  if (limits.probeMs !== null && report.probe.worst >= limits.probeMs) {
     reasons.push(
       `the probe's worst round trip was ${
         report.probe.worst.toFixed(1)
-      } ms (limit ${maxLatencyMs})`,
+      } ms (limit ${limits.probeMs})`,
+    );
+  }
+  const busy = report.serverLag?.busyMs ?? 0;
+  if (limits.busyMs !== null && busy >= limits.busyMs) {
+    reasons.push(
+      `the server worked ${
+        busy.toFixed(1)
+      } ms without returning to its event loop (limit ${limits.busyMs})`,
     );
   }
   if (report.probe.calls === 0) reasons.push("the probe never got an answer");
   return reasons;
 }
-
-/** One failure as it happened. */
-type Failure = Omit<Finding, "count" | "firstAtFrame"> & {
-  atFrame: number;
-  stallMs?: number;
-};
 
 /**
  * Waits (up to 10 s) until the server holds no more connections, sockets or
@@ -431,6 +441,12 @@ async function settle(
     memory,
   };
 }
+
+/** One failure as it happened. */
+type Failure = Omit<Finding, "count" | "firstAtFrame"> & {
+  atFrame: number;
+  stallMs?: number;
+};
 
 function group(failures: Failure[]): Finding[] {
   const bySignature = new Map<string, Finding>();

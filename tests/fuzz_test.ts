@@ -3,8 +3,10 @@
  * wires against the fixture server in its own process (see fuzz/). The full
  * run is `deno task fuzz`.
  *
- * The probe's latency limit is 100 ms; on a machine shared with other heavy
- * work, NETREF_FUZZ_MAX_LATENCY_MS raises it.
+ * Latency is checked as the time the server spent working without returning
+ * to its event loop (under 100 ms), which a loaded machine does not change;
+ * the probe's wall-clock round trip, which it does, is checked only when
+ * NETREF_FUZZ_PROBE_LIMIT_MS is set (`deno task fuzz` checks it at 100 ms).
  *
  * @module
  */
@@ -22,9 +24,7 @@ const SEED = 20261130;
 Deno.test(
   "50,000 fuzzed frames of both wires leave the server running, responsive and holding nothing",
   async () => {
-    const maxLatency = Number(
-      Deno.env.get("NETREF_FUZZ_MAX_LATENCY_MS") ?? 100,
-    );
+    const probeLimit = Deno.env.get("NETREF_FUZZ_PROBE_LIMIT_MS");
     const report = await runCampaign({
       seed: SEED,
       frames: FRAMES,
@@ -32,7 +32,10 @@ Deno.test(
       outDir: null,
     });
     assert.ok(report.framesSent >= FRAMES);
-    const failed = failedChecks(report, maxLatency);
+    const failed = failedChecks(report, {
+      probeMs: probeLimit === undefined ? null : Number(probeLimit),
+      busyMs: 100,
+    });
     assert.deepEqual(
       failed,
       [],
