@@ -477,7 +477,8 @@ function group(failures: Failure[]): Finding[] {
       worstStall.set(finding, failure.stallMs);
     }
   }
-  const rank = { crash: 0, unhandled: 1, stall: 2 };
+  // Every stall is one kind: it comes before the many kinds of rejection.
+  const rank = { crash: 0, stall: 1, unhandled: 2 };
   return [...bySignature.values()].sort((a, b) =>
     rank[a.kind] - rank[b.kind] || b.count - a.count
   );
