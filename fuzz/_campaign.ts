@@ -141,7 +141,10 @@ export async function runCampaign(
 
   const failures: Failure[] = [];
   const inflight = new Map<number, Promise<void>>();
-  const recent: { index: number; at: number }[] = [];
+  // When each connection opened, and when those that closed closed (the
+  // last 10 s of them).
+  const openedAt = new Map<number, number>();
+  const recent: { index: number; opened: number; at: number }[] = [];
   let framesSent = 0;
   let plannedFrames = 0;
   let connections = 0;
@@ -149,14 +152,28 @@ export async function runCampaign(
   let unhandled = 0;
 
   // The connections that may have caused what just happened: those still
-  // open, then those closed within the last half second, latest first (a
-  // handler may call a callback 200 ms after its caller left).
-  const suspects = (windowMs = 500) => {
+  // open, then those closed within the last 3 s, latest first (a handler
+  // may call a callback 200 ms after its caller left, and a busy server
+  // reads what was sent some time after).
+  const suspects = (windowMs = 3000) => {
     const now = performance.now();
     const closed = recent.filter((r) => now - r.at < windowMs).map((r) =>
       r.index
     ).reverse();
-    return [...new Set([...inflight.keys(), ...closed])];
+    return [...new Set([...inflight.keys(), ...closed])].slice(0, 1024);
+  };
+  // A stall's suspects: the connections opened before it began (a busy
+  // server reads what was sent some time after), latest first.
+  const stallSuspects = (beganAt: number) => {
+    const opened = [
+      ...[...inflight.keys()].map((index) => ({
+        index,
+        opened: openedAt.get(index)!,
+      })),
+      ...recent,
+    ].filter((c) => c.opened <= beganAt + 20);
+    opened.sort((a, b) => b.opened - a.opened);
+    return opened.slice(0, 1024).map((c) => c.index);
   };
 
   let crashSuspects: number[] = [];
@@ -174,16 +191,16 @@ export async function runCampaign(
         suspects: suspects(),
       });
     };
-    server.onStall = (ms) => {
+    server.onStall = (ms, lateMs) => {
       if (!fuzzing) return;
-      // The server says so as soon as its event loop is free again: those
-      // sending while it was busy are the suspects.
+      // The server says so as soon as its event loop is free again, so the
+      // stall began about lateMs ago.
       failures.push({
         kind: "stall",
         signature: STALL,
         line: `the server's event loop was kept busy ${ms.toFixed(0)} ms`,
         atFrame: framesSent,
-        suspects: suspects(ms + 500),
+        suspects: stallSuspects(performance.now() - lateMs),
         stallMs: ms,
       });
     };
@@ -248,14 +265,19 @@ export async function runCampaign(
       const batch = makeBatch(seed, index);
       plannedFrames += batch.frames.length;
       const port = server.port;
+      openedAt.set(index, performance.now());
       inflight.set(
         index,
         sendBatch(port, batch).then((sent) => {
           plannedFrames -= batch.frames.length;
           framesSent += sent.frames;
           inflight.delete(index);
-          recent.push({ index, at: performance.now() });
-          if (recent.length > 64) recent.shift();
+          const now = performance.now();
+          recent.push({ index, opened: openedAt.get(index)!, at: now });
+          openedAt.delete(index);
+          while (recent.length > 0 && now - recent[0].at > 10_000) {
+            recent.shift();
+          }
         }),
       );
     }
@@ -484,7 +506,14 @@ function group(failures: Failure[]): Finding[] {
   );
 }
 
-/** Replays a finding's suspects alone, the latest first, and minimises the one that fails. */
+/** Suspects replayed at once, as one group; a failing group is halved. */
+const GROUP = 32;
+
+/**
+ * Finds which of a finding's suspects fails alone, the likeliest first:
+ * groups of them are replayed at once, a group that fails is halved until
+ * one connection is left, which is then cut down to its fewest frames.
+ */
 async function reproduce(
   replayer: Replayer,
   seed: number,
@@ -492,37 +521,58 @@ async function reproduce(
   outDir: string | null,
 ): Promise<void> {
   finding.replayed = true;
-  for (const index of finding.suspects.slice(0, 64)) {
-    const batch = makeBatch(seed, index);
-    const outcome = await replayer.run(batchBytes(batch.frames), batch.close);
-    if (!matches(outcome, finding)) continue;
-    // A stall may be the machine's: it must happen again.
-    if (
-      finding.kind === "stall" &&
-      !matches(
-        await replayer.run(batchBytes(batch.frames), batch.close),
-        finding,
-      )
-    ) continue;
-    finding.connection = index;
-    finding.close = batch.close;
-    finding.frames = await replayer.minimize(
-      batch.frames,
-      finding.signature,
-      batch.close,
+  const fails = async (indices: readonly number[]) => {
+    const batches = indices.map((index) => makeBatch(seed, index));
+    const outcome = await replayer.runAll(
+      batches.map((b) => ({ bytes: batchBytes(b.frames), close: b.close })),
     );
-    if (outDir !== null) {
-      await Deno.mkdir(outDir, { recursive: true });
-      const name = `${finding.kind}-seed${seed}-conn${index}-${batch.close}`;
-      const file = `${outDir.replace(/\/$/, "")}/${name}.bin`;
-      await Deno.writeFile(file, batchBytes(finding.frames));
-      await Deno.writeTextFile(
-        `${outDir.replace(/\/$/, "")}/${name}.txt`,
-        describeFinding(seed, finding),
-      );
-      finding.file = file;
+    return matches(outcome, finding);
+  };
+  let culprit: number | undefined;
+  for (
+    let i = 0;
+    i < finding.suspects.length && culprit === undefined;
+    i += GROUP
+  ) {
+    let candidates = finding.suspects.slice(i, i + GROUP);
+    if (!await fails(candidates)) continue;
+    while (candidates.length > 1) {
+      const half = candidates.slice(0, candidates.length >> 1);
+      const rest = candidates.slice(candidates.length >> 1);
+      if (await fails(half)) candidates = half;
+      else if (await fails(rest)) candidates = rest;
+      else break; // It takes more than one of them: try each alone.
     }
-    return;
+    for (const index of candidates.slice(0, 8)) {
+      // A stall may be the machine's: it must happen twice.
+      if (
+        await fails([index]) &&
+        (finding.kind !== "stall" || await fails([index]))
+      ) {
+        culprit = index;
+        break;
+      }
+    }
+  }
+  if (culprit === undefined) return;
+  const batch = makeBatch(seed, culprit);
+  finding.connection = culprit;
+  finding.close = batch.close;
+  finding.frames = await replayer.minimize(
+    batch.frames,
+    finding.signature,
+    batch.close,
+  );
+  if (outDir !== null) {
+    await Deno.mkdir(outDir, { recursive: true });
+    const name = `${finding.kind}-seed${seed}-conn${culprit}-${batch.close}`;
+    const file = `${outDir.replace(/\/$/, "")}/${name}.bin`;
+    await Deno.writeFile(file, batchBytes(finding.frames));
+    await Deno.writeTextFile(
+      `${outDir.replace(/\/$/, "")}/${name}.txt`,
+      describeFinding(seed, finding),
+    );
+    finding.file = file;
   }
 }
 

@@ -9,12 +9,19 @@
 import { batchBytes, type CloseMode, type SentFrame } from "./_batch.ts";
 import { sendBatch } from "./_connection.ts";
 import { FixtureServer } from "./_server.ts";
+import { connect, type Connection } from "../client.ts";
 
 /** How long after an input's connection ends a failure is still its own. */
 const SETTLE_MS = 300;
 
 /** The signature of every stall. */
 export const STALL = "the server's event loop was kept busy 100 ms or more";
+
+/** One connection to replay: its bytes and how it ends. */
+export interface Input {
+  bytes: Uint8Array;
+  close: CloseMode;
+}
 
 /** What one replayed input did to the server. */
 export interface Outcome {
@@ -45,6 +52,7 @@ export function signature(line: string): string {
 /** Runs inputs alone against a server it restarts whenever one kills it. */
 export class Replayer implements AsyncDisposable {
   #server: FixtureServer | null = null;
+  #control: Connection<{ echo(n: number): number }> | null = null;
   #lines: string[] = [];
   #stalls: number[] = [];
   #heapMb: number;
@@ -64,30 +72,55 @@ export class Replayer implements AsyncDisposable {
    *   (briefly): it changes what a handler's late callback finds.
    * @returns Whether and how the server failed.
    */
-  async run(bytes: Uint8Array, close: CloseMode = "now"): Promise<Outcome> {
+  run(bytes: Uint8Array, close: CloseMode = "now"): Promise<Outcome> {
+    return this.runAll([{ bytes, close }]);
+  }
+
+  /**
+   * Sends several inputs at once, each as a connection of its own, and
+   * watches the server: to test a group of suspects in one go.
+   *
+   * @param inputs The connections' bytes and how each ends.
+   * @returns Whether and how the server failed.
+   */
+  async runAll(inputs: readonly Input[]): Promise<Outcome> {
     this.runs++;
     if (this.#server === null || this.#server.status !== null) {
+      await this.#control?.close().catch(() => {});
       await this.#server?.stop();
       this.#server = await FixtureServer.start(this.#heapMb);
       this.#server.onUnhandled = (line) => this.#lines.push(line);
       this.#server.onStall = (ms) => this.#stalls.push(ms);
+      this.#control = await connect("127.0.0.1", this.#server.port, {
+        timeout: 60_000,
+        log: () => {},
+      });
     }
+    const control = this.#control!;
     const server = this.#server;
     this.#lines = [];
     this.#stalls = [];
-    await sendBatch(server.port, {
-      index: -1,
-      wire: "netref",
-      frames: [{ bytes, label: "replay" }],
-      close,
-      splits: [],
-    });
+    await Promise.all(inputs.map(({ bytes, close }) =>
+      sendBatch(server.port, {
+        index: -1,
+        wire: "netref",
+        frames: [{ bytes, label: "replay" }],
+        close,
+        splits: [],
+      })
+    ));
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       server.exited,
       new Promise((resolve) => timer = setTimeout(resolve, SETTLE_MS)),
     ]);
     clearTimeout(timer);
+    // A server still busy with the input answers once it is done, and
+    // reports its stall just before.
+    if (server.status === null) {
+      await control.root.echo(0).catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     if (server.status !== null) {
       return { kind: "crash", line: server.deathReason() };
     }
@@ -154,6 +187,8 @@ export class Replayer implements AsyncDisposable {
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    await this.#control?.close().catch(() => {});
+    this.#control = null;
     await this.#server?.stop();
     this.#server = null;
   }

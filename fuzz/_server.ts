@@ -72,8 +72,11 @@ export class FixtureServer {
   status: Deno.CommandStatus | null = null;
   /** Called with each line reporting an unhandled rejection. */
   onUnhandled: (line: string) => void = () => {};
-  /** Called with the milliseconds of each stall of the server's event loop. */
-  onStall: (ms: number) => void = () => {};
+  /**
+   * Called for each stall of the server's event loop: the milliseconds it
+   * spent working, and how late its timer was.
+   */
+  onStall: (busyMs: number, lateMs: number) => void = () => {};
   #stderr: StderrWatch;
   #stdoutDone: Promise<void>;
 
@@ -91,7 +94,11 @@ export class FixtureServer {
     stderr.onLine = (line) => {
       if (UNHANDLED.test(line)) this.onUnhandled(line);
       else if (line.startsWith(STALL_MARKER)) {
-        this.onStall(Number.parseFloat(line.slice(STALL_MARKER.length)));
+        // "<marker> <busy> ms (<late> ms late)"
+        const [busy, late] = line.slice(STALL_MARKER.length).match(
+          /[\d.]+/g,
+        ) ?? [];
+        this.onStall(Number(busy), Number(late ?? busy));
       }
     };
     this.exited = child.status.then((status) => {

@@ -78,7 +78,7 @@ if (values.replay !== undefined || values.connection !== undefined) {
   const outcome = await replayer.run(bytes, close);
   console.log(
     outcome.kind === "clean"
-      ? "the server survived it: no crash, no unhandled rejection"
+      ? "the server survived it: no crash, no unhandled rejection, no stall"
       : `${outcome.kind}: ${outcome.line}\n\n${replayer.stderr}`,
   );
   Deno.exit(outcome.kind === "clean" ? 0 : 1);
