@@ -577,9 +577,10 @@ async function reproduce(
 }
 
 function matches(outcome: Outcome, finding: Finding): boolean {
-  if (outcome.kind !== finding.kind) return false;
-  return outcome.kind === "stall" ||
-    signature(outcome.line) === finding.signature;
+  return outcome.seen.some((seen) =>
+    seen.kind === finding.kind &&
+    (seen.kind === "stall" || signature(seen.line) === finding.signature)
+  );
 }
 
 /** A finding as text: what failed, how to replay it, and its frames in hex. */

@@ -23,12 +23,20 @@ export interface Input {
   close: CloseMode;
 }
 
-/** What one replayed input did to the server. */
-export interface Outcome {
-  /** clean, or how the server failed. */
-  kind: "clean" | "crash" | "unhandled" | "stall";
-  /** The line that reported the failure. */
+/** One way the server failed, and the line that reported it. */
+export interface Sighting {
+  kind: "crash" | "unhandled" | "stall";
   line: string;
+}
+
+/** What a replay did to the server. */
+export interface Outcome {
+  /** clean, or how the server failed first (a crash before anything else). */
+  kind: "clean" | Sighting["kind"];
+  /** The line that reported that failure. */
+  line: string;
+  /** Every failure seen (several inputs may fail in several ways). */
+  seen: Sighting[];
 }
 
 /**
@@ -121,21 +129,22 @@ export class Replayer implements AsyncDisposable {
       await control.root.echo(0).catch(() => {});
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+    const seen: Sighting[] = [];
     if (server.status !== null) {
-      return { kind: "crash", line: server.deathReason() };
+      seen.push({ kind: "crash", line: server.deathReason() });
     }
-    if (this.#lines.length > 0) {
-      return { kind: "unhandled", line: this.#lines[0] };
-    }
+    for (const line of this.#lines) seen.push({ kind: "unhandled", line });
     if (this.#stalls.length > 0) {
-      return {
+      seen.push({
         kind: "stall",
         line: `the server's event loop was kept busy ${
           Math.max(...this.#stalls).toFixed(0)
         } ms`,
-      };
+      });
     }
-    return { kind: "clean", line: "" };
+    return seen.length === 0
+      ? { kind: "clean", line: "", seen }
+      : { ...seen[0], seen };
   }
 
   /** The current server's stderr, for a report. */
@@ -163,10 +172,9 @@ export class Replayer implements AsyncDisposable {
     const fails = async (candidate: readonly SentFrame[]) => {
       if (budget-- <= 0) return false;
       const outcome = await this.run(batchBytes(candidate), close);
-      return outcome.kind !== "clean" &&
-        (outcome.kind === "stall"
-          ? wanted === STALL
-          : signature(outcome.line) === wanted);
+      return outcome.seen.some((s) =>
+        s.kind === "stall" ? wanted === STALL : signature(s.line) === wanted
+      );
     };
     let lo = 1;
     let hi = frames.length;
