@@ -21,7 +21,7 @@ import {
 import { sendBatch } from "./_connection.ts";
 import type { ProbeResult } from "./_probe_worker.ts";
 import { type Outcome, Replayer, signature, STALL } from "./_replay.ts";
-import { FixtureServer } from "./_server.ts";
+import { type FixtureOptions, FixtureServer } from "./_server.ts";
 
 /** Options of {@linkcode runCampaign}. */
 export interface CampaignOptions {
@@ -37,8 +37,8 @@ export interface CampaignOptions {
   outDir?: string | null;
   /** Receives progress lines. */
   log?: (line: string) => void;
-  /** The server's V8 heap limit in MiB. @default {1024} */
-  heapMb?: number;
+  /** How the server runs: its heap limit, whether rejections end it. */
+  fixture?: FixtureOptions;
 }
 
 /** Server state, as its `stats()` method reports it. */
@@ -135,7 +135,7 @@ export async function runCampaign(
 ): Promise<CampaignReport> {
   const { seed, frames: target } = options;
   const concurrency = options.concurrency ?? 16;
-  const heapMb = options.heapMb ?? 1024;
+  const fixture = options.fixture ?? {};
   const log = options.log ?? (() => {});
   const started = performance.now();
 
@@ -208,7 +208,7 @@ export async function runCampaign(
     return server;
   };
 
-  let server = watch(await FixtureServer.start(heapMb));
+  let server = watch(await FixtureServer.start(fixture));
   let control = await openControl(server.port);
   const probe = new Worker(
     new URL("./_probe_worker.ts", import.meta.url).href,
@@ -238,6 +238,7 @@ export async function runCampaign(
   while (framesSent < target) {
     if (server.status !== null) {
       await Promise.all(inflight.values());
+      await server.ended();
       crashes++;
       const line = server.deathReason();
       failures.push({
@@ -248,12 +249,14 @@ export async function runCampaign(
         suspects: crashSuspects,
       });
       log(
-        `crash at frame ${framesSent} (connections ${
-          crashSuspects.join(", ")
-        } open): ${line}; restarting the server`,
+        `crash at frame ${framesSent} of seed ${seed} (connections ${
+          crashSuspects.slice(0, 16).join(", ")
+        }${
+          crashSuspects.length > 16 ? ", …" : ""
+        } open or just closed): ${line}; restarting the server`,
       );
       await control.close().catch(() => {});
-      server = watch(await FixtureServer.start(heapMb));
+      server = watch(await FixtureServer.start(fixture));
       control = await openControl(server.port);
       probe.postMessage({ port: server.port });
       continue;
@@ -302,6 +305,7 @@ export async function runCampaign(
     null
   );
   if (server.status !== null) {
+    await server.ended();
     crashes++;
     const line = server.deathReason();
     failures.push({
@@ -325,7 +329,7 @@ export async function runCampaign(
   const replays = Math.min(options.triage ?? 4, findings.length);
   if (replays > 0) {
     log(`replaying ${replays} kinds of failure alone to find their inputs`);
-    await using replayer = new Replayer(heapMb);
+    await using replayer = new Replayer(fixture);
     for (const finding of findings.slice(0, replays)) {
       const t0 = performance.now();
       const before = replayer.runs;

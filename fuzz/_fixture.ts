@@ -10,7 +10,7 @@
  * end any server. A stall of the event loop of 100 ms or more is reported
  * too. The server's own log lines are counted, not printed.
  *
- *     deno run --allow-net --v8-flags=--expose-gc fuzz/_fixture.ts
+ *     deno run --allow-net --v8-flags=--expose-gc fuzz/_fixture.ts [--fatal-rejections]
  *
  * @module
  */
@@ -20,7 +20,9 @@ import { type Connection, exposed, serve } from "../mod.ts";
 import { SLOW_MS, STALL_MARKER, UNHANDLED_MARKER } from "./_marker.ts";
 
 let unhandled = 0;
+// With --fatal-rejections, the first one ends the process, as in any server.
 globalThis.addEventListener("unhandledrejection", (event) => {
+  if (Deno.args.includes("--fatal-rejections")) return;
   event.preventDefault();
   unhandled++;
   const reason = event.reason;

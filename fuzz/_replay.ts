@@ -8,7 +8,7 @@
 
 import { batchBytes, type CloseMode, type SentFrame } from "./_batch.ts";
 import { sendBatch } from "./_connection.ts";
-import { FixtureServer } from "./_server.ts";
+import { type FixtureOptions, FixtureServer } from "./_server.ts";
 import { connect, type Connection } from "../client.ts";
 
 /** How long after an input's connection ends a failure is still its own. */
@@ -63,13 +63,13 @@ export class Replayer implements AsyncDisposable {
   #control: Connection<{ echo(n: number): number }> | null = null;
   #lines: string[] = [];
   #stalls: number[] = [];
-  #heapMb: number;
+  #fixture: FixtureOptions;
   /** How many inputs were replayed. */
   runs = 0;
 
-  /** @param heapMb The server's heap limit. */
-  constructor(heapMb = 1024) {
-    this.#heapMb = heapMb;
+  /** @param fixture How the server runs. */
+  constructor(fixture: FixtureOptions = {}) {
+    this.#fixture = fixture;
   }
 
   /**
@@ -96,7 +96,7 @@ export class Replayer implements AsyncDisposable {
     if (this.#server === null || this.#server.status !== null) {
       await this.#control?.close().catch(() => {});
       await this.#server?.stop();
-      this.#server = await FixtureServer.start(this.#heapMb);
+      this.#server = await FixtureServer.start(this.#fixture);
       this.#server.onUnhandled = (line) => this.#lines.push(line);
       this.#server.onStall = (ms) => this.#stalls.push(ms);
       this.#control = await connect("127.0.0.1", this.#server.port, {
@@ -131,6 +131,7 @@ export class Replayer implements AsyncDisposable {
     }
     const seen: Sighting[] = [];
     if (server.status !== null) {
+      await server.ended();
       seen.push({ kind: "crash", line: server.deathReason() });
     }
     for (const line of this.#lines) seen.push({ kind: "unhandled", line });

@@ -34,6 +34,22 @@ function profileFlags(): string[] {
 /** The stderr text kept per process, at most. */
 const STDERR_KEEP = 256 * 1024;
 
+/** How the fixture server runs. */
+export interface FixtureOptions {
+  /**
+   * The V8 old-space limit in MiB: a memory bomb ends the process quickly
+   * instead of eating the machine.
+   * @default {1024}
+   */
+  heapMb?: number;
+  /**
+   * Whether an unhandled rejection ends the process, as in any server
+   * without a handler for them, instead of being reported and survived.
+   * @default {false}
+   */
+  fatalRejections?: boolean;
+}
+
 /** A child's stderr, kept (the last 256 KiB) and handed out line by line. */
 class StderrWatch {
   text = "";
@@ -107,6 +123,13 @@ export class FixtureServer {
     });
   }
 
+  /** Resolves once the process has exited and all it wrote to stderr is read. */
+  async ended(): Promise<Deno.CommandStatus> {
+    const status = await this.exited;
+    await this.#stderr.done;
+    return status;
+  }
+
   /** The last 256 KiB of stderr. */
   get stderrText(): string {
     return this.#stderr.text;
@@ -115,10 +138,10 @@ export class FixtureServer {
   /**
    * Starts the fixture and waits for its address.
    *
-   * @param heapMb The V8 old-space limit: a memory bomb ends the process
-   *   quickly instead of eating the machine.
+   * @param options Its heap limit, and how it takes unhandled rejections.
    */
-  static async start(heapMb = 1024): Promise<FixtureServer> {
+  static async start(options: FixtureOptions = {}): Promise<FixtureServer> {
+    const { heapMb = 1024, fatalRejections = false } = options;
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
@@ -130,7 +153,10 @@ export class FixtureServer {
         `--v8-flags=--expose-gc,--max-old-space-size=${heapMb}`,
         ...profileFlags(),
         FIXTURE,
+        ...(fatalRejections ? ["--fatal-rejections"] : []),
       ],
+      // Plain text on stderr, for the lines looked for there.
+      env: { NO_COLOR: "1" },
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

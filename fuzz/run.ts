@@ -5,7 +5,7 @@
  * the probe's worst latency and the server's memory. Exits with 1 if any of
  * them is wrong.
  *
- *     deno task fuzz [--seed N] [--frames N] [--concurrency N] [--triage N] [--out DIR]
+ *     deno task fuzz [--seed N] [--frames N] [--concurrency N] [--triage N] [--out DIR] [--fatal-rejections]
  *     deno task fuzz --replay FILE [--drain]
  *     deno task fuzz --seed N --connection K
  *
@@ -36,6 +36,7 @@ const { values } = parseArgs({
     replay: { type: "string" },
     connection: { type: "string" },
     drain: { type: "boolean", default: false },
+    "fatal-rejections": { type: "boolean", default: false },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -51,7 +52,8 @@ function integer(name: string, text: string): number {
 
 if (values.help) {
   console.log(
-    "deno task fuzz [--seed N] [--frames N] [--concurrency N] [--triage N] [--out DIR]\n" +
+    "deno task fuzz [--seed N] [--frames N] [--concurrency N] [--triage N] [--out DIR] [--fatal-rejections]\n" +
+      "  --fatal-rejections: an unhandled rejection ends the server, as in any server (a crash)\n" +
       "deno task fuzz --replay FILE [--drain]   (send FILE's bytes as one connection to a fresh server;\n" +
       "  --drain: close once the server has closed, or after 40 ms, instead of at once)\n" +
       "deno task fuzz --seed N --connection K   (send connection K of seed N's run to a fresh server)",
@@ -60,7 +62,9 @@ if (values.help) {
 }
 
 if (values.replay !== undefined || values.connection !== undefined) {
-  await using replayer = new Replayer();
+  await using replayer = new Replayer({
+    fatalRejections: values["fatal-rejections"],
+  });
   let bytes: Uint8Array;
   let close: CloseMode = values.drain ? "drain" : "now";
   if (values.replay !== undefined) {
@@ -90,6 +94,7 @@ const report = await runCampaign({
   concurrency: Math.max(1, integer("concurrency", values.concurrency)),
   triage: integer("triage", values.triage),
   outDir: values.out,
+  fixture: { fatalRejections: values["fatal-rejections"] },
   log: (line) => console.log(line),
 });
 console.log(formatReport(report));
