@@ -152,26 +152,27 @@ export async function runCampaign(
   let unhandled = 0;
 
   // The connections that may have caused what just happened: those still
-  // open, then those closed within the last 3 s, latest first (a handler
-  // may call a callback 200 ms after its caller left, and a busy server
-  // reads what was sent some time after).
-  const suspects = (windowMs = 3000) => {
+  // open, then those closed within the last `windowMs`, latest first (a
+  // handler may call a callback 200 ms after its caller left, and a busy
+  // server reads what was sent some time after). At most 1,024.
+  const suspects = (windowMs: number) => {
     const now = performance.now();
-    const closed = recent.filter((r) => now - r.at < windowMs).map((r) =>
-      r.index
-    ).reverse();
-    return [...new Set([...inflight.keys(), ...closed])].slice(0, 1024);
+    const found = new Set(inflight.keys());
+    for (let i = recent.length - 1; i >= 0 && found.size < 1024; i--) {
+      if (now - recent[i].at > windowMs) break;
+      found.add(recent[i].index);
+    }
+    return [...found];
   };
   // A stall's suspects: the connections opened before it began (a busy
   // server reads what was sent some time after), latest first.
   const stallSuspects = (beganAt: number) => {
-    const opened = [
-      ...[...inflight.keys()].map((index) => ({
-        index,
-        opened: openedAt.get(index)!,
-      })),
-      ...recent,
-    ].filter((c) => c.opened <= beganAt + 20);
+    const opened = [...inflight.keys()]
+      .map((index) => ({ index, opened: openedAt.get(index)! }))
+      .filter((c) => c.opened <= beganAt + 20);
+    for (let i = recent.length - 1; i >= 0 && opened.length < 1024; i--) {
+      if (recent[i].opened <= beganAt + 20) opened.push(recent[i]);
+    }
     opened.sort((a, b) => b.opened - a.opened);
     return opened.slice(0, 1024).map((c) => c.index);
   };
@@ -188,7 +189,7 @@ export async function runCampaign(
         signature: signature(line),
         line,
         atFrame: framesSent,
-        suspects: suspects(),
+        suspects: suspects(3_000),
       });
     };
     server.onStall = (ms, lateMs) => {
@@ -204,7 +205,8 @@ export async function runCampaign(
         stallMs: ms,
       });
     };
-    server.exited.then(() => crashSuspects = suspects());
+    // Running out of memory can take many seconds: look further back.
+    server.exited.then(() => crashSuspects = suspects(30_000));
     return server;
   };
 
@@ -278,8 +280,15 @@ export async function runCampaign(
           const now = performance.now();
           recent.push({ index, opened: openedAt.get(index)!, at: now });
           openedAt.delete(index);
-          while (recent.length > 0 && now - recent[0].at > 10_000) {
-            recent.shift();
+          // Kept for 30 s, at most 100,000 of them, trimmed now and then.
+          if (recent.length % 1024 === 0) {
+            let drop = 0;
+            while (
+              drop < recent.length &&
+              (recent.length - drop > 100_000 ||
+                now - recent[drop].at > 30_000)
+            ) drop++;
+            recent.splice(0, drop);
           }
         }),
       );
