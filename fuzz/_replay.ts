@@ -46,6 +46,8 @@ export interface Outcome {
  * text replaced, the fixture's marker removed.
  */
 export function signature(line: string): string {
+  // V8 words it differently with the heap's size and state.
+  if (/out of memory/i.test(line)) return "out of memory";
   const text = line
     .replace(/^fuzz fixture: unhandled rejection:\s*/, "")
     .replace(/^error: Uncaught (\(in promise\) )?/, "")
@@ -67,9 +69,16 @@ export class Replayer implements AsyncDisposable {
   /** How many inputs were replayed. */
   runs = 0;
 
-  /** @param fixture How the server runs. */
+  /**
+   * @param fixture How the server runs; its heap is capped at 256 MiB, so
+   *   that an input that runs it out of memory does so four times sooner
+   *   than in the run (one input alone needs little).
+   */
   constructor(fixture: FixtureOptions = {}) {
-    this.#fixture = fixture;
+    this.#fixture = {
+      ...fixture,
+      heapMb: Math.min(fixture.heapMb ?? 256, 256),
+    };
   }
 
   /**

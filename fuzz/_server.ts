@@ -39,7 +39,7 @@ export interface FixtureOptions {
   /**
    * The V8 old-space limit in MiB: a memory bomb ends the process quickly
    * instead of eating the machine.
-   * @default {1024}
+   * @default {512}
    */
   heapMb?: number;
   /**
@@ -141,7 +141,7 @@ export class FixtureServer {
    * @param options Its heap limit, and how it takes unhandled rejections.
    */
   static async start(options: FixtureOptions = {}): Promise<FixtureServer> {
-    const { heapMb = 1024, fatalRejections = false } = options;
+    const { heapMb = 512, fatalRejections = false } = options;
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
