@@ -83,7 +83,9 @@ if (values.replay !== undefined || values.connection !== undefined) {
   console.log(
     outcome.kind === "clean"
       ? "the server survived it: no crash, no unhandled rejection, no stall"
-      : `${outcome.kind}: ${outcome.line}\n\n${replayer.stderr}`,
+      : `${
+        outcome.seen.map((seen) => `${seen.kind}: ${seen.line}`).join("\n")
+      }\n\nThe server's stderr:\n${replayer.stderr}`,
   );
   Deno.exit(outcome.kind === "clean" ? 0 : 1);
 }
