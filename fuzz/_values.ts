@@ -319,14 +319,6 @@ export function dagBomb(levels: number): Uint8Array {
   return out;
 }
 
-/** What a brine value generator needs to know about its connection. */
-export interface RpycValueContext {
-  /** How many of this peer's objects the server may hold. */
-  ourRefs(): number;
-  /** The highest instance id the server may have exported to this peer. */
-  serverRefs(): number;
-}
-
 /** A brine value (unboxed: what goes inside `(VALUE, x)`). */
 export function brineValue(r: Random, depth = 3): Node {
   const leaf = depth <= 0;
