@@ -89,6 +89,9 @@ export interface CampaignReport {
   };
 }
 
+/** A run stops after this many crashes: each costs a restart, and one is enough to fail. */
+const MAX_CRASHES = 200;
+
 /** How long the server gets, after the last fuzzing socket closed, to let go. */
 const SETTLE_MS = 10_000;
 
@@ -235,6 +238,10 @@ export async function runCampaign(
       server = watch(await FixtureServer.start(fixture));
       control = await openControl(server.port);
       probe.postMessage({ port: server.port });
+      if (crashes >= MAX_CRASHES) {
+        log(`${crashes} crashes: stopping the run here`);
+        break;
+      }
       continue;
     }
     while (
