@@ -303,6 +303,23 @@ Deno.test("brine dumpable() agrees with dump() on dumpable values", () => {
   assert.equal(dumpable(10n ** 4300n - 1n), true);
 });
 
+Deno.test("brine load() counts tuple items against maxItems before building them", () => {
+  const nested = PyTuple.of(PyTuple.of(1, 2, 3), PyTuple.of(4, 5, 6));
+  const bytes = dump(nested);
+  // 2 items in the outer tuple and 3 in each inner one: 8 in all.
+  assert.deepStrictEqual(load(bytes, { maxItems: 8 }), nested);
+  assert.throws(
+    () => load(bytes, { maxItems: 7 }),
+    (error: unknown) =>
+      error instanceof ProtocolError && /past maxItems 7/.test(error.message),
+  );
+  // The default budget is netref's: a million items, then no more.
+  const million = dump(new PyTuple(new Array(1_000_000).fill(0)));
+  assert.equal((load(million) as PyTuple).length, 1_000_000);
+  const over = dump(new PyTuple(new Array(1_000_001).fill(0)));
+  assert.throws(() => load(over), /past maxItems 1000000/);
+});
+
 Deno.test("brine dump() and load() stop at maxDepth", () => {
   let nested: BrineValue = null;
   for (let i = 0; i < 10; i++) nested = PyTuple.of(nested);

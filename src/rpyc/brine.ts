@@ -32,6 +32,7 @@
  * @module
  */
 
+import { MAX_VALUE_NODES } from "../protocol/constants.ts";
 import { ProtocolError } from "../errors.ts";
 import {
   type BrineValue,
@@ -60,6 +61,14 @@ export interface BrineOptions {
    * @default {DEFAULT_MAX_DEPTH}
    */
   maxDepth?: number;
+  /**
+   * How many items all the tuples and frozensets of one value may hold in
+   * all, counted from their announced lengths before they are built: the
+   * same budget as a netref frame's, so that a small (or compressed) frame
+   * cannot make the receiver build millions of objects.
+   * @default {MAX_VALUE_NODES}
+   */
+  maxItems?: number;
 }
 
 /**
@@ -127,7 +136,11 @@ export function load(
       `Cannot decode brine: expected a Uint8Array, got ${describeValue(bytes)}`,
     );
   }
-  const reader = new Reader(bytes, options.maxDepth ?? DEFAULT_MAX_DEPTH);
+  const reader = new Reader(
+    bytes,
+    options.maxDepth ?? DEFAULT_MAX_DEPTH,
+    options.maxItems ?? MAX_VALUE_NODES,
+  );
   const value = reader.value(0);
   reader.end();
   return value;
@@ -339,17 +352,37 @@ class Writer {
   }
 }
 
+/**
+ * A short all-ASCII string decoded in JavaScript, or null: names and keys are
+ * mostly that, and a call into TextDecoder per string costs more than this.
+ */
+function shortAscii(bytes: Uint8Array): string | null {
+  if (bytes.length > 32) return null;
+  let text = "";
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i];
+    if (byte > 0x7f) return null;
+    text += String.fromCharCode(byte);
+  }
+  return text;
+}
+
 /** A cursor over one encoded value; every read checks what remains first. */
 class Reader {
   #bytes: Uint8Array;
   #view: DataView;
   #offset = 0;
   #maxDepth: number;
+  #maxItems: number;
+  /** Items the value's tuples and frozensets may still announce. */
+  #itemsLeft: number;
 
-  constructor(bytes: Uint8Array, maxDepth: number) {
+  constructor(bytes: Uint8Array, maxDepth: number, maxItems: number) {
     this.#bytes = bytes;
     this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.#maxDepth = maxDepth;
+    this.#maxItems = maxItems;
+    this.#itemsLeft = maxItems;
   }
 
   end(): void {
@@ -415,12 +448,14 @@ class Reader {
   #unicode(): string {
     const at = this.#offset;
     const tag = this.#u8("a tag");
-    const bytes = this.#bytesBody(tag);
+    const bytes = this.#bytesBody(tag, false);
     if (bytes === undefined) {
       this.#fail(
         `a str must wrap bytes, got tag 0x${hex(tag)} at offset ${at}`,
       );
     }
+    const ascii = shortAscii(bytes);
+    if (ascii !== null) return ascii;
     try {
       return utf8Decoder.decode(bytes);
     } catch (cause) {
@@ -428,8 +463,11 @@ class Reader {
     }
   }
 
-  /** Reads a bytes body for `tag`, or returns undefined if it is no bytes tag. */
-  #bytesBody(tag: number): Uint8Array | undefined {
+  /**
+   * Reads a bytes body for `tag`, or returns undefined if it is no bytes tag.
+   * `copy` false gives a view into the payload, only to be read at once.
+   */
+  #bytesBody(tag: number, copy = true): Uint8Array | undefined {
     let length: number;
     if (tag === BrineTag.EMPTY_STR) length = 0;
     else if (tag >= BrineTag.STR1 && tag <= BrineTag.STR4) {
@@ -437,7 +475,8 @@ class Reader {
     } else if (tag === BrineTag.STR_L1) length = this.#u8("a length");
     else if (tag === BrineTag.STR_L4) length = this.#u32();
     else return undefined;
-    return this.#take(length, "bytes").slice();
+    const body = this.#take(length, "bytes");
+    return copy ? body.slice() : body;
   }
 
   #tupleAfter(what: string, depth: number): BrineValue[] {
@@ -473,9 +512,16 @@ class Reader {
         `nesting depth exceeds maxDepth ${this.#maxDepth} at offset ${this.#offset}`,
       );
     }
+    this.#itemsLeft -= count;
+    if (this.#itemsLeft < 0) {
+      this.#fail(
+        `a tuple of ${count} items at offset ${this.#offset} takes the value past maxItems ${this.#maxItems}`,
+      );
+    }
     const items: BrineValue[] = [];
     for (let i = 0; i < count; i++) items.push(this.value(depth + 1));
-    return items;
+    // Frozen here, so that PyTuple and PyFrozenSet keep it without a copy.
+    return Object.freeze(items) as BrineValue[];
   }
 
   #int(length: number): number | bigint {

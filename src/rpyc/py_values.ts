@@ -74,6 +74,12 @@ export class PyComplex {
   }
 }
 
+function frozenItems(items: Iterable<BrineValue>): readonly BrineValue[] {
+  return Array.isArray(items) && Object.isFrozen(items)
+    ? items
+    : Object.freeze([...items]);
+}
+
 /**
  * A Python `tuple`: an immutable sequence, distinct from a JavaScript array
  * (which stands for a Python `list`, something brine cannot carry).
@@ -82,9 +88,12 @@ export class PyTuple implements Iterable<BrineValue> {
   /** The members, in order (a frozen copy). */
   readonly items: readonly BrineValue[];
 
-  /** Makes a tuple of the given members. */
+  /**
+   * Makes a tuple of the given members. A frozen array is kept as it is (it
+   * cannot change), anything else is copied.
+   */
   constructor(items: Iterable<BrineValue> = []) {
-    this.items = Object.freeze([...items]);
+    this.items = frozenItems(items);
     Object.freeze(this);
   }
 
@@ -112,9 +121,9 @@ export class PyFrozenSet implements Iterable<BrineValue> {
   /** The members (a frozen copy). */
   readonly items: readonly BrineValue[];
 
-  /** Makes a frozenset of the given members. */
+  /** Makes a frozenset of the given members, kept or copied as a tuple's. */
   constructor(items: Iterable<BrineValue> = []) {
-    this.items = Object.freeze([...items]);
+    this.items = frozenItems(items);
     Object.freeze(this);
   }
 
