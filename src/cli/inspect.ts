@@ -8,7 +8,7 @@
 import { type Connection, dir, type MemberInfo } from "../../client.ts";
 import type { InspectCommand } from "./args.ts";
 import { type ClientOutput, withConnection } from "./call.ts";
-import { describeTarget } from "./dial.ts";
+import { describeTarget } from "./settings.ts";
 import { follow, formatMemberPath, type MemberPath } from "./path.ts";
 
 /**

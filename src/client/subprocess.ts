@@ -8,8 +8,7 @@
 import { ConnectionClosedError } from "../core/errors.ts";
 import type { Connection } from "../core/types.ts";
 import { childProcessStream } from "../transport/subprocess.ts";
-import type { ConnectOptions } from "./connect.ts";
-import { checkOptions, openOn } from "./transports.ts";
+import { connectOn, type ConnectOptions, resolveConnect } from "./connect.ts";
 
 /** Options of {@linkcode connectSubprocess}. */
 export interface SubprocessOptions extends ConnectOptions {
@@ -105,7 +104,7 @@ export async function connectSubprocess<T = unknown>(
     exitTimeout = 2000,
     ...connectOptions
   } = options;
-  checkOptions(connectOptions);
+  const resolved = resolveConnect(connectOptions);
   if (
     typeof exitTimeout !== "number" || Number.isNaN(exitTimeout) ||
     exitTimeout < 0
@@ -140,7 +139,7 @@ export async function connectSubprocess<T = unknown>(
   });
   let inner: Connection<T>;
   try {
-    inner = await openOn<T>(stream, connectOptions, label);
+    inner = await connectOn<T>(stream, resolved, label);
   } catch (error) {
     await reaper.reap();
     throw error;

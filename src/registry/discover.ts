@@ -9,9 +9,8 @@
  * @module
  */
 
-import type { ConnectOptions } from "../client/connect.ts";
+import { connect, type ConnectOptions } from "../client/connect.ts";
 import type { Connection } from "../core/types.ts";
-import { connectWithin } from "./dial.ts";
 import {
   type Registry,
   RegistryError,
@@ -242,9 +241,9 @@ export async function connectByService<T = unknown>(
   for (const instance of order(instances, state, name, options)) {
     const key = instanceKey(instance);
     try {
-      const conn = await connectWithin<T>(instance.hostname, instance.port, {
+      const conn = await connect<T>(instance.hostname, instance.port, {
         ...connectOptions,
-        within: connectTimeout,
+        connectTimeout,
       });
       state.failures.delete(key);
       return conn;

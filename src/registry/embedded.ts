@@ -9,7 +9,7 @@
 import { errorMessage } from "../core/errors.ts";
 import type { Connection, Remote } from "../core/types.ts";
 import { withOptions } from "../core/proxy.ts";
-import { connectWithin } from "./dial.ts";
+import { connect } from "../client/connect.ts";
 import {
   type InstanceInit,
   type RegisterOptions,
@@ -130,12 +130,12 @@ export class NetrefRegistry implements Registry {
   async #dial(): Promise<Connection<RegistryApi>> {
     let conn: Connection<RegistryApi>;
     try {
-      conn = await connectWithin<RegistryApi>(this.#hostname, this.#port, {
+      conn = await connect<RegistryApi>(this.#hostname, this.#port, {
         token: this.#token,
         timeout: this.#timeout,
         handshakeTimeout: this.#timeout,
         log: this.#log,
-        within: this.#timeout,
+        connectTimeout: this.#timeout,
       });
     } catch (error) {
       throw new RegistryError(

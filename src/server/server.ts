@@ -22,7 +22,6 @@ import {
   DEFAULT_PORT,
   formatAddr,
   listenTcp,
-  prepareAccepted,
 } from "../transport/tcp.ts";
 import type {
   ByteStream,
@@ -200,15 +199,10 @@ export function serve(
   options: ServeOptions = {},
 ): Server {
   checkService(service);
-  const tcp = listenTcp(
+  const listener = listenTcp(
     options.hostname ?? DEFAULT_HOSTNAME,
     options.port ?? DEFAULT_PORT,
   );
-  const listener: StreamListener<Deno.NetAddr> = {
-    addr: tcp.addr,
-    accept: async () => prepareAccepted(await tcp.accept()),
-    close: () => tcp.close(),
-  };
   return serveListener(listener, service, {
     ...options,
     foreignProtocols: options.rpyc === false ? [] : [rpycProtocol()],

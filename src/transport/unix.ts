@@ -5,12 +5,14 @@
  * @module
  */
 
+import { abortable } from "./abortable.ts";
 import type { StreamListener } from "./types.ts";
 
 /**
  * Opens a connection to the Unix socket at `path`.
  *
  * @param path The socket's path.
+ * @param signal Gives up on connecting, rejecting with its reason.
  * @returns The connected stream.
  * @throws {Deno.errors.NotFound} If there is no socket at `path`.
  * @throws {Deno.errors.ConnectionRefused} If nothing listens on it.
@@ -22,8 +24,11 @@ import type { StreamListener } from "./types.ts";
  * conn.close();
  * ```
  */
-export async function dialUnix(path: string): Promise<Deno.UnixConn> {
-  return await Deno.connect({ transport: "unix", path });
+export async function dialUnix(
+  path: string,
+  signal?: AbortSignal,
+): Promise<Deno.UnixConn> {
+  return await abortable(Deno.connect({ transport: "unix", path }), signal);
 }
 
 /** Options of {@linkcode listenUnix}. */
