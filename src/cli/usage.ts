@@ -87,9 +87,11 @@ const CLIENT_FLAGS: Readonly<Record<string, FlagSpec>> = {
 
 const ADDRESSES = "Addresses:\n" +
   "  localhost:18811, [::1]:9000   TCP (a host alone: port 18811; with TLS, 18821)\n" +
+  "  tls://localhost:18821         TLS, as a TCP address with --tls\n" +
   "  unix:/run/netref.sock         a Unix socket (needs --allow-write)\n" +
-  "  ws://127.0.0.1:18880/         WebSocket (wss:// trusts the system's CAs)\n" +
-  "  --tls, --tls-ca, --tls-cert and --tls-key apply to TCP addresses only.";
+  "  ws://127.0.0.1:18880/         WebSocket (wss:// trusts the system's CAs;\n" +
+  "                                http:// and https:// name the same endpoints)\n" +
+  "  --tls, --tls-ca, --tls-cert and --tls-key apply to TCP and tls:// addresses.";
 
 /** Every subcommand, its flags and its help texts. */
 export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {

@@ -193,27 +193,12 @@ async function handshake<T>(
   options: OpenOptions,
   signal: AbortSignal | undefined,
 ): Promise<Connection<T>> {
-  if (signal?.aborted) {
-    closeQuietly(stream);
-    throw signal.reason;
-  }
-  // Closing the stream is what ends a handshake the peer never answers.
-  const onAbort = () => closeQuietly(stream);
-  signal?.addEventListener("abort", onAbort, { once: true });
-  let conn: Connection<T>;
   try {
-    conn = await openConnection<T>(stream, options);
+    return await openConnection<T>(stream, options, signal);
   } catch (error) {
     closeQuietly(stream);
-    throw signal?.aborted ? signal.reason : error;
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
+    throw error;
   }
-  if (signal?.aborted) {
-    await conn.close();
-    throw signal.reason;
-  }
-  return conn;
 }
 
 /**
