@@ -13,17 +13,14 @@ import type { ByteStream } from "./types.ts";
 import { dialUnix } from "./unix.ts";
 import { dialWebSocket } from "./websocket.ts";
 
-/** Default milliseconds a WebSocket may take to open. */
-const DEFAULT_OPEN_TIMEOUT = 10_000;
-
 /** Settings of {@linkcode dial}. */
 export interface DialOptions extends DialTlsOptions {
   /**
-   * Milliseconds a WebSocket may take to open; 0 waits forever. Other
-   * transports wait as long as the operating system does, unless `signal`
-   * aborts first.
+   * Milliseconds a WebSocket may take to open (`connect*` give their
+   * `handshakeTimeout`); 0 waits forever. Other transports wait as long as
+   * the operating system does, unless `signal` aborts first.
    *
-   * @default {10000}
+   * @default {0}
    */
   openTimeout?: number;
 }
@@ -77,7 +74,7 @@ export function dial(
       return dialUnix(address.path, signal);
     case "websocket":
       return dialWebSocket(address.url, {
-        timeout: options.openTimeout ?? DEFAULT_OPEN_TIMEOUT,
+        timeout: options.openTimeout ?? 0,
         signal,
       });
   }
