@@ -184,12 +184,6 @@ export class FlagFileError extends Error {
  * @param path The file.
  * @returns Its text.
  * @throws {FlagFileError} If it cannot be read.
- *
- * @example
- * ```ts ignore
- * import { readFlagFile } from "./settings.ts";
- * const ca = await readFlagFile("--tls-ca", "ca.pem");
- * ```
  */
 export async function readFlagFile(
   flag: string,
@@ -210,18 +204,6 @@ export async function readFlagFile(
  *
  * @param settings The client's settings.
  * @returns Such as `localhost:18821 over TLS` or `unix:/tmp/netref.sock`.
- *
- * @example
- * ```ts
- * import { describeTarget } from "./settings.ts";
- * const text = describeTarget({
- *   address: { transport: "tls", hostname: "localhost", port: 1 },
- *   timeout: 0,
- *   token: undefined,
- *   tls: {},
- * });
- * console.assert(text === "localhost:1 over TLS");
- * ```
  */
 export function describeTarget(settings: ClientSettings): string {
   const { address } = settings;

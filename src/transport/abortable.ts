@@ -15,17 +15,6 @@ import { closeQuietly } from "./accept_queue.ts";
  * @param signal Aborts the wait, if given.
  * @returns The stream.
  * @throws {unknown} `signal.reason`, if the signal aborted first.
- *
- * @example
- * ```ts
- * import { abortable } from "./abortable.ts";
- * import { memoryPair } from "./memory.ts";
- * const [a, b] = memoryPair();
- * const stream = await abortable(Promise.resolve(a), new AbortController().signal);
- * console.assert(stream === a);
- * a.close();
- * b.close();
- * ```
  */
 export function abortable<T extends { close(): unknown }>(
   opening: Promise<T>,

@@ -90,12 +90,6 @@ export function parseAddress(
  * @param url A `ws:`, `wss:`, `http:` or `https:` URL.
  * @returns The `ws:` or `wss:` URL.
  * @throws {TypeError} If it is not such a URL.
- *
- * @example
- * ```ts
- * import { webSocketUrl } from "./address.ts";
- * console.assert(webSocketUrl("http://127.0.0.1:1") === "ws://127.0.0.1:1/");
- * ```
  */
 export function webSocketUrl(url: string | URL): string {
   let target: URL;
@@ -165,13 +159,6 @@ function parseHostPort(
  * @param address An address.
  * @returns Such as `127.0.0.1:18811`, `[::1]:18811`, `tls://localhost:18821`,
  *   `unix:/tmp/a.sock` or `ws://127.0.0.1:18880/`.
- *
- * @example
- * ```ts
- * import { formatAddress } from "./address.ts";
- * console.assert(formatAddress({ transport: "tcp", hostname: "::1", port: 1 }) === "[::1]:1");
- * console.assert(formatAddress({ transport: "unix", path: "/a.sock" }) === "unix:/a.sock");
- * ```
  */
 export function formatAddress(address: Address): string {
   switch (address.transport) {
@@ -192,12 +179,6 @@ export function formatAddress(address: Address): string {
  *
  * @param address An address.
  * @returns Its description.
- *
- * @example
- * ```ts
- * import { describeAddress } from "./address.ts";
- * console.assert(describeAddress({ transport: "unix", path: "/a.sock" }) === "/a.sock");
- * ```
  */
 export function describeAddress(address: Address): string {
   switch (address.transport) {

@@ -40,14 +40,6 @@ export interface DialOptions extends DialTlsOptions {
  *   does not open.
  * @throws {Deno.errors.ConnectionRefused} If nothing listens there.
  * @throws {unknown} `signal.reason`, if the signal aborts first.
- *
- * @example
- * ```ts ignore
- * import { parseAddress } from "./address.ts";
- * import { dial } from "./dial.ts";
- * const stream = await dial(parseAddress("unix:/tmp/netref.sock"));
- * stream.close();
- * ```
  */
 export function dial(
   address: Address,

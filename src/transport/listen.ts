@@ -94,13 +94,6 @@ export interface Listening<A extends Deno.Addr = Deno.Addr> {
  *   is empty, or a URL path does not start with "/".
  * @throws {Error} If it cannot listen there (address in use, no
  *   permission, an invalid PEM).
- *
- * @example
- * ```ts ignore
- * import { listen } from "./listen.ts";
- * const { listener, address } = await listen({ transport: "unix", path: "/tmp/netref.sock" });
- * listener.close();
- * ```
  */
 export async function listen(spec: ListenSpec): Promise<Listening> {
   const release = () => Promise.resolve();
@@ -163,14 +156,6 @@ export async function listen(spec: ListenSpec): Promise<Listening> {
  * @returns The listener; `release()` stops the HTTP server.
  * @throws {TypeError} If `path` does not start with "/".
  * @throws {Deno.errors.AddrInUse} If the port is taken.
- *
- * @example
- * ```ts ignore
- * import { listenWebSocket } from "./listen.ts";
- * const { listener, release } = listenWebSocket({ transport: "websocket", port: 0 });
- * listener.close();
- * await release();
- * ```
  */
 export function listenWebSocket(
   spec: WebSocketListenSpec,
