@@ -65,9 +65,6 @@ export function dial(
     case "unix":
       return dialUnix(address.path, signal);
     case "websocket":
-      return dialWebSocket(address.url, {
-        timeout: options.openTimeout ?? 0,
-        signal,
-      });
+      return dialWebSocket(address.url, options.openTimeout ?? 0, signal);
   }
 }

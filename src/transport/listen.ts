@@ -140,7 +140,7 @@ export async function listen(spec: ListenSpec): Promise<Listening> {
       if (typeof path !== "string" || path === "") {
         throw new TypeError("Cannot listen: path must be a non-empty string");
       }
-      const listener = await listenUnix(path, { mode: spec.mode });
+      const listener = await listenUnix(path, spec.mode);
       return { listener, address: { transport: "unix", path }, release };
     }
     case "websocket":

@@ -31,17 +31,6 @@ export async function dialUnix(
   return await abortable(Deno.connect({ transport: "unix", path }), signal);
 }
 
-/** Options of {@linkcode listenUnix}. */
-export interface ListenUnixOptions {
-  /**
-   * File mode the socket is given once bound; connecting needs write
-   * permission on it, so the default lets only its owner connect.
-   *
-   * @default {0o600}
-   */
-  mode?: number;
-}
-
 /**
  * Listens on a Unix socket at `path`. A socket file left behind by a server
  * that is gone (nothing accepts on it) is replaced; a live one, or any file
@@ -49,7 +38,8 @@ export interface ListenUnixOptions {
  * socket file.
  *
  * @param path Where to create the socket.
- * @param options The socket file's mode.
+ * @param mode The socket file's mode, once bound: connecting needs write
+ *   permission on it, so the default lets only its owner connect.
  * @returns The listener.
  * @throws {Deno.errors.AddrInUse} If a server already listens at `path`, or
  *   a file that is not a socket is there.
@@ -63,9 +53,8 @@ export interface ListenUnixOptions {
  */
 export async function listenUnix(
   path: string,
-  options: ListenUnixOptions = {},
+  mode: number = 0o600,
 ): Promise<StreamListener<Deno.UnixAddr>> {
-  const mode = options.mode ?? 0o600;
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
     throw new RangeError(
       `Cannot use mode ${mode}: expected a file mode from 0 to 0o777`,

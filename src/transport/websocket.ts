@@ -148,20 +148,13 @@ export class WebSocketByteStream implements ByteStream {
   }
 }
 
-/** Settings of {@linkcode dialWebSocket}. */
-export interface DialWebSocketOptions {
-  /** Milliseconds to wait for the WebSocket to open; 0 waits forever. */
-  timeout: number;
-  /** Gives up on opening, rejecting with its reason. */
-  signal?: AbortSignal;
-}
-
 /**
  * Opens a WebSocket to `url` and waits until it is open. Uses only the
  * standard `WebSocket` API: works in browsers as in Deno.
  *
  * @param url A `ws:` or `wss:` URL (`http:`/`https:` are taken as such).
- * @param options How long to wait for it to open, and a signal.
+ * @param timeout Milliseconds to wait for it to open; 0 waits forever.
+ * @param signal Gives up on opening, rejecting with its reason.
  * @returns The open stream.
  * @throws {TypeError} If `url` is not a valid URL.
  * @throws {ConnectionClosedError} If the connection fails, closes before
@@ -170,15 +163,15 @@ export interface DialWebSocketOptions {
  * @example
  * ```ts ignore
  * import { dialWebSocket } from "./websocket.ts";
- * const stream = await dialWebSocket("ws://127.0.0.1:18880/", { timeout: 10_000 });
+ * const stream = await dialWebSocket("ws://127.0.0.1:18880/", 10_000);
  * stream.close();
  * ```
  */
 export function dialWebSocket(
   url: string | URL,
-  options: DialWebSocketOptions,
+  timeout: number,
+  signal?: AbortSignal,
 ): Promise<WebSocketByteStream> {
-  const { timeout, signal } = options;
   const href = webSocketUrl(url);
   if (signal?.aborted) return Promise.reject(signal.reason);
   const socket = new WebSocket(href);
