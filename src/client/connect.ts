@@ -59,12 +59,7 @@ export interface ResolvedConnect {
 
 /**
  * Checks connect options and fills in the defaults, once, before anything
- * is dialled or spawned.
- *
- * @param options What the caller gave.
- * @returns The options, resolved.
- * @throws {TypeError} On a wrong type.
- * @throws {RangeError} On a limit out of range.
+ * is dialled or spawned: a `TypeError` or `RangeError` on a bad one.
  */
 export function resolveConnect(options: ConnectOptions): ResolvedConnect {
   const service = options.service ?? null;
@@ -97,78 +92,46 @@ export function resolveConnect(options: ConnectOptions): ResolvedConnect {
 }
 
 /**
- * Dials `address` and opens a netref connection on it, within the
- * deadline and signal of `options`: the one path every `connect*` takes.
- *
- * @typeParam T The type of the server's service.
- * @param address Where to connect.
- * @param options Connect options, resolved.
- * @param dialOptions TLS settings, for a TLS address.
- * @returns The open connection.
- * @throws {TimeoutError} If `connectTimeout` passed first.
- * @throws {ProtocolError} If the server does not speak netref.
- * @throws {ConnectionClosedError} If the server refuses or hangs up.
+ * Dials `address` and opens a netref connection on it, within
+ * `connectTimeout` and `signal`: the one path every `connect*` takes.
  */
-export async function connectTo<T>(
+export function connectTo<T>(
   address: Address,
   options: ResolvedConnect,
-  dialOptions: Omit<DialOptions, "signal" | "openTimeout"> = {},
+  tls: Omit<DialOptions, "signal" | "openTimeout"> = {},
 ): Promise<Connection<T>> {
   const label = describeAddress(address);
-  const deadline = connectDeadline(label, options);
-  try {
+  return withinDeadline(label, options, async (signal) => {
     const stream = await dial(address, {
-      ...dialOptions,
+      ...tls,
       openTimeout: options.open.handshakeTimeout,
-      signal: deadline.signal,
+      signal,
     });
-    return await handshake<T>(
-      stream,
-      { ...options.open, label },
-      deadline.signal,
-    );
-  } finally {
-    deadline.clear();
-  }
+    return await handshake<T>(stream, options, label, signal);
+  });
 }
 
-/**
- * Opens a netref connection on a connected stream, within the deadline and
- * signal of `options`; the stream is closed if that fails.
- *
- * @typeParam T The type of the peer's root object.
- * @param stream The connected stream.
- * @param options Connect options, resolved.
- * @param label Names the peer in messages.
- * @returns The open connection.
- * @throws {TimeoutError} If `connectTimeout` passed first.
- * @throws {ProtocolError} If the peer does not speak netref.
- * @throws {ConnectionClosedError} If the peer refuses or hangs up.
- */
-export async function connectOn<T>(
+/** Opens a netref connection on a connected stream, within `connectTimeout` and `signal`. */
+export function connectOn<T>(
   stream: ByteStream,
   options: ResolvedConnect,
   label: string,
 ): Promise<Connection<T>> {
-  const deadline = connectDeadline(label, options);
-  try {
-    return await handshake<T>(
-      stream,
-      { ...options.open, label },
-      deadline.signal,
-    );
-  } finally {
-    deadline.clear();
-  }
+  return withinDeadline(
+    label,
+    options,
+    (signal) => handshake<T>(stream, options, label, signal),
+  );
 }
 
-/** The caller's signal and `connectTimeout` as one signal. */
-function connectDeadline(
+/** Runs `connecting` with the caller's signal and `connectTimeout` as one signal. */
+async function withinDeadline<R>(
   label: string,
   options: ResolvedConnect,
-): { signal: AbortSignal | undefined; clear(): void } {
+  connecting: (signal: AbortSignal | undefined) => Promise<R>,
+): Promise<R> {
   const { connectTimeout, signal } = options;
-  if (connectTimeout === 0) return { signal, clear: () => {} };
+  if (connectTimeout === 0) return await connecting(signal);
   const controller = new AbortController();
   const timer = setTimeout(
     () =>
@@ -179,22 +142,26 @@ function connectDeadline(
       ),
     connectTimeout,
   );
-  return {
-    signal: signal === undefined
-      ? controller.signal
-      : AbortSignal.any([signal, controller.signal]),
-    clear: () => clearTimeout(timer),
-  };
+  try {
+    return await connecting(
+      signal === undefined
+        ? controller.signal
+        : AbortSignal.any([signal, controller.signal]),
+    );
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The handshake on `stream`, closing it if that fails or `signal` aborts. */
 async function handshake<T>(
   stream: ByteStream,
-  options: OpenOptions,
+  options: ResolvedConnect,
+  label: string,
   signal: AbortSignal | undefined,
 ): Promise<Connection<T>> {
   try {
-    return await openConnection<T>(stream, options, signal);
+    return await openConnection<T>(stream, { ...options.open, label }, signal);
   } catch (error) {
     closeQuietly(stream);
     throw error;
@@ -236,14 +203,7 @@ export async function connect<T = unknown>(
   );
 }
 
-/**
- * Fails on a hostname or port that cannot be dialled.
- *
- * @param hostname The host.
- * @param port The port.
- * @throws {TypeError} If the hostname is empty.
- * @throws {RangeError} If the port is not from 1 to 65535.
- */
+/** Fails on a hostname (`TypeError`) or port (`RangeError`) that cannot be dialled. */
 export function checkHostPort(hostname: string, port: number): void {
   if (typeof hostname !== "string" || hostname === "") {
     throw new TypeError("Cannot connect: hostname must be a non-empty string");
