@@ -744,6 +744,7 @@ Deno.test({
         strangerCert,
         inspected,
         noFile,
+        tlsUrl,
       ] = await Promise.all([
         runCli("call", at(tls), "foo", ...ca),
         runCli("call", at(tls), "foo", "--tls"),
@@ -753,6 +754,7 @@ Deno.test({
         runCli("call", at(mutual), "foo", ...ca, ...stranger),
         runCli("inspect", at(mutual), ...ca, ...client),
         runCli("call", at(tls), "foo", "--tls-ca", `${certs.dir}/missing.pem`),
+        runCli("call", `tls://${at(tls)}`, "foo", ...ca),
       ]);
       assert.equal(trusted.code, 0, trusted.stderr);
       assert.equal(trusted.stdout, '"foo"\n');
@@ -780,6 +782,8 @@ Deno.test({
         inspected.stdout,
         /^root \(service "test", netref-deno\/[^ ]+ at localhost:\d+ over TLS\)\n/,
       );
+      assert.equal(tlsUrl.code, 0, tlsUrl.stderr);
+      assert.equal(tlsUrl.stdout, '"foo"\n');
       assert.equal(noFile.code, 1);
       assert.match(
         noFile.stderr,
@@ -853,6 +857,15 @@ Deno.test("serve --websocket serves ws://HOST:PORT/ to call and inspect, logs co
     inspected.stdout,
     new RegExp(`at ws://127\\.0\\.0\\.1:\\d+/\\)\\n {2}sleep +method\\n`),
   );
+  // An http:// URL names the same WebSocket endpoint, as in browsers.
+  const overHttp = await runCli(
+    "call",
+    server.address.replace(/^ws:/, "http:"),
+    "sleep",
+    "0",
+  );
+  assert.equal(overHttp.code, 0, overHttp.stderr);
+  assert.equal(overHttp.stdout, '"slept"\n');
   const calling = runCli("call", server.address, "sleep", "800");
   await server.waitFor("stderr", /slow: sleeping 800 ms/);
   const [call, code] = await Promise.all([calling, server.stop("SIGTERM")]);

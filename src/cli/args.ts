@@ -10,7 +10,7 @@ import { errorMessage } from "../errors.ts";
 import { parseArgs } from "cli";
 import { parseRegistryUrl } from "../registry/url.ts";
 import { checkName } from "../registry/validate.ts";
-import { parseAddress } from "./address.ts";
+import { parseAddress } from "../transport/address.ts";
 import { type MemberPath, parseMemberPath } from "./path.ts";
 import { parseJsonArg } from "./json.ts";
 import { buildServe, type ServeCommand } from "./serve_args.ts";
@@ -293,16 +293,19 @@ function buildClient(
 ): ClientSettings {
   const tlsAsked = values.tls === true || values["tls-ca"] !== undefined ||
     values["tls-cert"] !== undefined;
-  const address = parseAddress(
+  const parsed = parseAddress(
     text,
     tlsAsked ? DEFAULTS.tlsPort : DEFAULTS.port,
   );
+  const tls = readClientTls(values, parsed);
   return {
-    address,
+    address: tls !== null && parsed.transport === "tcp"
+      ? { ...parsed, transport: "tls" }
+      : parsed,
     timeout:
       parseDuration(values.timeout as string | undefined, "--timeout", 0) ??
         DEFAULTS.timeout,
     token: readTokenEnv(values, "token-env", env),
-    tls: readClientTls(values, address),
+    tls,
   };
 }

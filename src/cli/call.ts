@@ -7,11 +7,22 @@
 
 import { dir } from "../core/proxy.ts";
 import type { Connection } from "../core/types.ts";
+import {
+  type ConnectOptions,
+  connectTo,
+  resolveConnect,
+} from "../client/connect.ts";
+import type { DialTlsOptions } from "../transport/tls.ts";
 import type { CallCommand } from "./args.ts";
-import { describeTarget, dial, type Dialed, FlagFileError } from "./dial.ts";
 import { formatJson } from "./json.ts";
 import { follow, formatMemberPath, type MemberPath } from "./path.ts";
-import type { ClientSettings } from "./settings.ts";
+import {
+  type ClientSettings,
+  type ClientTls,
+  describeTarget,
+  FlagFileError,
+  readFlagFile,
+} from "./settings.ts";
 
 /** Where `call` and `inspect` print: stdout and stderr lines. */
 export interface ClientOutput {
@@ -74,9 +85,15 @@ export async function withConnection(
   output: ClientOutput,
   use: (conn: Connection) => Promise<void>,
 ): Promise<number> {
-  let dialed: Dialed;
+  let conn: Connection;
   try {
-    dialed = await dial(settings);
+    const options: ConnectOptions = { timeout: settings.timeout };
+    if (settings.token !== undefined) options.token = settings.token;
+    conn = await connectTo(
+      settings.address,
+      resolveConnect(options),
+      await readTlsFiles(settings.tls),
+    );
   } catch (error) {
     const reason = describeError(error);
     output.log(
@@ -90,15 +107,30 @@ export async function withConnection(
     return 1;
   }
   try {
-    await use(dialed.conn);
+    await use(conn);
     return 0;
   } catch (error) {
     output.log(describeError(error));
     return 1;
   } finally {
-    await dialed.conn.close();
-    await dialed.transportClosed();
+    // Waits for a WebSocket's closing handshake too (briefly), so that the
+    // server does not see the connection cut.
+    await conn.close();
   }
+}
+
+/** Reads the TLS files the flags name. */
+async function readTlsFiles(tls: ClientTls | null): Promise<DialTlsOptions> {
+  if (tls === null) return {};
+  return {
+    ...(tls.caFile === undefined
+      ? {}
+      : { caCerts: [await readFlagFile("--tls-ca", tls.caFile)] }),
+    ...(tls.certFile === undefined || tls.keyFile === undefined ? {} : {
+      cert: await readFlagFile("--tls-cert", tls.certFile),
+      key: await readFlagFile("--tls-key", tls.keyFile),
+    }),
+  };
 }
 
 /** What a call, read or listing failed with, on one line. */

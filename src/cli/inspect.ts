@@ -9,7 +9,7 @@ import { dir, type MemberInfo } from "../core/proxy.ts";
 import type { Connection } from "../core/types.ts";
 import type { InspectCommand } from "./args.ts";
 import { type ClientOutput, withConnection } from "./call.ts";
-import { describeTarget } from "./dial.ts";
+import { describeTarget } from "./settings.ts";
 import { follow, formatMemberPath, type MemberPath } from "./path.ts";
 
 /**

@@ -19,11 +19,11 @@ import {
   type ServiceSource,
 } from "../server/server.ts";
 import type { StreamListener } from "../transport/types.ts";
-import { formatAddr } from "../transport/tcp.ts";
+import { formatAddress } from "../transport/address.ts";
+import { listen, type Listening } from "../transport/listen.ts";
+import { formatAddr, formatHostPort } from "../transport/tcp.ts";
 import type { ByteStream, GatedListener } from "../transport/types.ts";
 import type { ServeCommand } from "./args.ts";
-import { FlagFileError } from "./dial.ts";
-import { type Listening, openListener } from "./listen.ts";
 import type { Listen } from "./serve_args.ts";
 import {
   exposureWarning,
@@ -32,6 +32,7 @@ import {
   ServiceLoadError,
   serviceRoot,
 } from "./services.ts";
+import { FlagFileError, readFlagFile } from "./settings.ts";
 import { runUntilSignal } from "./signals.ts";
 
 /** How `serve` reports: one line per call, without the trailing newline. */
@@ -98,10 +99,7 @@ export async function runServe(
 
   let listening: Listening;
   try {
-    listening = await openListener(command.listen, {
-      handshakeTimeout: command.handshakeTimeout,
-      log: output.log,
-    });
+    listening = await listenAs(command.listen, command, output.log);
   } catch (error) {
     output.log(
       error instanceof FlagFileError
@@ -133,13 +131,20 @@ export async function runServe(
   );
 
   const names = services.map((s) => s.name);
-  const how = listening.note === null ? "" : ` (${listening.note})`;
+  const { address } = listening;
+  // A TLS address is shown as --tls clients type it, host:port.
+  const where = address.transport === "tls"
+    ? formatHostPort(address.hostname, address.port)
+    : formatAddress(address);
+  const how = command.listen.transport !== "tls"
+    ? ""
+    : command.listen.caFile === undefined
+    ? " (TLS)"
+    : " (mutual TLS)";
   output.out(
     services.length === 1
-      ? `${output.program}: serving ${names[0]} on ${listening.address}${how}`
-      : `${output.program}: serving ${
-        names.join(", ")
-      } on ${listening.address} as ${
+      ? `${output.program}: serving ${names[0]} on ${where}${how}`
+      : `${output.program}: serving ${names.join(", ")} on ${where} as ${
         names.map((n) => `root.${n}`).join(", ")
       }${how}`,
   );
@@ -195,21 +200,48 @@ export async function runServe(
   return code;
 }
 
+/** Listens as the flags say, reading the TLS files they name. */
+async function listenAs(
+  listening: Listen,
+  limits: { readonly handshakeTimeout: number },
+  log: (line: string) => void,
+): Promise<Listening> {
+  switch (listening.transport) {
+    case "tls":
+      return await listen({
+        transport: "tls",
+        hostname: listening.host,
+        port: listening.port,
+        cert: await readFlagFile("--tls-cert", listening.certFile),
+        key: await readFlagFile("--tls-key", listening.keyFile),
+        ca: listening.caFile === undefined
+          ? undefined
+          : await readFlagFile("--tls-ca", listening.caFile),
+        handshakeTimeout: limits.handshakeTimeout,
+        log,
+      });
+    case "unix":
+      return await listen(listening);
+    default:
+      return await listen({
+        transport: listening.transport,
+        hostname: listening.host,
+        port: listening.port,
+      });
+  }
+}
+
 function describeListen(listen: Listen): string {
   switch (listen.transport) {
     case "unix":
       return listen.path;
     case "websocket":
-      return `ws://${hostPort(listen.host, listen.port)}/`;
+      return `ws://${formatHostPort(listen.host, listen.port)}/`;
     case "tls":
-      return `${hostPort(listen.host, listen.port)} (TLS)`;
+      return `${formatHostPort(listen.host, listen.port)} (TLS)`;
     case "tcp":
-      return hostPort(listen.host, listen.port);
+      return formatHostPort(listen.host, listen.port);
   }
-}
-
-function hostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** The server as `announce()` takes it: only TCP servers are announced. */

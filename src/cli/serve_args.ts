@@ -8,7 +8,7 @@
  */
 
 import { parseRegistryUrl } from "../registry/url.ts";
-import { parseAddress, type TcpAddress } from "./address.ts";
+import { parseAddress, type TcpAddress } from "../transport/address.ts";
 import {
   type EnvReader,
   exclude,

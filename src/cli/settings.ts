@@ -8,7 +8,8 @@
  */
 
 import { errorMessage } from "../errors.ts";
-import type { Address } from "./address.ts";
+import { type Address, formatAddress } from "../transport/address.ts";
+import { formatHostPort } from "../transport/tcp.ts";
 
 /** The values parseArgs gives, by flag name (without `--`). */
 export type FlagValues = Readonly<
@@ -30,13 +31,13 @@ export interface ClientTls {
 
 /** How `call` and `inspect` connect. */
 export interface ClientSettings {
-  /** The server. */
+  /** The server; `tls` when a TLS flag or `tls://` asked for TLS. */
   readonly address: Address;
   /** The call timeout, in milliseconds; 0 waits forever. */
   readonly timeout: number;
   /** The shared secret to send, if any. */
   readonly token: string | undefined;
-  /** TLS settings, or null for none. */
+  /** TLS files, or null for none. */
   readonly tls: ClientTls | null;
 }
 
@@ -122,7 +123,7 @@ export function readClientTls(
   if ((certFile === undefined) !== (keyFile === undefined)) {
     throw new TypeError("--tls-cert and --tls-key go together: give both");
   }
-  if (address.transport !== "tcp") {
+  if (address.transport !== "tcp" && address.transport !== "tls") {
     throw new TypeError(
       address.transport === "unix"
         ? "--tls and the other TLS flags need a host:port address, not unix:"
@@ -160,4 +161,53 @@ export function exclude(
   if (other !== undefined) {
     throw new TypeError(`--${flag} cannot be used with --${other}: ${why}`);
   }
+}
+
+/** A file a flag names could not be read: exit code 1, with the reason. */
+export class FlagFileError extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message Which flag and file, and why.
+   * @param options The cause.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "FlagFileError";
+  }
+}
+
+/**
+ * Reads a PEM file that a flag names.
+ *
+ * @param flag The flag, such as `--tls-ca`.
+ * @param path The file.
+ * @returns Its text.
+ * @throws {FlagFileError} If it cannot be read.
+ */
+export async function readFlagFile(
+  flag: string,
+  path: string,
+): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    throw new FlagFileError(
+      `Cannot read ${flag} ${path}: ${errorMessage(error)}`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Describes where the settings connect, for messages.
+ *
+ * @param settings The client's settings.
+ * @returns Such as `localhost:18821 over TLS` or `unix:/tmp/netref.sock`.
+ */
+export function describeTarget(settings: ClientSettings): string {
+  const { address } = settings;
+  return address.transport === "tls"
+    ? `${formatHostPort(address.hostname, address.port)} over TLS`
+    : formatAddress(address);
 }

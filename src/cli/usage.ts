@@ -117,9 +117,11 @@ const CLIENT_FLAGS: Readonly<Record<string, FlagSpec>> = {
 
 const ADDRESSES = "Addresses:\n" +
   `  localhost:${DEFAULT_PORT}, [::1]:9000   TCP (a host alone: port ${DEFAULT_PORT}; with TLS, ${DEFAULT_TLS_PORT})\n` +
+  `  tls://localhost:${DEFAULT_TLS_PORT}         TLS, as a TCP address with --tls\n` +
   "  unix:/run/netref.sock         a Unix socket (needs --allow-write)\n" +
-  `  ws://127.0.0.1:${DEFAULT_WEBSOCKET_PORT}/         WebSocket (wss:// trusts the system's CAs)\n` +
-  "  --tls, --tls-ca, --tls-cert and --tls-key apply to TCP addresses only.";
+  `  ws://127.0.0.1:${DEFAULT_WEBSOCKET_PORT}/         WebSocket (wss:// trusts the system's CAs;\n` +
+  "                                http:// and https:// name the same endpoints)\n" +
+  "  --tls, --tls-ca, --tls-cert and --tls-key apply to TCP and tls:// addresses.";
 
 /** Every subcommand, its flags and its help texts. */
 export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {

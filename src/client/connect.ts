@@ -1,20 +1,27 @@
 /**
- * Connecting to a netref server over TCP.
+ * Connecting to a netref server: over TCP with {@linkcode connect}, over any
+ * stream with {@linkcode connectStream}; every `connect*` function opens its
+ * stream with `dial()` and its connection with {@linkcode connectTo}.
  *
  * @module
  */
 
-import { DEFAULT_PORT } from "../defaults.ts";
+import { TimeoutError } from "../errors.ts";
 import {
   type ConnectionOptions,
   openConnection,
+  type OpenOptions,
   resolveOptions,
 } from "../core/open.ts";
 import type { Connection } from "../core/types.ts";
-import { dialTcp, formatAddr } from "../transport/tcp.ts";
+import { closeQuietly } from "../transport/accept_queue.ts";
+import { type Address, describeAddress } from "../transport/address.ts";
+import { dial, type DialOptions } from "../transport/dial.ts";
+import { DEFAULT_PORT } from "../defaults.ts";
+import { formatAddr } from "../transport/tcp.ts";
 import type { ByteStream } from "../transport/types.ts";
 
-/** Options of {@linkcode connect}. */
+/** Options of {@linkcode connect}, and of every other `connect*` function. */
 export interface ConnectOptions extends ConnectionOptions {
   /**
    * An object the server may reach as this side's `root` (both ends serve):
@@ -23,6 +30,143 @@ export interface ConnectOptions extends ConnectionOptions {
    * @default {null}
    */
   service?: object | null;
+  /**
+   * Milliseconds that connecting may take, the dial and the handshake
+   * together; past it, connecting fails with a `TimeoutError`. `0` or
+   * `Infinity` waits as long as the operating system does for the dial, and
+   * `handshakeTimeout` for the handshake.
+   *
+   * @default {0}
+   */
+  connectTimeout?: number;
+  /**
+   * Gives up on connecting (the dial and the handshake): connecting rejects
+   * with the signal's reason. No effect once connected.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+}
+
+/** Connect options checked, with every default filled in. */
+export interface ResolvedConnect {
+  /** The session's options, but for the label. */
+  readonly open: Omit<OpenOptions, "label">;
+  /** Milliseconds connecting may take; 0 for no limit of its own. */
+  readonly connectTimeout: number;
+  /** The caller's signal. */
+  readonly signal: AbortSignal | undefined;
+}
+
+/**
+ * Checks connect options and fills in the defaults, once, before anything
+ * is dialled or spawned: a `TypeError` or `RangeError` on a bad one.
+ */
+export function resolveConnect(options: ConnectOptions): ResolvedConnect {
+  const service = options.service ?? null;
+  if (
+    service !== null && typeof service !== "object" &&
+    typeof service !== "function"
+  ) {
+    throw new TypeError("Cannot connect: service must be an object");
+  }
+  const connectTimeout = options.connectTimeout ?? 0;
+  if (
+    typeof connectTimeout !== "number" || Number.isNaN(connectTimeout) ||
+    connectTimeout < 0
+  ) {
+    throw new RangeError(
+      `Cannot use connectTimeout ${
+        String(connectTimeout)
+      }: expected a number >= 0`,
+    );
+  }
+  const signal = options.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError("Cannot use signal: expected an AbortSignal");
+  }
+  return {
+    open: { ...resolveOptions(options), root: service },
+    connectTimeout: Number.isFinite(connectTimeout) ? connectTimeout : 0,
+    signal,
+  };
+}
+
+/**
+ * Dials `address` and opens a netref connection on it, within
+ * `connectTimeout` and `signal`: the one path every `connect*` takes.
+ */
+export function connectTo<T>(
+  address: Address,
+  options: ResolvedConnect,
+  tls: Omit<DialOptions, "signal" | "openTimeout"> = {},
+): Promise<Connection<T>> {
+  const label = describeAddress(address);
+  return withinDeadline(label, options, async (signal) => {
+    const stream = await dial(address, {
+      ...tls,
+      openTimeout: options.open.handshakeTimeout,
+      signal,
+    });
+    return await handshake<T>(stream, options, label, signal);
+  });
+}
+
+/** Opens a netref connection on a connected stream, within `connectTimeout` and `signal`. */
+export function connectOn<T>(
+  stream: ByteStream,
+  options: ResolvedConnect,
+  label: string,
+): Promise<Connection<T>> {
+  return withinDeadline(
+    label,
+    options,
+    (signal) => handshake<T>(stream, options, label, signal),
+  );
+}
+
+/** Runs `connecting` with the caller's signal and `connectTimeout` as one signal. */
+async function withinDeadline<R>(
+  label: string,
+  options: ResolvedConnect,
+  connecting: (signal: AbortSignal | undefined) => Promise<R>,
+): Promise<R> {
+  const { connectTimeout, signal } = options;
+  if (connectTimeout === 0) return await connecting(signal);
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () =>
+      controller.abort(
+        new TimeoutError(
+          `Cannot connect to ${label}: not connected within ${connectTimeout} ms (connectTimeout)`,
+        ),
+      ),
+    connectTimeout,
+  );
+  try {
+    return await connecting(
+      signal === undefined
+        ? controller.signal
+        : AbortSignal.any([signal, controller.signal]),
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The handshake on `stream`, closing it if that fails or `signal` aborts. */
+async function handshake<T>(
+  stream: ByteStream,
+  options: ResolvedConnect,
+  label: string,
+  signal: AbortSignal | undefined,
+): Promise<Connection<T>> {
+  try {
+    return await openConnection<T>(stream, { ...options.open, label }, signal);
+  } catch (error) {
+    closeQuietly(stream);
+    throw error;
+  }
 }
 
 /**
@@ -31,17 +175,22 @@ export interface ConnectOptions extends ConnectionOptions {
  * @typeParam T The type of the server's service, for a typed `root`.
  * @param hostname The server's host.
  * @param port The server's port.
- * @param options Timeouts, limits, and a service of this side's own.
+ * @param options Timeouts (`connectTimeout` and `signal` for connecting
+ *   itself), limits, and a service of this side's own.
  * @returns The open connection; `conn.root` is the server's service.
  * @throws {Deno.errors.ConnectionRefused} If nothing listens there.
  * @throws {ProtocolError} If the server does not speak this netref protocol.
+ * @throws {TimeoutError} If `connectTimeout` passed before the connection
+ *   was open.
  * @throws {RangeError} On an option out of range.
  *
  * @example The classic client
  * ```ts
  * import { connect } from "@netref/netref/client";
  * import type { TestService } from "../../examples/test_service.ts";
- * await using conn = await connect<TestService>("localhost", 18811);
+ * await using conn = await connect<TestService>("localhost", 18811, {
+ *   connectTimeout: 3000,
+ * });
  * console.log(await conn.root.foo()); // "foo"
  * ```
  */
@@ -50,29 +199,22 @@ export async function connect<T = unknown>(
   port: number = DEFAULT_PORT,
   options: ConnectOptions = {},
 ): Promise<Connection<T>> {
+  checkHostPort(hostname, port);
+  const resolved = resolveConnect(options); // Bad options fail before dialling.
+  return await connectTo<T>(
+    { transport: "tcp", hostname, port },
+    resolved,
+  );
+}
+
+/** Fails on a hostname (`TypeError`) or port (`RangeError`) that cannot be dialled. */
+export function checkHostPort(hostname: string, port: number): void {
   if (typeof hostname !== "string" || hostname === "") {
     throw new TypeError("Cannot connect: hostname must be a non-empty string");
   }
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new RangeError(`Cannot connect to port ${port}: expected 1 to 65535`);
   }
-  const prepared = prepare(options); // Bad options fail before dialling.
-  const stream = await dialTcp(hostname, port);
-  return await openConnection<T>(stream, {
-    ...prepared,
-    label: `${hostname}:${port}`,
-  });
-}
-
-function prepare(options: ConnectOptions) {
-  const service = options.service ?? null;
-  if (
-    service !== null && typeof service !== "object" &&
-    typeof service !== "function"
-  ) {
-    throw new TypeError("Cannot connect: service must be an object");
-  }
-  return { ...resolveOptions(options), root: service };
 }
 
 /**
@@ -87,6 +229,8 @@ function prepare(options: ConnectOptions) {
  * @returns The open connection.
  * @throws {ProtocolError} If the peer does not speak this netref protocol.
  * @throws {ConnectionClosedError} If the peer refuses or hangs up.
+ * @throws {TimeoutError} If `connectTimeout` passed before the handshake
+ *   was done.
  *
  * @example
  * ```ts
@@ -99,16 +243,17 @@ export async function connectStream<T = unknown>(
   stream: ByteStream,
   options: ConnectOptions & { label?: string } = {},
 ): Promise<Connection<T>> {
-  let prepared;
+  let resolved: ResolvedConnect;
   try {
-    prepared = prepare(options);
+    resolved = resolveConnect(options);
   } catch (error) {
     stream.close(); // The connection owns the stream, even when refused.
     throw error;
   }
-  return await openConnection<T>(stream, {
-    ...prepared,
-    label: options.label ??
+  return await connectOn<T>(
+    stream,
+    resolved,
+    options.label ??
       (stream.remoteAddr ? formatAddr(stream.remoteAddr) : "peer"),
-  });
+  );
 }

@@ -9,8 +9,7 @@ import { withTimeout } from "../timing.ts";
 import { ConnectionClosedError } from "../errors.ts";
 import type { Connection } from "../core/types.ts";
 import { childProcessStream } from "../transport/subprocess.ts";
-import type { ConnectOptions } from "./connect.ts";
-import { checkOptions, openOn } from "./transports.ts";
+import { connectOn, type ConnectOptions, resolveConnect } from "./connect.ts";
 
 /** Options of {@linkcode connectSubprocess}. */
 export interface SubprocessOptions extends ConnectOptions {
@@ -107,7 +106,7 @@ export async function connectSubprocess<T = unknown>(
     exitTimeout = 2000,
     ...connectOptions
   } = options;
-  checkOptions(connectOptions);
+  const resolved = resolveConnect(connectOptions);
   if (
     typeof exitTimeout !== "number" || Number.isNaN(exitTimeout) ||
     exitTimeout < 0
@@ -142,7 +141,7 @@ export async function connectSubprocess<T = unknown>(
   });
   let inner: Connection<T>;
   try {
-    inner = await openOn<T>(stream, connectOptions, label);
+    inner = await connectOn<T>(stream, resolved, label);
   } catch (error) {
     await reaper.reap();
     throw error;

@@ -1,8 +1,8 @@
 /**
  * Connecting over TLS (and mutual TLS), Unix sockets and WebSocket (also
  * from browsers); to a child process in `subprocess.ts`.
- * Each opens a stream and hands it to {@linkcode connectStream}, so options,
- * limits and errors are the same as {@linkcode connect}'s.
+ * Each dials its address with `dial()` and opens the connection as
+ * `connect()` does, so options, limits, deadlines and errors are the same.
  *
  * Nothing here calls Deno at import time: browsers can load this module and
  * use {@linkcode connectWebSocket}.
@@ -10,15 +10,15 @@
  * @module
  */
 
-import { DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_TLS_PORT } from "../defaults.ts";
-import { resolveOptions } from "../core/open.ts";
 import type { Connection } from "../core/types.ts";
-import { closeQuietly } from "../transport/accept_queue.ts";
-import { dialTls, formatHostPort } from "../transport/tls.ts";
-import type { ByteStream } from "../transport/types.ts";
-import { dialUnix } from "../transport/unix.ts";
-import { dialWebSocket } from "../transport/websocket.ts";
-import { type ConnectOptions, connectStream } from "./connect.ts";
+import { webSocketUrl } from "../transport/address.ts";
+import { DEFAULT_TLS_PORT } from "../defaults.ts";
+import {
+  checkHostPort,
+  type ConnectOptions,
+  connectTo,
+  resolveConnect,
+} from "./connect.ts";
 
 /** Options of {@linkcode connectTls}. */
 export interface TlsConnectOptions extends ConnectOptions {
@@ -42,59 +42,6 @@ export interface TlsConnectOptions extends ConnectOptions {
    * @default {undefined}
    */
   key?: string;
-}
-
-/**
- * Fails on bad options before anything is dialled or spawned.
- *
- * @param options What the caller gave.
- * @throws {TypeError} On a wrong type.
- * @throws {RangeError} On a limit out of range.
- *
- * @example
- * ```ts ignore
- * import { checkOptions } from "./transports.ts";
- * checkOptions({ timeout: 1000 });
- * ```
- */
-export function checkOptions(options: ConnectOptions): void {
-  resolveOptions(options);
-  const service = options.service ?? null;
-  if (
-    service !== null && typeof service !== "object" &&
-    typeof service !== "function"
-  ) {
-    throw new TypeError("Cannot connect: service must be an object");
-  }
-}
-
-/**
- * Opens netref on `stream`, closing the stream if that fails.
- *
- * @param stream The connected stream.
- * @param options Connection options.
- * @param label Names the peer in messages.
- * @returns The open connection.
- * @throws {ProtocolError} If the peer does not speak netref.
- * @throws {ConnectionClosedError} If the peer refuses or hangs up.
- *
- * @example
- * ```ts ignore
- * import { openOn } from "./transports.ts";
- * const conn = await openOn(stream, {}, "peer");
- * ```
- */
-export async function openOn<T>(
-  stream: ByteStream,
-  options: ConnectOptions,
-  label: string,
-): Promise<Connection<T>> {
-  try {
-    return await connectStream<T>(stream, { ...options, label });
-  } catch (error) {
-    closeQuietly(stream);
-    throw error;
-  }
 }
 
 /**
@@ -131,16 +78,14 @@ export async function connectTls<T = unknown>(
   port: number = DEFAULT_TLS_PORT,
   options: TlsConnectOptions = {},
 ): Promise<Connection<T>> {
-  if (typeof hostname !== "string" || hostname === "") {
-    throw new TypeError("Cannot connect: hostname must be a non-empty string");
-  }
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new RangeError(`Cannot connect to port ${port}: expected 1 to 65535`);
-  }
-  checkOptions(options);
-  const { caCerts, cert, key, ...rest } = options;
-  const stream = await dialTls(hostname, port, { caCerts, cert, key });
-  return await openOn<T>(stream, rest, formatHostPort(hostname, port));
+  checkHostPort(hostname, port);
+  const resolved = resolveConnect(options);
+  const { caCerts, cert, key } = options;
+  return await connectTo<T>(
+    { transport: "tls", hostname, port },
+    resolved,
+    { caCerts, cert, key },
+  );
 }
 
 /**
@@ -169,9 +114,8 @@ export async function connectUnix<T = unknown>(
   if (typeof path !== "string" || path === "") {
     throw new TypeError("Cannot connect: path must be a non-empty string");
   }
-  checkOptions(options);
-  const stream = await dialUnix(path);
-  return await openOn<T>(stream, options, path);
+  const resolved = resolveConnect(options);
+  return await connectTo<T>({ transport: "unix", path }, resolved);
 }
 
 /**
@@ -200,10 +144,9 @@ export async function connectWebSocket<T = unknown>(
   url: string | URL,
   options: ConnectOptions = {},
 ): Promise<Connection<T>> {
-  checkOptions(options);
-  const stream = await dialWebSocket(
-    url,
-    options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
+  const resolved = resolveConnect(options);
+  return await connectTo<T>(
+    { transport: "websocket", url: webSocketUrl(url) },
+    resolved,
   );
-  return await openOn<T>(stream, options, new URL(url).href);
 }

@@ -154,6 +154,8 @@ export interface OpenOptions
  *
  * @param stream A connected stream; closed if the handshake fails.
  * @param options The session options.
+ * @param signal Gives up on the handshake: the session closes, quietly, and
+ *   this rejects with the signal's reason.
  * @returns The open connection.
  * @throws {ProtocolError} If the peer is not a compatible netref peer.
  * @throws {ConnectionClosedError} If the peer hangs up during the handshake.
@@ -161,13 +163,33 @@ export interface OpenOptions
 export async function openConnection<T>(
   stream: ByteStream,
   options: OpenOptions,
+  signal?: AbortSignal,
 ): Promise<Connection<T>> {
   const session = new Session(stream, {
     ...options,
     acceptor: false,
     serviceName: options.root === null ? undefined : serviceName(options.root),
   });
-  await session.ready;
+  if (signal === undefined) {
+    await session.ready;
+    return session.handle as Connection<T>;
+  }
+  const onAbort = () => {
+    const reason: unknown = signal.reason;
+    session.close(
+      reason instanceof Error ? reason : new Error(String(reason)),
+      false,
+    );
+  };
+  if (signal.aborted) onAbort();
+  else signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    await session.ready;
+  } catch (error) {
+    throw signal.aborted ? signal.reason : error;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
   return session.handle as Connection<T>;
 }
 

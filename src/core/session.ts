@@ -74,6 +74,7 @@ import type {
   Connection,
   ConnectionStats,
   PeerInfo,
+  ResolvedOptions,
 } from "./types.ts";
 
 /** Name and version this implementation announces. */
@@ -90,42 +91,15 @@ const MAX_HELD = 4096;
 const READ_BUFFER_START_BYTES = 4 * 1024;
 const READ_BUFFER_MAX_BYTES = 64 * 1024;
 
-/** How a session behaves; every field has a default in {@linkcode sessionDefaults}. */
-export interface SessionOptions {
+/**
+ * How a session behaves: the connection's resolved options (each with a
+ * default in {@linkcode sessionDefaults}), and what ties it to its peer.
+ */
+export interface SessionOptions extends ResolvedOptions {
   /** The object the peer reaches as `root`, or null to serve nothing. */
   root: object | null;
   /** Service name announced in the hello. */
   serviceName?: string;
-  /** Default call timeout in milliseconds; 0 or Infinity for none. */
-  timeout: number;
-  /** Largest frame accepted from the peer. */
-  maxFrameBytes: number;
-  /** Milliseconds to wait for the peer's hello. */
-  handshakeTimeout: number;
-  /**
-   * Milliseconds without any message from the peer, while no call is pending
-   * either way, after which the connection is closed; 0 for never.
-   */
-  idleTimeout: number;
-  /**
-   * The shared secret: sent in the hello by the connecting side, required
-   * (compared in constant time) by the accepting side.
-   */
-  token?: string;
-  /** Most incoming calls running at once before the peer is disconnected. */
-  maxInFlight: number;
-  /**
-   * Most local objects the peer may hold references to at once; exporting
-   * one more disconnects it.
-   */
-  maxExports: number;
-  /**
-   * Milliseconds a frame may take to arrive once its first byte is in; 0 for
-   * no limit.
-   */
-  frameTimeout: number;
-  /** Whether errors sent to the peer carry their stack trace. */
-  includeStack: boolean;
   /** Called once the handshake is done, before any request is served. */
   onReady?: (conn: Connection) => void | Promise<void>;
   /** Called once, when the connection is closed. */
@@ -135,8 +109,6 @@ export interface SessionOptions {
    * is valid and `onReady` succeeded, or carries the reason it refuses.
    */
   acceptor: boolean;
-  /** Where protocol violations and hook failures are reported. */
-  log: (message: string) => void;
   /** How the peer is described in messages, such as its address. */
   label: string;
 }

@@ -9,12 +9,11 @@
  * @module
  */
 
-import { withTimeout } from "../timing.ts";
-import { RegistryError, ServiceUnavailableError } from "../errors.ts";
-import { DEFAULT_FAILURE_PENALTY, DEFAULT_REGISTRY_WAIT } from "../defaults.ts";
-import type { ConnectOptions } from "../client/connect.ts";
+import { connect, type ConnectOptions } from "../client/connect.ts";
 import type { Connection } from "../core/types.ts";
-import { connectWithin } from "./dial.ts";
+import { DEFAULT_FAILURE_PENALTY, DEFAULT_REGISTRY_WAIT } from "../defaults.ts";
+import { RegistryError, ServiceUnavailableError } from "../errors.ts";
+import { withTimeout } from "../timing.ts";
 import type { Registry, ServiceInstance } from "./types.ts";
 import { checkName, instanceKey } from "./validate.ts";
 
@@ -234,9 +233,9 @@ export async function connectByService<T = unknown>(
   for (const instance of order(instances, state, name, options)) {
     const key = instanceKey(instance);
     try {
-      const conn = await connectWithin<T>(instance.hostname, instance.port, {
+      const conn = await connect<T>(instance.hostname, instance.port, {
         ...connectOptions,
-        within: connectTimeout,
+        connectTimeout,
       });
       state.failures.delete(key);
       return conn;

@@ -11,7 +11,7 @@ import { DEFAULT_REGISTRY_TIMEOUT } from "../defaults.ts";
 import { errorMessage, RegistryError } from "../errors.ts";
 import type { Connection, Remote } from "../core/types.ts";
 import { withOptions } from "../core/proxy.ts";
-import { connectWithin } from "./dial.ts";
+import { connect } from "../client/connect.ts";
 import {
   type InstanceInit,
   type RegisterOptions,
@@ -123,12 +123,12 @@ export class NetrefRegistry implements Registry {
   async #dial(): Promise<Connection<RegistryApi>> {
     let conn: Connection<RegistryApi>;
     try {
-      conn = await connectWithin<RegistryApi>(this.#hostname, this.#port, {
+      conn = await connect<RegistryApi>(this.#hostname, this.#port, {
         token: this.#token,
         timeout: this.#timeout,
         handshakeTimeout: this.#timeout,
         log: this.#log,
-        within: this.#timeout,
+        connectTimeout: this.#timeout,
       });
     } catch (error) {
       throw new RegistryError(

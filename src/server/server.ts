@@ -24,7 +24,7 @@ import { MAGIC } from "../protocol/constants.ts";
 import { PeekedStream } from "../transport/peeked.ts";
 import { closeQuietly } from "../transport/accept_queue.ts";
 import { PlacedStream, Places } from "./admission.ts";
-import { formatAddr, listenTcp, prepareAccepted } from "../transport/tcp.ts";
+import { formatAddr, listenTcp } from "../transport/tcp.ts";
 import type {
   ByteStream,
   GatedListener,
@@ -195,15 +195,10 @@ export function serveTcp(
   foreign: readonly ForeignProtocol[],
 ): Server {
   checkService(service);
-  const tcp = listenTcp(
+  const listener = listenTcp(
     options.hostname ?? DEFAULT_HOSTNAME,
     options.port ?? DEFAULT_PORT,
   );
-  const listener: StreamListener<Deno.NetAddr> = {
-    addr: tcp.addr,
-    accept: async () => prepareAccepted(await tcp.accept()),
-    close: () => tcp.close(),
-  };
   return serveListener(listener, service, {
     ...options,
     foreignProtocols: foreign,

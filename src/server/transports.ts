@@ -7,18 +7,13 @@
  * @module
  */
 
-import {
-  DEFAULT_HANDSHAKE_TIMEOUT,
-  DEFAULT_HOSTNAME,
-  DEFAULT_TLS_PORT,
-} from "../defaults.ts";
 import { type ConnectOptions, connectStream } from "../client/connect.ts";
+import { resolveOptions } from "../core/open.ts";
 import type { Connection } from "../core/types.ts";
 import { AcceptQueue } from "../transport/accept_queue.ts";
 import { memoryPair } from "../transport/memory.ts";
+import { listen } from "../transport/listen.ts";
 import { consoleToStderr, stdioStream } from "../transport/stdio.ts";
-import { listenNodeTls } from "../transport/tls_node.ts";
-import { listenUnix } from "../transport/unix.ts";
 import {
   serveListener,
   type Server,
@@ -62,11 +57,17 @@ export function unbound(server: Server<Deno.Addr>): UnboundServer {
   };
 }
 
-function checkPem(value: unknown, name: string): asserts value is string {
-  if (typeof value !== "string" || !value.includes("-----BEGIN")) {
-    throw new TypeError(
-      `Cannot serve over TLS: ${name} must be a PEM string (read the file with Deno.readTextFile)`,
-    );
+/** `serveListener()`, closing the listener if the server cannot start. */
+function serveOn<A extends Deno.Addr>(
+  listener: StreamListener<A>,
+  service: ServiceSource,
+  options: ServerOptions,
+): Server<A> {
+  try {
+    return serveListener(listener, service, options);
+  } catch (error) {
+    listener.close();
+    throw error;
   }
 }
 
@@ -131,28 +132,23 @@ export async function serveTls(
   service: ServiceSource,
   options: TlsServeOptions,
 ): Promise<Server> {
-  const {
-    hostname = DEFAULT_HOSTNAME,
-    port = DEFAULT_TLS_PORT,
-    cert,
-    key,
-    ca,
-  } = options ?? {};
-  checkPem(cert, "cert");
-  checkPem(key, "key");
-  if (ca !== undefined) {
-    for (const pem of Array.isArray(ca) ? ca : [ca]) checkPem(pem, "ca");
-  }
-  const listener = await listenNodeTls({
-    hostname,
-    port,
-    cert,
-    key,
-    ca,
-    handshakeTimeout: options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
-    log: options.log ?? console.error,
+  // Bad options fail before anything listens.
+  const { handshakeTimeout, log } = resolveOptions(options);
+  const listening = await listen({
+    transport: "tls",
+    hostname: options.hostname,
+    port: options.port,
+    cert: options.cert,
+    key: options.key,
+    ca: options.ca,
+    handshakeTimeout,
+    log,
   });
-  return serveListener(listener, service, options);
+  return serveOn(
+    listening.listener as StreamListener<Deno.NetAddr>,
+    service,
+    options,
+  );
 }
 
 // ------------------------------------------------------------------ Unix
@@ -193,12 +189,17 @@ export async function serveUnix(
   service: ServiceSource,
   options: UnixServeOptions,
 ): Promise<Server<Deno.UnixAddr>> {
-  const path = options?.path;
-  if (typeof path !== "string" || path === "") {
-    throw new TypeError("Cannot serve: path must be a non-empty string");
-  }
-  const listener = await listenUnix(path, { mode: options.mode });
-  return serveListener(listener, service, options);
+  resolveOptions(options);
+  const listening = await listen({
+    transport: "unix",
+    path: options.path,
+    mode: options.mode,
+  });
+  return serveOn(
+    listening.listener as StreamListener<Deno.UnixAddr>,
+    service,
+    options,
+  );
 }
 
 // ----------------------------------------------------------------- stdio

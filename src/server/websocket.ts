@@ -6,7 +6,7 @@
  * @module
  */
 
-import { DEFAULT_HOSTNAME, DEFAULT_WEBSOCKET_PORT } from "../defaults.ts";
+import { listenWebSocket } from "../transport/listen.ts";
 import { WebSocketListener } from "../transport/websocket.ts";
 import {
   serveListener,
@@ -131,41 +131,33 @@ export function serveWebSocket(
   service: ServiceSource,
   options: WebSocketServeOptions = {},
 ): Server {
-  const path = options.path ?? "/";
-  if (typeof path !== "string" || !path.startsWith("/")) {
-    throw new TypeError(`Cannot serve on path ${path}: it must start with "/"`);
-  }
-  const handler = webSocketHandler(service, options);
-  let http: Deno.HttpServer<Deno.NetAddr>;
+  const { listener, release } = listenWebSocket({
+    transport: "websocket",
+    hostname: options.hostname,
+    port: options.port,
+    path: options.path,
+    allowedOrigins: options.allowedOrigins,
+  });
+  let server: Server;
   try {
-    http = Deno.serve({
-      hostname: options.hostname ?? DEFAULT_HOSTNAME,
-      port: options.port ?? DEFAULT_WEBSOCKET_PORT,
-      onListen: () => {},
-      handler: (request, info) =>
-        new URL(request.url).pathname === path
-          ? handler.handle(request, info)
-          : new Response("netref: not found\n", { status: 404 }),
-    });
+    server = serveListener(listener, service, options);
   } catch (error) {
-    handler.shutdown();
+    listener.close();
+    release();
     throw error;
   }
-  let stopping: Promise<void> | null = null;
-  const shutdown: Server["shutdown"] = (shutdownOptions) => {
-    stopping ??= (async () => {
-      await handler.shutdown(shutdownOptions);
-      await http.shutdown();
-    })();
-    return stopping;
-  };
+  // The HTTP server stops once every WebSocket on it has closed.
+  const finished = server.finished.then(release);
   return {
-    addr: http.addr,
-    finished: Promise.all([handler.finished, http.finished]).then(() => {}),
+    addr: server.addr,
+    finished,
     get connectionCount() {
-      return handler.connectionCount;
+      return server.connectionCount;
     },
-    shutdown,
-    [Symbol.asyncDispose]: () => shutdown(),
+    async shutdown(shutdownOptions) {
+      await server.shutdown(shutdownOptions);
+      await finished;
+    },
+    [Symbol.asyncDispose]: () => server.shutdown().then(() => finished),
   };
 }

@@ -4,12 +4,16 @@
  * @module
  */
 
+import { abortable } from "./abortable.ts";
+import type { StreamListener } from "./types.ts";
+
 /**
  * Opens a TCP connection with `setNoDelay(true)`: without it, small frames
  * wait on Nagle's algorithm and calls crawl.
  *
  * @param hostname The host to reach.
  * @param port The port.
+ * @param signal Gives up on connecting, rejecting with its reason.
  * @returns The connected stream.
  * @throws {Deno.errors.ConnectionRefused} If nothing listens there.
  *
@@ -23,14 +27,18 @@
 export async function dialTcp(
   hostname: string,
   port: number,
+  signal?: AbortSignal,
 ): Promise<Deno.TcpConn> {
-  const conn = await Deno.connect({ hostname, port, transport: "tcp" });
+  const conn = await abortable(
+    Deno.connect({ hostname, port, transport: "tcp", signal }),
+    signal,
+  );
   conn.setNoDelay(true);
   return conn;
 }
 
 /**
- * Listens for TCP connections.
+ * Listens for TCP connections; each accepted one has Nagle's algorithm off.
  *
  * @param hostname The address to bind.
  * @param port The port; 0 picks a free one.
@@ -44,25 +52,20 @@ export async function dialTcp(
  * listener.close();
  * ```
  */
-export function listenTcp(hostname: string, port: number): Deno.TcpListener {
-  return Deno.listen({ hostname, port, transport: "tcp" });
-}
-
-/**
- * Makes an accepted connection ready for netref: no Nagle delay.
- *
- * @param conn An accepted connection.
- * @returns The same connection.
- *
- * @example
- * ```ts ignore
- * import { listenTcp, prepareAccepted } from "./tcp.ts";
- * const conn = prepareAccepted(await listenTcp("127.0.0.1", 0).accept());
- * ```
- */
-export function prepareAccepted(conn: Deno.Conn): Deno.Conn {
-  if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
-  return conn;
+export function listenTcp(
+  hostname: string,
+  port: number,
+): StreamListener<Deno.NetAddr> {
+  const tcp = Deno.listen({ hostname, port, transport: "tcp" });
+  return {
+    addr: tcp.addr,
+    async accept() {
+      const conn = await tcp.accept();
+      conn.setNoDelay(true);
+      return conn;
+    },
+    close: () => tcp.close(),
+  };
 }
 
 /**
@@ -79,10 +82,27 @@ export function prepareAccepted(conn: Deno.Conn): Deno.Conn {
  */
 export function formatAddr(addr: Deno.Addr): string {
   if (addr.transport === "tcp" || addr.transport === "udp") {
-    return addr.hostname.includes(":")
-      ? `[${addr.hostname}]:${addr.port}`
-      : `${addr.hostname}:${addr.port}`;
+    return formatHostPort(addr.hostname, addr.port);
   }
   if ("path" in addr) return addr.path || "unix socket";
   return addr.transport;
+}
+
+/**
+ * `host:port`, with brackets around an IPv6 address.
+ *
+ * @param hostname The host.
+ * @param port The port.
+ * @returns The description.
+ *
+ * @example
+ * ```ts
+ * import { formatHostPort } from "./tcp.ts";
+ * console.assert(formatHostPort("::1", 1) === "[::1]:1");
+ * ```
+ */
+export function formatHostPort(hostname: string, port: number): string {
+  return hostname.includes(":")
+    ? `[${hostname}]:${port}`
+    : `${hostname}:${port}`;
 }

@@ -7,6 +7,9 @@
  */
 
 import { ConnectionClosedError, errorMessage } from "../errors.ts";
+import { abortable } from "./abortable.ts";
+import { closeQuietly } from "./accept_queue.ts";
+import { formatHostPort } from "./tcp.ts";
 import type { ByteStream } from "./types.ts";
 
 /** TLS settings of a client. */
@@ -31,6 +34,8 @@ export interface DialTlsOptions {
    * @default {undefined}
    */
   key?: string;
+  /** Gives up on connecting and on the TLS handshake, rejecting with its reason. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -41,7 +46,7 @@ export interface DialTlsOptions {
  *
  * @param hostname The server's host; its certificate must name it.
  * @param port The server's port.
- * @param options CAs to trust, and this client's certificate.
+ * @param options CAs to trust, this client's certificate, and a signal.
  * @returns The connected stream.
  * @throws {ConnectionClosedError} If the TLS handshake fails.
  * @throws {Deno.errors.ConnectionRefused} If nothing listens there.
@@ -68,26 +73,36 @@ export async function dialTls(
     );
   }
   const label = formatHostPort(hostname, port);
-  const conn = await Deno.connectTls({
-    hostname,
-    port,
-    caCerts,
-    ...(cert !== undefined && key !== undefined ? { cert, key } : {}),
-  });
+  const signal = options.signal;
+  const conn = await abortable(
+    Deno.connectTls({
+      hostname,
+      port,
+      caCerts,
+      ...(cert !== undefined && key !== undefined ? { cert, key } : {}),
+    }),
+    signal,
+  );
+  // Closing the socket is what makes a handshake the server never answers end.
+  const onAbort = () => closeQuietly(conn);
+  signal?.addEventListener("abort", onAbort, { once: true });
   try {
     await conn.handshake();
   } catch (error) {
-    try {
-      conn.close();
-    } catch {
-      // Already closed by the failed handshake.
-    }
+    closeQuietly(conn);
+    if (signal?.aborted) throw signal.reason;
     throw new ConnectionClosedError(
       `Cannot connect to ${label} over TLS: the TLS handshake failed: ${
         errorMessage(error)
       }`,
       { cause: error },
     );
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+  if (signal?.aborted) {
+    closeQuietly(conn);
+    throw signal.reason;
   }
   return new TlsClientStream(conn, label, cert !== undefined);
 }
@@ -164,23 +179,4 @@ class TlsClientStream implements ByteStream {
       error === null ? undefined : { cause: error },
     );
   }
-}
-
-/**
- * `host:port`, with brackets around an IPv6 address.
- *
- * @param hostname The host.
- * @param port The port.
- * @returns The description.
- *
- * @example
- * ```ts
- * import { formatHostPort } from "./tls.ts";
- * console.assert(formatHostPort("::1", 1) === "[::1]:1");
- * ```
- */
-export function formatHostPort(hostname: string, port: number): string {
-  return hostname.includes(":")
-    ? `[${hostname}]:${port}`
-    : `${hostname}:${port}`;
 }

@@ -5,12 +5,14 @@
  * @module
  */
 
+import { abortable } from "./abortable.ts";
 import type { StreamListener } from "./types.ts";
 
 /**
  * Opens a connection to the Unix socket at `path`.
  *
  * @param path The socket's path.
+ * @param signal Gives up on connecting, rejecting with its reason.
  * @returns The connected stream.
  * @throws {Deno.errors.NotFound} If there is no socket at `path`.
  * @throws {Deno.errors.ConnectionRefused} If nothing listens on it.
@@ -22,19 +24,11 @@ import type { StreamListener } from "./types.ts";
  * conn.close();
  * ```
  */
-export async function dialUnix(path: string): Promise<Deno.UnixConn> {
-  return await Deno.connect({ transport: "unix", path });
-}
-
-/** Options of {@linkcode listenUnix}. */
-export interface ListenUnixOptions {
-  /**
-   * File mode the socket is given once bound; connecting needs write
-   * permission on it, so the default lets only its owner connect.
-   *
-   * @default {0o600}
-   */
-  mode?: number;
+export async function dialUnix(
+  path: string,
+  signal?: AbortSignal,
+): Promise<Deno.UnixConn> {
+  return await abortable(Deno.connect({ transport: "unix", path }), signal);
 }
 
 /**
@@ -44,7 +38,8 @@ export interface ListenUnixOptions {
  * socket file.
  *
  * @param path Where to create the socket.
- * @param options The socket file's mode.
+ * @param mode The socket file's mode, once bound: connecting needs write
+ *   permission on it, so the default lets only its owner connect.
  * @returns The listener.
  * @throws {Deno.errors.AddrInUse} If a server already listens at `path`, or
  *   a file that is not a socket is there.
@@ -58,9 +53,8 @@ export interface ListenUnixOptions {
  */
 export async function listenUnix(
   path: string,
-  options: ListenUnixOptions = {},
+  mode: number = 0o600,
 ): Promise<StreamListener<Deno.UnixAddr>> {
-  const mode = options.mode ?? 0o600;
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) {
     throw new RangeError(
       `Cannot use mode ${mode}: expected a file mode from 0 to 0o777`,

@@ -9,6 +9,7 @@
  */
 
 import { ConnectionClosedError } from "../errors.ts";
+import { webSocketUrl } from "./address.ts";
 import { ReadQueue } from "./read_queue.ts";
 import type { StreamListener } from "./types.ts";
 import { AcceptQueue } from "./accept_queue.ts";
@@ -151,6 +152,7 @@ export class WebSocketByteStream implements ByteStream {
  *
  * @param url A `ws:` or `wss:` URL (`http:`/`https:` are taken as such).
  * @param timeout Milliseconds to wait for it to open; 0 waits forever.
+ * @param signal Gives up on opening, rejecting with its reason.
  * @returns The open stream.
  * @throws {TypeError} If `url` is not a valid URL.
  * @throws {ConnectionClosedError} If the connection fails, closes before
@@ -166,39 +168,44 @@ export class WebSocketByteStream implements ByteStream {
 export function dialWebSocket(
   url: string | URL,
   timeout: number,
+  signal?: AbortSignal,
 ): Promise<WebSocketByteStream> {
-  const target = new URL(url);
-  if (target.protocol === "http:") target.protocol = "ws:";
-  if (target.protocol === "https:") target.protocol = "wss:";
-  const socket = new WebSocket(target.href);
+  const href = webSocketUrl(url);
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  const socket = new WebSocket(href);
   const stream = new WebSocketByteStream(socket);
   return new Promise((resolve, reject) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const settle = (error: Error | null) => {
+    const settle = (opened: boolean, error?: unknown) => {
       clearTimeout(timer);
       socket.removeEventListener("open", onOpen);
       socket.removeEventListener("close", onClose);
-      if (error === null) return resolve(stream);
+      signal?.removeEventListener("abort", onAbort);
+      if (opened) return resolve(stream);
       stream.close();
       reject(error);
     };
-    const onOpen = () => settle(null);
+    const onOpen = () => settle(true);
     const onClose = (event: CloseEvent) =>
       settle(
+        false,
         new ConnectionClosedError(
-          `Cannot connect to ${target.href}: the WebSocket closed before opening (code ${event.code}${
+          `Cannot connect to ${href}: the WebSocket closed before opening (code ${event.code}${
             event.reason ? `, ${event.reason}` : ""
           })`,
         ),
       );
+    const onAbort = () => settle(false, signal?.reason);
     socket.addEventListener("open", onOpen);
     socket.addEventListener("close", onClose);
+    signal?.addEventListener("abort", onAbort, { once: true });
     if (timeout > 0 && Number.isFinite(timeout)) {
       timer = setTimeout(
         () =>
           settle(
+            false,
             new ConnectionClosedError(
-              `Cannot connect to ${target.href}: the WebSocket did not open within ${timeout} ms`,
+              `Cannot connect to ${href}: the WebSocket did not open within ${timeout} ms`,
             ),
           ),
         timeout,
