@@ -353,54 +353,81 @@ class Writer {
 }
 
 /**
- * A short all-ASCII string decoded in JavaScript, or null: names and keys are
- * mostly that, and a call into TextDecoder per string costs more than this.
+ * The string of a short all-ASCII slice of `bytes`, or null: names and keys
+ * are mostly that, and a call into TextDecoder per string costs more than
+ * this. One `fromCharCode` call makes the string without the intermediate
+ * strings that appending a character at a time leaves behind.
  */
-function shortAscii(bytes: Uint8Array): string | null {
-  if (bytes.length > 32) return null;
-  let text = "";
-  for (let i = 0; i < bytes.length; i++) {
-    const byte = bytes[i];
+function shortAscii(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+): string | null {
+  const length = end - start;
+  if (length > SHORT_ASCII_MAX) return null;
+  const codes = ASCII_CODES[length];
+  for (let i = 0; i < length; i++) {
+    const byte = bytes[start + i];
     if (byte > 0x7f) return null;
-    text += String.fromCharCode(byte);
+    codes[i] = byte;
   }
-  return text;
+  return String.fromCharCode.apply(null, codes);
 }
 
-/** A cursor over one encoded value; every read checks what remains first. */
+const SHORT_ASCII_MAX = 32;
+/** One scratch array of char codes per length, reused by every string. */
+const ASCII_CODES: number[][] = Array.from(
+  { length: SHORT_ASCII_MAX + 1 },
+  (_, length) => new Array<number>(length).fill(0),
+);
+
+/**
+ * Tuples up to this many items get an array of exactly their size; longer
+ * ones (whose count a peer announces) grow as their items arrive, so that a
+ * count is never an allocation size.
+ */
+const PREALLOCATE_ITEMS = 1024;
+
+/**
+ * A cursor over one encoded value; every read checks what remains first.
+ * The hot path (tags, small ints, short tuples, short strings) is written out
+ * in {@linkcode Reader.value} with plain fields, since it runs once per item.
+ */
 class Reader {
-  #bytes: Uint8Array;
-  #view: DataView;
-  #offset = 0;
-  #maxDepth: number;
-  #maxItems: number;
+  readonly bytes: Uint8Array;
+  readonly length: number;
+  offset = 0;
+  readonly maxDepth: number;
+  readonly maxItems: number;
   /** Items the value's tuples and frozensets may still announce. */
-  #itemsLeft: number;
+  itemsLeft: number;
+  #view: DataView | undefined;
 
   constructor(bytes: Uint8Array, maxDepth: number, maxItems: number) {
-    this.#bytes = bytes;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.#maxDepth = maxDepth;
-    this.#maxItems = maxItems;
-    this.#itemsLeft = maxItems;
+    this.bytes = bytes;
+    this.length = bytes.length;
+    this.maxDepth = maxDepth;
+    this.maxItems = maxItems;
+    this.itemsLeft = maxItems;
   }
 
   end(): void {
-    const rest = this.#bytes.length - this.#offset;
+    const rest = this.length - this.offset;
     if (rest > 0) {
-      this.#fail(
-        `${rest} trailing bytes after the value, at offset ${this.#offset}`,
-      );
+      fail(`${rest} trailing bytes after the value, at offset ${this.offset}`);
     }
   }
 
   value(depth: number): BrineValue {
-    const at = this.#offset;
-    const tag = this.#u8("a tag");
-    if (
-      tag >= IMM_INT_MIN + IMM_INT_BIAS && tag <= IMM_INT_MAX + IMM_INT_BIAS
-    ) {
+    const at = this.offset;
+    if (at >= this.length) this.need(1, "a tag");
+    const tag = this.bytes[at];
+    this.offset = at + 1;
+    if (tag >= SMALL_INT_TAG_MIN && tag <= SMALL_INT_TAG_MAX) {
       return tag - IMM_INT_BIAS;
+    }
+    if (tag >= BrineTag.TUP1 && tag <= BrineTag.TUP4) {
+      return new PyTuple(this.tupleItems(tag - BrineTag.TUP1 + 1, depth));
     }
     switch (tag) {
       case BrineTag.NONE:
@@ -414,132 +441,163 @@ class Reader {
       case BrineTag.NOT_IMPLEMENTED:
         return PyNotImplemented;
       case BrineTag.FLOAT: {
-        const value = this.#f64();
+        const value = this.f64();
         return Number.isSafeInteger(value) ? new PyFloat(value) : value;
       }
       case BrineTag.COMPLEX:
-        return new PyComplex(this.#f64(), this.#f64());
+        return new PyComplex(this.f64(), this.f64());
       case BrineTag.INT_L1:
       case BrineTag.INT_L4:
-        return this.#int(
-          tag === BrineTag.INT_L1 ? this.#u8("a length") : this.#u32(),
+        return this.int(
+          tag === BrineTag.INT_L1 ? this.u8("a length") : this.u32(),
         );
       case BrineTag.UNICODE:
-        return this.#unicode();
+        return this.unicode();
       case BrineTag.FSET:
-        return new PyFrozenSet(this.#tupleAfter("a frozenset", depth));
+        return new PyFrozenSet(this.tupleAfter("a frozenset", depth));
       case BrineTag.SLICE: {
-        const items = this.#tupleAfter("a slice", depth);
+        const items = this.tupleAfter("a slice", depth);
         if (items.length !== 3) {
-          this.#fail(
-            `a slice needs 3 items, got ${items.length}, at offset ${at}`,
-          );
+          fail(`a slice needs 3 items, got ${items.length}, at offset ${at}`);
         }
         return new PySlice(items[0], items[1], items[2]);
       }
     }
-    const bytes = this.#bytesBody(tag);
-    if (bytes !== undefined) return bytes;
-    const items = this.#tupleBody(tag, depth);
+    const length = this.bytesLength(tag);
+    if (length >= 0) return this.take(length, "bytes").slice();
+    const items = this.tupleBody(tag, depth);
     if (items !== undefined) return new PyTuple(items);
-    return this.#fail(`unknown tag 0x${hex(tag)} at offset ${at}`);
+    return fail(`unknown tag 0x${hex(tag)} at offset ${at}`);
   }
 
-  #unicode(): string {
-    const at = this.#offset;
-    const tag = this.#u8("a tag");
-    const bytes = this.#bytesBody(tag, false);
-    if (bytes === undefined) {
-      this.#fail(
-        `a str must wrap bytes, got tag 0x${hex(tag)} at offset ${at}`,
-      );
+  unicode(): string {
+    const at = this.offset;
+    const tag = this.u8("a tag");
+    const length = this.bytesLength(tag);
+    if (length < 0) {
+      fail(`a str must wrap bytes, got tag 0x${hex(tag)} at offset ${at}`);
     }
-    const ascii = shortAscii(bytes);
+    this.need(length, "bytes");
+    const start = this.offset;
+    const end = start + length;
+    this.offset = end;
+    const ascii = shortAscii(this.bytes, start, end);
     if (ascii !== null) return ascii;
     try {
-      return utf8Decoder.decode(bytes);
+      return utf8Decoder.decode(this.bytes.subarray(start, end));
     } catch (cause) {
-      return this.#fail(`invalid UTF-8 in the str at offset ${at}`, cause);
+      return fail(`invalid UTF-8 in the str at offset ${at}`, cause);
     }
   }
 
-  /**
-   * Reads a bytes body for `tag`, or returns undefined if it is no bytes tag.
-   * `copy` false gives a view into the payload, only to be read at once.
-   */
-  #bytesBody(tag: number, copy = true): Uint8Array | undefined {
-    let length: number;
-    if (tag === BrineTag.EMPTY_STR) length = 0;
-    else if (tag >= BrineTag.STR1 && tag <= BrineTag.STR4) {
-      length = tag - BrineTag.STR1 + 1;
-    } else if (tag === BrineTag.STR_L1) length = this.#u8("a length");
-    else if (tag === BrineTag.STR_L4) length = this.#u32();
-    else return undefined;
-    const body = this.#take(length, "bytes");
-    return copy ? body.slice() : body;
+  /** The length of the bytes body for `tag`, or -1 if it is no bytes tag. */
+  bytesLength(tag: number): number {
+    if (tag === BrineTag.EMPTY_STR) return 0;
+    if (tag >= BrineTag.STR1 && tag <= BrineTag.STR4) {
+      return tag - BrineTag.STR1 + 1;
+    }
+    if (tag === BrineTag.STR_L1) return this.u8("a length");
+    if (tag === BrineTag.STR_L4) return this.u32();
+    return -1;
   }
 
-  #tupleAfter(what: string, depth: number): BrineValue[] {
-    const at = this.#offset;
-    const tag = this.#u8("a tag");
-    const items = this.#tupleBody(tag, depth);
+  tupleAfter(what: string, depth: number): readonly BrineValue[] {
+    const at = this.offset;
+    const tag = this.u8("a tag");
+    const items = this.tupleBody(tag, depth);
     if (items === undefined) {
-      this.#fail(
-        `${what} must wrap a tuple, got tag 0x${hex(tag)} at offset ${at}`,
-      );
+      fail(`${what} must wrap a tuple, got tag 0x${hex(tag)} at offset ${at}`);
     }
     return items;
   }
 
   /** Reads a tuple's items for `tag`, or returns undefined if it is no tuple tag. */
-  #tupleBody(tag: number, depth: number): BrineValue[] | undefined {
+  tupleBody(tag: number, depth: number): readonly BrineValue[] | undefined {
     let count: number;
     if (tag === BrineTag.EMPTY_TUPLE) count = 0;
     else if (tag >= BrineTag.TUP1 && tag <= BrineTag.TUP4) {
       count = tag - BrineTag.TUP1 + 1;
-    } else if (tag === BrineTag.TUP_L1) count = this.#u8("a count");
-    else if (tag === BrineTag.TUP_L4) count = this.#u32();
+    } else if (tag === BrineTag.TUP_L1) count = this.u8("a count");
+    else if (tag === BrineTag.TUP_L4) count = this.u32();
     else return undefined;
-    // Each item takes at least one byte: a count beyond that is a lie.
-    const remaining = this.#bytes.length - this.#offset;
-    if (count > remaining) {
-      this.#fail(
-        `tuple of ${count} items cannot fit in the ${remaining} bytes remaining at offset ${this.#offset}`,
-      );
-    }
-    if (depth >= this.#maxDepth) {
-      this.#fail(
-        `nesting depth exceeds maxDepth ${this.#maxDepth} at offset ${this.#offset}`,
-      );
-    }
-    this.#itemsLeft -= count;
-    if (this.#itemsLeft < 0) {
-      this.#fail(
-        `a tuple of ${count} items at offset ${this.#offset} takes the value past maxItems ${this.#maxItems}`,
-      );
-    }
-    const items: BrineValue[] = [];
-    for (let i = 0; i < count; i++) items.push(this.value(depth + 1));
-    // Frozen here, so that PyTuple and PyFrozenSet keep it without a copy.
-    return Object.freeze(items) as BrineValue[];
+    return this.tupleItems(count, depth);
   }
 
-  #int(length: number): number | bigint {
-    const at = this.#offset;
+  /**
+   * Reads `count` items, checked against what remains, the depth and the
+   * item budget first. The array is frozen here, so that PyTuple and
+   * PyFrozenSet keep it without a copy.
+   */
+  tupleItems(count: number, depth: number): readonly BrineValue[] {
+    // Each item takes at least one byte: a count beyond that is a lie.
+    const remaining = this.length - this.offset;
+    if (count > remaining) {
+      fail(
+        `tuple of ${count} items cannot fit in the ${remaining} bytes remaining at offset ${this.offset}`,
+      );
+    }
+    if (depth >= this.maxDepth) {
+      fail(
+        `nesting depth exceeds maxDepth ${this.maxDepth} at offset ${this.offset}`,
+      );
+    }
+    this.itemsLeft -= count;
+    if (this.itemsLeft < 0) {
+      fail(
+        `a tuple of ${count} items at offset ${this.offset} takes the value past maxItems ${this.maxItems}`,
+      );
+    }
+    const inner = depth + 1;
+    let items: BrineValue[];
+    switch (count) {
+      case 0:
+        items = [];
+        break;
+      case 1:
+        items = [this.value(inner)];
+        break;
+      case 2:
+        items = [this.value(inner), this.value(inner)];
+        break;
+      case 3:
+        items = [this.value(inner), this.value(inner), this.value(inner)];
+        break;
+      case 4:
+        items = [
+          this.value(inner),
+          this.value(inner),
+          this.value(inner),
+          this.value(inner),
+        ];
+        break;
+      default:
+        if (count <= PREALLOCATE_ITEMS) {
+          items = new Array(count);
+          for (let i = 0; i < count; i++) items[i] = this.value(inner);
+        } else {
+          items = [];
+          for (let i = 0; i < count; i++) items.push(this.value(inner));
+        }
+    }
+    return Object.freeze(items);
+  }
+
+  int(length: number): number | bigint {
+    const at = this.offset;
     if (length > MAX_INT_DIGITS + 1) {
-      this.#fail(
+      fail(
         `int of ${length} characters exceeds ${MAX_INT_DIGITS} digits, at offset ${at}`,
       );
     }
-    const text = String.fromCharCode(...this.#take(length, "int digits"));
+    const text = String.fromCharCode(...this.take(length, "int digits"));
     if (!INT_TEXT.test(text)) {
-      this.#fail(
+      fail(
         `int ${JSON.stringify(text)} is not decimal digits, at offset ${at}`,
       );
     }
     const digits = /^[+-]/.test(text) ? text.length - 1 : text.length;
     if (digits > MAX_INT_DIGITS) {
-      this.#fail(
+      fail(
         `int of ${digits} digits exceeds ${MAX_INT_DIGITS} digits, at offset ${at}`,
       );
     }
@@ -549,47 +607,60 @@ class Reader {
       : value;
   }
 
-  #u8(what: string): number {
-    this.#need(1, what);
-    return this.#bytes[this.#offset++];
+  u8(what: string): number {
+    if (this.offset >= this.length) this.need(1, what);
+    return this.bytes[this.offset++];
   }
 
-  #u32(): number {
-    this.#need(4, "a 4-byte length");
-    const value = this.#view.getUint32(this.#offset);
-    this.#offset += 4;
+  u32(): number {
+    this.need(4, "a 4-byte length");
+    const value = this.view().getUint32(this.offset);
+    this.offset += 4;
     return value;
   }
 
-  #f64(): number {
-    this.#need(8, "an 8-byte float");
-    const value = this.#view.getFloat64(this.#offset);
-    this.#offset += 8;
+  f64(): number {
+    this.need(8, "an 8-byte float");
+    const value = this.view().getFloat64(this.offset);
+    this.offset += 8;
     return value;
   }
 
-  #take(length: number, what: string): Uint8Array {
-    this.#need(length, what);
-    const start = this.#offset;
-    this.#offset += length;
-    return this.#bytes.subarray(start, this.#offset);
+  /** A DataView over the bytes, made the first time a u32 or f64 is read. */
+  view(): DataView {
+    const bytes = this.bytes;
+    return this.#view ??= new DataView(
+      bytes.buffer,
+      bytes.byteOffset,
+      bytes.byteLength,
+    );
   }
 
-  #need(count: number, what: string): void {
-    const remaining = this.#bytes.length - this.#offset;
+  take(length: number, what: string): Uint8Array {
+    this.need(length, what);
+    const start = this.offset;
+    this.offset += length;
+    return this.bytes.subarray(start, this.offset);
+  }
+
+  need(count: number, what: string): void {
+    const remaining = this.length - this.offset;
     if (count > remaining) {
-      this.#fail(
-        `truncated: ${what} needs ${count} bytes at offset ${this.#offset}, ${remaining} remain`,
+      fail(
+        `truncated: ${what} needs ${count} bytes at offset ${this.offset}, ${remaining} remain`,
       );
     }
   }
+}
 
-  #fail(message: string, cause?: unknown): never {
-    throw new ProtocolError(
-      `Cannot decode brine: ${message}`,
-      cause === undefined ? undefined : { cause },
-    );
-  }
+const SMALL_INT_TAG_MIN = IMM_INT_MIN + IMM_INT_BIAS;
+const SMALL_INT_TAG_MAX = IMM_INT_MAX + IMM_INT_BIAS;
+
+function fail(message: string, cause?: unknown): never {
+  throw new ProtocolError(
+    `Cannot decode brine: ${message}`,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 function hex(byte: number): string {
