@@ -2,7 +2,14 @@
 // (/usr/bin/python3 with Debian's python3-rpyc).
 
 import assert from "assert";
-import { dump, dumpable, load } from "../src/rpyc/brine.ts";
+import {
+  COMPRESSED_ITEMS_FLOOR,
+  COMPRESSED_ITEMS_PER_BYTE,
+  dump,
+  dumpable,
+  load,
+} from "../src/rpyc/brine.ts";
+import { decodeMessage } from "../src/rpyc/wire.ts";
 import {
   type BrineValue,
   PyComplex,
@@ -18,7 +25,13 @@ import {
   encodeChannelFrame,
   loadChannelZlib,
 } from "../src/rpyc/channel.ts";
-import { BrineTag, Handle, Label, Msg } from "../src/rpyc/constants.ts";
+import {
+  BrineTag,
+  Handle,
+  Label,
+  Msg,
+  WireVersion,
+} from "../src/rpyc/constants.ts";
 import { ProtocolError } from "../src/errors.ts";
 
 await loadChannelZlib();
@@ -320,6 +333,44 @@ Deno.test("brine load() counts tuple items against maxItems before building them
   assert.throws(() => load(over), /past maxItems 1000000/);
 });
 
+Deno.test("brine load() of a compressed value allows max(131072, 32 × its compressed length) items", () => {
+  assert.equal(COMPRESSED_ITEMS_FLOOR, 131_072);
+  assert.equal(COMPRESSED_ITEMS_PER_BYTE, 32);
+  const floor = dump(new PyTuple(new Array(131_072).fill(0)));
+  assert.equal(
+    (load(floor, { compressedBytes: 10 }) as PyTuple).length,
+    131_072,
+  );
+  const over = dump(new PyTuple(new Array(131_073).fill(0)));
+  assert.throws(
+    () => load(over, { compressedBytes: 10 }),
+    (error: unknown) =>
+      error instanceof ProtocolError &&
+      error.message.includes(
+        "a tuple of 131073 items at offset 5 takes the value past 131072 items, the most a value compressed to 10 bytes may hold (max(131072, 32 × 10))",
+      ),
+  );
+  // Beyond the floor, 32 items per compressed byte.
+  assert.equal(
+    (load(over, { compressedBytes: 4097 }) as PyTuple).length,
+    131_073,
+  );
+  // The nested tuple that goes past it is named: 2 + 131,069 + 2 items.
+  const nested = dump(
+    PyTuple.of(new PyTuple(new Array(131_069).fill(0)), PyTuple.of(1, 2)),
+  );
+  assert.throws(
+    () => load(nested, { compressedBytes: 10 }),
+    /a tuple of 2 items at offset 131076 takes the value past 131072 items/,
+  );
+  assert.equal((load(nested, { compressedBytes: 4097 }) as PyTuple).length, 2);
+  // maxItems still applies when it is the smaller budget.
+  assert.throws(
+    () => load(over, { compressedBytes: 10, maxItems: 100 }),
+    /a tuple of 131073 items at offset 5 takes the value past maxItems 100$/,
+  );
+});
+
 Deno.test("brine dump() and load() stop at maxDepth", () => {
   let nested: BrineValue = null;
   for (let i = 0; i < 10; i++) nested = PyTuple.of(nested);
@@ -558,6 +609,42 @@ print(json.dumps({"stream": stream.out.hex(), "payloads": [p.hex() for p in payl
   assert.deepStrictEqual(
     load(wanted[3]),
     PyTuple.of("big", new PyTuple(range(2000))),
+  );
+});
+
+Deno.test("an RPyC message from Python that inflates past its item budget is refused, ordinary compressed ones are read", async () => {
+  const { stream } = await python<{ stream: string }>(
+    PY_CHANNEL + `
+item = (5, (2, ((1, frozenset(['s' * 21])),)))
+values = [
+    tuple([0] * 100000),
+    tuple(tuple([0] * 100) for i in range(1000)),
+    tuple(('k%d' % (i % 50), i % 7) for i in range(50000)),
+    tuple(item for i in range(60000)),
+]
+stream = Stream()
+channel = Channel(stream)
+for v in values:
+    channel.send(brine.dump((2, 1, (1, v))))
+print(json.dumps({"stream": stream.out.hex()}))`,
+    null,
+  );
+  const bytes = fromHex(stream);
+  assert.deepStrictEqual(frameFlags(bytes), [1, 1, 1, 1]);
+  const payloads = new ChannelDecoder().push(bytes);
+  // A tuple of 100,000 zeros, a 1,000 × 100 matrix of zeros, 50,000 pairs.
+  const sizes = payloads.slice(0, 3).map((payload) => {
+    const { args } = decodeMessage(WireVersion.V5, payload);
+    return ((args as PyTuple).items[1] as PyTuple).length;
+  });
+  assert.deepStrictEqual(sizes, [100_000, 1_000, 50_000]);
+  // 540,000 items in a frame of about 16 KB.
+  assert.throws(
+    () => decodeMessage(WireVersion.V5, payloads[3]),
+    (error: unknown) =>
+      error instanceof ProtocolError &&
+      /takes the value past \d+ items, the most a value compressed to \d+ bytes may hold \(max\(131072, 32 × \d+\)\); send it uncompressed or in smaller parts$/
+        .test(error.message),
   );
 });
 

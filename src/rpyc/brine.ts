@@ -69,7 +69,30 @@ export interface BrineOptions {
    * @default {MAX_VALUE_NODES}
    */
   maxItems?: number;
+  /**
+   * When the value arrived zlib-compressed, the compressed length: the value
+   * may then hold at most `max(COMPRESSED_ITEMS_FLOOR, COMPRESSED_ITEMS_PER_BYTE
+   * × compressedBytes)` items (and never more than `maxItems`), so that a small
+   * frame cannot inflate into hundreds of thousands of objects.
+   */
+  compressedBytes?: number;
 }
+
+/**
+ * Items any compressed value may hold, however small its frame: a tuple of
+ * 100,000 zeros compresses (zlib level 1, as RPyC sends) to 473 bytes, and a
+ * 1,000 × 100 matrix of zeros to 983, and both stay well under this.
+ */
+export const COMPRESSED_ITEMS_FLOOR = 131_072;
+
+/**
+ * Items a compressed value may hold per compressed byte beyond the floor.
+ * Python RPyC's zlib level-1 frames of ordinary values carry under 1 item per
+ * byte (distinct records, distinct ints) to 21 (150,000 items of short
+ * repeated keys and small ints); only values of one item repeated (200+) go
+ * past it, and those stay under the floor up to 131,072 items.
+ */
+export const COMPRESSED_ITEMS_PER_BYTE = 32;
 
 /**
  * Default nesting limit. RPyC boxing nests each user tuple two levels deep
@@ -136,11 +159,26 @@ export function load(
       `Cannot decode brine: expected a Uint8Array, got ${describeValue(bytes)}`,
     );
   }
+  let maxItems = options.maxItems ?? MAX_VALUE_NODES;
+  // When the compressed frame's bound is the tighter one, the reader names it.
+  let compressed = options.compressedBytes;
+  if (compressed !== undefined) {
+    const bound = Math.max(
+      COMPRESSED_ITEMS_FLOOR,
+      COMPRESSED_ITEMS_PER_BYTE * compressed,
+    );
+    if (bound < maxItems) maxItems = bound;
+    else compressed = undefined;
+  }
   const reader = new Reader(
     bytes,
     options.maxDepth ?? DEFAULT_MAX_DEPTH,
-    options.maxItems ?? MAX_VALUE_NODES,
+    maxItems,
+    compressed,
   );
+  // A compressed value's items are counted in one pass over its bytes, before
+  // anything is built: the bytes can be far more than crossed the wire.
+  if (compressed !== undefined) reader.countItems();
   const value = reader.value(0);
   reader.end();
   return value;
@@ -403,12 +441,21 @@ class Reader {
   itemsLeft: number;
   #view: DataView | undefined;
 
-  constructor(bytes: Uint8Array, maxDepth: number, maxItems: number) {
+  /** The compressed length the value arrived as, if that sets maxItems. */
+  readonly compressedBytes: number | undefined;
+
+  constructor(
+    bytes: Uint8Array,
+    maxDepth: number,
+    maxItems: number,
+    compressedBytes: number | undefined,
+  ) {
     this.bytes = bytes;
     this.length = bytes.length;
     this.maxDepth = maxDepth;
     this.maxItems = maxItems;
     this.itemsLeft = maxItems;
+    this.compressedBytes = compressedBytes;
   }
 
   end(): void {
@@ -542,11 +589,7 @@ class Reader {
       );
     }
     this.itemsLeft -= count;
-    if (this.itemsLeft < 0) {
-      fail(
-        `a tuple of ${count} items at offset ${this.offset} takes the value past maxItems ${this.maxItems}`,
-      );
-    }
+    if (this.itemsLeft < 0) this.overBudget(count);
     const inner = depth + 1;
     let items: BrineValue[];
     switch (count) {
@@ -580,6 +623,95 @@ class Reader {
         }
     }
     return Object.freeze(items);
+  }
+
+  /**
+   * Counts the items of every tuple header, in byte order as
+   * {@linkcode Reader.value} meets them, without building anything, and
+   * fails as it would at the first tuple past the budget. Stops quietly at
+   * anything malformed, which `value()` then reports.
+   */
+  countItems(): void {
+    const bytes = this.bytes;
+    const length = this.length;
+    let left = this.itemsLeft;
+    let at = 0;
+    while (at < length) {
+      const tag = bytes[at++];
+      let skip = 0;
+      let count = 0;
+      if (tag >= SMALL_INT_TAG_MIN && tag <= SMALL_INT_TAG_MAX) continue;
+      if (tag >= BrineTag.TUP1 && tag <= BrineTag.TUP4) {
+        count = tag - BrineTag.TUP1 + 1;
+      } else if (tag >= BrineTag.STR1 && tag <= BrineTag.STR4) {
+        skip = tag - BrineTag.STR1 + 1;
+      } else {
+        switch (tag) {
+          case BrineTag.TUP_L1:
+            if (at + 1 > length) return;
+            count = bytes[at];
+            at += 1;
+            break;
+          case BrineTag.TUP_L4:
+            if (at + 4 > length) return;
+            count = this.view().getUint32(at);
+            at += 4;
+            break;
+          case BrineTag.STR_L1:
+          case BrineTag.INT_L1:
+            if (at + 1 > length) return;
+            skip = bytes[at] + 1;
+            break;
+          case BrineTag.STR_L4:
+          case BrineTag.INT_L4:
+            if (at + 4 > length) return;
+            skip = this.view().getUint32(at) + 4;
+            break;
+          case BrineTag.FLOAT:
+            skip = 8;
+            break;
+          case BrineTag.COMPLEX:
+            skip = 16;
+            break;
+          case BrineTag.NONE:
+          case BrineTag.TRUE:
+          case BrineTag.FALSE:
+          case BrineTag.ELLIPSIS:
+          case BrineTag.NOT_IMPLEMENTED:
+          case BrineTag.EMPTY_STR:
+          case BrineTag.EMPTY_TUPLE:
+          case BrineTag.UNICODE:
+          case BrineTag.FSET:
+          case BrineTag.SLICE:
+            break;
+          default:
+            return;
+        }
+      }
+      if (count > 0) {
+        // As in tupleItems(): a count that cannot fit is that error instead.
+        if (count > length - at) return;
+        left -= count;
+        if (left < 0) {
+          this.offset = at;
+          this.overBudget(count);
+        }
+      }
+      at += skip;
+    }
+  }
+
+  overBudget(count: number): never {
+    const at = this.offset;
+    const compressed = this.compressedBytes;
+    if (compressed !== undefined) {
+      fail(
+        `a tuple of ${count} items at offset ${at} takes the value past ${this.maxItems} items, the most a value compressed to ${compressed} bytes may hold (max(${COMPRESSED_ITEMS_FLOOR}, ${COMPRESSED_ITEMS_PER_BYTE} × ${compressed})); send it uncompressed or in smaller parts`,
+      );
+    }
+    fail(
+      `a tuple of ${count} items at offset ${at} takes the value past maxItems ${this.maxItems}`,
+    );
   }
 
   int(length: number): number | bigint {

@@ -93,6 +93,21 @@ export function encodeChannelFrame(
   return frame;
 }
 
+/**
+ * The compressed length of each payload {@linkcode ChannelDecoder} inflated,
+ * by payload: what crossed the wire, which bounds the value it may carry
+ * (see `compressedBytes` in brine's options).
+ */
+const compressedLengths = new WeakMap<Uint8Array, number>();
+
+/**
+ * How many bytes `payload` took on the wire, if a {@linkcode ChannelDecoder}
+ * inflated it from a compressed frame; undefined for an uncompressed one.
+ */
+export function compressedLength(payload: Uint8Array): number | undefined {
+  return compressedLengths.get(payload);
+}
+
 /** Options for {@linkcode ChannelDecoder}. */
 export interface ChannelDecoderOptions {
   /**
@@ -265,11 +280,13 @@ export class ChannelDecoder {
       );
     }
     // A plain Uint8Array view rather than the Buffer node:zlib returns.
-    return new Uint8Array(
+    const message = new Uint8Array(
       inflated.buffer,
       inflated.byteOffset,
       inflated.byteLength,
     );
+    compressedLengths.set(message, payload.length);
+    return message;
   }
 }
 

@@ -9,6 +9,7 @@
 import { DEFAULT_MAX_FRAME_BYTES } from "../defaults.ts";
 import { ProtocolError } from "../errors.ts";
 import { dump, load } from "./brine.ts";
+import { compressedLength } from "./channel.ts";
 import { type BrineValue, PyTuple } from "./py_values.ts";
 import {
   BrineTag,
@@ -62,8 +63,10 @@ export function decodeMessage(
   let msg: unknown;
   let seq: unknown;
   let args: BrineValue;
+  // A compressed frame's value may hold only so many items per wire byte.
+  const options = { compressedBytes: compressedLength(payload) };
   if (version === WireVersion.V5) {
-    const value = load(payload);
+    const value = load(payload, options);
     if (!(value instanceof PyTuple) || value.length !== 3) {
       throw new ProtocolError(
         `Cannot handle RPyC 5 message: expected a brine tuple (msg, seq, args), got ${
@@ -79,7 +82,7 @@ export function decodeMessage(
       );
     }
     msg = payload[0];
-    const value = load(payload.subarray(1));
+    const value = load(payload.subarray(1), options);
     if (!(value instanceof PyTuple) || value.length !== 2) {
       throw new ProtocolError(
         `Cannot handle RPyC 6 message: expected a brine tuple (seq, args) after the message byte, got ${
