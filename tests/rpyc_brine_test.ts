@@ -371,6 +371,22 @@ Deno.test("brine load() of a compressed value allows max(131072, 32 × its compr
   );
 });
 
+Deno.test("brine load() reads short decimal ints as Python's int() does", () => {
+  const intL1 = (text: string) =>
+    load(new Uint8Array([BrineTag.INT_L1, text.length, ...ascii(text)]));
+  assert.ok(Object.is(intL1("-0"), 0));
+  assert.equal(intL1("+5"), 5);
+  assert.equal(intL1("00012"), 12);
+  assert.equal(intL1("-999999999999999"), -999_999_999_999_999);
+  assert.equal(intL1("9007199254740993"), 9007199254740993n);
+  assert.throws(() => intL1("-"), /int "-" is not decimal digits, at offset 2/);
+  assert.throws(() => intL1("1a"), /int "1a" is not decimal digits/);
+  assert.throws(
+    () => load(new Uint8Array([BrineTag.INT_L1, 3, 0x31, 0x32])),
+    /truncated: int digits needs 3 bytes at offset 2, 2 remain/,
+  );
+});
+
 Deno.test("brine dump() and load() stop at maxDepth", () => {
   let nested: BrineValue = null;
   for (let i = 0; i < 10; i++) nested = PyTuple.of(nested);

@@ -716,6 +716,13 @@ class Reader {
 
   int(length: number): number | bigint {
     const at = this.offset;
+    if (length <= 15 && length <= this.length - at) {
+      const value = this.shortInt(at, at + length);
+      if (value !== undefined) {
+        this.offset = at + length;
+        return value;
+      }
+    }
     if (length > MAX_INT_DIGITS + 1) {
       fail(
         `int of ${length} characters exceeds ${MAX_INT_DIGITS} digits, at offset ${at}`,
@@ -737,6 +744,27 @@ class Reader {
     return value >= Number.MIN_SAFE_INTEGER && value <= Number.MAX_SAFE_INTEGER
       ? Number(value)
       : value;
+  }
+
+  /**
+   * The int of the decimal text from `start` to `end` (15 characters at most,
+   * so always a safe integer), or undefined if it is anything else, for
+   * int() to report.
+   */
+  shortInt(start: number, end: number): number | undefined {
+    const bytes = this.bytes;
+    let i = start;
+    const sign = bytes[i];
+    if (sign === 0x2d || sign === 0x2b) i++;
+    if (i === end) return undefined;
+    let value = 0;
+    for (; i < end; i++) {
+      const digit = bytes[i] - 0x30;
+      if (digit < 0 || digit > 9) return undefined;
+      value = value * 10 + digit;
+    }
+    // "-0" is the int 0, not -0.
+    return sign === 0x2d && value !== 0 ? -value : value;
   }
 
   u8(what: string): number {
