@@ -8,15 +8,15 @@
  */
 
 import { type ConnectOptions, connectStream } from "../client/connect.ts";
-import { resolveOptions } from "../core/open.ts";
 import type { Connection } from "../core/types.ts";
 import { AcceptQueue } from "../transport/accept_queue.ts";
 import { memoryPair } from "../transport/memory.ts";
 import { listen } from "../transport/listen.ts";
 import { consoleToStderr, stdioStream } from "../transport/stdio.ts";
 import {
-  serveListener,
+  resolveServe,
   type Server,
+  serveResolved,
   type ServerOptions,
   type ServiceSource,
   type StreamListener,
@@ -55,20 +55,6 @@ export function unbound(server: Server<Deno.Addr>): UnboundServer {
     shutdown: (options) => server.shutdown(options),
     [Symbol.asyncDispose]: () => server.shutdown(),
   };
-}
-
-/** `serveListener()`, closing the listener if the server cannot start. */
-function serveOn<A extends Deno.Addr>(
-  listener: StreamListener<A>,
-  service: ServiceSource,
-  options: ServerOptions,
-): Server<A> {
-  try {
-    return serveListener(listener, service, options);
-  } catch (error) {
-    listener.close();
-    throw error;
-  }
 }
 
 // ------------------------------------------------------------------- TLS
@@ -132,8 +118,8 @@ export async function serveTls(
   service: ServiceSource,
   options: TlsServeOptions,
 ): Promise<Server> {
-  // Bad options fail before anything listens.
-  const { handshakeTimeout, log } = resolveOptions(options);
+  const resolved = resolveServe(service, options); // Before anything listens.
+  const { handshakeTimeout, log } = resolved.session;
   const listening = await listen({
     transport: "tls",
     hostname: options.hostname,
@@ -144,10 +130,10 @@ export async function serveTls(
     handshakeTimeout,
     log,
   });
-  return serveOn(
+  return serveResolved(
     listening.listener as StreamListener<Deno.NetAddr>,
     service,
-    options,
+    resolved,
   );
 }
 
@@ -189,16 +175,16 @@ export async function serveUnix(
   service: ServiceSource,
   options: UnixServeOptions,
 ): Promise<Server<Deno.UnixAddr>> {
-  resolveOptions(options);
+  const resolved = resolveServe(service, options); // Before anything listens.
   const listening = await listen({
     transport: "unix",
     path: options.path,
     mode: options.mode,
   });
-  return serveOn(
+  return serveResolved(
     listening.listener as StreamListener<Deno.UnixAddr>,
     service,
-    options,
+    resolved,
   );
 }
 
@@ -237,6 +223,7 @@ export function serveStdio(
   service: ServiceSource,
   options: StdioServeOptions = {},
 ): UnboundServer {
+  const resolved = resolveServe(service, options);
   const restoreConsole = options.consoleToStderr === false
     ? () => {}
     : consoleToStderr();
@@ -252,7 +239,7 @@ export function serveStdio(
     close: () => queue.close(),
   };
   try {
-    server = serveListener(listener, service, options);
+    server = serveResolved(listener, service, resolved);
   } catch (error) {
     restoreConsole();
     throw error;
@@ -298,13 +285,14 @@ export function serveMemory(
   service: ServiceSource,
   options: ServerOptions = {},
 ): MemoryServer {
+  const resolved = resolveServe(service, options);
   const queue = new AcceptQueue();
   const listener: StreamListener = {
     addr: NO_ADDR,
     accept: () => queue.accept(),
     close: () => queue.close(),
   };
-  const server = serveListener(listener, service, options);
+  const server = serveResolved(listener, service, resolved);
   return {
     ...unbound(server),
     get connectionCount() {
