@@ -16,6 +16,7 @@ import {
   DEFAULT_TIMEOUT,
   defaultLog,
 } from "../defaults.ts";
+import { MAX_FRAME_LENGTH } from "../protocol/constants.ts";
 import { Session, type SessionOptions } from "./session.ts";
 import type { Connection, ResolvedOptions } from "./types.ts";
 import type { ByteStream } from "../transport/types.ts";
@@ -135,9 +136,11 @@ export function resolveOptions(options: ConnectionOptions): ResolvedOptions {
     }
     resolved[key] = value;
   }
-  if (resolved.maxFrameBytes < 64 || resolved.maxFrameBytes > 0x7fffffff) {
+  if (
+    resolved.maxFrameBytes < 64 || resolved.maxFrameBytes > MAX_FRAME_LENGTH
+  ) {
     throw new RangeError(
-      `Cannot use maxFrameBytes ${resolved.maxFrameBytes}: expected 64 to 2147483647`,
+      `Cannot use maxFrameBytes ${resolved.maxFrameBytes}: expected 64 to ${MAX_FRAME_LENGTH}`,
     );
   }
   if (resolved.maxInFlight < 1) {
