@@ -1,8 +1,9 @@
 /**
  * Serving over TLS (and mutual TLS), Unix sockets, this process's
- * stdin/stdout, and in memory; WebSocket is in `websocket.ts`. Each
- * hands its listener to {@linkcode serveListener}, so options, limits, hooks
- * and shutdown are the same as `serve`'s.
+ * stdin/stdout, and in memory; WebSocket is in `websocket.ts`. Each checks
+ * its options with `resolveServe()` before it listens and serves with
+ * `serveResolved()`, as `serve` and `serveListener` do, so options, limits,
+ * hooks and shutdown are the same as `serve`'s.
  *
  * @module
  */

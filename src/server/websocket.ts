@@ -1,7 +1,7 @@
 /**
  * Serving over WebSocket: a server of its own on `Deno.serve`, or a request
- * handler to mount on an HTTP server of yours. Built on
- * {@linkcode serveListener}, like every transport.
+ * handler to mount on an HTTP server of yours. Options are checked by
+ * `resolveServe()` before anything listens, as for every transport.
  *
  * @module
  */
