@@ -48,7 +48,6 @@ export type {
   ServeListenerOptions,
   ShutdownOptions,
 } from "./src/server/server.ts";
-export type { ResolvedOptions } from "./src/core/types.ts";
 export type {
   MemoryServer,
   StdioServeOptions,

@@ -41,6 +41,9 @@ export const DEFAULT_TIMEOUT = 30_000;
 /** Milliseconds the dial's handshake may take. */
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 
+/** Milliseconds connecting may take, dial and handshake together; 0 is no limit of its own. */
+export const DEFAULT_CONNECT_TIMEOUT = 0;
+
 /** Milliseconds a connection may stay silent; 0 is forever. */
 export const DEFAULT_IDLE_TIMEOUT = 0;
 
@@ -52,6 +55,17 @@ export const DEFAULT_MAX_IN_FLIGHT = 1024;
 
 /** Objects one connection may hold exported to its peer. */
 export const DEFAULT_MAX_EXPORTS = 100_000;
+
+/** Whether errors sent to the peer carry their stack trace. */
+export const DEFAULT_INCLUDE_STACK = true;
+
+/** Where protocol violations and failed hooks are reported. */
+export function defaultLog(message: string): void {
+  console.error(`netref: ${message}`);
+}
+
+/** Milliseconds a child process is given to exit once its connection closed. */
+export const DEFAULT_EXIT_TIMEOUT = 2000;
 
 /** Connections a server keeps open at once. */
 export const DEFAULT_MAX_CONNECTIONS = 1024;

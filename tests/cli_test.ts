@@ -102,6 +102,10 @@ Deno.test("a bad flag, command or value prints usage on stderr and exits 2", asy
       ["serve", "--max-frame-bytes", "12"],
       /--max-frame-bytes must be a size from 64/,
     ],
+    [
+      ["serve", "--max-frame-bytes", "3GiB"],
+      /--max-frame-bytes must be a size from 64 to 2147483647 bytes/,
+    ],
     [["serve", "--idle-timeout", "soon"], /--idle-timeout must be a duration/],
     [["call"], /missing <address>[\s\S]*Usage: netref call/],
     [["call", "localhost"], /missing <path>/],

@@ -5,6 +5,7 @@ import {
   ConnectionClosedError,
   exposed,
   serve,
+  serveWebSocket,
 } from "../mod.ts";
 import { delay, eventually, recordConnections } from "./_harness.ts";
 
@@ -157,4 +158,28 @@ Deno.test("onDisconnect runs only for clients whose handshake succeeded and onCo
   // A connection leaves the count only after its onDisconnect ran.
   assert.ok(await eventually(() => server.connectionCount === 0));
   assert.deepEqual(events, ["connect", "disconnect"]);
+});
+
+/** A port nothing listens on now. */
+function freePort(): number {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = probe.addr;
+  probe.close();
+  return port;
+}
+
+Deno.test("a server refused for a bad option leaves its port free", async () => {
+  for (const bad of [{ timeout: -1 }, { maxConnections: 0 }]) {
+    const port = freePort();
+    assert.throws(() => serve(Slow, { port, ...bad }), RangeError);
+    await using server = serve(Slow, { port });
+    assert.equal(server.addr.port, port);
+  }
+  const port = freePort();
+  assert.throws(
+    () => serveWebSocket(Slow, { port, maxInFlight: 0 }),
+    /maxInFlight 0/,
+  );
+  await using server = serveWebSocket(Slow, { port });
+  assert.equal(server.addr.port, port);
 });

@@ -13,9 +13,11 @@ import { announce } from "../registry/announce.ts";
 import type { Registration, Registry } from "../registry/types.ts";
 import { openRegistry } from "../registry/url.ts";
 import {
-  serveListener,
+  type ResolvedServe,
+  resolveServe,
   type ServeListenerOptions,
   type Server,
+  serveResolved,
   type ServiceSource,
 } from "../server/server.ts";
 import type { StreamListener } from "../transport/types.ts";
@@ -97,19 +99,6 @@ export async function runServe(
     return 1;
   }
 
-  let listening: Listening;
-  try {
-    listening = await listenAs(command.listen, command, output.log);
-  } catch (error) {
-    output.log(
-      error instanceof FlagFileError
-        ? error.message
-        : `Cannot listen on ${describeListen(command.listen)}: ${
-          error instanceof Error ? error.message : error
-        }`,
-    );
-    return 1;
-  }
   const options: ServeListenerOptions = {
     maxConnections: command.maxConnections,
     maxInFlight: command.maxInFlight,
@@ -124,10 +113,31 @@ export async function runServe(
     foreignProtocols: command.rpyc ? [rpycProtocol()] : [],
   };
   if (command.token !== undefined) options.token = command.token;
-  const server = serveListener(
+  let resolved: ResolvedServe;
+  try {
+    resolved = resolveServe(root, options); // Before anything listens.
+  } catch (error) {
+    output.log(`Cannot serve: ${(error as Error).message}`);
+    return 1;
+  }
+
+  let listening: Listening;
+  try {
+    listening = await listenAs(command.listen, command, output.log);
+  } catch (error) {
+    output.log(
+      error instanceof FlagFileError
+        ? error.message
+        : `Cannot listen on ${describeListen(command.listen)}: ${
+          error instanceof Error ? error.message : error
+        }`,
+    );
+    return 1;
+  }
+  const server = serveResolved(
     loggingListener(listening.listener, output.log),
     root,
-    options,
+    resolved,
   );
 
   const names = services.map((s) => s.name);

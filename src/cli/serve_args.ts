@@ -16,6 +16,7 @@ import {
   readTokenEnv,
 } from "./settings.ts";
 import { parseDuration, parseInteger, parseSize } from "./units.ts";
+import { MAX_FRAME_LENGTH } from "../protocol/constants.ts";
 import { DEFAULTS } from "./usage.ts";
 
 /** Where `serve` listens. */
@@ -123,9 +124,13 @@ export function buildServe(
         DEFAULTS.maxInFlight,
     maxExports: parseInteger(str("max-exports"), "--max-exports", 1, max) ??
       DEFAULTS.maxExports,
-    maxFrameBytes:
-      parseSize(str("max-frame-bytes"), "--max-frame-bytes", 64, 2 ** 32 - 1) ??
-        DEFAULTS.maxFrameBytes,
+    maxFrameBytes: parseSize(
+      str("max-frame-bytes"),
+      "--max-frame-bytes",
+      64,
+      MAX_FRAME_LENGTH,
+    ) ??
+      DEFAULTS.maxFrameBytes,
     handshakeTimeout:
       parseDuration(str("handshake-timeout"), "--handshake-timeout", 1) ??
         DEFAULTS.handshakeTimeout,

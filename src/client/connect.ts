@@ -10,14 +10,14 @@ import { TimeoutError } from "../errors.ts";
 import {
   type ConnectionOptions,
   openConnection,
-  type OpenOptions,
   resolveOptions,
 } from "../core/open.ts";
+import type { SessionOptions } from "../core/session.ts";
 import type { Connection } from "../core/types.ts";
 import { closeQuietly } from "../transport/accept_queue.ts";
 import { type Address, describeAddress } from "../transport/address.ts";
 import { dial, type DialOptions } from "../transport/dial.ts";
-import { DEFAULT_PORT } from "../defaults.ts";
+import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_PORT } from "../defaults.ts";
 import { formatAddr } from "../transport/tcp.ts";
 import type { ByteStream } from "../transport/types.ts";
 
@@ -48,10 +48,13 @@ export interface ConnectOptions extends ConnectionOptions {
   signal?: AbortSignal;
 }
 
-/** Connect options checked, with every default filled in. */
+/**
+ * Connect options checked, with every default filled in: what
+ * {@linkcode resolveConnect} makes of {@linkcode ConnectOptions}. Internal.
+ */
 export interface ResolvedConnect {
-  /** The session's options, but for the label. */
-  readonly open: Omit<OpenOptions, "label">;
+  /** The session's options, but for what each connection adds. */
+  readonly open: Omit<SessionOptions, "serviceName" | "acceptor" | "label">;
   /** Milliseconds connecting may take; 0 for no limit of its own. */
   readonly connectTimeout: number;
   /** The caller's signal. */
@@ -70,7 +73,7 @@ export function resolveConnect(options: ConnectOptions): ResolvedConnect {
   ) {
     throw new TypeError("Cannot connect: service must be an object");
   }
-  const connectTimeout = options.connectTimeout ?? 0;
+  const connectTimeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
   if (
     typeof connectTimeout !== "number" || Number.isNaN(connectTimeout) ||
     connectTimeout < 0

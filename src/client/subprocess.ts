@@ -6,6 +6,7 @@
  */
 
 import { withTimeout } from "../timing.ts";
+import { DEFAULT_EXIT_TIMEOUT } from "../defaults.ts";
 import { ConnectionClosedError } from "../errors.ts";
 import type { Connection } from "../core/types.ts";
 import { childProcessStream } from "../transport/subprocess.ts";
@@ -103,7 +104,7 @@ export async function connectSubprocess<T = unknown>(
     env,
     clearEnv,
     stderr = "inherit",
-    exitTimeout = 2000,
+    exitTimeout = DEFAULT_EXIT_TIMEOUT,
     ...connectOptions
   } = options;
   const resolved = resolveConnect(connectOptions);

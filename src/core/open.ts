@@ -5,7 +5,19 @@
  */
 
 import { serviceName } from "./exposure.ts";
-import { Session, sessionDefaults, type SessionOptions } from "./session.ts";
+import {
+  DEFAULT_FRAME_TIMEOUT,
+  DEFAULT_HANDSHAKE_TIMEOUT,
+  DEFAULT_IDLE_TIMEOUT,
+  DEFAULT_INCLUDE_STACK,
+  DEFAULT_MAX_EXPORTS,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_TIMEOUT,
+  defaultLog,
+} from "../defaults.ts";
+import { MAX_FRAME_LENGTH } from "../protocol/constants.ts";
+import { Session, type SessionOptions } from "./session.ts";
 import type { Connection, ResolvedOptions } from "./types.ts";
 import type { ByteStream } from "../transport/types.ts";
 
@@ -83,7 +95,9 @@ export interface ConnectionOptions {
 }
 
 /**
- * Validates and completes options.
+ * Checks the options both ends share and fills in their defaults (from
+ * `defaults.ts`): the part every role's resolver (`resolveConnect`,
+ * `resolveServe`, `resolveRpycConnect`) has in common.
  *
  * @param options What the user gave.
  * @returns Every option, defaults filled in.
@@ -91,7 +105,17 @@ export interface ConnectionOptions {
  * @throws {RangeError} On a limit out of range.
  */
 export function resolveOptions(options: ConnectionOptions): ResolvedOptions {
-  const resolved = { ...sessionDefaults };
+  const resolved: ResolvedOptions = {
+    timeout: DEFAULT_TIMEOUT,
+    maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+    handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT,
+    idleTimeout: DEFAULT_IDLE_TIMEOUT,
+    frameTimeout: DEFAULT_FRAME_TIMEOUT,
+    maxInFlight: DEFAULT_MAX_IN_FLIGHT,
+    maxExports: DEFAULT_MAX_EXPORTS,
+    includeStack: DEFAULT_INCLUDE_STACK,
+    log: defaultLog,
+  };
   for (
     const key of [
       "timeout",
@@ -112,9 +136,11 @@ export function resolveOptions(options: ConnectionOptions): ResolvedOptions {
     }
     resolved[key] = value;
   }
-  if (resolved.maxFrameBytes < 64 || resolved.maxFrameBytes > 0x7fffffff) {
+  if (
+    resolved.maxFrameBytes < 64 || resolved.maxFrameBytes > MAX_FRAME_LENGTH
+  ) {
     throw new RangeError(
-      `Cannot use maxFrameBytes ${resolved.maxFrameBytes}: expected 64 to 2147483647`,
+      `Cannot use maxFrameBytes ${resolved.maxFrameBytes}: expected 64 to ${MAX_FRAME_LENGTH}`,
     );
   }
   if (resolved.maxInFlight < 1) {
@@ -145,10 +171,6 @@ export function resolveOptions(options: ConnectionOptions): ResolvedOptions {
   return resolved;
 }
 
-/** Everything needed to start a session on a stream. */
-export interface OpenOptions
-  extends Omit<SessionOptions, "serviceName" | "acceptor"> {}
-
 /**
  * Starts a session on `stream` and waits for the handshake.
  *
@@ -162,7 +184,7 @@ export interface OpenOptions
  */
 export async function openConnection<T>(
   stream: ByteStream,
-  options: OpenOptions,
+  options: Omit<SessionOptions, "serviceName" | "acceptor">,
   signal?: AbortSignal,
 ): Promise<Connection<T>> {
   const session = new Session(stream, {
@@ -202,7 +224,7 @@ export async function openConnection<T>(
  */
 export function acceptSession(
   stream: ByteStream,
-  options: OpenOptions,
+  options: Omit<SessionOptions, "serviceName" | "acceptor">,
 ): Session {
   return new Session(stream, {
     ...options,

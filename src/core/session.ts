@@ -7,15 +7,7 @@
  */
 
 import { withTimeout } from "../timing.ts";
-import {
-  DEFAULT_FRAME_TIMEOUT,
-  DEFAULT_HANDSHAKE_TIMEOUT,
-  DEFAULT_IDLE_TIMEOUT,
-  DEFAULT_MAX_EXPORTS,
-  DEFAULT_MAX_FRAME_BYTES,
-  DEFAULT_MAX_IN_FLIGHT,
-  DEFAULT_TIMEOUT,
-} from "../defaults.ts";
+import { DEFAULT_MAX_FRAME_BYTES } from "../defaults.ts";
 import { Kind, MAX_FRAME_LENGTH, Op, RefKind } from "../protocol/constants.ts";
 import {
   type DecodeContext,
@@ -92,8 +84,8 @@ const READ_BUFFER_START_BYTES = 4 * 1024;
 const READ_BUFFER_MAX_BYTES = 64 * 1024;
 
 /**
- * How a session behaves: the connection's resolved options (each with a
- * default in {@linkcode sessionDefaults}), and what ties it to its peer.
+ * How a session behaves: the connection's options as a resolver checked and
+ * completed them (`resolveOptions`), and what ties it to its peer.
  */
 export interface SessionOptions extends ResolvedOptions {
   /** The object the peer reaches as `root`, or null to serve nothing. */
@@ -112,22 +104,6 @@ export interface SessionOptions extends ResolvedOptions {
   /** How the peer is described in messages, such as its address. */
   label: string;
 }
-
-/** Defaults of {@linkcode SessionOptions}. */
-export const sessionDefaults: Omit<
-  SessionOptions,
-  "root" | "label" | "acceptor"
-> = {
-  timeout: DEFAULT_TIMEOUT,
-  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
-  handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT,
-  idleTimeout: DEFAULT_IDLE_TIMEOUT,
-  maxInFlight: DEFAULT_MAX_IN_FLIGHT,
-  maxExports: DEFAULT_MAX_EXPORTS,
-  frameTimeout: DEFAULT_FRAME_TIMEOUT,
-  includeStack: true,
-  log: (message) => console.error(`netref: ${message}`),
-};
 
 function isId(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value > 0;

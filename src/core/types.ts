@@ -138,7 +138,11 @@ export type Remote<T> =
   & (T extends (...args: infer A) => infer R ? (...args: A) => RemoteResult<R>
     : unknown);
 
-/** Connection options with every default filled in. */
+/**
+ * Connection options checked and with every default filled in: what
+ * `resolveOptions()` makes of `ConnectionOptions`. Internal: no entry point
+ * exports it.
+ */
 export interface ResolvedOptions {
   /** Default call timeout in milliseconds; 0 or Infinity for none. */
   timeout: number;

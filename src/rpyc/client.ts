@@ -14,7 +14,7 @@
 
 import { ConnectionClosedError } from "../errors.ts";
 import { type ConnectionOptions, resolveOptions } from "../core/open.ts";
-import type { Connection } from "../core/types.ts";
+import type { Connection, ResolvedOptions } from "../core/types.ts";
 import { dialTcp } from "../transport/tcp.ts";
 import { kwargs, PyKwargs } from "./boxing.ts";
 import { WireVersion } from "./constants.ts";
@@ -55,6 +55,53 @@ export interface RpycConnectOptions
 /** What Python reaches as this side's root when no service is given. */
 class VoidService {}
 
+/** RPyC connect options checked, with every default filled in. Internal. */
+interface ResolvedRpycConnect {
+  /** The session's options; the version and label are added per attempt. */
+  readonly session: ResolvedOptions & { readonly root: object };
+  /** The wire versions to try, in order. */
+  readonly versions: readonly WireVersion[];
+}
+
+/**
+ * Checks {@linkcode connectRpyc}'s arguments and options and fills in the
+ * defaults, once, before anything is dialled.
+ */
+function resolveRpycConnect(
+  hostname: string,
+  port: number,
+  options: RpycConnectOptions,
+): ResolvedRpycConnect {
+  if (typeof hostname !== "string" || hostname === "") {
+    throw new TypeError(
+      "Cannot connect: hostname must be a non-empty string",
+    );
+  }
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new RangeError(`Cannot connect to port ${port}: expected 1 to 65535`);
+  }
+  const resolved = resolveOptions(options);
+  const service = options.service ?? new VoidService();
+  if (typeof service !== "object" && typeof service !== "function") {
+    throw new TypeError("Cannot connect: service must be an object");
+  }
+  if (
+    options.version !== undefined && options.version !== 5 &&
+    options.version !== 6
+  ) {
+    throw new RangeError(
+      `Cannot connect: RPyC version ${options.version} is neither 5 nor 6`,
+    );
+  }
+  return {
+    // RPyC has no idle timeout of its own to offer here.
+    session: { ...resolved, idleTimeout: 0, root: service },
+    versions: options.version === undefined
+      ? [WireVersion.V5, WireVersion.V6]
+      : [options.version],
+  };
+}
+
 /**
  * Connects to a Python RPyC server (such as a `rpyc.ThreadedServer`) and
  * fetches its root. `conn.root` is a netref of the Python service: await
@@ -93,38 +140,17 @@ export async function connectRpyc<T = unknown>(
   port: number,
   options: RpycConnectOptions = {},
 ): Promise<Connection<T>> {
-  if (typeof hostname !== "string" || hostname === "") {
-    throw new TypeError(
-      "Cannot connect: hostname must be a non-empty string",
-    );
-  }
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new RangeError(`Cannot connect to port ${port}: expected 1 to 65535`);
-  }
-  const resolved = resolveOptions(options);
-  const service = options.service ?? new VoidService();
-  if (typeof service !== "object" && typeof service !== "function") {
-    throw new TypeError("Cannot connect: service must be an object");
-  }
-  if (
-    options.version !== undefined && options.version !== 5 &&
-    options.version !== 6
-  ) {
-    throw new RangeError(
-      `Cannot connect: RPyC version ${options.version} is neither 5 nor 6`,
-    );
-  }
-  const versions: WireVersion[] = options.version === undefined
-    ? [WireVersion.V5, WireVersion.V6]
-    : [options.version];
+  const { session: resolved, versions } = resolveRpycConnect(
+    hostname,
+    port,
+    options,
+  );
   const label = `${hostname}:${port}`;
   await loadChannelZlib();
   for (let i = 0;; i++) {
     const stream = await dialTcp(hostname, port);
     const session = new RpycSession(stream, {
       ...resolved,
-      idleTimeout: 0,
-      root: service,
       version: versions[i],
       label,
     });

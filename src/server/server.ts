@@ -133,8 +133,10 @@ export interface ForeignContext {
   service: object & ServiceHooks;
   /** The peer, for messages. */
   label: string;
-  /** Resolved server options. */
-  options: ResolvedOptions;
+  /** The server's connection options, checked and with every default filled in. */
+  options:
+    & Readonly<Required<Omit<ConnectionOptions, "token">>>
+    & Pick<ConnectionOptions, "token">;
   /** Must be called once, when the connection has closed. */
   onClose(): void;
   /**
@@ -177,6 +179,63 @@ function isClass(source: ServiceSource): source is new () => object {
 }
 
 /**
+ * Server options checked, with every default filled in: what
+ * {@linkcode resolveServe} makes of a server's options. Internal.
+ */
+export interface ResolvedServe {
+  /** Each connection's session options. */
+  readonly session: ResolvedOptions;
+  /** Whether a class is instantiated once for every connection. */
+  readonly shared: boolean;
+  /** Most connections open at once. */
+  readonly maxConnections: number;
+  /** Protocols besides netref's own. */
+  readonly foreign: readonly ForeignProtocol[];
+}
+
+/**
+ * Checks a server's service and options and fills in the defaults, once,
+ * before anything listens: a `TypeError` or `RangeError` on a bad one. Every
+ * `serve*` function calls it first; the transport's own options (address,
+ * certificates, path) are checked by `listen()`.
+ *
+ * @param service What is to be served.
+ * @param options The server's options.
+ * @returns The options every connection of the server uses.
+ * @throws {TypeError} If `service` is neither a class nor an object, or an
+ *   option has the wrong type.
+ * @throws {RangeError} On an option out of range.
+ */
+export function resolveServe(
+  service: ServiceSource,
+  options: ServeListenerOptions,
+): ResolvedServe {
+  if (
+    (typeof service !== "function" && typeof service !== "object") ||
+    service === null
+  ) {
+    throw new TypeError("Cannot serve: expected a service class or object");
+  }
+  const session = resolveOptions(options);
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  if (!Number.isInteger(maxConnections) || maxConnections < 1) {
+    throw new RangeError(
+      `Cannot use maxConnections ${maxConnections}: expected an integer >= 1`,
+    );
+  }
+  const foreign = options.foreignProtocols ?? [];
+  if (!Array.isArray(foreign)) {
+    throw new TypeError("Cannot use foreignProtocols: expected an array");
+  }
+  return {
+    session,
+    shared: Boolean(options.shared),
+    maxConnections,
+    foreign,
+  };
+}
+
+/**
  * Serves a service over TCP, answering netref clients and the `foreign`
  * protocols on the same port. The entry point's `serve` passes RPyC's here,
  * so that this folder need not import it.
@@ -194,24 +253,15 @@ export function serveTcp(
   options: ServeOptions,
   foreign: readonly ForeignProtocol[],
 ): Server {
-  checkService(service);
+  const resolved = resolveServe(service, {
+    ...options,
+    foreignProtocols: foreign,
+  });
   const listener = listenTcp(
     options.hostname ?? DEFAULT_HOSTNAME,
     options.port ?? DEFAULT_PORT,
   );
-  return serveListener(listener, service, {
-    ...options,
-    foreignProtocols: foreign,
-  });
-}
-
-function checkService(service: ServiceSource): void {
-  if (
-    (typeof service !== "function" && typeof service !== "object") ||
-    service === null
-  ) {
-    throw new TypeError("Cannot serve: expected a service class or object");
-  }
+  return serveResolved(listener, service, resolved);
 }
 
 /**
@@ -241,19 +291,41 @@ export function serveListener<A extends Deno.Addr>(
   service: ServiceSource,
   options: ServeListenerOptions = {},
 ): Server<A> {
-  checkService(service);
-  const resolved = resolveOptions(options);
-  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
-  if (!Number.isInteger(maxConnections) || maxConnections < 1) {
-    listener.close();
-    throw new RangeError(
-      `Cannot use maxConnections ${maxConnections}: expected an integer >= 1`,
-    );
+  let resolved: ResolvedServe;
+  try {
+    resolved = resolveServe(service, options);
+  } catch (error) {
+    listener.close(); // The server owns the listener, even when refused.
+    throw error;
   }
-  const foreign = options.foreignProtocols ?? [];
-  const shared = isClass(service)
-    ? (options.shared ? new service() : null)
-    : service;
+  return serveResolved(listener, service, resolved);
+}
+
+/**
+ * Serves on `listener` with options {@linkcode resolveServe} checked: what
+ * every `serve*` function ends in. Closes the listener if a shared
+ * instance cannot be made.
+ *
+ * @param listener Where connections come from; the server owns it.
+ * @param service The service `options` were resolved for.
+ * @param options From {@linkcode resolveServe}.
+ * @returns The running server.
+ */
+export function serveResolved<A extends Deno.Addr>(
+  listener: StreamListener<A>,
+  service: ServiceSource,
+  options: ResolvedServe,
+): Server<A> {
+  const { session: resolved, maxConnections, foreign } = options;
+  let shared: object | null;
+  try {
+    shared = isClass(service)
+      ? (options.shared ? new service() : null)
+      : service;
+  } catch (error) {
+    listener.close();
+    throw error;
+  }
   const connections = new Set<ServedConnection>();
   const places = new Places(maxConnections);
   // A listener that runs TLS handshakes itself counts its sockets from their

@@ -1,22 +1,23 @@
 /**
  * Serving over TLS (and mutual TLS), Unix sockets, this process's
- * stdin/stdout, and in memory; WebSocket is in `websocket.ts`. Each
- * hands its listener to {@linkcode serveListener}, so options, limits, hooks
- * and shutdown are the same as `serve`'s.
+ * stdin/stdout, and in memory; WebSocket is in `websocket.ts`. Each checks
+ * its options with `resolveServe()` before it listens and serves with
+ * `serveResolved()`, as `serve` and `serveListener` do, so options, limits,
+ * hooks and shutdown are the same as `serve`'s.
  *
  * @module
  */
 
 import { type ConnectOptions, connectStream } from "../client/connect.ts";
-import { resolveOptions } from "../core/open.ts";
 import type { Connection } from "../core/types.ts";
 import { AcceptQueue } from "../transport/accept_queue.ts";
 import { memoryPair } from "../transport/memory.ts";
 import { listen } from "../transport/listen.ts";
 import { consoleToStderr, stdioStream } from "../transport/stdio.ts";
 import {
-  serveListener,
+  resolveServe,
   type Server,
+  serveResolved,
   type ServerOptions,
   type ServiceSource,
   type StreamListener,
@@ -55,20 +56,6 @@ export function unbound(server: Server<Deno.Addr>): UnboundServer {
     shutdown: (options) => server.shutdown(options),
     [Symbol.asyncDispose]: () => server.shutdown(),
   };
-}
-
-/** `serveListener()`, closing the listener if the server cannot start. */
-function serveOn<A extends Deno.Addr>(
-  listener: StreamListener<A>,
-  service: ServiceSource,
-  options: ServerOptions,
-): Server<A> {
-  try {
-    return serveListener(listener, service, options);
-  } catch (error) {
-    listener.close();
-    throw error;
-  }
 }
 
 // ------------------------------------------------------------------- TLS
@@ -132,8 +119,8 @@ export async function serveTls(
   service: ServiceSource,
   options: TlsServeOptions,
 ): Promise<Server> {
-  // Bad options fail before anything listens.
-  const { handshakeTimeout, log } = resolveOptions(options);
+  const resolved = resolveServe(service, options); // Before anything listens.
+  const { handshakeTimeout, log } = resolved.session;
   const listening = await listen({
     transport: "tls",
     hostname: options.hostname,
@@ -144,10 +131,10 @@ export async function serveTls(
     handshakeTimeout,
     log,
   });
-  return serveOn(
+  return serveResolved(
     listening.listener as StreamListener<Deno.NetAddr>,
     service,
-    options,
+    resolved,
   );
 }
 
@@ -189,16 +176,16 @@ export async function serveUnix(
   service: ServiceSource,
   options: UnixServeOptions,
 ): Promise<Server<Deno.UnixAddr>> {
-  resolveOptions(options);
+  const resolved = resolveServe(service, options); // Before anything listens.
   const listening = await listen({
     transport: "unix",
     path: options.path,
     mode: options.mode,
   });
-  return serveOn(
+  return serveResolved(
     listening.listener as StreamListener<Deno.UnixAddr>,
     service,
-    options,
+    resolved,
   );
 }
 
@@ -237,6 +224,7 @@ export function serveStdio(
   service: ServiceSource,
   options: StdioServeOptions = {},
 ): UnboundServer {
+  const resolved = resolveServe(service, options);
   const restoreConsole = options.consoleToStderr === false
     ? () => {}
     : consoleToStderr();
@@ -252,7 +240,7 @@ export function serveStdio(
     close: () => queue.close(),
   };
   try {
-    server = serveListener(listener, service, options);
+    server = serveResolved(listener, service, resolved);
   } catch (error) {
     restoreConsole();
     throw error;
@@ -298,13 +286,14 @@ export function serveMemory(
   service: ServiceSource,
   options: ServerOptions = {},
 ): MemoryServer {
+  const resolved = resolveServe(service, options);
   const queue = new AcceptQueue();
   const listener: StreamListener = {
     addr: NO_ADDR,
     accept: () => queue.accept(),
     close: () => queue.close(),
   };
-  const server = serveListener(listener, service, options);
+  const server = serveResolved(listener, service, resolved);
   return {
     ...unbound(server),
     get connectionCount() {

@@ -1,7 +1,7 @@
 /**
  * Serving over WebSocket: a server of its own on `Deno.serve`, or a request
- * handler to mount on an HTTP server of yours. Built on
- * {@linkcode serveListener}, like every transport.
+ * handler to mount on an HTTP server of yours. Options are checked by
+ * `resolveServe()` before anything listens, as for every transport.
  *
  * @module
  */
@@ -9,8 +9,9 @@
 import { listenWebSocket } from "../transport/listen.ts";
 import { WebSocketListener } from "../transport/websocket.ts";
 import {
-  serveListener,
+  resolveServe,
   type Server,
+  serveResolved,
   type ServerOptions,
   type ServiceSource,
 } from "./server.ts";
@@ -93,11 +94,12 @@ export function webSocketHandler(
   service: ServiceSource,
   options: WebSocketHandlerOptions = {},
 ): WebSocketHandler {
+  const resolved = resolveServe(service, options);
   const listener = new WebSocketListener({
     addr: NO_ADDR,
     allowedOrigins: options.allowedOrigins,
   });
-  const server = serveListener(listener, service, options);
+  const server = serveResolved(listener, service, resolved);
   return {
     ...unbound(server),
     get connectionCount() {
@@ -131,6 +133,7 @@ export function serveWebSocket(
   service: ServiceSource,
   options: WebSocketServeOptions = {},
 ): Server {
+  const resolved = resolveServe(service, options); // Before anything listens.
   const { listener, release } = listenWebSocket({
     transport: "websocket",
     hostname: options.hostname,
@@ -140,10 +143,9 @@ export function serveWebSocket(
   });
   let server: Server;
   try {
-    server = serveListener(listener, service, options);
+    server = serveResolved(listener, service, resolved);
   } catch (error) {
-    listener.close();
-    release();
+    release(); // serveResolved closed the listener.
     throw error;
   }
   // The HTTP server stops once every WebSocket on it has closed.
