@@ -1,7 +1,7 @@
 // Brine and channel framing, checked byte for byte against Python RPyC 5.3
 // (/usr/bin/python3 with Debian's python3-rpyc).
 
-import assert from "assert";
+import assert from "node:assert/strict";
 import { dump, dumpable, load } from "../src/rpyc/brine.ts";
 import {
   type BrineValue,
