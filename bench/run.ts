@@ -57,7 +57,8 @@ import {
 } from "./_report.ts";
 
 const RESULTS = new URL("results/", import.meta.url).pathname;
-const DENO_JSON = new URL("../deno.json", import.meta.url).pathname;
+/** The bench's config, whose import map pins every library it compares. */
+const DENO_JSON = new URL("./deno.json", import.meta.url).pathname;
 
 /** Systems that can run each scenario. */
 const APPLIES: Record<Scenario, readonly System[]> = {
