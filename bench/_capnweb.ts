@@ -11,8 +11,8 @@
  */
 
 import { RpcSession, RpcTarget } from "capnweb";
-import { Packr } from "msgpack/encode";
-import { Unpackr } from "msgpack/decode";
+import { Packr } from "msgpackr/pack";
+import { Unpackr } from "msgpackr/unpack";
 import { FramedSocket, listen } from "./_framing.ts";
 import type { BenchClient, BenchServer, BenchSystem } from "./_system.ts";
 

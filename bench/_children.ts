@@ -16,6 +16,8 @@ import {
 
 const ROOT = new URL("../", import.meta.url);
 const bench = (name: string) => new URL(name, import.meta.url).pathname;
+/** The bench's own config: its import map and lockfile, apart from the library's. */
+const CONFIG = bench("deno.json");
 const SERVERS = bench("_servers.ts");
 const CLIENT = bench("_client.ts");
 const RPYC_SERVER = bench("_rpyc_server.py");
@@ -178,6 +180,8 @@ function denoArgs(
   const args = [
     Deno.execPath(),
     "run",
+    "--config",
+    CONFIG,
     "--no-prompt",
     "--allow-net=127.0.0.1",
     // grpc-js reads its GRPC_* variables, capnweb's adapter its encoding.
@@ -273,7 +277,7 @@ export async function prepareDeno(): Promise<void> {
       .map(bench),
   ];
   const { success } = await new Deno.Command(Deno.execPath(), {
-    args: ["cache", "--quiet", ...files],
+    args: ["cache", "--quiet", "--config", CONFIG, ...files],
     cwd: ROOT,
     stdout: "inherit",
     stderr: "inherit",

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { parseArgs } from "cli";
+import { parseArgs } from "node:util";
 
 interface ProfileNode {
   id: number;

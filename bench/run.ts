@@ -25,7 +25,7 @@
  * @module
  */
 
-import { parseArgs } from "cli";
+import { parseArgs } from "node:util";
 import {
   ECHO_PAYLOAD_BYTES,
   HEADER_BYTES,
@@ -57,7 +57,8 @@ import {
 } from "./_report.ts";
 
 const RESULTS = new URL("results/", import.meta.url).pathname;
-const DENO_JSON = new URL("../deno.json", import.meta.url).pathname;
+/** The bench's config, whose import map pins every library it compares. */
+const DENO_JSON = new URL("./deno.json", import.meta.url).pathname;
 
 /** Systems that can run each scenario. */
 const APPLIES: Record<Scenario, readonly System[]> = {
@@ -213,7 +214,7 @@ async function libraryVersions(): Promise<Record<string, string>> {
     const imports = config.imports as Record<string, string>;
     const out: Record<string, string> = {};
     for (
-      const name of ["msgpack/encode", "capnweb", "birpc", "@grpc/grpc-js"]
+      const name of ["msgpackr/", "capnweb", "birpc", "@grpc/grpc-js"]
     ) {
       if (imports[name] !== undefined) out[name] = imports[name];
     }
@@ -335,7 +336,7 @@ async function main(): Promise<void> {
       `- references: raw echo (frames of ${HEADER_BYTES}+${ECHO_PAYLOAD_BYTES} bytes, or the payload's size; the callback row is two round trips), RPyC ${
         rpycVersion ?? (absent.rpyc !== undefined ? "(missing)" : "(not run)")
       } (its ThreadedServer and client, /usr/bin/python3), ${
-        Object.entries(header.libraries).filter(([k]) => k !== "msgpack/encode")
+        Object.entries(header.libraries).filter(([k]) => k !== "msgpackr/")
           .map(([, v]) => v).join(", ")
       }; capnweb and birpc on our length-prefixed TCP framing with msgpackr`,
       "",

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { deflateSync } from "zlib";
+import { deflateSync } from "node:zlib";
 import {
   CHANNEL_FLUSHER,
   Handle,

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { parseArgs } from "cli";
+import { parseArgs } from "node:util";
 import {
   type CampaignReport,
   describeFinding,

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { parseArgs } from "cli";
+import { parseArgs } from "node:util";
 import { connect } from "../client.ts";
 import type { ServerStats } from "./_campaign.ts";
 import { FixtureServer } from "./_server.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import assert from "assert";
+import assert from "node:assert/strict";
 import {
   connect,
   type Connection,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import assert from "assert";
+import assert from "node:assert/strict";
 import { ConnectionClosedError } from "../mod.ts";
 import { connectByService, discover } from "../src/registry/discover.ts";
 import type { Registry, RegistryEvent } from "../src/registry/types.ts";

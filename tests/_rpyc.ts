@@ -6,7 +6,7 @@
  * @module
  */
 
-import assert from "assert";
+import assert from "node:assert/strict";
 
 export const PYTHON = "/usr/bin/python3";
 const root = new URL("../", import.meta.url).pathname;

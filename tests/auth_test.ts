@@ -1,4 +1,4 @@
-import assert from "assert";
+import assert from "node:assert/strict";
 import { connect, ConnectionClosedError, exposed, serve } from "../mod.ts";
 import { delay, harness } from "./_harness.ts";
 

@@ -1,4 +1,4 @@
-import assert from "assert";
+import assert from "node:assert/strict";
 import { connect, exposed, serve } from "../mod.ts";
 import { Kind, Op } from "../src/protocol/constants.ts";
 import { encodeValue } from "../src/protocol/codec.ts";

@@ -3,7 +3,7 @@
 // a logged reason; it never crashes or hangs, and a well-behaved client on the
 // same server keeps working (DESIGN.md, "Security and limits").
 
-import assert from "assert";
+import assert from "node:assert/strict";
 import {
   AccessError,
   connect,

@@ -1,4 +1,4 @@
-import assert from "assert";
+import assert from "node:assert/strict";
 import { connect } from "../client.ts";
 import { VERSION } from "../server.ts";
 import {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import assert from "assert";
+import assert from "node:assert/strict";
 import { connect } from "../mod.ts";
 import { Kind, MAX_VALUE_NODES } from "../src/protocol/constants.ts";
 import { startFixture } from "./_processes.ts";

@@ -5,7 +5,7 @@
  * ignored with the reason in their name, and the reason is printed.
  */
 
-import assert from "assert";
+import assert from "node:assert/strict";
 import { VERSION } from "../server.ts";
 import { PERMISSIONS, runProgram, ServeProcess } from "./_cli.ts";
 

@@ -1,4 +1,4 @@
-import assert from "assert";
+import assert from "node:assert/strict";
 import { connect, connectStream, memoryPair, TimeoutError } from "../mod.ts";
 import {
   connectTls,

@@ -1,7 +1,7 @@
 // The public surface: what each entry point loads and how much it exports.
 // Read through `deno info` and `deno doc`, as a user's tools see them.
 
-import assert from "assert";
+import assert from "node:assert/strict";
 
 const root = new URL("..", import.meta.url);
 

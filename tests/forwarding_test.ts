@@ -3,7 +3,7 @@
 // reference table drains once the far side lets go. The services run in
 // their own processes (tests/fixtures/forwarding_server.ts).
 
-import assert from "assert";
+import assert from "node:assert/strict";
 import {
   connect,
   type Connection,

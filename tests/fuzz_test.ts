@@ -11,7 +11,7 @@
  * @module
  */
 
-import assert from "assert";
+import assert from "node:assert/strict";
 import {
   describeFinding,
   failedChecks,

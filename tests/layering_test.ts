@@ -3,7 +3,7 @@
 // depends on another which depends back on it. Read from the import
 // statements themselves, so a new import that breaks a layer fails here.
 
-import assert from "assert";
+import assert from "node:assert/strict";
 import { dirname, join, normalize, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 

@@ -3,7 +3,7 @@
 // maxExports, RPyC write backpressure and DELs, mutual-TLS handshakes that
 // never finish, and what cancelled calls count against.
 
-import assert from "assert";
+import assert from "node:assert/strict";
 import { connect } from "../src/client/connect.ts";
 import { exposed } from "../src/core/exposure.ts";
 import { resolveOptions } from "../src/core/open.ts";

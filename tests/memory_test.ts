@@ -1,4 +1,4 @@
-import assert from "assert";
+import assert from "node:assert/strict";
 import { exposed, release, type Remote } from "../mod.ts";
 import { harness } from "./_harness.ts";
 

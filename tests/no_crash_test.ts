@@ -4,7 +4,7 @@
 // The server runs in its own process (tests/fixtures/careless_server.ts),
 // since a crash is the failure.
 
-import assert from "assert";
+import assert from "node:assert/strict";
 import {
   connect,
   type Connection,

@@ -1,4 +1,4 @@
-import assert from "assert";
+import assert from "node:assert/strict";
 import { connect, exposed, serve } from "../mod.ts";
 import { TestService } from "../examples/test_service.ts";
 import { Kind } from "../src/protocol/constants.ts";

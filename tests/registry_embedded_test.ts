@@ -1,4 +1,4 @@
-import assert from "assert";
+import assert from "node:assert/strict";
 import { RegistryError, ServiceUnavailableError } from "../src/errors.ts";
 import { exposed, serve, service } from "../mod.ts";
 import { announce } from "../src/registry/announce.ts";

@@ -1,4 +1,4 @@
-import assert from "assert";
+import assert from "node:assert/strict";
 import { openRegistry } from "../src/registry/url.ts";
 import type { RegistryEvent } from "../src/registry/types.ts";
 import { delay } from "./_harness.ts";

@@ -1,7 +1,7 @@
 // Brine and channel framing, checked byte for byte against Python RPyC 5.3
 // (/usr/bin/python3 with Debian's python3-rpyc).
 
-import assert from "assert";
+import assert from "node:assert/strict";
 import {
   COMPRESSED_ITEMS_FLOOR,
   COMPRESSED_ITEMS_PER_BYTE,

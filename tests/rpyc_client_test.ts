@@ -2,7 +2,7 @@
 // ThreadedServer serving the classic TestService, with Debian's
 // python3-rpyc), and netref's own server over RPyC in both wire versions.
 
-import assert from "assert";
+import assert from "node:assert/strict";
 import {
   type Connection,
   dir,

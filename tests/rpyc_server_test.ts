@@ -1,7 +1,7 @@
 // A netref server answering Python RPyC clients (/usr/bin/python3 with
 // Debian's python3-rpyc) on the same port as netref clients.
 
-import assert from "assert";
+import assert from "node:assert/strict";
 import { pythonLines, PythonProcess, runPython } from "./_rpyc.ts";
 import { client, eventually, served } from "./_rpyc_service.ts";
 

@@ -2,7 +2,7 @@
 // the first bytes, both wire versions, and malformed input closing only the
 // connection that sent it.
 
-import assert from "assert";
+import assert from "node:assert/strict";
 import { connect } from "../mod.ts";
 import { PyTuple } from "../src/rpyc/py_values.ts";
 import {

@@ -1,4 +1,4 @@
-import assert from "assert";
+import assert from "node:assert/strict";
 import { ConnectionClosedError, ProtocolError } from "../mod.ts";
 import { connectSubprocess } from "../src/client/subprocess.ts";
 import type { TestService } from "../examples/test_service.ts";

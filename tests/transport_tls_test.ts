@@ -1,4 +1,4 @@
-import assert from "assert";
+import assert from "node:assert/strict";
 import { ConnectionClosedError, exposed } from "../mod.ts";
 import { connectTls } from "../src/client/transports.ts";
 import { serveTls } from "../src/server/transports.ts";

@@ -1,4 +1,4 @@
-import assert from "assert";
+import assert from "node:assert/strict";
 import { exposed } from "../mod.ts";
 import { connectUnix } from "../src/client/transports.ts";
 import { serveUnix } from "../src/server/transports.ts";

@@ -1,4 +1,4 @@
-import assert from "assert";
+import assert from "node:assert/strict";
 import { ConnectionClosedError, exposed } from "../mod.ts";
 import { connectWebSocket } from "../src/client/transports.ts";
 import { webSocketHandler } from "../src/server/websocket.ts";

@@ -1,8 +1,8 @@
-import assert from "assert";
+import assert from "node:assert/strict";
 import { exposed, isNetref, setAttr } from "../mod.ts";
 import { harness } from "./_harness.ts";
 import { MAX_VALUE_NODES } from "../src/protocol/constants.ts";
-import { addExtension } from "msgpack/encode";
+import { addExtension } from "msgpackr/pack";
 
 class Point {
   constructor(readonly x: number, readonly y: number) {}

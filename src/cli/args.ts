@@ -7,7 +7,7 @@
  */
 
 import { errorMessage } from "../errors.ts";
-import { parseArgs } from "cli";
+import { parseArgs } from "node:util";
 import { parseRegistryUrl } from "../registry/url.ts";
 import { checkName } from "../registry/validate.ts";
 import { parseAddress } from "../transport/address.ts";

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { addExtension, Packr } from "msgpack/encode";
+import { addExtension, Packr } from "msgpackr/pack";
 import { ProtocolError, type RemoteErrorInit } from "../errors.ts";
 import { buildValue, type DecodeContext } from "./build.ts";
 import { Ext } from "./constants.ts";

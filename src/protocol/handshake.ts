@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Packr } from "msgpack/encode";
+import { Packr } from "msgpackr/pack";
 import {
   ConnectionClosedError,
   errorMessage,

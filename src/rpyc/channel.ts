@@ -17,7 +17,7 @@ import {
 
 // node:zlib is loaded on first use, not imported: a program that never
 // speaks RPyC never loads it.
-type Zlib = typeof import("zlib");
+type Zlib = typeof import("node:zlib");
 let zlib: Zlib | null = null;
 
 /**
@@ -25,7 +25,7 @@ let zlib: Zlib | null = null;
  * encoding or decoding frames; connections do so when they open.
  */
 export async function loadChannelZlib(): Promise<void> {
-  zlib ??= await import("zlib");
+  zlib ??= await import("node:zlib");
 }
 
 function loadedZlib(): Zlib {
