@@ -22,7 +22,6 @@ import {
   decodeValue,
   encodeValue,
   splitBlobFrame,
-  WireError,
 } from "../protocol/codec.ts";
 import { FrameDecoder, type OutgoingFrame } from "../protocol/frame.ts";
 import {
@@ -33,12 +32,6 @@ import {
 } from "../protocol/handshake.ts";
 import type { ByteStream } from "../transport/types.ts";
 import {
-  applyInCall,
-  controllerOf,
-  IdleWaiters,
-  type IncomingCall,
-} from "./context.ts";
-import {
   ConnectionClosedError,
   errorMessage,
   ProtocolError,
@@ -46,21 +39,12 @@ import {
   type RemoteErrorInit,
   TimeoutError,
 } from "../errors.ts";
-import { checkMember, isPlainData } from "./exposure.ts";
-import {
-  awaitResult,
-  type Boxed,
-  isAwaitable,
-  makeRefProxy,
-  type PendingResult,
-  type ProxyHost,
-  proxyState,
-  relay,
-} from "./proxy.ts";
+import { Dispatcher, isId } from "./dispatch.ts";
+import { makeRefProxy } from "./proxy.ts";
+import type { PendingResult, ProxyHost } from "./proxy_state.ts";
 import { ExportTable, ImportTable } from "./refs.ts";
 import { FrameDeadline } from "./frame_deadline.ts";
 import { ConnectionHandle } from "./handle.ts";
-import { listMembers } from "./members.ts";
 import { MessageEncoder } from "./outbound.ts";
 import { FrameWriter } from "./writer.ts";
 import {
@@ -80,10 +64,6 @@ import type {
 /** Name and version this implementation announces. */
 export const IMPLEMENTATION = "netref-deno/0.1.0";
 
-/** Longest member path in one request. */
-const MAX_PATH = 64;
-/** Most results one peer may ask to be held for pipelining at once. */
-const MAX_HELD = 4096;
 /**
  * The read buffer starts small, so that idle connections cost little, and
  * doubles up to the maximum while reads fill it.
@@ -129,16 +109,6 @@ export const sessionDefaults: Omit<
   log: (message) => console.error(`netref: ${message}`),
 };
 
-function isId(value: unknown): value is number {
-  return typeof value === "number" && Number.isSafeInteger(value) && value > 0;
-}
-
-function isPath(value: unknown): value is string[] {
-  if (!Array.isArray(value) || value.length > MAX_PATH) return false;
-  for (const name of value) if (typeof name !== "string") return false;
-  return true;
-}
-
 /**
  * The engine of one connection. Internal: users hold the
  * {@linkcode Connection} it exposes as `handle`.
@@ -159,16 +129,8 @@ export class Session implements ProxyHost, DecodeContext {
         `Call to ${call.label} on ${this.label} timed out after ${call.timeout} ms`,
       ),
   );
-  readonly #incoming = new Map<number, IncomingCall>();
-  /**
-   * Calls the peer cancelled whose handlers still run (they ignore their
-   * signal): no longer in flight, but bounded by maxInFlight of their own.
-   */
-  readonly #abandoned = new Set<IncomingCall>();
-  readonly #idle = new IdleWaiters();
+  readonly #dispatcher: Dispatcher;
   readonly #frameDeadline: FrameDeadline;
-  /** Results held for pipelining, boxed: a peer's thenable is not adopted. */
-  readonly #held = new Map<number, Promise<Boxed>>();
   readonly #pings = new Map<number, (rtt: number) => void>();
   #idleTimer: ReturnType<typeof setInterval> | undefined = undefined;
   #framesReceived = 0;
@@ -242,6 +204,13 @@ export class Session implements ProxyHost, DecodeContext {
     this.#imports = new ImportTable((id, count) =>
       this.#queueRelease(id, count)
     );
+    this.#dispatcher = new Dispatcher(this, {
+      root: options.root,
+      maxInFlight: options.maxInFlight,
+      exports: this.#exports,
+      encoder: this.#encoder,
+      writer: this.#writer,
+    });
     this.#rootProxy = makeRefProxy(this, 0, null, false);
     this.#closedPromise = new Promise((resolve) =>
       this.#resolveClosed = resolve
@@ -312,14 +281,14 @@ export class Session implements ProxyHost, DecodeContext {
       exports: this.#exports.size,
       imports: this.#imports.size,
       pendingCalls: this.#calls.size,
-      inFlight: this.#incoming.size,
-      held: this.#held.size,
+      inFlight: this.#dispatcher.inFlight,
+      held: this.#dispatcher.held,
     };
   }
 
   /** Resolves once every incoming call has settled (or the session closed). */
   idle(): Promise<void> {
-    return this.#idle.wait(this.#incoming.size > 0 && !this.#closed);
+    return this.#dispatcher.idle();
   }
 
   // ---------------------------------------------------------------- reading
@@ -426,14 +395,14 @@ export class Session implements ProxyHost, DecodeContext {
     }
     switch (message[0]) {
       case Kind.REQUEST:
-        return this.#onRequest(message);
+        return this.#dispatcher.onRequest(message, this.#unknownReturn);
       case Kind.RESPONSE:
       case Kind.ERROR:
         return this.#onAnswer(message);
       case Kind.CANCEL:
-        return this.#onCancel(message);
+        return this.#dispatcher.onCancel(message);
       case Kind.RELEASE:
-        return this.#onRelease(message);
+        return this.#dispatcher.onRelease(message);
       case Kind.PING:
         if (!isId(message[1])) {
           throw new ProtocolError("Cannot handle PING: bad id");
@@ -459,323 +428,6 @@ export class Session implements ProxyHost, DecodeContext {
         );
     }
   }
-
-  // ---------------------------------------------------- serving the peer
-
-  #onRequest(message: unknown[]): void {
-    const [, id, target, op, path, payload, hold] = message;
-    if (!isId(id)) throw new ProtocolError("Cannot handle REQUEST: bad id");
-    if (
-      message.length !== 7 || typeof target !== "number" ||
-      !Number.isSafeInteger(target) ||
-      !Number.isInteger(op) || (op as number) < Op.GET ||
-      (op as number) > Op.DIR || !isPath(path) ||
-      typeof hold !== "boolean" ||
-      (op === Op.CALL && !Array.isArray(payload))
-    ) {
-      throw new ProtocolError(
-        `Cannot handle REQUEST ${id}: expected [REQUEST, id, target, op, path, payload, hold]`,
-      );
-    }
-    if (this.#incoming.has(id)) {
-      throw new ProtocolError(
-        `Cannot handle REQUEST ${id}: that id is already in flight`,
-      );
-    }
-    if (this.#incoming.size >= this.#options.maxInFlight) {
-      throw new ProtocolError(
-        `${this.label} exceeded maxInFlight: more than ${this.#options.maxInFlight} requests in flight`,
-      );
-    }
-    if (this.#abandoned.size >= this.#options.maxInFlight) {
-      // Not the peer's fault: this side's handlers ignore cancellation.
-      return this.#refuseForAbandoned(id);
-    }
-    if (hold && this.#held.size >= MAX_HELD) {
-      throw new ProtocolError(
-        `${this.label} asked to hold more than ${MAX_HELD} results for pipelining`,
-      );
-    }
-    const call: IncomingCall = {
-      controller: null,
-      cancelled: false,
-      connection: this.handle,
-    };
-    this.#incoming.set(id, call);
-    let result: unknown;
-    // Set when the answer waits for a held result: the answer, boxed.
-    let pending: Promise<Boxed> | null = null;
-    try {
-      if (this.#unknownReturn !== null) {
-        throw new ReferenceError(
-          `Cannot find ref #${this.#unknownReturn} sent back by ${this.label}: it was released or never exported`,
-        );
-      }
-      if (target < 0) {
-        const base = this.#held.get(-target);
-        if (base === undefined) {
-          throw new ReferenceError(
-            `Cannot pipeline on request ${-target}: its result is not held`,
-          );
-        }
-        pending = base.then((held) =>
-          awaitResult(this.#apply(held.value, op as Op, path, payload, call))
-        );
-      } else {
-        result = this.#apply(
-          this.#targetObject(target),
-          op as Op,
-          path,
-          payload,
-          call,
-        );
-      }
-    } catch (error) {
-      pending = Promise.reject(error);
-    }
-    if (hold) {
-      const held = pending ?? awaitResult(result);
-      // Its failure is reported in this request's ERROR answer.
-      held.catch(() => {});
-      this.#held.set(id, held);
-    }
-    // Only a promise of the handler's, never a thenable of the peer's, is
-    // awaited: see isAwaitable.
-    if (pending !== null) {
-      pending.then(
-        (held) => this.#answer(id, call, held.value),
-        (error) => this.#answerError(id, call, error),
-      );
-    } else if (isAwaitable(result)) {
-      result.then(
-        (value) => this.#answer(id, call, value),
-        (error) => this.#answerError(id, call, error),
-      );
-    } else {
-      this.#answer(id, call, result);
-    }
-  }
-
-  #targetObject(target: number): object {
-    if (target === 0) {
-      if (this.#options.root === null) {
-        throw new ReferenceError(
-          `Cannot reach root: this side of ${this.label} serves no root object`,
-        );
-      }
-      return this.#options.root;
-    }
-    const object = this.#exports.get(target);
-    if (object === undefined) {
-      throw new ReferenceError(
-        `Cannot find ref #${target}: it was released or never exported to ${this.label}`,
-      );
-    }
-    return object;
-  }
-
-  /** Applies one operation through the exposure policy: the only way in. */
-  #apply(
-    object: unknown,
-    op: Op,
-    path: readonly string[],
-    payload: unknown,
-    call: IncomingCall,
-  ): unknown {
-    const last = path.length - 1;
-    if (last < 0 && op === Op.GET) return object;
-    let owner = object;
-    for (let i = 0;; i++) {
-      // Another connection's netref, forwarded to the peer (or reached
-      // through a member): the rest of the operation is relayed to it.
-      const forwarded = proxyState(owner);
-      if (forwarded !== undefined) {
-        return relay(
-          forwarded,
-          op,
-          i === 0 ? path : path.slice(i),
-          payload,
-          controllerOf(call).signal,
-        );
-      }
-      if (i >= last) break;
-      owner = this.#member(owner, path[i], "read");
-    }
-    switch (op) {
-      case Op.GET: {
-        const value = this.#member(owner, path[last], "read");
-        // A method read on its own stays bound to its object; a netref is
-        // forwarded as itself.
-        return typeof value === "function" && !isPlainData(owner as object) &&
-            proxyState(value) === undefined
-          ? value.bind(owner)
-          : value;
-      }
-      case Op.SET:
-        if (last < 0) {
-          throw new TypeError("Cannot set: the request names no member");
-        }
-        this.#check(owner, path[last], "write");
-        (owner as Record<string, unknown>)[path[last]] = payload;
-        return undefined;
-      case Op.CALL: {
-        const fn = last < 0 ? object : this.#member(owner, path[last], "read");
-        if (typeof fn !== "function") {
-          throw new TypeError(
-            `Cannot call '${path.join(".") || "ref"}': it is ${
-              fn === null ? "null" : typeof fn
-            }, not a function`,
-          );
-        }
-        if (last >= 0) {
-          const forwarded = proxyState(fn);
-          if (forwarded !== undefined) {
-            return relay(
-              forwarded,
-              op,
-              [],
-              payload,
-              controllerOf(call).signal,
-            );
-          }
-        }
-        const self = last < 0 ? undefined : owner;
-        return applyInCall(
-          call,
-          fn as (...args: never[]) => unknown,
-          self,
-          payload as unknown[],
-        );
-      }
-      default: {
-        const listed = last < 0
-          ? object
-          : this.#member(owner, path[last], "read");
-        const forwarded = proxyState(listed);
-        return forwarded === undefined
-          ? listMembers(listed)
-          : relay(forwarded, op, [], null, controllerOf(call).signal);
-      }
-    }
-  }
-
-  #check(owner: unknown, name: string, use: "read" | "write"): void {
-    if (
-      (typeof owner !== "object" && typeof owner !== "function") ||
-      owner === null
-    ) {
-      throw new TypeError(
-        `Cannot ${use} '${name}' of ${owner === null ? "null" : typeof owner}`,
-      );
-    }
-    checkMember(owner, name, use);
-  }
-
-  #member(owner: unknown, name: string, use: "read"): unknown {
-    this.#check(owner, name, use);
-    return (owner as Record<string, unknown>)[name];
-  }
-
-  #answer(id: number, call: IncomingCall, value: unknown): void {
-    if (this.#incoming.get(id) === call) this.#endIncoming(id);
-    if (call.cancelled || this.#closed) return this.#finishCancelled(call);
-    let payload: OutgoingFrame;
-    const encoder = this.#encoder;
-    encoder.begin();
-    try {
-      payload = encoder.finish([
-        Kind.RESPONSE,
-        id,
-        encoder.lowerValue(value, "result"),
-      ]);
-    } catch (error) {
-      encoder.abort();
-      return this.#answerError(id, call, error);
-    }
-    this.#writer.enqueue(payload);
-  }
-
-  #answerError(id: number, call: IncomingCall, error: unknown): void {
-    if (this.#incoming.get(id) === call) this.#endIncoming(id);
-    if (call.cancelled || this.#closed) return this.#finishCancelled(call);
-    let payload: OutgoingFrame;
-    const encoder = this.#encoder;
-    encoder.begin();
-    try {
-      payload = encoder.finish([Kind.ERROR, id, encoder.lowerError(error)]);
-    } catch (encodeError) {
-      encoder.abort();
-      payload = encodeValue([
-        Kind.ERROR,
-        id,
-        new WireError({
-          name: "Error",
-          message: `The call failed, and its error could not be sent: ${
-            errorMessage(encodeError)
-          }`,
-        }),
-      ]);
-    }
-    this.#writer.enqueue(payload);
-  }
-
-  /** A cancelled call's handler has finished: its result is dropped. */
-  #finishCancelled(call: IncomingCall): void {
-    this.#abandoned.delete(call);
-  }
-
-  /**
-   * Answers a request with an error, unserved, while maxInFlight cancelled
-   * calls still run: the connection stays open, and serves again once they
-   * finish.
-   */
-  #refuseForAbandoned(id: number): void {
-    const max = this.#options.maxInFlight;
-    this.#answerError(
-      id,
-      { controller: null, cancelled: false, connection: this.handle },
-      new RangeError(
-        `Cannot serve the call: ${this.#abandoned.size} calls that ${this.label} cancelled are still running on the server (their handlers ignore the abort signal), and at most ${max} (maxInFlight) may; try again once they finish`,
-      ),
-    );
-  }
-
-  #onCancel(message: unknown[]): void {
-    const id = message[1] as number;
-    const call = this.#incoming.get(id);
-    if (call === undefined) return; // It finished before the CANCEL arrived.
-    // Its maxInFlight place is free at once; while its handler runs on, it
-    // counts against the bound of abandoned calls instead.
-    this.#endIncoming(id);
-    this.#abandoned.add(call);
-    call.cancelled = true;
-    call.controller?.abort(
-      new DOMException(`The call was cancelled by ${this.label}`, "AbortError"),
-    );
-  }
-
-  #onRelease(message: unknown[]): void {
-    const [, refs, held] = message;
-    if (!Array.isArray(refs) || refs.length % 2 !== 0 || !Array.isArray(held)) {
-      throw new ProtocolError(
-        "Cannot handle RELEASE: expected [RELEASE, [id, count, ...], [held, ...]]",
-      );
-    }
-    for (let i = 0; i < refs.length; i += 2) {
-      if (
-        !isId(refs[i]) || !isId(refs[i + 1]) ||
-        !this.#exports.release(refs[i], refs[i + 1])
-      ) {
-        throw new ProtocolError(
-          `Cannot release ref #${refs[i]} x${
-            refs[i + 1]
-          }: more than was sent to ${this.label}`,
-        );
-      }
-    }
-    for (const id of held) this.#held.delete(id);
-  }
-
   // ------------------------------------------------------ calling the peer
 
   request(
@@ -839,7 +491,7 @@ export class Session implements ProxyHost, DecodeContext {
     let seen = this.#framesReceived;
     let silentTicks = 0;
     this.#idleTimer = setInterval(() => {
-      const busy = this.#calls.size > 0 || this.#incoming.size > 0;
+      const busy = this.#calls.size > 0 || this.#dispatcher.inFlight > 0;
       if (this.#framesReceived !== seen || busy) {
         seen = this.#framesReceived;
         silentTicks = 0;
@@ -853,11 +505,6 @@ export class Session implements ProxyHost, DecodeContext {
         );
       }
     }, period / 4);
-  }
-
-  #endIncoming(id: number): void {
-    this.#incoming.delete(id);
-    this.#idle.wake(this.#incoming.size > 0);
   }
 
   /** Gives up on a call (timeout or abort) and tells the peer to cancel it. */
@@ -1025,14 +672,7 @@ export class Session implements ProxyHost, DecodeContext {
       call.fail(error, this);
     }
     this.#pings.clear();
-    for (const call of this.#incoming.values()) {
-      call.cancelled = true;
-      call.controller?.abort(error);
-    }
-    this.#incoming.clear();
-    this.#idle.wake(false);
-    this.#abandoned.clear();
-    this.#held.clear();
+    this.#dispatcher.close(error);
     this.#exports.clear();
     this.#imports.clear();
     this.#releases.clear();

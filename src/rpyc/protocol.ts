@@ -29,14 +29,14 @@ import {
   thenableError,
   watchedResult,
 } from "../core/pending_call.ts";
+import { awaitResult } from "../core/awaiting.ts";
+import { makeRefProxy } from "../core/proxy.ts";
 import {
-  awaitResult,
   checkUsable,
-  makeRefProxy,
   type PendingResult,
   type ProxyHost,
   proxyState,
-} from "../core/proxy.ts";
+} from "../core/proxy_state.ts";
 import type {
   CallOptions,
   Connection,
