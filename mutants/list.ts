@@ -227,8 +227,8 @@ export const mutants: readonly Mutant[] = [
     area: "timeouts",
     file: "src/core/session.ts",
     original:
-      `      const busy = this.#calls.size > 0 || this.#dispatcher.inFlight > 0;`,
-    replacement: `      const busy = false;`,
+      `      busy: () => this.#calls.size > 0 || this.#dispatcher.inFlight > 0,`,
+    replacement: `      busy: () => false,`,
     breaks: "idleTimeout kills a connection whose only call is still running",
     tests: [AUTH],
   },
@@ -244,10 +244,9 @@ export const mutants: readonly Mutant[] = [
   {
     name: "ping-without-ping",
     area: "timeouts",
-    file: "src/core/session.ts",
+    file: "src/core/liveness.ts",
     original: `      this.#writer.enqueue(encodeValue([Kind.PING, id]));`,
-    replacement:
-      `      queueMicrotask(() => this.#pings.get(id)?.(performance.now()));`,
+    replacement: `      queueMicrotask(() => this.pong(id));`,
     breaks: "ping() resolves without sending a PING: a hung peer looks alive",
     tests: [CORE],
   },

@@ -23,13 +23,8 @@ import {
   encodeValue,
   splitBlobFrame,
 } from "../protocol/codec.ts";
-import { FrameDecoder, type OutgoingFrame } from "../protocol/frame.ts";
-import {
-  checkToken,
-  encodeHello,
-  type Hello,
-  readHello,
-} from "../protocol/handshake.ts";
+import type { OutgoingFrame } from "../protocol/frame.ts";
+import { checkToken, encodeHello, type Hello } from "../protocol/handshake.ts";
 import type { ByteStream } from "../transport/types.ts";
 import {
   ConnectionClosedError,
@@ -39,10 +34,14 @@ import {
   type RemoteErrorInit,
   TimeoutError,
 } from "../errors.ts";
+import { callOnClose, closedError, exportsFull } from "./closing.ts";
 import { Dispatcher, isId } from "./dispatch.ts";
 import { makeRefProxy } from "./proxy.ts";
 import type { PendingResult, ProxyHost } from "./proxy_state.ts";
 import { ExportTable, ImportTable } from "./refs.ts";
+import { ReleaseBatch } from "./releases.ts";
+import { Pings, watchIdle } from "./liveness.ts";
+import { FrameReader } from "./reader.ts";
 import { FrameDeadline } from "./frame_deadline.ts";
 import { ConnectionHandle } from "./handle.ts";
 import { MessageEncoder } from "./outbound.ts";
@@ -63,13 +62,6 @@ import type {
 
 /** Name and version this implementation announces. */
 export const IMPLEMENTATION = "netref-deno/0.1.0";
-
-/**
- * The read buffer starts small, so that idle connections cost little, and
- * doubles up to the maximum while reads fill it.
- */
-const READ_BUFFER_START_BYTES = 4 * 1024;
-const READ_BUFFER_MAX_BYTES = 64 * 1024;
 
 /**
  * How a session behaves: the connection's resolved options (each with a
@@ -131,16 +123,14 @@ export class Session implements ProxyHost, DecodeContext {
   );
   readonly #dispatcher: Dispatcher;
   readonly #frameDeadline: FrameDeadline;
-  readonly #pings = new Map<number, (rtt: number) => void>();
+  readonly #pings: Pings;
   #idleTimer: ReturnType<typeof setInterval> | undefined = undefined;
-  #framesReceived = 0;
+  readonly #reader: FrameReader;
   #nextId = 1;
 
   readonly #writer: FrameWriter;
 
-  #releases = new Map<number, number>();
-  #heldReleases: number[] = [];
-  #releaseTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  readonly #releases: ReleaseBatch;
 
   /** A returned ref id that was not found while decoding the current message. */
   #unknownReturn: number | null = null;
@@ -178,15 +168,10 @@ export class Session implements ProxyHost, DecodeContext {
       }
     });
     this.label = options.label;
-    this.#exports = new ExportTable(options.maxExports, () =>
-      // After the message being encoded has failed, not in its middle.
-      queueMicrotask(() =>
-        this.#fail(
-          new ProtocolError(
-            `${this.label} exceeded maxExports: it holds references to ${options.maxExports} objects of this side, and one more was to be sent`,
-          ),
-        )
-      ));
+    this.#exports = new ExportTable(
+      options.maxExports,
+      exportsFull(this.label, options.maxExports, (error) => this.#fail(error)),
+    );
     this.#frameDeadline = new FrameDeadline(
       options.frameTimeout,
       () =>
@@ -196,13 +181,21 @@ export class Session implements ProxyHost, DecodeContext {
           ),
         ),
     );
+    this.#reader = new FrameReader(this, {
+      stream,
+      maxFrameBytes: options.maxFrameBytes,
+      writer: this.#writer,
+      deadline: this.#frameDeadline,
+    });
     this.#encoder = new MessageEncoder(
       this.#exports,
       this,
       options.includeStack,
     );
+    this.#releases = new ReleaseBatch(this.#writer);
+    this.#pings = new Pings(this.#writer, this.label);
     this.#imports = new ImportTable((id, count) =>
-      this.#queueRelease(id, count)
+      this.#releases.ref(id, count)
     );
     this.#dispatcher = new Dispatcher(this, {
       root: options.root,
@@ -294,9 +287,8 @@ export class Session implements ProxyHost, DecodeContext {
   // ---------------------------------------------------------------- reading
 
   async #readLoop(): Promise<void> {
-    let buffer = new Uint8Array(READ_BUFFER_START_BYTES);
     try {
-      const { hello, rest } = await readHello(this.#stream, buffer, this.label);
+      const { hello, rest } = await this.#reader.hello();
       clearTimeout(this.#handshakeTimer);
       if (hello.refused !== undefined) {
         throw new ConnectionClosedError(
@@ -324,49 +316,7 @@ export class Session implements ProxyHost, DecodeContext {
       this.#sendHello(null);
       this.#resolveReady();
       if (this.#options.idleTimeout > 0) this.#watchIdle();
-      const decoder = new FrameDecoder(this.#options.maxFrameBytes);
-      const onFrame = (payload: Uint8Array, owned: boolean, blob: boolean) =>
-        this.#onFrame(payload, owned, blob);
-      if (rest.length > 0) {
-        decoder.push(rest, onFrame);
-        this.#frameDeadline.update(
-          decoder.bufferedBytes > 0,
-          this.#framesReceived,
-        );
-      }
-      while (!this.#closed) {
-        if (this.#writer.congested) {
-          this.#frameDeadline.pause();
-          await this.#writer.drained();
-          if (this.#closed) return;
-        }
-        // The rest of a large frame is read straight into place.
-        const direct = decoder.readTarget();
-        const n = await this.#stream.read(direct ?? buffer);
-        if (n === null) break;
-        if (direct !== null) {
-          decoder.commit(n, onFrame);
-          this.#frameDeadline.update(
-            decoder.bufferedBytes > 0,
-            this.#framesReceived,
-          );
-          continue;
-        }
-        decoder.push(buffer.subarray(0, n), onFrame);
-        this.#frameDeadline.update(
-          decoder.bufferedBytes > 0,
-          this.#framesReceived,
-        );
-        if (n === buffer.length && buffer.length < READ_BUFFER_MAX_BYTES) {
-          buffer = new Uint8Array(buffer.length * 2);
-        }
-      }
-      if (this.#closed) return;
-      if (decoder.bufferedBytes > 0) {
-        throw new ProtocolError(
-          `${this.label} closed the connection in the middle of a frame (${decoder.bufferedBytes} bytes of it received)`,
-        );
-      }
+      if (!(await this.#reader.run(rest))) return;
       this.close(
         new ConnectionClosedError(`${this.label} closed the connection`),
         false,
@@ -377,9 +327,9 @@ export class Session implements ProxyHost, DecodeContext {
     }
   }
 
-  #onFrame(payload: Uint8Array, owned: boolean, blob: boolean): void {
+  /** Handles one frame from the reader. */
+  onFrame(payload: Uint8Array, owned: boolean, blob: boolean): void {
     if (this.#closed) return;
-    this.#framesReceived++;
     this.#unknownReturn = null;
     let message: unknown;
     if (blob) {
@@ -410,7 +360,7 @@ export class Session implements ProxyHost, DecodeContext {
         this.#writer.enqueue(encodeValue([Kind.PONG, message[1]]));
         return;
       case Kind.PONG:
-        this.#pings.get(message[1])?.(performance.now());
+        this.#pings.pong(message[1]);
         return;
       case Kind.CLOSE:
         this.close(
@@ -428,6 +378,20 @@ export class Session implements ProxyHost, DecodeContext {
         );
     }
   }
+
+  #watchIdle(): void {
+    const period = this.#options.idleTimeout;
+    this.#idleTimer = watchIdle(period, {
+      framesReceived: () => this.#reader.framesReceived,
+      busy: () => this.#calls.size > 0 || this.#dispatcher.inFlight > 0,
+    }, () =>
+      this.#fail(
+        new ProtocolError(
+          `${this.label} was idle for ${period} ms (idleTimeout)`,
+        ),
+      ));
+  }
+
   // ------------------------------------------------------ calling the peer
 
   request(
@@ -480,33 +444,6 @@ export class Session implements ProxyHost, DecodeContext {
     return call;
   }
 
-  /**
-   * Closes the connection once the peer has sent nothing for `idleTimeout`
-   * while no call was pending either way. Checked four times per period, by
-   * counting frames rather than reading the clock on every frame: the close
-   * comes between 1 and 1.25 periods into the silence.
-   */
-  #watchIdle(): void {
-    const period = this.#options.idleTimeout;
-    let seen = this.#framesReceived;
-    let silentTicks = 0;
-    this.#idleTimer = setInterval(() => {
-      const busy = this.#calls.size > 0 || this.#dispatcher.inFlight > 0;
-      if (this.#framesReceived !== seen || busy) {
-        seen = this.#framesReceived;
-        silentTicks = 0;
-        return;
-      }
-      if (++silentTicks >= 4) {
-        this.#fail(
-          new ProtocolError(
-            `${this.label} was idle for ${period} ms (idleTimeout)`,
-          ),
-        );
-      }
-    }, period / 4);
-  }
-
   /** Gives up on a call (timeout or abort) and tells the peer to cancel it. */
   #abandon(call: PendingCall, reason: unknown): void {
     if (call.settled) return;
@@ -520,8 +457,7 @@ export class Session implements ProxyHost, DecodeContext {
   #settle(call: PendingCall): void {
     this.#calls.remove(call);
     if (call.held) {
-      this.#heldReleases.push(call.id);
-      this.#scheduleReleases();
+      this.#releases.held(call.id);
     }
   }
 
@@ -557,27 +493,10 @@ export class Session implements ProxyHost, DecodeContext {
         new ConnectionClosedError("Cannot ping: the connection is closed"),
       );
     }
-    const id = this.#nextId++;
-    const start = performance.now();
-    const timeout = options?.timeout ?? this.#options.timeout;
-    return new Promise<number>((resolve, reject) => {
-      const timer = timeout > 0 && Number.isFinite(timeout)
-        ? setTimeout(() => {
-          this.#pings.delete(id);
-          reject(
-            new TimeoutError(
-              `Ping to ${this.label} timed out after ${timeout} ms`,
-            ),
-          );
-        }, timeout)
-        : undefined;
-      this.#pings.set(id, (now) => {
-        clearTimeout(timer);
-        this.#pings.delete(id);
-        resolve(now - start);
-      });
-      this.#writer.enqueue(encodeValue([Kind.PING, id]));
-    });
+    return this.#pings.send(
+      this.#nextId++,
+      options?.timeout ?? this.#options.timeout,
+    );
   }
 
   // -------------------------------------------------------------- values
@@ -600,33 +519,6 @@ export class Session implements ProxyHost, DecodeContext {
 
   rebuildError(fields: RemoteErrorInit): unknown {
     return rebuildError(fields);
-  }
-
-  #queueRelease(id: number, count: number): void {
-    if (this.#closed) return;
-    this.#releases.set(id, (this.#releases.get(id) ?? 0) + count);
-    this.#scheduleReleases();
-  }
-
-  #scheduleReleases(): void {
-    // A timer, not a microtask: finalizers run one task each, and releases
-    // of one garbage collection should leave in one message.
-    if (this.#releaseTimer === undefined && !this.#closed) {
-      this.#releaseTimer = setTimeout(() => this.#sendReleases(), 0);
-    }
-  }
-
-  #sendReleases(): void {
-    this.#releaseTimer = undefined;
-    if (
-      this.#closed ||
-      (this.#releases.size === 0 && this.#heldReleases.length === 0)
-    ) return;
-    const refs: number[] = [];
-    for (const [id, count] of this.#releases) refs.push(id, count);
-    this.#releases.clear();
-    this.#writer.enqueue(encodeValue([Kind.RELEASE, refs, this.#heldReleases]));
-    this.#heldReleases = [];
   }
 
   // -------------------------------------------------------------- closing
@@ -654,18 +546,11 @@ export class Session implements ProxyHost, DecodeContext {
     if (this.#closed) return this.#closedPromise;
     this.#closed = true;
     clearTimeout(this.#handshakeTimer);
-    clearTimeout(this.#releaseTimer);
+    this.#releases.stop();
     this.#calls.stop();
     clearInterval(this.#idleTimer);
     this.#frameDeadline.stop();
-    const error = reason instanceof ConnectionClosedError
-      ? reason
-      : new ConnectionClosedError(
-        reason === null
-          ? `Connection to ${this.label} closed`
-          : `Connection to ${this.label} closed: ${reason.message}`,
-        reason === null ? undefined : { cause: reason },
-      );
+    const error = closedError(this.label, reason);
     this.#rejectReady(reason ?? error);
     for (const call of this.#calls.values()) {
       this.#settle(call);
@@ -675,8 +560,6 @@ export class Session implements ProxyHost, DecodeContext {
     this.#dispatcher.close(error);
     this.#exports.clear();
     this.#imports.clear();
-    this.#releases.clear();
-    this.#heldReleases = [];
     if (notifyPeer && !this.#helloSent && this.#options.acceptor) {
       // Refused before the handshake completed: the reason goes in the hello.
       this.#sendHello(reason === null ? "closed" : reason.message);
@@ -696,19 +579,7 @@ export class Session implements ProxyHost, DecodeContext {
     } catch {
       // Already closed by the peer or the transport: nothing left to release.
     }
-    // An async onDisconnect that fails is reported as one that throws.
-    const report = (hookError: unknown) =>
-      this.#options.log(
-        `onDisconnect hook failed for ${this.label}: ${
-          errorMessage(hookError)
-        }`,
-      );
-    try {
-      const done: unknown = this.#options.onClose?.(this.handle, reason);
-      if (done instanceof Promise) done.catch(report);
-    } catch (hookError) {
-      report(hookError);
-    }
+    callOnClose(this, this.#options.onClose, reason);
     this.#resolveClosed();
   }
 }
