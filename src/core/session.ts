@@ -1,7 +1,8 @@
 /**
- * One connection's engine: handshake, the read loop, the request table,
- * dispatch of incoming requests through the exposure policy, reference
- * counting, timeouts, cancellation, and coalesced writes.
+ * One connection's engine: the handshake, the switch over the peer's
+ * messages, this side's calls to the peer (their table, timeouts and
+ * cancellation), and closing. Serving the peer's requests is
+ * `dispatch.ts`'s; reading, writing, releases and pings have a module each.
  *
  * @module
  */
@@ -122,15 +123,13 @@ export class Session implements ProxyHost, DecodeContext {
       ),
   );
   readonly #dispatcher: Dispatcher;
+  readonly #reader: FrameReader;
+  readonly #writer: FrameWriter;
   readonly #frameDeadline: FrameDeadline;
+  readonly #releases: ReleaseBatch;
   readonly #pings: Pings;
   #idleTimer: ReturnType<typeof setInterval> | undefined = undefined;
-  readonly #reader: FrameReader;
   #nextId = 1;
-
-  readonly #writer: FrameWriter;
-
-  readonly #releases: ReleaseBatch;
 
   /** A returned ref id that was not found while decoding the current message. */
   #unknownReturn: number | null = null;
