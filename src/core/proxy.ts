@@ -237,13 +237,7 @@ class NetrefHandler implements ProxyHandler<object> {
 function localSymbol(state: ProxyState, key: symbol): unknown {
   switch (key) {
     case Symbol.dispose:
-      return () => {
-        if (state.mode === REF && state.entry !== null) {
-          // The root is not counted; other refs give their count back.
-          const proxy = state.entry.proxy.deref();
-          if (proxy !== undefined) state.host.release(proxy);
-        }
-      };
+      return () => releaseState(state);
     case Symbol.toPrimitive:
     case inspectKey:
     case nodeInspectKey:
@@ -343,7 +337,12 @@ export function dir(ref: unknown): Promise<MemberInfo[]> {
  * ```
  */
 export function release(ref: unknown): void {
-  const state = stateOf(ref, "release");
+  releaseState(stateOf(ref, "release"));
+}
+
+function releaseState(state: ProxyState): void {
+  // The root is not counted; other refs give their count back. Members and
+  // results hold no count of their own.
   if (state.mode === REF && state.entry !== null) {
     const proxy = state.entry.proxy.deref();
     if (proxy !== undefined) state.host.release(proxy);
