@@ -341,10 +341,7 @@ export class Dispatcher {
   }
 
   #answer(id: number, call: IncomingCall, value: unknown): void {
-    if (this.#incoming.get(id) === call) this.#endIncoming(id);
-    if (call.cancelled || this.#host.isClosed) {
-      return this.#finishCancelled(call);
-    }
+    if (!this.#finish(id, call)) return;
     let payload: OutgoingFrame;
     const encoder = this.#encoder;
     encoder.begin();
@@ -362,10 +359,7 @@ export class Dispatcher {
   }
 
   #answerError(id: number, call: IncomingCall, error: unknown): void {
-    if (this.#incoming.get(id) === call) this.#endIncoming(id);
-    if (call.cancelled || this.#host.isClosed) {
-      return this.#finishCancelled(call);
-    }
+    if (!this.#finish(id, call)) return;
     let payload: OutgoingFrame;
     const encoder = this.#encoder;
     encoder.begin();
@@ -387,9 +381,15 @@ export class Dispatcher {
     this.#writer.enqueue(payload);
   }
 
-  /** A cancelled call's handler has finished: its result is dropped. */
-  #finishCancelled(call: IncomingCall): void {
+  /**
+   * The handler of request `id` has finished. Returns false if its answer is
+   * dropped: the peer cancelled it, or the session closed.
+   */
+  #finish(id: number, call: IncomingCall): boolean {
+    if (this.#incoming.get(id) === call) this.#endIncoming(id);
+    if (!call.cancelled && !this.#host.isClosed) return true;
     this.#abandoned.delete(call);
+    return false;
   }
 
   /**
