@@ -108,7 +108,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "released-netref-usable",
     area: "refs",
-    file: "src/core/proxy.ts",
+    file: "src/core/proxy_state.ts",
     original: `  if (entry !== null && entry.released && !host.isClosed) {`,
     replacement: `  if (entry !== null && entry.released && host.isClosed) {`,
     breaks:
@@ -137,7 +137,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "every-release-closes-connection",
     area: "refs",
-    file: "src/core/session.ts",
+    file: "src/core/dispatch.ts",
     original: `        !this.#exports.release(refs[i], refs[i + 1])`,
     replacement: `        this.#exports.release(refs[i], refs[i + 1])`,
     breaks:
@@ -148,9 +148,9 @@ export const mutants: readonly Mutant[] = [
   {
     name: "max-in-flight-off-by-one",
     area: "limits",
-    file: "src/core/session.ts",
-    original: `    if (this.#incoming.size >= this.#options.maxInFlight) {`,
-    replacement: `    if (this.#incoming.size > this.#options.maxInFlight) {`,
+    file: "src/core/dispatch.ts",
+    original: `    if (this.#incoming.size >= this.#maxInFlight) {`,
+    replacement: `    if (this.#incoming.size > this.#maxInFlight) {`,
     breaks: "maxInFlight N lets N + 1 requests run",
     tests: [BAD_INPUT],
   },
@@ -166,7 +166,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "held-results-unbounded",
     area: "limits",
-    file: "src/core/session.ts",
+    file: "src/core/dispatch.ts",
     original: `    if (hold && this.#held.size >= MAX_HELD) {`,
     replacement: `    if (hold && this.#held.size >= Infinity) {`,
     breaks: "a peer can make the server hold any number of results",
@@ -194,7 +194,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "release-shape-unchecked",
     area: "limits",
-    file: "src/core/session.ts",
+    file: "src/core/dispatch.ts",
     original:
       `    if (!Array.isArray(refs) || refs.length % 2 !== 0 || !Array.isArray(held)) {`,
     replacement: `    if (!Array.isArray(refs) || !Array.isArray(held)) {`,
@@ -205,7 +205,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "held-results-never-freed",
     area: "pipelining",
-    file: "src/core/session.ts",
+    file: "src/core/dispatch.ts",
     original: `    for (const id of held) this.#held.delete(id);`,
     replacement: `    for (const id of held) void id;`,
     breaks:
@@ -215,7 +215,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "pipelined-base-wrong-id",
     area: "pipelining",
-    file: "src/core/session.ts",
+    file: "src/core/dispatch.ts",
     original: `        const base = this.#held.get(-target);`,
     replacement: `        const base = this.#held.get(target);`,
     breaks: "calls pipelined on a pending result fail",
@@ -227,8 +227,8 @@ export const mutants: readonly Mutant[] = [
     area: "timeouts",
     file: "src/core/session.ts",
     original:
-      `      const busy = this.#calls.size > 0 || this.#incoming.size > 0;`,
-    replacement: `      const busy = false;`,
+      `      busy: () => this.#calls.size > 0 || this.#dispatcher.inFlight > 0,`,
+    replacement: `      busy: () => false,`,
     breaks: "idleTimeout kills a connection whose only call is still running",
     tests: [AUTH],
   },
@@ -244,10 +244,9 @@ export const mutants: readonly Mutant[] = [
   {
     name: "ping-without-ping",
     area: "timeouts",
-    file: "src/core/session.ts",
+    file: "src/core/liveness.ts",
     original: `      this.#writer.enqueue(encodeValue([Kind.PING, id]));`,
-    replacement:
-      `      queueMicrotask(() => this.#pings.get(id)?.(performance.now()));`,
+    replacement: `      queueMicrotask(() => this.pong(id));`,
     breaks: "ping() resolves without sending a PING: a hung peer looks alive",
     tests: [CORE],
   },
@@ -266,7 +265,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "cancel-ignored",
     area: "cancel",
-    file: "src/core/session.ts",
+    file: "src/core/dispatch.ts",
     original:
       `    if (call === undefined) return; // It finished before the CANCEL arrived.`,
     replacement: `    if (call !== null) return;`,

@@ -33,7 +33,7 @@ import {
   type OutgoingFrame,
 } from "../protocol/frame.ts";
 import type { RemoteErrorInit } from "../errors.ts";
-import { type ProxyHost, proxyState } from "./proxy.ts";
+import { type ProxyHost, proxyState } from "./proxy_state.ts";
 import type { ExportTable, ForwardSource } from "./refs.ts";
 
 /** Deepest nesting of a value sent by copy; deeper is most likely a cycle. */

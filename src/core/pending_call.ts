@@ -9,7 +9,7 @@
 
 import { MSGPACK_FALSE, MSGPACK_TRUE } from "../protocol/constants.ts";
 import { errorMessage } from "../errors.ts";
-import type { PendingResult } from "./proxy.ts";
+import type { PendingResult } from "./proxy_state.ts";
 
 /** Where a call that failed while nobody waited for it is reported. */
 export interface FailureSink {

@@ -24,7 +24,7 @@
 
 import { ProtocolError } from "../errors.ts";
 import { isPlainData } from "../core/exposure.ts";
-import { proxyState } from "../core/proxy.ts";
+import { proxyState } from "../core/proxy_state.ts";
 import { dumpable } from "./brine.ts";
 import type { RpycHost } from "./protocol.ts";
 import { type BrineValue, PyFloat, PyFrozenSet, PyTuple } from "./py_values.ts";

@@ -12,12 +12,9 @@ import { type IncomingCall, runInCall } from "../core/context.ts";
 import { AccessError, ProtocolError } from "../errors.ts";
 import { describe, exposedMembers, isPlainData } from "../core/exposure.ts";
 import { DUNDER, EXPOSED_PREFIX, pyType, resolveMember } from "./policy.ts";
-import {
-  type MemberInfo,
-  type ProxyState,
-  proxyState,
-  relay,
-} from "../core/proxy.ts";
+import type { MemberInfo } from "../core/proxy.ts";
+import { type ProxyState, proxyState } from "../core/proxy_state.ts";
+import { relay } from "../core/send.ts";
 import { Op } from "../protocol/constants.ts";
 import { box, localObject, PyKwargs } from "./boxing.ts";
 import { pythonHosts } from "./netref.ts";

@@ -29,14 +29,15 @@ import {
   thenableError,
   watchedResult,
 } from "../core/pending_call.ts";
+import { awaitResult } from "../core/awaiting.ts";
+import { callOnClose, closedError, exportsFull } from "../core/closing.ts";
+import { makeRefProxy } from "../core/proxy.ts";
 import {
-  awaitResult,
   checkUsable,
-  makeRefProxy,
   type PendingResult,
   type ProxyHost,
   proxyState,
-} from "../core/proxy.ts";
+} from "../core/proxy_state.ts";
 import type {
   CallOptions,
   Connection,
@@ -152,15 +153,10 @@ export class RpycSession implements ProxyHost, RpycHost {
     this.closed = new Promise((resolve) => this.#resolveClosed = resolve);
     this.handle = new ConnectionHandle(this);
     pythonHosts.add(this);
-    this.exports = new RpycExports(options.maxExports, () =>
-      // After the message being boxed has failed, not in its middle.
-      queueMicrotask(() =>
-        this.#fail(
-          new ProtocolError(
-            `${this.label} exceeded maxExports: it holds references to ${options.maxExports} objects of this side, and one more was to be sent`,
-          ),
-        )
-      ));
+    this.exports = new RpycExports(
+      options.maxExports,
+      exportsFull(this.label, options.maxExports, (error) => this.#fail(error)),
+    );
     // RPyC has no cancellation: a request given up on is only forgotten,
     // and its late reply dropped (after giving back what it carries).
     this.#calls = new CallTable(
@@ -554,14 +550,7 @@ export class RpycSession implements ProxyHost, RpycHost {
       );
     }
     this.#closed = true;
-    const error = reason instanceof ConnectionClosedError
-      ? reason
-      : new ConnectionClosedError(
-        reason === null
-          ? `Connection to ${this.label} closed`
-          : `Connection to ${this.label} closed: ${reason.message}`,
-        reason === null ? undefined : { cause: reason },
-      );
+    const error = closedError(this.label, reason);
     this.#calls.stop();
     for (const call of this.#calls.values()) {
       this.#calls.remove(call);
@@ -576,19 +565,7 @@ export class RpycSession implements ProxyHost, RpycHost {
     this.exports.clear();
     this.#imports.clear();
     await this.#link.close(1000);
-    // An async onDisconnect that fails is reported as one that throws.
-    const report = (hookError: unknown) =>
-      this.log(
-        `onDisconnect hook failed for ${this.label}: ${
-          errorMessage(hookError)
-        }`,
-      );
-    try {
-      const done: unknown = this.#options.onClose?.(this.handle, reason);
-      if (done instanceof Promise) done.catch(report);
-    } catch (hookError) {
-      report(hookError);
-    }
+    callOnClose(this, this.#options.onClose, reason);
     this.#resolveClosed();
   }
 }
