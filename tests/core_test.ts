@@ -172,15 +172,15 @@ Deno.test("inherited exposed members are reachable", async () => {
   assert.equal(await h.client.root.inherited(), "from base");
 });
 
-Deno.test("dir() lists exactly the exposed members with their kinds", async () => {
+Deno.test("dir() lists exactly the exposed members with their kinds, and methods' parameter names", async () => {
   await using h = await harness(RichService);
   const members = await dir(h.client.root);
   assert.deepEqual(members, [
-    { name: "add", kind: "method" },
+    { name: "add", kind: "method", params: ["a", "b"] },
     { name: "data", kind: "field" },
-    { name: "echo", kind: "method" },
-    { name: "fail", kind: "method" },
-    { name: "inherited", kind: "method" },
+    { name: "echo", kind: "method", params: ["value"] },
+    { name: "fail", kind: "method", params: [] },
+    { name: "inherited", kind: "method", params: [] },
     { name: "settings", kind: "field" },
   ]);
   const settings = await dir(h.client.root.settings);

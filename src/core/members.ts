@@ -6,6 +6,7 @@
  */
 
 import { exposedMembers, isPlainData } from "./exposure.ts";
+import { describeParams } from "./params.ts";
 import type { MemberInfo } from "./proxy.ts";
 
 /** The members a peer may see of `object`, for DIR. */
@@ -19,18 +20,26 @@ export function listMembers(object: unknown): MemberInfo[] {
   if (isPlainData(object)) {
     for (const name of Object.keys(object)) {
       const value = (object as Record<string, unknown>)[name];
-      members.push({
-        name,
-        kind: typeof value === "function" ? "method" : "getter",
-      });
+      members.push(
+        typeof value === "function"
+          ? { name, kind: "method", ...describeParams(value) }
+          : { name, kind: "getter" },
+      );
     }
   } else {
     for (const [name, access] of exposedMembers(object)) {
+      if (access.method) {
+        const method = (object as Record<string, unknown>)[name];
+        members.push(
+          typeof method === "function"
+            ? { name, kind: "method", ...describeParams(method) }
+            : { name, kind: "method" },
+        );
+        continue;
+      }
       members.push({
         name,
-        kind: access.method
-          ? "method"
-          : access.read && access.write
+        kind: access.read && access.write
           ? "field"
           : access.read
           ? "getter"

@@ -298,6 +298,17 @@ export interface MemberInfo {
   name: string;
   /** `method`, `field` (read and write), `getter` (read only) or `setter` (write only). */
   kind: "method" | "field" | "getter" | "setter";
+  /**
+   * A method's parameter names, as its source declares them (`...rest` for
+   * a rest parameter, `{a, b}` for a destructured one); absent where the
+   * source does not show them, or the peer did not say.
+   */
+  params?: string[];
+  /**
+   * A method's arity (`Function.length`), given instead of `params` where
+   * the source does not show the names (native or bound functions).
+   */
+  arity?: number;
 }
 
 /**
