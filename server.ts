@@ -29,9 +29,18 @@
 
 import type { ServiceSource } from "./mod.ts";
 import { TestService } from "./examples/test_service.ts";
-import { parseCommandLine, UsageError } from "./src/cli/args.ts";
+import {
+  type OutputSettings,
+  parseCommandLine,
+  UsageError,
+} from "./src/cli/args.ts";
+import {
+  EXIT_CODES,
+  formatFailure,
+  scanErrorFormat,
+} from "./src/cli/failure.ts";
 import { usage } from "./src/cli/usage.ts";
-import { runCall } from "./src/cli/call.ts";
+import { type ClientOutput, runCall } from "./src/cli/call.ts";
 import { runInspect } from "./src/cli/inspect.ts";
 import { runServe } from "./src/cli/serve.ts";
 import { runList, runRegistry } from "./src/cli/registry.ts";
@@ -104,8 +113,10 @@ export interface MainOptions {
  * @param args The command-line arguments, without the program name.
  * @param options The services to serve by default, the program name and
  *   version, for programs that embed the CLI.
- * @returns 0 on success, 1 on a failure (reported on stderr), 2 on a usage
- *   error (reported with the usage on stderr).
+ * @returns 0 on success; on a failure, reported on stderr, the exit code
+ *   of its class: 1 other failure, 2 usage error (printed with the usage),
+ *   3 connection, 4 remote error, 5 timeout, 6 access refused (see
+ *   `netref help` and docs/cli.md).
  * @throws {TypeError} If `options.services` holds something that is neither
  *   a class nor an object.
  *
@@ -156,14 +167,28 @@ export async function main(
     invocation = parseCommandLine(args);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
+    if (scanErrorFormat(args) === "json") {
+      console.error(formatFailure(program, "json", error.message, "usage"));
+      return EXIT_CODES.usage;
+    }
     const command = error.command === undefined ? "" : ` ${error.command}`;
     console.error(
       `${program}${command}: ${error.message}\n\n${
         usage(error.command, texts)
       }`,
     );
-    return 2;
+    return EXIT_CODES.usage;
   }
+  // What call, inspect and list print: --quiet drops the result, --format
+  // sets the form of the error line.
+  const client = (settings: OutputSettings): ClientOutput => ({
+    out: settings.quiet ? () => {} : out,
+    log,
+    fail: (message, kind) => {
+      console.error(formatFailure(program, settings.format, message, kind));
+      return EXIT_CODES[kind];
+    },
+  });
   switch (invocation.command) {
     case "version":
       out(version);
@@ -174,13 +199,13 @@ export async function main(
     case "serve":
       return await runServe(invocation, defaults, { program, out, log });
     case "call":
-      return await runCall(invocation, { out, log });
+      return await runCall(invocation, client(invocation.output));
     case "inspect":
-      return await runInspect(invocation, { out, log });
+      return await runInspect(invocation, client(invocation.output));
     case "registry":
       return await runRegistry(invocation, { program, out, log });
     case "list":
-      return await runList(invocation, { out, log });
+      return await runList(invocation, client(invocation.output));
   }
 }
 

@@ -40,6 +40,8 @@ export interface CliOptions {
   env?: Record<string, string>;
   /** Permissions to grant besides {@linkcode PERMISSIONS}. */
   permissions?: readonly string[];
+  /** What to write to its stdin (else stdin is empty). */
+  stdin?: string;
 }
 
 /**
@@ -49,6 +51,7 @@ export interface CliOptions {
  * @param args Its arguments.
  * @param ms The time limit.
  * @param env Environment variables to add.
+ * @param stdin What to write to its stdin, if anything.
  * @returns Its exit code and output.
  */
 export async function runProgram(
@@ -56,15 +59,22 @@ export async function runProgram(
   args: readonly string[],
   ms = 30_000,
   env?: Record<string, string>,
+  stdin?: string,
 ): Promise<Output> {
-  const output = await new Deno.Command(command, {
+  const child = new Deno.Command(command, {
     args: [...args],
     env,
-    stdin: "null",
+    stdin: stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(ms),
-  }).output();
+  }).spawn();
+  if (stdin !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin));
+    await writer.close();
+  }
+  const output = await child.output();
   const decoder = new TextDecoder();
   return {
     code: output.code,
@@ -99,6 +109,7 @@ export function runCliWith(
     ["run", ...PERMISSIONS, ...options.permissions ?? [], CLI, ...args],
     30_000,
     options.env,
+    options.stdin,
   );
 }
 

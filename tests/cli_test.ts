@@ -177,6 +177,16 @@ Deno.test("a bad flag, command or value prints usage on stderr and exits 2", asy
       /expected host:port, unix:PATH, ws:\/\/ or wss:\/\//,
     ],
     [["list", "netref://127.0.0.1:1", "a/b"], /Cannot use service name/],
+    [["call", "h", "foo", "--format", "xml"], /--format must be text or json/],
+    [["call", "h", "foo", "1", "-d", "[2]"], /with --data, the arguments/],
+    [
+      ["call", "h", "foo", "--data", "{}"],
+      /expected a JSON array of them, as \[1, "two"\], got object/,
+    ],
+    [
+      ["call", "h", "foo", "-d", "[1,"],
+      /Cannot parse the arguments from --data/,
+    ],
   ];
   const outputs = await Promise.all(cases.map(([args]) => runCli(...args)));
   outputs.forEach(({ code, stdout, stderr }, i) => {
@@ -299,7 +309,7 @@ Deno.test("netref serve warns when a service exposes nothing, as with decorators
     /warning: .*cli_other_copy\.ts#OtherCopy exposes nothing: .* imports another copy or version of netref/,
   );
   const { code, stderr } = await runCli("call", server.address, "foo");
-  assert.equal(code, 1);
+  assert.equal(code, 6);
   assert.match(
     stderr,
     /AccessError: Cannot access 'foo' of OtherCopy: it is not @exposed/,
@@ -413,31 +423,31 @@ Deno.test("netref call and inspect reach several services served under one root"
   });
 
   await t.step(
-    "a remote error exits 1 with its message on stderr",
+    "a remote error exits 4 with its message on stderr, a member not exposed or not readable 6",
     async () => {
       const [thrown, hidden, writeOnly] = await Promise.all([
         call("calc.divide", "1", "0"),
         call("calc.internal"),
         call("calc.secretOnly"),
       ]);
-      assert.equal(thrown.code, 1);
+      assert.equal(thrown.code, 4);
       assert.equal(thrown.stdout, "");
       assert.equal(
         thrown.stderr,
         "netref: RemoteError: RangeError: Cannot divide by zero\n",
       );
-      assert.equal(hidden.code, 1);
+      assert.equal(hidden.code, 6);
       assert.match(
         hidden.stderr,
         /AccessError: Cannot access 'internal' of Calculator: it is not @exposed/,
       );
-      assert.equal(writeOnly.code, 1);
+      assert.equal(writeOnly.code, 6);
       assert.match(writeOnly.stderr, /exposed for writing only/);
     },
   );
 
   await t.step(
-    "inspect lists members and their kinds, at the root and along a path",
+    "inspect lists members, their kinds and methods' parameters, at the root and along a path",
     async () => {
       const [root, calc, counter, json] = await Promise.all([
         runCli("inspect", server.address),
@@ -454,21 +464,21 @@ Deno.test("netref call and inspect reach several services served under one root"
       assert.equal(
         calc.stdout.split("\n").slice(1).join("\n"),
         [
-          "  add          method",
-          "  divide       method",
-          "  echo         method",
-          "  makeCounter  method",
+          "  add          method (a, b)",
+          "  divide       method (a, b)",
+          "  echo         method (value)",
+          "  makeCounter  method ()",
           "  secretOnly   setter",
           "  settings     field",
-          "  types        method",
-          "  values       method",
+          "  types        method (...args)",
+          "  values       method ()",
           "",
         ].join("\n"),
       );
       assert.match(counter.stdout, /^root\.calc\.makeCounter\(\) \(/);
       assert.match(
         counter.stdout,
-        /\n {2}count {6}getter\n {2}increment {2}method\n$/,
+        /\n {2}count {6}getter\n {2}increment {2}method \(by\)\n$/,
       );
       assert.deepEqual(JSON.parse(json.stdout), [
         { name: "sizes", kind: "getter" },
@@ -477,20 +487,219 @@ Deno.test("netref call and inspect reach several services served under one root"
     },
   );
 
-  await t.step("call and inspect exit 1 when nothing listens", async () => {
+  await t.step("call and inspect exit 3 when nothing listens", async () => {
     const port = await freePort();
     const [calling, inspecting] = await Promise.all([
       runCli("call", `127.0.0.1:${port}`, "foo"),
       runCli("inspect", `127.0.0.1:${port}`),
     ]);
     for (const { code, stderr } of [calling, inspecting]) {
-      assert.equal(code, 1);
+      assert.equal(code, 3);
       assert.match(
         stderr,
         new RegExp(`Cannot connect to 127\\.0\\.0\\.1:${port}: .*refused`, "i"),
       );
     }
   });
+
+  assert.equal(await server.stop(), 0);
+});
+
+Deno.test("netref help documents every exit code and the JSON error line", async () => {
+  const [whole, call, inspect, list] = await Promise.all([
+    runCli("help"),
+    runCli("call", "--help"),
+    runCli("inspect", "--help"),
+    runCli("list", "--help"),
+  ]);
+  for (
+    const line of [
+      /^ {2}1 {2}other failure/m,
+      /^ {2}2 {2}usage/m,
+      /^ {2}3 {2}connection/m,
+      /^ {2}4 {2}remote error/m,
+      /^ {2}5 {2}timeout/m,
+      /^ {2}6 {2}access/m,
+      /\{"error":"<message>","code":"usage\|connection\|remote\|timeout\|access\|failure"\}/,
+    ]
+  ) assert.match(whole.stdout, line);
+  assert.match(call.stdout, /-d, --data JSON\|@/);
+  for (const { stdout } of [call, inspect, list]) {
+    assert.match(stdout, /-q, --quiet/);
+    assert.match(stdout, /--format FORMAT/);
+  }
+  assert.match(inspect.stdout, /--json/);
+  assert.match(list.stdout, /--json/);
+});
+
+Deno.test("netref call, inspect and list are scriptable: --data, --quiet, --format json and an exit code per class of failure", async (t) => {
+  await using server = await ServeProcess.serve(
+    "--service",
+    `${SERVICES}#Calculator`,
+    "--service",
+    `${SERVICES}#Sleeper`,
+  );
+  const call = (...args: string[]) => runCli("call", server.address, ...args);
+  const withStdin = (stdin: string, ...args: string[]) =>
+    runCliWith({ stdin }, "call", server.address, ...args);
+
+  await t.step(
+    "-d @ reads the arguments from stdin as a JSON array, -d takes the array itself",
+    async () => {
+      const [piped, inline, none, tagged] = await Promise.all([
+        withStdin("[1, 2]\n", "calc.add", "-d", "@"),
+        call("calc.add", "--data", "[3, 4]"),
+        call("calc.values", "-d", "[]", "--compact"),
+        withStdin('[{"$bigint":"12"}]', "calc.types", "--data", "@"),
+      ]);
+      assert.equal(piped.code, 0, piped.stderr);
+      assert.equal(piped.stdout, "3\n");
+      assert.equal(inline.stdout, "7\n");
+      assert.equal(none.code, 0, none.stderr);
+      assert.match(none.stdout, /^\{"big":/);
+      assert.equal(tagged.stdout, '[\n  "bigint:12"\n]\n');
+    },
+  );
+
+  await t.step(
+    "stdin that is not a JSON array is a usage error, exit 2",
+    async () => {
+      const [text, object] = await Promise.all([
+        withStdin("one two", "calc.add", "-d", "@"),
+        withStdin('{"a": 1}', "calc.add", "-d", "@"),
+      ]);
+      assert.equal(text.code, 2);
+      assert.match(
+        text.stderr,
+        /^netref: Cannot parse the arguments from stdin as JSON/,
+      );
+      assert.equal(object.code, 2);
+      assert.match(object.stderr, /expected a JSON array of them/);
+    },
+  );
+
+  await t.step(
+    "--quiet prints no result, and the exit code still tells",
+    async () => {
+      const [ok, thrown, listed] = await Promise.all([
+        call("calc.add", "1", "2", "--quiet"),
+        call("calc.divide", "1", "0", "-q"),
+        runCli("inspect", server.address, "-q"),
+      ]);
+      assert.deepEqual([ok.code, ok.stdout, ok.stderr], [0, "", ""]);
+      assert.equal(thrown.code, 4);
+      assert.equal(thrown.stdout, "");
+      assert.match(thrown.stderr, /Cannot divide by zero/);
+      assert.deepEqual([listed.code, listed.stdout], [0, ""]);
+    },
+  );
+
+  await t.step("a call past --timeout exits 5", async () => {
+    const { code, stdout, stderr } = await call(
+      "slow.sleep",
+      "5000",
+      "--timeout",
+      "200ms",
+    );
+    assert.equal(code, 5, stderr);
+    assert.equal(stdout, "");
+    assert.match(stderr, /^netref: TimeoutError: /);
+  });
+
+  await t.step(
+    "--format json prints each failure as one JSON line on stderr, with its class as code",
+    async () => {
+      const port = await freePort();
+      const cases: [string[], number, string, RegExp][] = [
+        [
+          ["call", server.address, "calc.add", "--bogus"],
+          2,
+          "usage",
+          /unknown option '--bogus'/,
+        ],
+        [
+          ["call", `127.0.0.1:${port}`, "foo"],
+          3,
+          "connection",
+          /^Cannot connect to 127\.0\.0\.1:\d+: .*refused/i,
+        ],
+        [
+          ["call", server.address, "calc.divide", "1", "0"],
+          4,
+          "remote",
+          /^RemoteError: RangeError: Cannot divide by zero$/,
+        ],
+        [
+          ["call", server.address, "slow.sleep", "5000", "--timeout", "200ms"],
+          5,
+          "timeout",
+          /^TimeoutError: /,
+        ],
+        [
+          ["call", server.address, "calc.internal"],
+          6,
+          "access",
+          /^AccessError: Cannot access 'internal'/,
+        ],
+        [
+          ["inspect", server.address, "--tls-ca", "/nonexistent/ca.pem"],
+          1,
+          "failure",
+          /^Cannot read --tls-ca \/nonexistent\/ca\.pem/,
+        ],
+        [
+          ["list", `netref://127.0.0.1:${port}`],
+          3,
+          "connection",
+          /^Cannot reach registry netref:\/\/127\.0\.0\.1:\d+/,
+        ],
+      ];
+      const outputs = await Promise.all(
+        cases.map(([args]) => runCli(...args, "--format", "json")),
+      );
+      outputs.forEach(({ code, stdout, stderr }, i) => {
+        const [args, exit, kind, message] = cases[i];
+        const what = args.join(" ");
+        assert.equal(code, exit, `${what}: ${stderr}`);
+        assert.equal(stdout, "", what);
+        assert.match(stderr, /^[^\n]*\n$/, `${what}: one line`);
+        const parsed = JSON.parse(stderr);
+        assert.deepEqual(Object.keys(parsed), ["error", "code"], what);
+        assert.equal(parsed.code, kind, what);
+        assert.match(parsed.error, message, what);
+      });
+    },
+  );
+
+  await t.step(
+    "inspect --json gives methods' parameter names, or their arity where the source hides them",
+    async () => {
+      const [calc, slow, text] = await Promise.all([
+        runCli("inspect", server.address, "calc", "--json"),
+        runCli("inspect", server.address, "slow", "--json"),
+        runCli("inspect", server.address, "slow"),
+      ]);
+      assert.equal(calc.code, 0, calc.stderr);
+      const members = JSON.parse(calc.stdout);
+      assert.deepEqual(members[0], {
+        name: "add",
+        kind: "method",
+        params: ["a", "b"],
+      });
+      assert.deepEqual(
+        members.find((m: { name: string }) => m.name === "settings"),
+        { name: "settings", kind: "field" },
+      );
+      assert.deepEqual(JSON.parse(slow.stdout), [
+        { name: "label", kind: "method", arity: 2 },
+        { name: "sleep", kind: "method", params: ["ms"] },
+      ]);
+      assert.match(
+        text.stdout,
+        /\n {2}label {2}method \(2 parameters\)\n {2}sleep {2}method \(ms\)\n$/,
+      );
+    },
+  );
 
   assert.equal(await server.stop(), 0);
 });
@@ -538,7 +747,7 @@ Deno.test("a second signal during the shutdown closes everything at once, exit c
   assert.ok(Date.now() - started < 10_000, "did not wait for the call");
   assert.match(server.stderr, /SIGINT again: closing every connection now/);
   const call = await calling;
-  assert.equal(call.code, 1);
+  assert.equal(call.code, 3);
   assert.match(call.stderr, /ConnectionClosedError/);
 });
 
@@ -546,7 +755,7 @@ Deno.test("--max-connections 1 refuses a second client with the reason", async (
   await using server = await ServeProcess.serve("--max-connections", "1");
   await using first = await connect("127.0.0.1", server.port);
   const second = await runCli("call", server.address, "foo");
-  assert.equal(second.code, 1);
+  assert.equal(second.code, 3);
   assert.match(
     second.stderr,
     /refused the connection: the server is at its limit of 1 connections/,
@@ -673,17 +882,17 @@ Deno.test("serve --token-env refuses clients without the secret; call and inspec
     withEnv("call", server.address, "foo", "--token-env", "NETREF_TEST_EMPTY"),
     withEnv("serve", "--port", "0", "--token-env", "NETREF_TEST_EMPTY"),
   ]);
-  assert.equal(none.code, 1);
+  assert.equal(none.code, 3);
   assert.match(
     none.stderr,
     /refused the connection: authentication failed: this server requires a token, and none was sent/,
   );
-  assert.equal(wrong.code, 1);
+  assert.equal(wrong.code, 3);
   assert.match(wrong.stderr, /authentication failed: the token does not match/);
   assert.equal(right.code, 0, right.stderr);
   assert.equal(right.stdout, '"foo"\n');
   assert.equal(listed.code, 0, listed.stderr);
-  assert.match(listed.stdout, /\n {2}foo +method\n/);
+  assert.match(listed.stdout, /\n {2}foo +method \(\)\n/);
   for (const output of [empty, emptyServe]) {
     assert.equal(output.code, 2);
     assert.match(
@@ -762,21 +971,21 @@ Deno.test({
       ]);
       assert.equal(trusted.code, 0, trusted.stderr);
       assert.equal(trusted.stdout, '"foo"\n');
-      assert.equal(systemCas.code, 1);
+      assert.equal(systemCas.code, 3);
       assert.match(
         systemCas.stderr,
         /the TLS handshake failed: invalid peer certificate: UnknownIssuer/,
       );
-      assert.equal(plain.code, 1);
+      assert.equal(plain.code, 3);
       assert.match(
         plain.stderr,
         /ProtocolError: .*did not send the netref magic/,
       );
       assert.equal(withCert.code, 0, withCert.stderr);
       assert.equal(withCert.stdout, '"foo"\n');
-      assert.equal(withoutCert.code, 1);
+      assert.equal(withoutCert.code, 3);
       assert.match(withoutCert.stderr, /it requires a client certificate/);
-      assert.equal(strangerCert.code, 1);
+      assert.equal(strangerCert.code, 3);
       assert.match(
         strangerCert.stderr,
         /did not accept this client's certificate/,
@@ -859,7 +1068,9 @@ Deno.test("serve --websocket serves ws://HOST:PORT/ to call and inspect, logs co
   assert.equal(inspected.code, 0, inspected.stderr);
   assert.match(
     inspected.stdout,
-    new RegExp(`at ws://127\\.0\\.0\\.1:\\d+/\\)\\n {2}sleep +method\\n`),
+    new RegExp(
+      `at ws://127\\.0\\.0\\.1:\\d+/\\)\\n {2}label +method \\(2 parameters\\)\\n {2}sleep +method \\(ms\\)\\n`,
+    ),
   );
   // An http:// URL names the same WebSocket endpoint, as in browsers.
   const overHttp = await runCli(
@@ -915,10 +1126,19 @@ Deno.test("netref registry, serve --register and list: servers announce their se
     table.trim().split("\n").slice(1).map((line) =>
       line.split(/ +/).slice(0, 3)
     );
-  const [both, onlyTest] = await Promise.all([
+  const [both, onlyTest, json] = await Promise.all([
     runCli("list", url),
     runCli("list", url, "test"),
+    runCli("list", url, "test", "--json"),
   ]);
+  assert.equal(json.code, 0, json.stderr);
+  assert.deepEqual(JSON.parse(json.stdout), [{
+    name: "test",
+    id: test.address,
+    hostname: "127.0.0.1",
+    port: test.port,
+    metadata: {},
+  }]);
   assert.equal(both.code, 0, both.stderr);
   assert.match(both.stdout, /^SERVICE +ID +ADDRESS +METADATA\n/);
   assert.deepEqual(rows(both.stdout), [
@@ -943,7 +1163,7 @@ Deno.test("netref registry, serve --register and list: servers announce their se
   assert.equal(await registry.stop(), 0);
   assert.match(registry.stderr, /netref: stopped\n$/);
   const gone = await runCli("list", url);
-  assert.equal(gone.code, 1);
+  assert.equal(gone.code, 3);
   assert.match(
     gone.stderr,
     /Cannot reach registry netref:\/\/127\.0\.0\.1:\d+/,

@@ -12,7 +12,8 @@ import { parseRegistryUrl } from "../registry/url.ts";
 import { checkName } from "../registry/validate.ts";
 import { parseAddress } from "../transport/address.ts";
 import { type MemberPath, parseMemberPath } from "./path.ts";
-import { parseJsonArg } from "./json.ts";
+import { parseJsonArg, parseJsonArgs } from "./json.ts";
+import type { ErrorFormat } from "./failure.ts";
 import { buildServe, type ServeCommand } from "./serve_args.ts";
 import {
   type ClientSettings,
@@ -52,6 +53,14 @@ export class UsageError extends Error {
   }
 }
 
+/** How `call`, `inspect` and `list` print: `--quiet` and `--format`. */
+export interface OutputSettings {
+  /** Print no result, only errors. */
+  readonly quiet: boolean;
+  /** Errors as a line of text, or of JSON. */
+  readonly format: ErrorFormat;
+}
+
 /** What `call` was asked to do. */
 export interface CallCommand {
   readonly command: "call";
@@ -59,7 +68,10 @@ export interface CallCommand {
   readonly client: ClientSettings;
   readonly path: MemberPath;
   readonly args: readonly unknown[];
+  /** `-d @`: the arguments are a JSON array to read from stdin. */
+  readonly argsFromStdin: boolean;
   readonly compact: boolean;
+  readonly output: OutputSettings;
 }
 
 /** What `inspect` was asked to do. */
@@ -69,6 +81,7 @@ export interface InspectCommand {
   readonly client: ClientSettings;
   readonly path: MemberPath;
   readonly json: boolean;
+  readonly output: OutputSettings;
 }
 
 /** What `registry` was asked to do. */
@@ -93,6 +106,9 @@ export interface ListCommand {
   readonly token: string | undefined;
   /** Milliseconds to wait for the registry. */
   readonly timeout: number;
+  /** Print the instances as JSON. */
+  readonly json: boolean;
+  readonly output: OutputSettings;
 }
 
 /** The parsed command line. */
@@ -230,12 +246,31 @@ function build(
       const [address, path, ...rest] = positionals;
       if (address === undefined) throw new TypeError("missing <address>");
       if (path === undefined) throw new TypeError("missing <path>");
+      const data = str("data");
+      if (data !== undefined && rest.length > 0) {
+        throw new TypeError(
+          `unexpected argument '${
+            rest[0]
+          }': with --data, the arguments are its JSON array`,
+        );
+      }
       return {
         command,
         client: buildClient(values, address, env),
-        path: parseMemberPath(path, false),
-        args: rest.map((text, i) => parseJsonArg(text, i + 1)),
+        path: data === undefined
+          ? parseMemberPath(path, false)
+          // Arguments given as an array are for a call, even `[]`.
+          : parseMemberPath(path, false).map((step, i, steps) =>
+            i === steps.length - 1 ? { ...step, call: true } : step
+          ),
+        args: data === undefined
+          ? rest.map((text, i) => parseJsonArg(text, i + 1))
+          : data === "@"
+          ? []
+          : parseJsonArgs(data, "--data"),
+        argsFromStdin: data === "@",
         compact: values.compact === true,
+        output: buildOutput(values),
       };
     }
     case "inspect": {
@@ -249,6 +284,7 @@ function build(
         client: buildClient(values, address, env),
         path: parseMemberPath(path ?? "", true),
         json: values.json === true,
+        output: buildOutput(values),
       };
     }
     case "registry": {
@@ -281,9 +317,21 @@ function build(
         token: readTokenEnv(values, "token-env", env),
         timeout: parseDuration(str("timeout"), "--timeout", 1) ??
           DEFAULTS.registryTimeout,
+        json: values.json === true,
+        output: buildOutput(values),
       };
     }
   }
+}
+
+function buildOutput(values: FlagValues): OutputSettings {
+  const format = values.format ?? "text";
+  if (format !== "text" && format !== "json") {
+    throw new TypeError(
+      `--format must be text or json, not '${String(format)}'`,
+    );
+  }
+  return { quiet: values.quiet === true, format };
 }
 
 function buildClient(

@@ -14,7 +14,9 @@ import {
 } from "../client/connect.ts";
 import type { DialTlsOptions } from "../transport/tls.ts";
 import type { CallCommand } from "./args.ts";
-import { formatJson } from "./json.ts";
+import { AccessError, errorMessage } from "../errors.ts";
+import { classifyFailure, type FailureKind } from "./failure.ts";
+import { formatJson, parseJsonArgs } from "./json.ts";
 import { follow, formatMemberPath, type MemberPath } from "./path.ts";
 import {
   type ClientSettings,
@@ -28,8 +30,16 @@ import {
 export interface ClientOutput {
   /** The result (stdout). */
   out(text: string): void;
-  /** Errors (stderr). */
+  /** Warnings (stderr). */
   log(line: string): void;
+  /**
+   * Reports a failure (stderr, as text or JSON) and gives its exit code.
+   *
+   * @param message What failed, on one line.
+   * @param kind Its class, which sets the exit code.
+   * @returns The exit code.
+   */
+  fail(message: string, kind: FailureKind): number;
 }
 
 /**
@@ -39,7 +49,9 @@ export interface ClientOutput {
  *
  * @param command The parsed command line.
  * @param output Where the result and errors go.
- * @returns 0, or 1 if the call failed or the server could not be reached.
+ * @returns 0, or the exit code of the failure's class (failure.ts): 2 for
+ *   arguments on stdin that are not a JSON array, 3 if the server could not
+ *   be reached, 4 if the call threw, 5 on a timeout, 6 if not exposed.
  *
  * @example
  * ```ts ignore
@@ -49,18 +61,36 @@ export interface ClientOutput {
  * await runCall(command, { out: console.log, log: console.error });
  * ```
  */
-export function runCall(
+export async function runCall(
   command: CallCommand,
   output: ClientOutput,
 ): Promise<number> {
-  return withConnection(
+  let args = command.args;
+  if (command.argsFromStdin) {
+    try {
+      args = parseJsonArgs(await readStdin(), "stdin");
+    } catch (error) {
+      return output.fail(errorMessage(error), "usage");
+    }
+  }
+  return await withConnection(
     command.client,
     output,
     async (conn) => {
-      const result = await invoke(conn.root, command.path, command.args);
+      const result = await invoke(conn.root, command.path, args);
       output.out(formatJson(result, command.compact));
     },
   );
+}
+
+async function readStdin(): Promise<string> {
+  let text = "";
+  for await (
+    const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())
+  ) {
+    text += chunk;
+  }
+  return text;
 }
 
 /**
@@ -70,7 +100,8 @@ export function runCall(
  * @param settings The server, the transport, the timeout and the token.
  * @param output Where errors go.
  * @param use What to do with the connection.
- * @returns 0, or 1 if connecting or `use` failed.
+ * @returns 0, or the exit code of the failure's class: the error's, or by
+ *   default 3 (connection) when connecting failed and 1 when `use` did.
  *
  * @example
  * ```ts ignore
@@ -96,22 +127,28 @@ export async function withConnection(
     );
   } catch (error) {
     const reason = describeError(error);
-    output.log(
+    return output.fail(
       error instanceof FlagFileError
         ? error.message
         // Transports that name the server already need no second prefix.
         : /^\w+: Cannot connect to /.test(reason)
         ? reason
         : `Cannot connect to ${describeTarget(settings)}: ${reason}`,
+      error instanceof FlagFileError
+        ? "failure"
+        : classifyFailure(error, "connection"),
     );
-    return 1;
   }
   try {
     await use(conn);
     return 0;
   } catch (error) {
-    output.log(describeError(error));
-    return 1;
+    // Only RemoteError (and AccessError) come from the server: anything
+    // else not classed was raised here, such as a message over its limit.
+    return output.fail(
+      describeError(error),
+      classifyFailure(error, "failure"),
+    );
   } finally {
     // Waits for a WebSocket's closing handshake too (briefly), so that the
     // server does not see the connection cut.
@@ -159,7 +196,7 @@ async function invoke(
   const members = await dir(owner);
   const kind = members.find((m) => m.name === last.name)?.kind;
   if (kind === "setter") {
-    throw new TypeError(
+    throw new AccessError(
       `Cannot read '${formatMemberPath(path)}': it is exposed for writing only`,
     );
   }

@@ -14,11 +14,11 @@ import { follow, formatMemberPath, type MemberPath } from "./path.ts";
 
 /**
  * Runs `netref inspect`: lists the exposed members of the object at the
- * path, with their kinds.
+ * path, with their kinds and the parameters of methods.
  *
  * @param command The parsed command line.
  * @param output Where the listing and errors go.
- * @returns 0, or 1 if the listing failed or the server could not be reached.
+ * @returns 0, or the exit code of the failure's class (failure.ts).
  *
  * @example
  * ```ts ignore
@@ -65,6 +65,17 @@ function formatMembers(
   const width = Math.max(...members.map((m) => m.name.length)) + 2;
   return [
     header,
-    ...members.map((m) => `  ${m.name.padEnd(width)}${m.kind}`),
+    ...members.map((m) =>
+      `  ${m.name.padEnd(width)}${m.kind}${formatParams(m)}`
+    ),
   ].join("\n");
+}
+
+/** A method's parameters as inspect shows them: `(a, b)`, or `(2 parameters)`. */
+function formatParams(member: MemberInfo): string {
+  if (member.params !== undefined) return ` (${member.params.join(", ")})`;
+  if (member.arity !== undefined) {
+    return ` (${member.arity} parameter${member.arity === 1 ? "" : "s"})`;
+  }
+  return "";
 }

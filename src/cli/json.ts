@@ -246,6 +246,52 @@ export function parseJsonArg(text: string, index: number): unknown {
 }
 
 /**
+ * Parses the arguments of a call given all at once, as one JSON array
+ * (`--data`, or stdin with `--data @`).
+ *
+ * @param text The JSON text: an array, with the tags of {@linkcode toJson}.
+ * @param source Where it came from, for the message: `--data` or `stdin`.
+ * @returns The values to send.
+ * @throws {TypeError} If it is not JSON, not an array, or a tag is malformed.
+ *
+ * @example
+ * ```ts
+ * import { parseJsonArgs } from "./json.ts";
+ * console.assert(parseJsonArgs("[1, 2]", "--data").length === 2);
+ * ```
+ */
+export function parseJsonArgs(text: string, source: string): unknown[] {
+  let json: Json;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new TypeError(
+      `Cannot parse the arguments from ${source} as JSON: ${
+        (error as Error).message
+      }`,
+    );
+  }
+  if (!Array.isArray(json)) {
+    throw new TypeError(
+      `Cannot use the arguments from ${source}: expected a JSON array of them, as [1, "two"], got ${
+        json === null ? "null" : typeof json
+      }`,
+    );
+  }
+  return json.map((item, i) => {
+    try {
+      return fromJson(item);
+    } catch (error) {
+      throw new TypeError(
+        `Cannot use argument ${i + 1} from ${source}: ${
+          (error as Error).message
+        }`,
+      );
+    }
+  });
+}
+
+/**
  * Formats a received value as the JSON text `netref call` prints.
  *
  * @param value A received value.

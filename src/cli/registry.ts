@@ -5,7 +5,9 @@
  * @module
  */
 
-import { RegistryError } from "../errors.ts";
+import { errorMessage } from "../errors.ts";
+import type { Registry } from "../registry/types.ts";
+import { classifyFailure } from "./failure.ts";
 import { formatInstances } from "../registry/format.ts";
 import {
   serveRegistry,
@@ -79,11 +81,13 @@ export async function runRegistry(
 }
 
 /**
- * Runs `netref list`: prints the instances a registry holds as a table.
+ * Runs `netref list`: prints the instances a registry holds as a table, or
+ * with `--json` as a JSON array.
  *
  * @param command The parsed command line.
  * @param output Where the table and errors go.
- * @returns 0, or 1 if the registry could not be reached or refused.
+ * @returns 0, or the exit code of the failure's class (failure.ts): 3 if
+ *   the registry could not be reached or refused, 5 on a timeout.
  *
  * @example
  * ```ts ignore
@@ -97,18 +101,31 @@ export async function runList(
   command: ListCommand,
   output: ClientOutput,
 ): Promise<number> {
-  const registry = await openRegistry(command.url, {
-    token: command.token,
-    timeout: command.timeout,
-    log: output.log,
-  });
+  let registry: Registry;
   try {
-    output.out(formatInstances(await registry.list(command.name)));
+    registry = await openRegistry(command.url, {
+      token: command.token,
+      timeout: command.timeout,
+      log: output.log,
+    });
+  } catch (error) {
+    return output.fail(
+      errorMessage(error),
+      classifyFailure(error, "connection"),
+    );
+  }
+  try {
+    const instances = await registry.list(command.name);
+    output.out(
+      command.json ? JSON.stringify(instances) : formatInstances(instances),
+    );
     return 0;
   } catch (error) {
-    if (!(error instanceof RegistryError)) throw error;
-    output.log(error.message);
-    return 1;
+    // A RegistryError names the registry; its cause tells the class.
+    return output.fail(
+      errorMessage(error),
+      classifyFailure(error, "connection"),
+    );
   } finally {
     await registry.close();
   }

@@ -115,6 +115,33 @@ const CLIENT_FLAGS: Readonly<Record<string, FlagSpec>> = {
   "token-env": TOKEN_ENV,
 };
 
+/** The flags of the commands that print a result: call, inspect, list. */
+const OUTPUT_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  quiet: {
+    type: "boolean",
+    short: "q",
+    help: "print no result, only errors; the exit code tells",
+  },
+  format: {
+    type: "string",
+    value: "FORMAT",
+    help: "errors as text (default) or json: one line on stderr",
+  },
+};
+
+/** What the exit codes mean, in the whole's usage and in the notes. */
+export const EXIT_CODE_TEXT = "Exit codes:\n" +
+  "  0  success\n" +
+  "  1  other failure: a file a flag names, a service module, a port in use,\n" +
+  "     an argument too large for the server\n" +
+  "  2  usage: the command line, or the --data arguments, are wrong\n" +
+  "  3  connection: cannot connect, refused (limits, token, TLS), or dropped\n" +
+  "  4  remote error: the call ran on the server and threw\n" +
+  "  5  timeout: --timeout passed while connecting or waiting for the answer\n" +
+  "  6  access: the server does not expose the member, or not for reading\n" +
+  "With --format json, a failure is one line on stderr:\n" +
+  '  {"error":"<message>","code":"usage|connection|remote|timeout|access|failure"}';
+
 const ADDRESSES = "Addresses:\n" +
   `  localhost:${DEFAULT_PORT}, [::1]:9000   TCP (a host alone: port ${DEFAULT_PORT}; with TLS, ${DEFAULT_TLS_PORT})\n` +
   `  tls://localhost:${DEFAULT_TLS_PORT}         TLS, as a TCP address with --tls\n` +
@@ -300,7 +327,7 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       `Connects to <address> (host:port, [::1]:port, host for port ${DEFAULT_PORT},\n` +
       "unix:PATH or ws://host:port/path), calls the member at <path> with the JSON\n" +
       "arguments, prints the result as JSON and exits 0. A remote error is printed\n" +
-      "to stderr with exit code 1.",
+      "to stderr with exit code 4 (see 'netref help' for the others).",
     flags: {
       timeout: {
         type: "string",
@@ -310,6 +337,13 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
         })`,
       },
       compact: { type: "boolean", help: "print the JSON on one line" },
+      data: {
+        type: "string",
+        short: "d",
+        value: "JSON|@",
+        help: "the arguments as one JSON array; @ reads it from stdin",
+      },
+      ...OUTPUT_FLAGS,
       ...CLIENT_FLAGS,
       help: HELP,
     },
@@ -318,8 +352,12 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       "  settings.theme       members of members\n" +
       "  makeCounter().count  call on the way (pipelined: one round trip)\n\n" +
       "Arguments are JSON, one per shell word: 1 '\"text\"' '{\"a\":[1,2]}'. Put\n" +
-      "negative numbers after --: netref call localhost add -- -5 3. Values JSON lacks\n" +
-      'are tagged, in arguments and results: {"$bigint":"9007199254740993"},\n' +
+      "negative numbers after --: netref call localhost add -- -5 3. Or all of them\n" +
+      "as one JSON array with --data (then none follow the path, and the member is\n" +
+      "called): -d '[1,2]', or -d @ to read the array from stdin:\n" +
+      "  echo '[1, 2]' | netref call localhost calc.add -d @\n\n" +
+      "Values JSON lacks are tagged, in arguments and results:\n" +
+      '{"$bigint":"9007199254740993"},\n' +
       '{"$bytes":"AQID"} (base64), {"$date":"2024-01-01T00:00:00.000Z"},\n' +
       '{"$map":[[key,value]]}, {"$set":[values]}, {"$number":"NaN"|"-0"},\n' +
       '{"$typed":["Float64Array","<base64>"]} (any typed array, ArrayBuffer or\n' +
@@ -333,7 +371,10 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     description:
       "Connects to <address> and lists the members of the root object, or of the\n" +
       "object at <path> (same paths as call), that the server exposes, with their\n" +
-      "kinds: method, field (read and write), getter (read only), setter (write only).",
+      "kinds: method, field (read and write), getter (read only), setter (write only).\n" +
+      "Methods show their parameters: the names the method declares, or, where its\n" +
+      "source does not show them (native or bound functions), how many it takes.\n" +
+      'With --json: [{"name","kind","params"?: [names], "arity"?: N}, ...].',
     flags: {
       timeout: {
         type: "string",
@@ -343,6 +384,7 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
         })`,
       },
       json: { type: "boolean", help: "print the members as a JSON array" },
+      ...OUTPUT_FLAGS,
       ...CLIENT_FLAGS,
       help: HELP,
     },
@@ -389,8 +431,9 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     description:
       "Prints the instances registered at <registry-url> (netref://host:port or\n" +
       "etcd://host:port[,host:port...][/prefix]), or only those of the service\n" +
-      "[name], one per line, and exits 0; exits 1 if the registry cannot be\n" +
-      "reached or refuses.",
+      "[name], one per line, and exits 0; exits 3 if the registry cannot be\n" +
+      "reached or refuses, 5 if it does not answer within --timeout. With --json:\n" +
+      '[{"name","id","hostname","port","metadata"}, ...].',
     flags: {
       "token-env": {
         type: "string",
@@ -404,6 +447,11 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
           seconds(DEFAULTS.registryTimeout)
         })`,
       },
+      json: {
+        type: "boolean",
+        help: "print the instances as a JSON array",
+      },
+      ...OUTPUT_FLAGS,
       help: HELP,
     },
   },
@@ -447,8 +495,8 @@ export function usage(
     ];
     return `${program} ${version}: remote-object RPC for Deno\n\n` +
       `Usage:\n${table(rows)}\n\n` +
-      `Run '${program} <command> --help' for the options of a command.\n` +
-      `Exit codes: 0 success, 1 failure (printed to stderr), 2 usage error.`;
+      `Run '${program} <command> --help' for the options of a command.\n\n` +
+      EXIT_CODE_TEXT;
   }
   const spec = COMMANDS[command];
   const rows: [string, string][] = Object.entries(spec.flags).map((
