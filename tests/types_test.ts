@@ -15,7 +15,7 @@ import {
 } from "../mod.ts";
 import type { RemoteAny } from "../client.ts";
 import { connectRpyc } from "../rpyc.ts";
-import { TestService } from "../examples/test_service.ts";
+import type { TestService } from "../examples/test_service.ts";
 
 /** `true` when `A` and `B` are the same type (not merely assignable). */
 type Equals<A, B> = (<X>() => X extends A ? 1 : 2) extends
