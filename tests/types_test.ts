@@ -45,6 +45,11 @@ async function typeOnlyUntypedRoots(): Promise<void> {
   assertType<Equals<Remote<unknown>, RemoteAny>>();
   assertType<Equals<Remote, RemoteAny>>();
 
+  // A netref it returns arrives as unknown; `as Remote` reaches it again.
+  const made = await rpyc.root.make() as Remote;
+  const fromMade = await made.child.greet("x");
+  assertType<Equals<typeof fromMade, unknown>>();
+
   // A call's result is a real promise: catch and finally work.
   const caught = await rpyc.root.fails().catch(() => "caught");
   assertType<Equals<typeof caught, unknown>>();
@@ -121,4 +126,6 @@ Deno.test("an untyped root calls, reads and pipelines any member at runtime", as
   assert.equal(await conn.root.greet("netref"), "hello, netref");
   assert.deepEqual(await conn.root.settings, { name: "greeter" });
   assert.equal(await conn.root.make().greet("pipelined"), "hello, pipelined");
+  using made = await conn.root.make() as Remote;
+  assert.equal(await made.greet("again"), "hello, again");
 });
