@@ -4,7 +4,6 @@ import {
   type Connection,
   currentCall,
   exposed,
-  type Remote,
   serve,
 } from "../mod.ts";
 import { TestService } from "../examples/test_service.ts";
@@ -42,7 +41,7 @@ class EventService {
   @exposed
   async askClient(question: string): Promise<unknown> {
     // Both ends serve: the server calls the client's root.
-    const client = currentCall().connection.root as Remote<ClientSide>;
+    const client = (currentCall().connection as Connection<ClientSide>).root;
     return await client.answer(question);
   }
   @exposed

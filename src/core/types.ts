@@ -45,9 +45,14 @@ export interface PeerInfo {
  * One netref connection. Both ends serve: `root` reaches the peer's root
  * object, and the peer reaches ours.
  *
- * @typeParam T The type of the peer's root object (its service).
+ * @typeParam T The type of the peer's root object (its service). Without
+ * one, `root` is a {@linkcode RemoteAny}: any member can be reached.
  */
-export interface Connection<T = unknown> extends AsyncDisposable {
+// Covariant: a `Connection<S>` is a `Connection` (of unknown service), whose
+// root reaches any member; at runtime it does. TypeScript cannot prove this
+// through the conditional `Remote<T>` (TS2636), so the annotation asserts it.
+// @ts-expect-error: variance asserted, see above
+export interface Connection<out T = unknown> extends AsyncDisposable {
   /** The peer's root object. Members are read with `await` and called as methods. */
   readonly root: Remote<T>;
   /** What the peer said about itself. */
@@ -131,12 +136,81 @@ export type RemoteMembers<T> = {
  * A netref to a remote `T`: `await ref.field` reads, `await ref.method(...)`
  * calls, and disposing it (`using`) releases it at once instead of waiting for
  * garbage collection.
+ *
+ * Without a known type (`Remote<unknown>`, the root of `connect()` without a
+ * type argument or of `connectRpyc()`) it is a {@linkcode RemoteAny}: every
+ * member path can be read, called and awaited, and gives `unknown`.
  */
-export type Remote<T> =
-  & RemoteMembers<T>
+export type Remote<T = unknown> = unknown extends T ? RemoteAny
+  :
+    & RemoteMembers<T>
+    & Disposable
+    & (T extends (...args: infer A) => infer R ? (...args: A) => RemoteResult<R>
+      : unknown);
+
+/**
+ * A netref to a remote object of unknown type, such as a Python service's
+ * root: any member can be reached (`ref.anything.deeper`), called and
+ * awaited, each giving `unknown`. Calling it calls the object itself, which
+ * rejects unless it is a function. It is not awaitable itself: `await ref`
+ * gives the ref back.
+ *
+ * To give an untyped connection its type, cast the connection:
+ * `conn as Connection<MyService>`.
+ *
+ * @example Calling a service of unknown type
+ * ```ts
+ * import { connect } from "@netref/netref";
+ * await using conn = await connect("localhost", 18811); // no type argument
+ * const sum = await conn.root.add(1, 2); // unknown
+ * const name = await conn.root.settings.name; // unknown
+ * console.log(Number(sum) + 1, String(name));
+ * ```
+ */
+export type RemoteAny =
+  & RemoteAnyCallable
   & Disposable
-  & (T extends (...args: infer A) => infer R ? (...args: A) => RemoteResult<R>
-    : unknown);
+  & { readonly then?: undefined };
+
+/**
+ * What every netref of unknown type has: any string-named member, and a call.
+ * The names a function has in JavaScript (`name`, `length`, `call`, ...) are
+ * remote members too, as they are at runtime.
+ */
+export interface RemoteAnyCallable {
+  /** Calls the remote object itself. */
+  (...args: unknown[]): RemoteAnyResult;
+  /** Any member, by name. */
+  readonly [member: string]: RemoteAnyMember;
+  /** The remote member `name`. */
+  readonly name: RemoteAnyMember;
+  /** The remote member `length`. */
+  readonly length: RemoteAnyMember;
+  /** The remote member `call`. */
+  readonly call: RemoteAnyMember;
+  /** The remote member `apply`. */
+  readonly apply: RemoteAnyMember;
+  /** The remote member `bind`. */
+  readonly bind: RemoteAnyMember;
+  /** The remote member `arguments`. */
+  readonly arguments: RemoteAnyMember;
+  /** The remote member `caller`. */
+  readonly caller: RemoteAnyMember;
+}
+
+/**
+ * A member of a remote object of unknown type: awaited, it reads the member;
+ * called, it calls it; its own members can be reached before either.
+ */
+export type RemoteAnyMember = RemoteAnyCallable & PromiseLike<unknown>;
+
+/**
+ * The result of calling a member of unknown type: a promise of `unknown`,
+ * through which the result's members can already be reached (pipelining).
+ */
+export type RemoteAnyResult =
+  & Promise<unknown>
+  & { readonly [member: string]: RemoteAnyMember };
 
 /**
  * Connection options checked and with every default filled in: what
