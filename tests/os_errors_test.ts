@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { connect, connectUnix, exposed, serve } from "../mod.ts";
 import { openRegistry, RegistryError } from "../registry.ts";
+import { connectRpyc } from "../rpyc.ts";
 
 class Service {
   @exposed
@@ -72,6 +73,18 @@ Deno.test("an etcd registry nobody runs is named, with a plain reason", async ()
       /could be reached.*; is etcd running there\?|etcd cannot be reached; is it running there\?|did not answer within 500 ms/,
     );
     assert.ok(error.cause !== undefined);
+    return true;
+  });
+});
+
+Deno.test("connectRpyc where nothing listens names the address too", async () => {
+  const port = freePort();
+  await assert.rejects(connectRpyc("127.0.0.1", port), (error: unknown) => {
+    assert.ok(error instanceof Deno.errors.ConnectionRefused);
+    assert.equal(
+      error.message,
+      `Cannot connect to 127.0.0.1:${port}: connection refused; is the server running?`,
+    );
     return true;
   });
 });
