@@ -19,8 +19,8 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
  *   level: "warn",
  *   event: "connection.refused",
  *   peer: "127.0.0.1:50412",
- *   reason: "wrong token",
- *   message: "refused 127.0.0.1:50412: wrong token",
+ *   reason: "the server is at its limit of 1024 connections; try again later",
+ *   message: "refused 127.0.0.1:50412: the server is at its limit of 1024 connections; try again later",
  * };
  * console.assert(event.level === "warn");
  * ```

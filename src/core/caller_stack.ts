@@ -42,7 +42,11 @@ interface StackHolder {
 const located = new WeakSet<Error>();
 
 function addCallerStack(error: unknown): never {
-  if (needsCallerStack(error) && !located.has(error)) {
+  if (
+    needsCallerStack(error) && !located.has(error) &&
+    // V8's (Deno, Node, Chromium); other engines keep the error's own stack.
+    typeof Error.captureStackTrace === "function"
+  ) {
     located.add(error);
     const holder: StackHolder = {};
     // Called in the awaiting code's promise chain: the frames are theirs.

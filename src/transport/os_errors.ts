@@ -9,24 +9,39 @@
 
 import { errorMessage } from "../errors.ts";
 
-const OS_ERRORS: ReadonlySet<unknown> = new Set(Object.values(Deno.errors));
+/** Deno's error classes; none in a browser, where nothing here is rewrapped. */
+function isOsError(error: unknown): error is Error {
+  const errors = (globalThis as { Deno?: typeof Deno }).Deno?.errors;
+  return errors !== undefined && error instanceof Error &&
+    Object.values(errors).includes(error.constructor as typeof Error);
+}
 
-/** What a failed dial means, by class, and what to check. */
-const DIAL_REASONS = new Map<unknown, string>([
-  [Deno.errors.ConnectionRefused, "connection refused; is the server running?"],
-  [Deno.errors.ConnectionReset, "the connection was reset by the other side"],
-  [Deno.errors.TimedOut, "the operating system gave up waiting for an answer"],
-  [
-    Deno.errors.NotFound,
-    "no such host or socket; check the address, and that the server is running",
-  ],
-  [
-    Deno.errors.PermissionDenied,
-    "permission denied; check the socket's permissions (or --allow-net)",
-  ],
-  [Deno.errors.NotCapable, "not allowed; run with --allow-net"],
-  [Deno.errors.AddrNotAvailable, "the address is not available on this host"],
-]);
+/** What a failed dial means, and what to check. */
+function dialReason(error: Error): string {
+  const errors = Deno.errors;
+  if (error instanceof errors.ConnectionRefused) {
+    return "connection refused; is the server running?";
+  }
+  if (error instanceof errors.ConnectionReset) {
+    return "the connection was reset by the other side";
+  }
+  if (error instanceof errors.TimedOut) {
+    return "the operating system gave up waiting for an answer";
+  }
+  if (error instanceof errors.NotFound) {
+    return "no such host or socket; check the address, and that the server is running";
+  }
+  if (error instanceof errors.PermissionDenied) {
+    return "permission denied; check the socket's permissions (or --allow-net)";
+  }
+  if (error instanceof errors.NotCapable) {
+    return "not allowed; run with --allow-net";
+  }
+  if (error instanceof errors.AddrNotAvailable) {
+    return "the address is not available on this host";
+  }
+  return lowerFirst(errorMessage(error));
+}
 
 /**
  * `error` from connecting to `where`, said with the address and a plain
@@ -45,12 +60,8 @@ const DIAL_REASONS = new Map<unknown, string>([
  * ```
  */
 export function explainDialError(error: unknown, where: string): unknown {
-  if (!(error instanceof Error) || !OS_ERRORS.has(error.constructor)) {
-    return error;
-  }
-  const reason = DIAL_REASONS.get(error.constructor) ??
-    lowerFirst(errorMessage(error));
-  return rewrap(error, `Cannot connect to ${where}: ${reason}`);
+  if (!isOsError(error)) return error;
+  return rewrap(error, `Cannot connect to ${where}: ${dialReason(error)}`);
 }
 
 /**
@@ -70,9 +81,7 @@ export function explainDialError(error: unknown, where: string): unknown {
  * ```
  */
 export function explainListenError(error: unknown, where: string): unknown {
-  if (!(error instanceof Error) || !OS_ERRORS.has(error.constructor)) {
-    return error;
-  }
+  if (!isOsError(error)) return error;
   const reason = error instanceof Deno.errors.AddrInUse
     ? "the address is in use; is another server running there? Pick another port, or port 0 for a free one"
     : error instanceof Deno.errors.AddrNotAvailable
