@@ -240,6 +240,7 @@ const RESERVED_FIELDS = new Set([
   "remoteStack",
   "__proto__",
   "constructor",
+  "then",
 ]);
 
 /**
@@ -264,7 +265,12 @@ export function rebuildError(init: RemoteErrorInit): Error {
   const fields = init.fields;
   if (typeof fields === "object" && fields !== null && !Array.isArray(fields)) {
     for (const key of Object.keys(fields)) {
-      if (RESERVED_FIELDS.has(key)) continue;
+      // Never shadow a method (toString, toJSON, ...) with the peer's data.
+      if (
+        RESERVED_FIELDS.has(key) ||
+        typeof (error as unknown as Record<string, unknown>)[key] ===
+          "function"
+      ) continue;
       Object.defineProperty(error, key, {
         value: fields[key],
         configurable: true,

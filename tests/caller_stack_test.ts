@@ -173,3 +173,24 @@ Deno.test("an unregistered error's plain-data fields arrive on the RemoteError",
     return true;
   });
 });
+
+Deno.test("an error's fields never replace the name, message, stack or a method", async () => {
+  class Sneaky extends Error {}
+  class Service {
+    @exposed
+    fail(): never {
+      const error = new Sneaky("sneaky") as Sneaky & Record<string, unknown>;
+      Object.assign(error, { then: 1, remoteStack: "forged", toString: "x" });
+      throw error;
+    }
+  }
+  await using h = await harness(Service);
+  await assert.rejects(h.client.root.fail(), (error: unknown) => {
+    assert.ok(error instanceof RemoteError);
+    const fields = error as unknown as Record<string, unknown>;
+    assert.equal(fields.then, undefined);
+    assert.notEqual(error.remoteStack, "forged");
+    assert.equal(typeof error.toString, "function");
+    return true;
+  });
+});
