@@ -46,6 +46,7 @@ export type {
 } from "./src/client/subprocess.ts";
 export type { MemberInfo } from "./src/core/proxy.ts";
 export type { ErrorClass, RemoteErrorInit } from "./src/errors.ts";
+export type { LogEvent, LogHook, LogLevel, LogOptions } from "./src/log.ts";
 export { connect, connectStream } from "./src/client/connect.ts";
 export {
   connectTls,

@@ -59,11 +59,6 @@ export const DEFAULT_MAX_EXPORTS = 100_000;
 /** Whether errors sent to the peer carry their stack trace. */
 export const DEFAULT_INCLUDE_STACK = true;
 
-/** Where protocol violations and failed hooks are reported. */
-export function defaultLog(message: string): void {
-  console.error(`netref: ${message}`);
-}
-
 /** Milliseconds a child process is given to exit once its connection closed. */
 export const DEFAULT_EXIT_TIMEOUT = 2000;
 

@@ -113,6 +113,11 @@ export interface RemoteErrorInit {
   code?: unknown;
   /** The remote error's `cause`, already decoded. */
   cause?: unknown;
+  /**
+   * The remote error's other own enumerable fields that are plain data
+   * (such as a `limit`), by name.
+   */
+  fields?: Record<string, unknown>;
 }
 
 /**
@@ -151,19 +156,51 @@ export class RemoteError extends Error {
   }
 }
 
-/** A class of errors that may be rebuilt as itself when received. */
-export type ErrorClass = new (message: string, options?: ErrorOptions) => Error;
+/**
+ * A class of errors that may be rebuilt as itself when received: any
+ * constructor of errors, whatever its parameters.
+ */
+export type ErrorClass = new (...args: never[]) => Error;
+
+/** How a registered class is called first. */
+type MessageFirst = new (message: string, options?: ErrorOptions) => Error;
 
 const registeredErrors = new Map<string, ErrorClass>([
   ["AccessError", AccessError],
 ]);
+
+/** Errors rebuilt from what a peer sent (their stack is the decoder's). */
+const rebuilt = new WeakSet<Error>();
+
+/**
+ * Whether `error` was rebuilt from an error a peer sent.
+ *
+ * @param error An error.
+ * @returns True if {@linkcode rebuildError} made it.
+ *
+ * @example
+ * ```ts
+ * import { rebuildError, wasRebuilt } from "./errors.ts";
+ * console.assert(wasRebuilt(rebuildError({ name: "Oops", message: "x" })));
+ * ```
+ */
+export function wasRebuilt(error: Error): boolean {
+  return rebuilt.has(error);
+}
 
 /**
  * Lets errors of `errorClass` arrive as instances of `errorClass` instead of
  * {@linkcode RemoteError}. Register the class on both sides; it is looked up
  * by its `name` (an instance's `name`, or the class name).
  *
- * @param errorClass A constructor taking `(message, { cause })`.
+ * The class may take any parameters: on the receiving side it is called
+ * with `(message, { cause })`, or, if that throws, the instance is made
+ * without running its constructor; then the sent `name`, `message` and the
+ * error's own enumerable fields that are plain data (strings, numbers,
+ * booleans, null, bigints, dates, and arrays and plain objects of them) are
+ * set on it. Fields of other kinds are not sent.
+ *
+ * @param errorClass A constructor of errors.
  * @param name The name the error carries; defaults to `errorClass.name`.
  * @throws {TypeError} If the name is empty.
  *
@@ -171,27 +208,44 @@ const registeredErrors = new Map<string, ErrorClass>([
  * ```ts
  * import { registerErrorClass } from "./errors.ts";
  * class QuotaError extends Error {
- *   constructor(message?: string, options?: ErrorOptions) {
- *     super(message, options);
+ *   constructor(message: string, readonly limit: number) {
+ *     super(message);
  *     this.name = "QuotaError";
  *   }
  * }
- * registerErrorClass(QuotaError);
+ * registerErrorClass(QuotaError); // a QuotaError arrives with its limit
  * ```
  */
 export function registerErrorClass(
   errorClass: ErrorClass,
   name: string = errorClass.name,
 ): void {
+  if (typeof errorClass !== "function") {
+    throw new TypeError("Cannot register error class: it is not a class");
+  }
   if (typeof name !== "string" || name === "") {
     throw new TypeError("Cannot register error class: it has no name");
   }
   registeredErrors.set(name, errorClass);
 }
 
+/** Fields a peer cannot set on a rebuilt error. */
+const RESERVED_FIELDS = new Set([
+  "name",
+  "message",
+  "stack",
+  "cause",
+  "code",
+  "remoteName",
+  "remoteStack",
+  "__proto__",
+  "constructor",
+  "then",
+]);
+
 /**
  * Rebuilds a received error: an instance of its registered class, or a
- * {@linkcode RemoteError}.
+ * {@linkcode RemoteError}; with the plain-data fields it carried.
  *
  * @param init The fields received from the peer.
  * @returns The error to hand to the caller.
@@ -204,25 +258,64 @@ export function registerErrorClass(
  */
 export function rebuildError(init: RemoteErrorInit): Error {
   const errorClass = registeredErrors.get(init.name);
-  if (errorClass === undefined) return new RemoteError(init);
-  const error = new errorClass(
-    init.message,
-    init.cause === undefined ? undefined : { cause: init.cause },
-  );
-  if (init.stack !== undefined) {
-    Object.defineProperty(error, "remoteStack", {
-      value: init.stack,
-      configurable: true,
-    });
-  }
-  if (init.code !== undefined) {
-    Object.defineProperty(error, "code", {
-      value: init.code,
-      configurable: true,
-      enumerable: true,
-    });
+  const error = errorClass === undefined
+    ? new RemoteError(init)
+    : construct(errorClass, init);
+  rebuilt.add(error);
+  const fields = init.fields;
+  if (typeof fields === "object" && fields !== null && !Array.isArray(fields)) {
+    for (const key of Object.keys(fields)) {
+      // Never shadow a method (toString, toJSON, ...) with the peer's data.
+      if (
+        RESERVED_FIELDS.has(key) ||
+        typeof (error as unknown as Record<string, unknown>)[key] ===
+          "function"
+      ) continue;
+      Object.defineProperty(error, key, {
+        value: fields[key],
+        configurable: true,
+        enumerable: true,
+        writable: true,
+      });
+    }
   }
   return error;
+}
+
+/** An instance of a registered class, whatever its constructor takes. */
+function construct(errorClass: ErrorClass, init: RemoteErrorInit): Error {
+  const options = init.cause === undefined ? undefined : { cause: init.cause };
+  let error: Error;
+  try {
+    error = new (errorClass as MessageFirst)(init.message, options);
+  } catch {
+    // Its constructor wants other arguments: an instance of the class made
+    // by Error's constructor, its own fields set below.
+    error = Reflect.construct(Error, [init.message, options], errorClass);
+  }
+  own(error, "name", init.name, false);
+  own(error, "message", init.message, false);
+  if (init.cause !== undefined && error.cause !== init.cause) {
+    own(error, "cause", init.cause, false);
+  }
+  if (init.stack !== undefined) own(error, "remoteStack", init.stack, false);
+  if (init.code !== undefined) own(error, "code", init.code, true);
+  return error;
+}
+
+function own(
+  error: Error,
+  key: string,
+  value: unknown,
+  enumerable: boolean,
+): void {
+  if ((error as unknown as Record<string, unknown>)[key] === value) return;
+  Object.defineProperty(error, key, {
+    value,
+    configurable: true,
+    enumerable,
+    writable: true,
+  });
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 
 import { TimeoutError } from "../errors.ts";
+import { logNothing } from "../log.ts";
 import {
   type ConnectionOptions,
   openConnection,
@@ -89,7 +90,7 @@ export function resolveConnect(options: ConnectOptions): ResolvedConnect {
     throw new TypeError("Cannot use signal: expected an AbortSignal");
   }
   return {
-    open: { ...resolveOptions(options), root: service },
+    open: { ...resolveOptions(options, logNothing), root: service },
     connectTimeout: Number.isFinite(connectTimeout) ? connectTimeout : 0,
     signal,
   };

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { type LogEvent, logEvent } from "../log.ts";
 import {
   ConnectionClosedError,
   errorMessage,
@@ -17,7 +18,7 @@ import type { Connection } from "./types.ts";
 export interface ClosingSession {
   readonly label: string;
   readonly handle: Connection;
-  log(message: string): void;
+  log(event: LogEvent): void;
 }
 
 /**
@@ -81,12 +82,15 @@ export function callOnClose(
   reason: Error | null,
 ): void {
   if (hook === undefined) return;
-  const report = (hookError: unknown) =>
-    session.log(
-      `onDisconnect hook failed for ${session.label}: ${
-        errorMessage(hookError)
-      }`,
-    );
+  const report = (hookError: unknown) => {
+    const why = errorMessage(hookError);
+    session.log(logEvent(
+      "error",
+      "hook.failed",
+      `onDisconnect hook failed for ${session.label}: ${why}`,
+      { peer: session.label, reason: why, error: hookError },
+    ));
+  };
   try {
     const done: unknown = hook(session.handle, reason);
     if (done instanceof Promise) done.catch(report);

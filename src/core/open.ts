@@ -14,15 +14,20 @@ import {
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_MAX_IN_FLIGHT,
   DEFAULT_TIMEOUT,
-  defaultLog,
 } from "../defaults.ts";
+import {
+  type LogHook,
+  type LogOptions,
+  logToStderr,
+  resolveLogHook,
+} from "../log.ts";
 import { MAX_FRAME_LENGTH } from "../protocol/constants.ts";
 import { Session, type SessionOptions } from "./session.ts";
 import type { Connection, ResolvedOptions } from "./types.ts";
 import type { ByteStream } from "../transport/types.ts";
 
 /** Options shared by both ends of a connection. */
-export interface ConnectionOptions {
+export interface ConnectionOptions extends LogOptions {
   /**
    * Default timeout of each outgoing call, in milliseconds; `0` or
    * `Infinity` waits forever.
@@ -86,12 +91,6 @@ export interface ConnectionOptions {
    * @default {true}
    */
   includeStack?: boolean;
-  /**
-   * Receives one line for each protocol violation or failed hook.
-   *
-   * @default {console.error}
-   */
-  log?: (message: string) => void;
 }
 
 /**
@@ -100,11 +99,16 @@ export interface ConnectionOptions {
  * `resolveServe`, `resolveRpycConnect`) has in common.
  *
  * @param options What the user gave.
+ * @param defaultLog Where events go unless `onLog` (or `log`) is given:
+ *   nowhere for clients, stderr for servers.
  * @returns Every option, defaults filled in.
  * @throws {TypeError} On a wrong type.
  * @throws {RangeError} On a limit out of range.
  */
-export function resolveOptions(options: ConnectionOptions): ResolvedOptions {
+export function resolveOptions(
+  options: ConnectionOptions,
+  defaultLog: LogHook = logToStderr,
+): ResolvedOptions {
   const resolved: ResolvedOptions = {
     timeout: DEFAULT_TIMEOUT,
     maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
@@ -114,7 +118,7 @@ export function resolveOptions(options: ConnectionOptions): ResolvedOptions {
     maxInFlight: DEFAULT_MAX_IN_FLIGHT,
     maxExports: DEFAULT_MAX_EXPORTS,
     includeStack: DEFAULT_INCLUDE_STACK,
-    log: defaultLog,
+    log: resolveLogHook(options, defaultLog),
   };
   for (
     const key of [
@@ -161,12 +165,6 @@ export function resolveOptions(options: ConnectionOptions): ResolvedOptions {
   }
   if (options.includeStack !== undefined) {
     resolved.includeStack = Boolean(options.includeStack);
-  }
-  if (options.log !== undefined) {
-    if (typeof options.log !== "function") {
-      throw new TypeError("Cannot use log: expected a function");
-    }
-    resolved.log = options.log;
   }
   return resolved;
 }

@@ -449,6 +449,50 @@ export class MessageEncoder {
     if (error.cause !== undefined) {
       fields.cause = this.lower(error.cause, depth + 1);
     }
+    let data: Record<string, unknown> | undefined;
+    for (const key of Object.keys(error)) {
+      if (STANDARD_ERROR_FIELDS.has(key)) continue;
+      const value = (error as unknown as Record<string, unknown>)[key];
+      if (!isErrorData(value, depth + 1)) continue;
+      (data ??= {})[key] = this.lower(value, depth + 1);
+    }
+    if (data !== undefined) fields.fields = data;
     return new WireError(fields);
+  }
+}
+
+/** Fields an error carries by their own name on the wire. */
+const STANDARD_ERROR_FIELDS = new Set([
+  "name",
+  "message",
+  "stack",
+  "code",
+  "cause",
+]);
+
+/**
+ * Whether an error's field is plain data, sent with it: a primitive other
+ * than a symbol, a date, or an array or plain object of those.
+ */
+function isErrorData(value: unknown, depth: number): boolean {
+  if (depth > MAX_DEPTH) return false;
+  switch (typeof value) {
+    case "string":
+    case "number":
+    case "boolean":
+    case "bigint":
+    case "undefined":
+      return true;
+    case "object": {
+      if (value === null || value instanceof Date) return true;
+      const proto = Object.getPrototypeOf(value);
+      if (Array.isArray(value)) {
+        return value.every((item) => isErrorData(item, depth + 1));
+      }
+      if (proto !== Object.prototype && proto !== null) return false;
+      return Object.values(value).every((item) => isErrorData(item, depth + 1));
+    }
+    default:
+      return false;
   }
 }

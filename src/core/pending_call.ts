@@ -7,6 +7,7 @@
  * @module
  */
 
+import { type LogEvent, logEvent } from "../log.ts";
 import { MSGPACK_FALSE, MSGPACK_TRUE } from "../protocol/constants.ts";
 import { errorMessage } from "../errors.ts";
 import type { PendingResult } from "./proxy_state.ts";
@@ -15,8 +16,8 @@ import type { PendingResult } from "./proxy_state.ts";
 export interface FailureSink {
   /** Describes the connection's peer. */
   readonly label: string;
-  /** Logs one line. */
-  log(message: string): void;
+  /** Reports an event. */
+  log(event: LogEvent): void;
 }
 
 /** A call this side sent, waiting for its answer. */
@@ -115,11 +116,13 @@ export function reportUnawaited(
 ): void {
   result.promise.catch((error) => {
     if (!result.observed) {
-      sink.log(
-        `a call to ${what} on ${sink.label} failed while nothing awaited it: ${
-          errorMessage(error)
-        }`,
-      );
+      const reason = errorMessage(error);
+      sink.log(logEvent(
+        "warn",
+        "call.unawaited",
+        `a call to ${what} on ${sink.label} failed while nothing awaited it: ${reason}`,
+        { peer: sink.label, reason, error },
+      ));
     }
   });
 }

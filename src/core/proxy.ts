@@ -27,6 +27,7 @@ import {
   nodeInspectKey,
 } from "./proxy_names.ts";
 import { send, targetOf } from "./send.ts";
+import { withCallerStack } from "./caller_stack.ts";
 import type { CallOptions } from "./types.ts";
 
 /** Member proxies cached per remote object, at most. */
@@ -166,18 +167,12 @@ class NetrefHandler implements ProxyHandler<object> {
     }
     if (state.mode === PATH) {
       if (key === "then") {
-        const result = send(state.base!, Op.GET, state.path, null);
-        result.observed = true;
-        const promise = result.promise;
-        return promise.then.bind(promise);
+        return settleWith(send(state.base!, Op.GET, state.path, null), key);
       }
       return pathProxy(state.base!, [...state.path, key]);
     }
     if (key === "then" || key === "catch" || key === "finally") {
-      const result = state.result!;
-      result.observed = true;
-      const promise = result.promise;
-      return promise[key].bind(promise);
+      return settleWith(state.result!, key);
     }
     return pathProxy(state, [key]);
   }
@@ -286,10 +281,30 @@ export function setAttr(
   return given(send(base, Op.SET, path, value)) as Promise<void>;
 }
 
-/** The promise of a result handed to the caller, whose to handle it is. */
+/**
+ * The promise of a result handed to the caller, whose to handle it is; its
+ * rejection carries the caller's frames as its stack.
+ */
 function given(result: PendingResult): Promise<unknown> {
   result.observed = true;
-  return result.promise;
+  return withCallerStack(result.promise);
+}
+
+/**
+ * A result's `then`, `catch` or `finally`, as a netref hands it out: the
+ * promise that carries the caller's stack is made when it is called (a
+ * `then` only read, as a check for a promise, leaves nothing unhandled).
+ */
+function settleWith(
+  result: PendingResult,
+  key: "then" | "catch" | "finally",
+): (...args: never[]) => Promise<unknown> {
+  result.observed = true;
+  const promise = result.promise;
+  return (...args: never[]) =>
+    (withCallerStack(promise)[key] as (...a: never[]) => Promise<unknown>)(
+      ...args,
+    );
 }
 
 /** One exposed member of a remote object, as `dir()` reports it. */

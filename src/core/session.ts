@@ -7,6 +7,7 @@
  * @module
  */
 
+import { type LogEvent, logEvent } from "../log.ts";
 import { withTimeout } from "../timing.ts";
 import { DEFAULT_MAX_FRAME_BYTES } from "../defaults.ts";
 import { Kind, MAX_FRAME_LENGTH, Op, RefKind } from "../protocol/constants.ts";
@@ -445,8 +446,8 @@ export class Session implements ProxyHost, DecodeContext {
   }
 
   /** Reports what the peer or a call nobody awaited did wrong. */
-  log(message: string): void {
-    this.#options.log(message);
+  log(event: LogEvent): void {
+    this.#options.log(event);
   }
 
   release(proxy: object): void {
@@ -503,9 +504,12 @@ export class Session implements ProxyHost, DecodeContext {
     if (this.#closed) return;
     const reason = error instanceof Error ? error : new Error(String(error));
     if (!(reason instanceof ConnectionClosedError)) {
-      this.#options.log(
+      this.#options.log(logEvent(
+        "warn",
+        "connection.closed",
         `closing connection to ${this.label}: ${reason.message}`,
-      );
+        { peer: this.label, reason: reason.message, error: reason },
+      ));
     }
     this.close(reason, true);
   }

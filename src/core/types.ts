@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { LogHook } from "../log.ts";
+
 /** Options of one remote call, or of every call through a proxy. */
 export interface CallOptions {
   /**
@@ -236,6 +238,6 @@ export interface ResolvedOptions {
   includeStack: boolean;
   /** The shared secret, if any. */
   token?: string;
-  /** Where protocol violations and hook failures are reported. */
-  log: (message: string) => void;
+  /** Where protocol violations, refusals and failures are reported. */
+  log: LogHook;
 }

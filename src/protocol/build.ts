@@ -288,6 +288,7 @@ function tagged(): unknown {
         stack: fields.stack,
         code: fields.code,
         cause: fields.cause,
+        fields: fields.fields,
       });
     }
     case Ext.BLOB: {

@@ -115,6 +115,37 @@ function hostBreaker(): HostPolicy {
 }
 
 /**
+ * What an etcd client's failure means, in a plain sentence; its own text
+ * (gRPC status codes, the circuit breaker) stays in the error's `cause`.
+ *
+ * @param error What the etcd client threw.
+ * @param timeout The registry's timeout, in milliseconds.
+ * @returns The sentence.
+ */
+function etcdReason(error: unknown, timeout: number): string {
+  const name = error instanceof Error ? error.name : "";
+  const message = errorMessage(error);
+  if (
+    (error as { isBrokenCircuitError?: unknown })?.isBrokenCircuitError ||
+    /circuit breaker is open/.test(message)
+  ) {
+    return "no etcd member could be reached (the last 3 tries failed; the next is in a second); is etcd running there?";
+  }
+  if (/DeadlineExceeded|DEADLINE_EXCEEDED/.test(name + message)) {
+    return `etcd did not answer within ${timeout} ms`;
+  }
+  if (
+    /ConnectFailed|Unavailable|UNAVAILABLE|ECONNREFUSED/.test(name + message)
+  ) {
+    return "etcd cannot be reached; is it running there?";
+  }
+  if (/PermissionDenied|Authentication|auth/i.test(name)) {
+    return `etcd refused the credentials or the permission: ${message}`;
+  }
+  return message;
+}
+
+/**
  * The etcd backend. Make it with `openRegistry("etcd://...")`.
  *
  * @example
@@ -218,7 +249,9 @@ export class EtcdRegistry implements Registry {
       return await request();
     } catch (error) {
       throw new RegistryError(
-        `Cannot ${what} at registry ${this.url}: ${errorMessage(error)}`,
+        `Cannot ${what} at registry ${this.url}: ${
+          etcdReason(error, this.#timeout)
+        }`,
         { cause: error },
       );
     }

@@ -13,8 +13,10 @@
  */
 
 import { ConnectionClosedError } from "../errors.ts";
+import { logNothing } from "../log.ts";
 import { type ConnectionOptions, resolveOptions } from "../core/open.ts";
 import type { Connection, ResolvedOptions } from "../core/types.ts";
+import { explainDialError } from "../transport/os_errors.ts";
 import { dialTcp } from "../transport/tcp.ts";
 import { kwargs, PyKwargs } from "./boxing.ts";
 import { WireVersion } from "./constants.ts";
@@ -80,7 +82,7 @@ function resolveRpycConnect(
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new RangeError(`Cannot connect to port ${port}: expected 1 to 65535`);
   }
-  const resolved = resolveOptions(options);
+  const resolved = resolveOptions(options, logNothing);
   const service = options.service ?? new VoidService();
   if (typeof service !== "object" && typeof service !== "function") {
     throw new TypeError("Cannot connect: service must be an object");
@@ -148,7 +150,9 @@ export async function connectRpyc<T = unknown>(
   const label = `${hostname}:${port}`;
   await loadChannelZlib();
   for (let i = 0;; i++) {
-    const stream = await dialTcp(hostname, port);
+    const stream = await dialTcp(hostname, port).catch((error) => {
+      throw explainDialError(error, label);
+    });
     const session = new RpycSession(stream, {
       ...resolved,
       version: versions[i],

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { type LogEvent, logEvent } from "../log.ts";
 import { IdleWaiters, type IncomingCall } from "../core/context.ts";
 import {
   ConnectionClosedError,
@@ -245,8 +246,8 @@ export class RpycSession implements ProxyHost, RpycHost {
     return watchedResult(promise, this, describeTarget(target, path));
   }
 
-  log(message: string): void {
-    this.#options.log(message);
+  log(event: LogEvent): void {
+    this.#options.log(event);
   }
 
   /** The Python class of a peer object, for inspection. */
@@ -351,7 +352,13 @@ export class RpycSession implements ProxyHost, RpycHost {
       this.#link.send(Msg.REQUEST, seq, PyTuple.of(Handle.DEL, args));
     } catch (error) {
       // Called from finalizers too, where a throw would end the process.
-      this.log(`cannot send DEL to ${this.label}: ${errorMessage(error)}`);
+      const why = errorMessage(error);
+      this.log(logEvent(
+        "warn",
+        "rpyc.release-failed",
+        `cannot send DEL to ${this.label}: ${why}`,
+        { peer: this.label, reason: why, error },
+      ));
     }
   }
 
@@ -527,7 +534,12 @@ export class RpycSession implements ProxyHost, RpycHost {
     const quiet = reason instanceof ConnectionClosedError ||
       (reason instanceof WireVersionError && this.#options.version !== null);
     if (!quiet) {
-      this.log(`closing RPyC connection to ${this.label}: ${reason.message}`);
+      this.log(logEvent(
+        "warn",
+        "connection.closed",
+        `closing RPyC connection to ${this.label}: ${reason.message}`,
+        { peer: this.label, reason: reason.message, error: reason },
+      ));
     }
     this.close(reason, false);
   }

@@ -19,6 +19,7 @@
  * @module
  */
 
+import { logEvent } from "../log.ts";
 import type { ByteStream } from "../transport/types.ts";
 import type {
   ForeignContext,
@@ -66,9 +67,14 @@ function serveRpyc(
 ): ServedConnection {
   const { service, options, label } = context;
   if (options.token !== undefined) {
-    options.log(
-      `refused RPyC client ${label}: the server requires a token, which RPyC clients cannot send`,
-    );
+    const reason =
+      "the server requires a token, which RPyC clients cannot send";
+    options.log(logEvent(
+      "warn",
+      "connection.refused",
+      `refused RPyC client ${label}: ${reason}`,
+      { peer: label, reason },
+    ));
     try {
       stream.close();
     } catch {

@@ -7,6 +7,8 @@
  * @module
  */
 
+import { errorMessage } from "../errors.ts";
+import { logEvent, type LogHook } from "../log.ts";
 import { delay, withTimeout } from "../timing.ts";
 import {
   DEFAULT_HOSTNAME,
@@ -135,8 +137,12 @@ export interface ForeignContext {
   label: string;
   /** The server's connection options, checked and with every default filled in. */
   options:
-    & Readonly<Required<Omit<ConnectionOptions, "token">>>
-    & Pick<ConnectionOptions, "token">;
+    & Readonly<Required<Omit<ConnectionOptions, "token" | "log" | "onLog">>>
+    & Pick<ConnectionOptions, "token">
+    & {
+      /** Where the connection's events go (the server's `onLog`). */
+      readonly log: LogHook;
+    };
   /** Must be called once, when the connection has closed. */
   onClose(): void;
   /**
@@ -345,7 +351,12 @@ export function serveResolved<A extends Deno.Addr>(
         & object
         & ServiceHooks;
     } catch (error) {
-      resolved.log(`cannot create the service for ${label}: ${error}`);
+      resolved.log(logEvent(
+        "error",
+        "service.failed",
+        `cannot create the service for ${label}: ${error}`,
+        { peer: label, reason: errorMessage(error), error },
+      ));
       return null;
     }
   }
@@ -392,7 +403,12 @@ export function serveResolved<A extends Deno.Addr>(
         : "peer";
       const reason =
         `the server is at its limit of ${maxConnections} connections; try again later`;
-      resolved.log(`refused ${label}: ${reason}`);
+      resolved.log(
+        logEvent("warn", "connection.refused", `refused ${label}: ${reason}`, {
+          peer: label,
+          reason,
+        }),
+      );
       places.refuse(accepted, reason);
       return null;
     }
@@ -435,14 +451,24 @@ export function serveResolved<A extends Deno.Addr>(
         accepted = await listener.accept();
       } catch (error) {
         if (!accepting || error instanceof Deno.errors.BadResource) break;
-        resolved.log(`accept failed: ${error}`);
+        resolved.log(
+          logEvent("error", "accept.failed", `accept failed: ${error}`, {
+            reason: errorMessage(error),
+            error,
+          }),
+        );
         await delay(50);
         continue;
       }
       const stream = admit(accepted);
       if (stream === null) continue;
       open(stream).catch((error) => {
-        resolved.log(`cannot serve a connection: ${error}`);
+        resolved.log(logEvent(
+          "warn",
+          "connection.failed",
+          `cannot serve a connection: ${error}`,
+          { reason: errorMessage(error), error },
+        ));
         try {
           stream.close();
         } catch {

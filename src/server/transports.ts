@@ -8,6 +8,7 @@
  * @module
  */
 
+import { logEvent } from "../log.ts";
 import { type ConnectOptions, connectStream } from "../client/connect.ts";
 import type { Connection } from "../core/types.ts";
 import { AcceptQueue } from "../transport/accept_queue.ts";
@@ -129,7 +130,7 @@ export async function serveTls(
     key: options.key,
     ca: options.ca,
     handshakeTimeout,
-    log,
+    log: (message) => log(logEvent("warn", "tls.refused", message)),
   });
   return serveResolved(
     listening.listener as StreamListener<Deno.NetAddr>,

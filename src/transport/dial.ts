@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { Address } from "./address.ts";
+import { type Address, describeAddress } from "./address.ts";
+import { explainDialError } from "./os_errors.ts";
 import { dialTls, type DialTlsOptions } from "./tls.ts";
 import { dialTcp } from "./tcp.ts";
 import type { ByteStream } from "./types.ts";
@@ -38,7 +39,10 @@ export interface DialOptions extends DialTlsOptions {
  *   `tls://`.
  * @throws {ConnectionClosedError} If a TLS handshake fails, or a WebSocket
  *   does not open.
- * @throws {Deno.errors.ConnectionRefused} If nothing listens there.
+ * @throws {Deno.errors.ConnectionRefused} If nothing listens there; this
+ *   and the other operating-system errors are said again with the address
+ *   and a plain sentence (`Cannot connect to 127.0.0.1:18811: connection
+ *   refused; is the server running?`), the original as `cause`.
  * @throws {unknown} `signal.reason`, if the signal aborts first.
  */
 export function dial(
@@ -57,6 +61,15 @@ export function dial(
       ),
     );
   }
+  return open(address, options).catch((error) => {
+    throw signal?.aborted && error === signal.reason
+      ? error
+      : explainDialError(error, describeAddress(address));
+  });
+}
+
+function open(address: Address, options: DialOptions): Promise<ByteStream> {
+  const { signal } = options;
   switch (address.transport) {
     case "tcp":
       return dialTcp(address.hostname, address.port, signal);

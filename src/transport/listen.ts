@@ -14,7 +14,8 @@ import {
   DEFAULT_TLS_PORT,
   DEFAULT_WEBSOCKET_PORT,
 } from "../defaults.ts";
-import { listenTcp } from "./tcp.ts";
+import { formatHostPort, listenTcp } from "./tcp.ts";
+import { explainListenError } from "./os_errors.ts";
 import { listenNodeTls } from "./tls_node.ts";
 import type { StreamListener } from "./types.ts";
 import { listenUnix } from "./unix.ts";
@@ -170,15 +171,22 @@ export function listenWebSocket(
     throw new TypeError(`Cannot serve on path ${path}: it must start with "/"`);
   }
   let listener: WebSocketListener | null = null;
-  const http = Deno.serve({
-    hostname: spec.hostname ?? DEFAULT_HOSTNAME,
-    port: spec.port ?? DEFAULT_WEBSOCKET_PORT,
-    onListen: () => {},
-    handler: (request, info) =>
-      listener !== null && new URL(request.url).pathname === path
-        ? listener.handle(request, info)
-        : new Response("netref: not found\n", { status: 404 }),
-  });
+  const hostname = spec.hostname ?? DEFAULT_HOSTNAME;
+  const port = spec.port ?? DEFAULT_WEBSOCKET_PORT;
+  let http: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    http = Deno.serve({
+      hostname,
+      port,
+      onListen: () => {},
+      handler: (request, info) =>
+        listener !== null && new URL(request.url).pathname === path
+          ? listener.handle(request, info)
+          : new Response("netref: not found\n", { status: 404 }),
+    });
+  } catch (error) {
+    throw explainListenError(error, formatHostPort(hostname, port));
+  }
   const ws = new WebSocketListener({
     addr: http.addr,
     allowedOrigins: spec.allowedOrigins,

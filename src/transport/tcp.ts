@@ -5,6 +5,7 @@
  */
 
 import { abortable } from "./abortable.ts";
+import { explainListenError } from "./os_errors.ts";
 import type { StreamListener } from "./types.ts";
 
 /**
@@ -43,7 +44,8 @@ export async function dialTcp(
  * @param hostname The address to bind.
  * @param port The port; 0 picks a free one.
  * @returns The listener.
- * @throws {Deno.errors.AddrInUse} If the port is taken.
+ * @throws {Deno.errors.AddrInUse} If the port is taken, naming the address
+ *   (the original error is its `cause`).
  *
  * @example
  * ```ts ignore
@@ -56,7 +58,12 @@ export function listenTcp(
   hostname: string,
   port: number,
 ): StreamListener<Deno.NetAddr> {
-  const tcp = Deno.listen({ hostname, port, transport: "tcp" });
+  let tcp: Deno.TcpListener;
+  try {
+    tcp = Deno.listen({ hostname, port, transport: "tcp" });
+  } catch (error) {
+    throw explainListenError(error, formatHostPort(hostname, port));
+  }
   return {
     addr: tcp.addr,
     async accept() {

@@ -6,6 +6,7 @@
  */
 
 import { abortable } from "./abortable.ts";
+import { explainListenError } from "./os_errors.ts";
 import type { StreamListener } from "./types.ts";
 
 /**
@@ -64,9 +65,15 @@ export async function listenUnix(
   try {
     listener = Deno.listen({ transport: "unix", path });
   } catch (error) {
-    if (!(error instanceof Deno.errors.AddrInUse)) throw error;
-    await removeStaleSocket(path, error);
-    listener = Deno.listen({ transport: "unix", path });
+    if (!(error instanceof Deno.errors.AddrInUse)) {
+      throw explainListenError(error, path);
+    }
+    await removeStaleSocket(path, explainListenError(error, path) as Error);
+    try {
+      listener = Deno.listen({ transport: "unix", path });
+    } catch (error) {
+      throw explainListenError(error, path);
+    }
   }
   try {
     Deno.chmodSync(path, mode);
