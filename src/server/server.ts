@@ -216,6 +216,13 @@ export function resolveServe(
   ) {
     throw new TypeError("Cannot serve: expected a service class or object");
   }
+  if ("token" in options && options.token === undefined) {
+    // `token: Deno.env.get("NETREF_TOKEN")` with the variable unset: serving
+    // without a token would let every client in, so refuse to start.
+    throw new TypeError(
+      "Cannot serve: option token is undefined (an unset environment variable?); give a non-empty string, or leave the option out to serve without a token",
+    );
+  }
   const session = resolveOptions(options);
   const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   if (!Number.isInteger(maxConnections) || maxConnections < 1) {
