@@ -17,7 +17,12 @@ import {
   splitBlobFrame,
 } from "../protocol/codec.ts";
 import type { OutgoingFrame } from "../protocol/frame.ts";
-import { checkToken, encodeHello, type Hello } from "../protocol/handshake.ts";
+import {
+  checkToken,
+  encodeHello,
+  type Hello,
+  SILENT_SERVER_HINT,
+} from "../protocol/handshake.ts";
 import type { ByteStream } from "../transport/types.ts";
 import {
   ConnectionClosedError,
@@ -119,6 +124,8 @@ export class Session implements ProxyHost, DecodeContext {
   #resolveClosed!: () => void;
   readonly ready: Promise<void>;
   #resolveReady!: () => void;
+  /** Whether the handshake is done. */
+  #established = false;
   #rejectReady!: (error: Error) => void;
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -193,7 +200,9 @@ export class Session implements ProxyHost, DecodeContext {
     this.#handshakeTimer = setTimeout(() => {
       this.#fail(
         new ProtocolError(
-          `Cannot start connection: no hello from ${this.label} within ${options.handshakeTimeout} ms`,
+          `Cannot start connection: no hello from ${this.label} within ${options.handshakeTimeout} ms${
+            options.acceptor ? "" : SILENT_SERVER_HINT
+          }`,
         ),
       );
     }, options.handshakeTimeout);
@@ -289,6 +298,7 @@ export class Session implements ProxyHost, DecodeContext {
       if (this.#closed) return;
       // An acceptor answers only now: its hello means "accepted".
       this.#sendHello(null);
+      this.#established = true;
       this.#resolveReady();
       if (this.#options.idleTimeout > 0) this.#watchIdle();
       if (!(await this.#reader.run(rest))) return;
@@ -502,7 +512,9 @@ export class Session implements ProxyHost, DecodeContext {
   #fail(error: unknown): void {
     if (this.#closed) return;
     const reason = error instanceof Error ? error : new Error(String(error));
-    if (!(reason instanceof ConnectionClosedError)) {
+    // A client's failed handshake is connect()'s rejection: not logged too.
+    const connecting = !this.#options.acceptor && !this.#established;
+    if (!(reason instanceof ConnectionClosedError) && !connecting) {
       this.#options.log(
         `closing connection to ${this.label}: ${reason.message}`,
       );
