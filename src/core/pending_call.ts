@@ -208,6 +208,12 @@ export class CallTable<C extends PendingCall = PendingCall> {
   readonly #timedOut: (call: C) => Error;
   #timer: ReturnType<typeof setTimeout> | undefined = undefined;
   #sweepAt = Infinity;
+  /**
+   * Whether the deadline timer lets the process exit: set where the socket
+   * keeps the process alive while calls are pending, since the timer
+   * outlives the calls it was armed for.
+   */
+  unrefTimer = false;
 
   /**
    * @param abandon Gives up on a call that timed out or was aborted.
@@ -275,6 +281,7 @@ export class CallTable<C extends PendingCall = PendingCall> {
     clearTimeout(this.#timer);
     this.#sweepAt = at;
     this.#timer = setTimeout(() => this.#sweep(), Math.max(0, at - Date.now()));
+    if (this.unrefTimer) Deno.unrefTimer(this.#timer as unknown as number);
   }
 
   #sweep(): void {
