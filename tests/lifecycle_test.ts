@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { connect, exposed, serve } from "../mod.ts";
+import { startPythonServer } from "./_rpyc.ts";
 
 const FIXTURE = new URL("./fixtures/forgetful_client.ts", import.meta.url);
 
@@ -57,6 +58,14 @@ Deno.test("a script that connects, calls and forgets close() exits by itself wit
   assert.equal(done.stdout, "answered\n");
   // Startup included (type-checking is cached by then): seconds, not a hang.
   assert.ok(performance.now() - started < 15_000);
+});
+
+Deno.test("a script that calls a Python RPyC server through connectRpyc and forgets close() exits by itself", async () => {
+  await using python = await startPythonServer();
+  const done = await runClient(python.port, "rpyc", 15_000);
+  assert.ok(done !== null, "the client process did not exit");
+  assert.equal(done.code, 0);
+  assert.equal(done.stdout, "5\n");
 });
 
 Deno.test("a client stays alive while the server holds a callback of its, or a call of its is pending", async () => {

@@ -214,6 +214,8 @@ export class CallTable<C extends PendingCall = PendingCall> {
    * outlives the calls it was armed for.
    */
   unrefTimer = false;
+  /** Told when the table stops or starts being empty. */
+  onBusy: ((busy: boolean) => void) | null = null;
 
   /**
    * @param abandon Gives up on a call that timed out or was aborted.
@@ -248,6 +250,7 @@ export class CallTable<C extends PendingCall = PendingCall> {
    */
   add(call: C, timeout: number, signal: AbortSignal | undefined): void {
     this.#calls.set(call.id, call);
+    if (this.#calls.size === 1) this.onBusy?.(true);
     if (timeout > 0 && Number.isFinite(timeout)) {
       call.timeout = timeout;
       // Date.now() is a builtin; performance.now() is a runtime op, and
@@ -265,7 +268,9 @@ export class CallTable<C extends PendingCall = PendingCall> {
   /** Takes a call out to settle it; its deadline and signal no longer apply. */
   remove(call: C): void {
     call.settled = true;
-    this.#calls.delete(call.id);
+    if (this.#calls.delete(call.id) && this.#calls.size === 0) {
+      this.onBusy?.(false);
+    }
     if (call.onAbort !== undefined) {
       call.signal!.removeEventListener("abort", call.onAbort);
     }

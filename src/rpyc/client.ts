@@ -175,6 +175,9 @@ export async function connectRpyc<T = unknown>(
         ...resolved,
         version: versions[i],
         label,
+        // As a Python script's would, the connection lets the process exit
+        // when idle, unless it serves something of its own.
+        unrefWhenIdle: options.service === undefined,
       });
       try {
         await session.remoteRoot({
