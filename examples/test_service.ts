@@ -88,7 +88,7 @@ if (import.meta.main) {
   // An optional first argument picks another port (0: any free one).
   const server = serve(TestService, { port: Number(Deno.args[0] ?? 18811) });
   console.log(
-    `TestService listening on ${server.addr.hostname}:${server.addr.port}; run the client with: npx -y deno@2.9.6 task client`,
+    `TestService listening on ${server.addr.hostname}:${server.addr.port}; run the client with: npx -y deno@2.9.6 task client ${server.addr.port}`,
   );
   Deno.addSignalListener("SIGINT", () => server.shutdown());
   await server.finished;

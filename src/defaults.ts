@@ -41,9 +41,6 @@ export const DEFAULT_TIMEOUT = 30_000;
 /** Milliseconds the dial's handshake may take. */
 export const DEFAULT_HANDSHAKE_TIMEOUT = 10_000;
 
-/** Milliseconds connecting may take, dial and handshake together; 0 is no limit of its own. */
-export const DEFAULT_CONNECT_TIMEOUT = 0;
-
 /** Milliseconds a connection may stay silent; 0 is forever. */
 export const DEFAULT_IDLE_TIMEOUT = 0;
 

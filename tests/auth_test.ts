@@ -1,5 +1,17 @@
 import assert from "node:assert/strict";
-import { connect, ConnectionClosedError, exposed, serve } from "../mod.ts";
+import {
+  connect,
+  ConnectionClosedError,
+  exposed,
+  serve,
+  serveListener,
+  serveMemory,
+  serveStdio,
+  serveTls,
+  serveUnix,
+  serveWebSocket,
+  webSocketHandler,
+} from "../mod.ts";
 import { delay, harness } from "./_harness.ts";
 
 class Vault {
@@ -73,6 +85,46 @@ Deno.test("a client without the token, or with a wrong one, is refused with a cl
 
 Deno.test("an empty token is refused as an option", () => {
   assert.throws(() => serve(Vault, { port: 0, token: "" }), TypeError);
+});
+
+Deno.test("every serve function given token: undefined (an unset variable) throws naming the option, before it listens", async () => {
+  // The README's `token: Deno.env.get("NETREF_TOKEN")` with the variable unset.
+  const token = Deno.env.get("NETREF_SURELY_UNSET_VARIABLE");
+  const named = (error: unknown) => {
+    assert.ok(error instanceof TypeError, String(error));
+    assert.match(error.message, /option token is undefined/);
+    return true;
+  };
+  assert.throws(() => serve(Vault, { port: 0, token }), named);
+  assert.throws(() => serveMemory(Vault, { token }), named);
+  assert.throws(() => serveStdio(Vault, { token }), named);
+  assert.throws(() => webSocketHandler(Vault, { token }), named);
+  assert.throws(() => serveWebSocket(Vault, { port: 0, token }), named);
+  await assert.rejects(
+    serveTls(Vault, { port: 0, cert: "", key: "", token }),
+    named,
+  );
+  await assert.rejects(
+    serveUnix(Vault, { path: "/nonexistent", token }),
+    named,
+  );
+  let closed = false;
+  assert.throws(
+    () =>
+      serveListener(
+        {
+          addr: { transport: "tcp", hostname: "127.0.0.1", port: 1 },
+          accept: () => new Promise<never>(() => {}),
+          close: () => closed = true,
+        },
+        Vault,
+        { token },
+      ),
+    named,
+  );
+  assert.ok(closed, "the listener was closed");
+  // An empty one is refused too, with its own message naming the option.
+  assert.throws(() => serveMemory(Vault, { token: "" }), /token/);
 });
 
 Deno.test("idleTimeout closes a silent connection with a logged reason, not one with traffic", async () => {

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { connect, connectStream, memoryPair, TimeoutError } from "../mod.ts";
+import {
+  connect,
+  connectStream,
+  memoryPair,
+  ProtocolError,
+  TimeoutError,
+} from "../mod.ts";
+import { connectRpyc } from "../rpyc.ts";
+import { startPythonServer } from "./_rpyc.ts";
 import {
   connectTls,
   connectUnix,
@@ -176,4 +184,115 @@ Deno.test("bad connectTimeout and signal options are refused before dialling", a
     connect("127.0.0.1", 9, { signal: "soon" as unknown as AbortSignal }),
     TypeError,
   );
+});
+
+/** Asserts a rejection within `expected` ms (give or take) that suggests connectRpyc(). */
+async function assertSilentServerHint(
+  connecting: Promise<unknown>,
+  kind: new (...args: never[]) => Error,
+  expected: number,
+): Promise<void> {
+  const started = performance.now();
+  await assert.rejects(connecting, (error: unknown) => {
+    assert.ok(error instanceof kind, String(error));
+    assert.match(
+      error.message,
+      /if this is a Python RPyC server, use connectRpyc\(\) \(netref call --rpyc\)/,
+    );
+    return true;
+  });
+  const took = performance.now() - started;
+  assert.ok(
+    took >= expected - 50 && took < expected + 2000,
+    `took ${took} ms, expected about ${expected}`,
+  );
+}
+
+Deno.test("connect() with only a call timeout gives up connecting after it, suggests connectRpyc(), and logs nothing", async () => {
+  const server = silentServer();
+  const logs: string[] = [];
+  try {
+    const connecting = connect("127.0.0.1", server.port, {
+      timeout: 500,
+      log: (line) => logs.push(line),
+    });
+    await assertSilentServerHint(connecting, TimeoutError, 500);
+    await connecting.catch((error: Error) =>
+      assert.match(error.message, /not connected within 500 ms \(timeout\)/)
+    );
+    await server.closed;
+    assert.deepEqual(logs, []);
+  } finally {
+    server.close();
+  }
+});
+
+Deno.test("a tiny call timeout bounds connecting at 250 ms, and timeout: 0 not at all", async () => {
+  const server = silentServer();
+  try {
+    await assertSilentServerHint(
+      connect("127.0.0.1", server.port, { timeout: 20 }),
+      TimeoutError,
+      250,
+    );
+    // No bound of its own: the handshake's, with the hint said once.
+    const logs: string[] = [];
+    const connecting = connect("127.0.0.1", server.port, {
+      timeout: 0,
+      handshakeTimeout: 400,
+      log: (line) => logs.push(line),
+    });
+    await assertSilentServerHint(connecting, ProtocolError, 400);
+    await connecting.catch((error: Error) =>
+      assert.equal(error.message.match(/connectRpyc/g)?.length, 1)
+    );
+    assert.deepEqual(logs, []);
+  } finally {
+    server.close();
+  }
+});
+
+Deno.test("connect(..., { timeout: 500 }) to a Python RPyC server rejects in about 500 ms suggesting connectRpyc(), which reaches it", async () => {
+  await using python = await startPythonServer();
+  await assertSilentServerHint(
+    connect("127.0.0.1", python.port, { timeout: 500 }),
+    TimeoutError,
+    500,
+  );
+  await using conn = await connectRpyc("127.0.0.1", python.port, {
+    timeout: 5000,
+  });
+  assert.ok(conn.root);
+});
+
+Deno.test("connectRpyc() gives up on a server that never answers within connectTimeout, or timeout, and on its signal", async () => {
+  const server = silentServer();
+  try {
+    for (const options of [{ connectTimeout: 300 }, { timeout: 300 }]) {
+      const started = performance.now();
+      await assert.rejects(
+        connectRpyc("127.0.0.1", server.port, options),
+        (error: unknown) => {
+          assert.ok(error instanceof TimeoutError, String(error));
+          assert.match(
+            error.message,
+            /not connected within 300 ms \((connectTimeout|timeout)\), no answer from the server/,
+          );
+          return true;
+        },
+      );
+      const took = performance.now() - started;
+      assert.ok(took < 3000, `took ${took} ms, expected about 300`);
+    }
+    const controller = new AbortController();
+    const reason = new Error("the user gave up");
+    const connecting = connectRpyc("127.0.0.1", server.port, {
+      signal: controller.signal,
+    });
+    await server.accepted;
+    controller.abort(reason);
+    await assert.rejects(connecting, (error: unknown) => error === reason);
+  } finally {
+    server.close();
+  }
 });

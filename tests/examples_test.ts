@@ -25,6 +25,8 @@ Deno.test("the example server and client run as the README shows", async () => {
     const line = await firstLine(server.stdout);
     const port = line.match(/listening on 127\.0\.0\.1:(\d+)/)?.[1];
     assert.ok(port, `unexpected first line: ${line}`);
+    // Its hint names the port it was started on.
+    assert.match(line, new RegExp(`task client ${port}$`));
     const client = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-net", "examples/client.ts", port],
       cwd: root,

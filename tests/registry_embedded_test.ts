@@ -6,7 +6,7 @@ import { connectByService, discover } from "../src/registry/discover.ts";
 import { formatInstances } from "../src/registry/format.ts";
 import { RegistryService } from "../src/registry/service.ts";
 import { serveRegistry } from "../src/registry/serve_registry.ts";
-import type { RegistryEvent } from "../src/registry/types.ts";
+import type { Registry, RegistryEvent } from "../src/registry/types.ts";
 import { checkInstance } from "../src/registry/validate.ts";
 import { openRegistry, parseRegistryUrl } from "../src/registry/url.ts";
 import { delay } from "./_harness.ts";
@@ -295,4 +295,39 @@ Deno.test("formatInstances says so when nothing is registered", () => {
     formatInstances([checkInstance({ name: "a", hostname: "::1", port: 5 })]),
     /\[::1\]:5/,
   );
+});
+
+Deno.test("discover no longer lists an announced server once await server.shutdown() has returned", async () => {
+  await using registryServer = serveRegistry({ port: 0, ...fresh });
+  await using registry = await openRegistry(
+    `netref://127.0.0.1:${registryServer.addr.port}`,
+    quiet,
+  );
+  // Clients discover through a registry connection of their own.
+  await using clients = await openRegistry(
+    `netref://127.0.0.1:${registryServer.addr.port}`,
+    quiet,
+  );
+  // A registry slow to withdraw, as a remote one is: shutdown() waits.
+  const slow = {
+    register: async (...args: Parameters<Registry["register"]>) => {
+      const registration = await registry.register(...args);
+      return {
+        instances: registration.instances,
+        healthy: registration.healthy,
+        withdraw: async () => {
+          await delay(100);
+          await registration.withdraw();
+        },
+      };
+    },
+  } as unknown as Registry;
+  const server = serve(Work, { port: 0, ...quiet });
+  await announce(server, slow, { names: ["work"], ttl: 10_000 });
+  assert.deepEqual(
+    (await discover(clients, "work")).map((i) => i.port),
+    [server.addr.port],
+  );
+  await server.shutdown();
+  assert.deepEqual(await discover(clients, "work"), []);
 });

@@ -346,6 +346,16 @@ function buildClient(
     tlsAsked ? DEFAULTS.tlsPort : DEFAULTS.port,
   );
   const tls = readClientTls(values, parsed);
+  const rpyc = values.rpyc === true;
+  if (
+    rpyc &&
+    (parsed.transport !== "tcp" || tls !== null ||
+      values["token-env"] !== undefined)
+  ) {
+    throw new TypeError(
+      "--rpyc takes a TCP address (host:port), without TLS or a token: Python RPyC servers speak plain TCP",
+    );
+  }
   return {
     address: tls !== null && parsed.transport === "tcp"
       ? { ...parsed, transport: "tls" }
@@ -355,5 +365,6 @@ function buildClient(
         DEFAULTS.timeout,
     token: readTokenEnv(values, "token-env", env),
     tls,
+    rpyc,
   };
 }

@@ -12,6 +12,7 @@ import {
   connectTo,
   resolveConnect,
 } from "../client/connect.ts";
+import { connectRpyc } from "../rpyc/client.ts";
 import type { DialTlsOptions } from "../transport/tls.ts";
 import type { CallCommand } from "./args.ts";
 import { AccessError, errorMessage } from "../errors.ts";
@@ -120,11 +121,15 @@ export async function withConnection(
   try {
     const options: ConnectOptions = { timeout: settings.timeout };
     if (settings.token !== undefined) options.token = settings.token;
-    conn = await connectTo(
-      settings.address,
-      resolveConnect(options),
-      await readTlsFiles(settings.tls),
-    );
+    conn = settings.rpyc && settings.address.transport === "tcp"
+      ? await connectRpyc(settings.address.hostname, settings.address.port, {
+        timeout: settings.timeout,
+      })
+      : await connectTo(
+        settings.address,
+        resolveConnect(options),
+        await readTlsFiles(settings.tls),
+      );
   } catch (error) {
     const reason = describeError(error);
     return output.fail(

@@ -39,6 +39,8 @@ export interface ClientSettings {
   readonly token: string | undefined;
   /** TLS files, or null for none. */
   readonly tls: ClientTls | null;
+  /** Whether the server is a Python RPyC server (`--rpyc`). */
+  readonly rpyc: boolean;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

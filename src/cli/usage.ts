@@ -113,6 +113,10 @@ const CLIENT_FLAGS: Readonly<Record<string, FlagSpec>> = {
     help: "the private key (PEM) of --tls-cert",
   },
   "token-env": TOKEN_ENV,
+  rpyc: {
+    type: "boolean",
+    help: "the server is a Python RPyC server: speak its protocol (TCP only)",
+  },
 };
 
 /** The flags of the commands that print a result: call, inspect, list. */

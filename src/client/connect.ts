@@ -6,7 +6,6 @@
  * @module
  */
 
-import { TimeoutError } from "../errors.ts";
 import { logNothing } from "../log.ts";
 import {
   type ConnectionOptions,
@@ -18,7 +17,12 @@ import type { Connection } from "../core/types.ts";
 import { closeQuietly } from "../transport/accept_queue.ts";
 import { type Address, describeAddress } from "../transport/address.ts";
 import { dial, type DialOptions } from "../transport/dial.ts";
-import { DEFAULT_CONNECT_TIMEOUT, DEFAULT_PORT } from "../defaults.ts";
+import { DEFAULT_PORT } from "../defaults.ts";
+import {
+  type ResolvedDeadline,
+  resolveDeadline,
+  withinDeadline,
+} from "../core/deadline.ts";
 import { formatAddr } from "../transport/tcp.ts";
 import type { ByteStream } from "../transport/types.ts";
 
@@ -35,9 +39,12 @@ export interface ConnectOptions extends ConnectionOptions {
    * Milliseconds that connecting may take, the dial and the handshake
    * together; past it, connecting fails with a `TimeoutError`. `0` or
    * `Infinity` waits as long as the operating system does for the dial, and
-   * `handshakeTimeout` for the handshake.
+   * `handshakeTimeout` for the handshake. Not given, connecting is bounded
+   * by `timeout`, but never below 250 ms (so that a tiny call timeout does
+   * not make connecting itself fail on a busy machine); a `timeout` of `0`
+   * leaves it unbounded.
    *
-   * @default {0}
+   * @default {timeout, at least 250}
    */
   connectTimeout?: number;
   /**
@@ -53,13 +60,9 @@ export interface ConnectOptions extends ConnectionOptions {
  * Connect options checked, with every default filled in: what
  * {@linkcode resolveConnect} makes of {@linkcode ConnectOptions}. Internal.
  */
-export interface ResolvedConnect {
+export interface ResolvedConnect extends ResolvedDeadline {
   /** The session's options, but for what each connection adds. */
   readonly open: Omit<SessionOptions, "serviceName" | "acceptor" | "label">;
-  /** Milliseconds connecting may take; 0 for no limit of its own. */
-  readonly connectTimeout: number;
-  /** The caller's signal. */
-  readonly signal: AbortSignal | undefined;
 }
 
 /**
@@ -74,26 +77,9 @@ export function resolveConnect(options: ConnectOptions): ResolvedConnect {
   ) {
     throw new TypeError("Cannot connect: service must be an object");
   }
-  const connectTimeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
-  if (
-    typeof connectTimeout !== "number" || Number.isNaN(connectTimeout) ||
-    connectTimeout < 0
-  ) {
-    throw new RangeError(
-      `Cannot use connectTimeout ${
-        String(connectTimeout)
-      }: expected a number >= 0`,
-    );
-  }
-  const signal = options.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError("Cannot use signal: expected an AbortSignal");
-  }
-  return {
-    open: { ...resolveOptions(options, logNothing), root: service },
-    connectTimeout: Number.isFinite(connectTimeout) ? connectTimeout : 0,
-    signal,
-  };
+  const open = resolveOptions(options, logNothing);
+  const deadline = resolveDeadline(options, open.timeout);
+  return { open: { ...open, root: service }, ...deadline };
 }
 
 /**
@@ -106,12 +92,13 @@ export function connectTo<T>(
   tls: Omit<DialOptions, "signal" | "openTimeout"> = {},
 ): Promise<Connection<T>> {
   const label = describeAddress(address);
-  return withinDeadline(label, options, async (signal) => {
+  return withinDeadline(label, options, async (signal, progress) => {
     const stream = await dial(address, {
       ...tls,
       openTimeout: options.open.handshakeTimeout,
       signal,
     });
+    progress.dialed = true;
     return await handshake<T>(stream, options, label, signal);
   });
 }
@@ -125,37 +112,11 @@ export function connectOn<T>(
   return withinDeadline(
     label,
     options,
-    (signal) => handshake<T>(stream, options, label, signal),
+    (signal, progress) => {
+      progress.dialed = true;
+      return handshake<T>(stream, options, label, signal);
+    },
   );
-}
-
-/** Runs `connecting` with the caller's signal and `connectTimeout` as one signal. */
-async function withinDeadline<R>(
-  label: string,
-  options: ResolvedConnect,
-  connecting: (signal: AbortSignal | undefined) => Promise<R>,
-): Promise<R> {
-  const { connectTimeout, signal } = options;
-  if (connectTimeout === 0) return await connecting(signal);
-  const controller = new AbortController();
-  const timer = setTimeout(
-    () =>
-      controller.abort(
-        new TimeoutError(
-          `Cannot connect to ${label}: not connected within ${connectTimeout} ms (connectTimeout)`,
-        ),
-      ),
-    connectTimeout,
-  );
-  try {
-    return await connecting(
-      signal === undefined
-        ? controller.signal
-        : AbortSignal.any([signal, controller.signal]),
-    );
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** The handshake on `stream`, closing it if that fails or `signal` aborts. */

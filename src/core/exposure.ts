@@ -12,8 +12,32 @@ import { AccessError } from "../errors.ts";
 // standard decorators and provides the symbol.
 const metadataKey: symbol = (Symbol as { metadata?: symbol }).metadata ??
   Symbol.for("Symbol.metadata");
-const EXPOSED = Symbol("netref.exposed");
-const SERVICE_NAME = Symbol("netref.serviceName");
+// Registered symbols, so that every copy and version of netref loaded in one
+// process (a service module importing another specifier than the server's)
+// reads the others' decorators. Their values are part of that contract: a
+// Map of member name to MemberAccess, and a string.
+const EXPOSED = Symbol.for("netref.exposed");
+const SERVICE_NAME = Symbol.for("netref.serviceName");
+
+/**
+ * Throws a TypeError naming `experimentalDecorators` when a decorator was
+ * called the legacy way, `(target, key, descriptor)`, instead of with a
+ * standard decorator context.
+ */
+function requireStandardContext<C>(
+  decorator: string,
+  context: C | undefined,
+): asserts context is C {
+  if (
+    typeof context === "object" && context !== null && "kind" in context &&
+    "metadata" in context
+  ) {
+    return;
+  }
+  throw new TypeError(
+    `Cannot use ${decorator}: it was called as a legacy decorator. netref's decorators are standard (TC39) decorators; remove "experimentalDecorators": true from compilerOptions in deno.json or tsconfig.json`,
+  );
+}
 
 /** How a member may be used remotely. */
 export interface MemberAccess {
@@ -55,6 +79,7 @@ export function exposed(
     | ClassFieldDecoratorContext
     | ClassAccessorDecoratorContext,
 ): void {
+  requireStandardContext("@exposed", context);
   if (context.private || context.static || typeof context.name !== "string") {
     throw new TypeError(
       `Cannot expose ${
@@ -136,7 +161,8 @@ export function service(
     context: ClassDecoratorContext,
   ) => void)
   | void {
-  if (typeof nameOrClass === "function" && context !== undefined) {
+  if (typeof nameOrClass === "function") {
+    requireStandardContext("@service", context);
     (context.metadata as Metadata)[SERVICE_NAME] = context.name;
     return;
   }
@@ -149,6 +175,7 @@ export function service(
     );
   }
   return (_value, context) => {
+    requireStandardContext("@service(name)", context);
     (context.metadata as Metadata)[SERVICE_NAME] = nameOrClass ?? context.name;
   };
 }

@@ -30,6 +30,8 @@ export class FrameDeadline {
   #frame = -1;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
+  /** Whether the timer lets the process exit (it outlives its frame). */
+  unrefTimer = false;
 
   /**
    * @param ms Milliseconds a started frame may take; 0 or Infinity: no limit.
@@ -77,6 +79,7 @@ export class FrameDeadline {
 
   #arm(ms: number): void {
     this.#timer = setTimeout(() => this.#check(), ms);
+    if (this.unrefTimer) Deno.unrefTimer(this.#timer as unknown as number);
   }
 
   #check(): void {

@@ -211,6 +211,14 @@ export class CallTable<C extends PendingCall = PendingCall> {
   readonly #timedOut: (call: C) => Error;
   #timer: ReturnType<typeof setTimeout> | undefined = undefined;
   #sweepAt = Infinity;
+  /**
+   * Whether the deadline timer lets the process exit: set where the socket
+   * keeps the process alive while calls are pending, since the timer
+   * outlives the calls it was armed for.
+   */
+  unrefTimer = false;
+  /** Told when the table stops or starts being empty. */
+  onBusy: ((busy: boolean) => void) | null = null;
 
   /**
    * @param abandon Gives up on a call that timed out or was aborted.
@@ -245,6 +253,7 @@ export class CallTable<C extends PendingCall = PendingCall> {
    */
   add(call: C, timeout: number, signal: AbortSignal | undefined): void {
     this.#calls.set(call.id, call);
+    if (this.#calls.size === 1) this.onBusy?.(true);
     if (timeout > 0 && Number.isFinite(timeout)) {
       call.timeout = timeout;
       // Date.now() is a builtin; performance.now() is a runtime op, and
@@ -262,7 +271,9 @@ export class CallTable<C extends PendingCall = PendingCall> {
   /** Takes a call out to settle it; its deadline and signal no longer apply. */
   remove(call: C): void {
     call.settled = true;
-    this.#calls.delete(call.id);
+    if (this.#calls.delete(call.id) && this.#calls.size === 0) {
+      this.onBusy?.(false);
+    }
     if (call.onAbort !== undefined) {
       call.signal!.removeEventListener("abort", call.onAbort);
     }
@@ -278,6 +289,7 @@ export class CallTable<C extends PendingCall = PendingCall> {
     clearTimeout(this.#timer);
     this.#sweepAt = at;
     this.#timer = setTimeout(() => this.#sweep(), Math.max(0, at - Date.now()));
+    if (this.unrefTimer) Deno.unrefTimer(this.#timer as unknown as number);
   }
 
   #sweep(): void {

@@ -45,6 +45,8 @@ export class ExportTable {
   #nextId = 1;
   readonly #max: number;
   readonly #onFull: () => void;
+  /** Told when the table stops or starts being empty. */
+  onOccupied: ((occupied: boolean) => void) | null = null;
 
   /**
    * @param max Most objects exported at once (maxExports).
@@ -85,6 +87,7 @@ export class ExportTable {
     this.#byId.set(fresh, { value, count: 1, source });
     this.#idByValue.set(value, fresh);
     source?.forwarding(value, 1);
+    if (this.#byId.size === 1) this.onOccupied?.(true);
     return fresh;
   }
 
@@ -113,6 +116,7 @@ export class ExportTable {
       this.#byId.delete(id);
       this.#idByValue.delete(entry.value);
       entry.source?.forwarding(entry.value, -1);
+      if (this.#byId.size === 0) this.onOccupied?.(false);
     }
     return true;
   }

@@ -18,7 +18,12 @@ import {
   splitBlobFrame,
 } from "../protocol/codec.ts";
 import type { OutgoingFrame } from "../protocol/frame.ts";
-import { checkToken, encodeHello, type Hello } from "../protocol/handshake.ts";
+import {
+  checkToken,
+  encodeHello,
+  type Hello,
+  SILENT_SERVER_HINT,
+} from "../protocol/handshake.ts";
 import type { ByteStream } from "../transport/types.ts";
 import {
   ConnectionClosedError,
@@ -120,6 +125,12 @@ export class Session implements ProxyHost, DecodeContext {
   #resolveClosed!: () => void;
   readonly ready: Promise<void>;
   #resolveReady!: () => void;
+  /** Whether the handshake is done. */
+  #established = false;
+  /** Pings awaiting their PONG. */
+  #pinging = 0;
+  /** Whether the stream keeps the process alive (see #keepAlive). */
+  #referenced = true;
   #rejectReady!: (error: Error) => void;
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -157,6 +168,13 @@ export class Session implements ProxyHost, DecodeContext {
           ),
         ),
     );
+    if (!options.acceptor && stream.unref !== undefined) {
+      // A client's socket says whether the process stays (#keepAlive), so
+      // timers that outlive their call or frame do not.
+      this.#exports.onOccupied = () => this.#keepAlive();
+      this.#calls.unrefTimer = true;
+      this.#frameDeadline.unrefTimer = true;
+    }
     this.#reader = new FrameReader(this, {
       stream,
       maxFrameBytes: options.maxFrameBytes,
@@ -194,7 +212,9 @@ export class Session implements ProxyHost, DecodeContext {
     this.#handshakeTimer = setTimeout(() => {
       this.#fail(
         new ProtocolError(
-          `Cannot start connection: no hello from ${this.label} within ${options.handshakeTimeout} ms`,
+          `Cannot start connection: no hello from ${this.label} within ${options.handshakeTimeout} ms${
+            options.acceptor ? "" : SILENT_SERVER_HINT
+          }`,
         ),
       );
     }, options.handshakeTimeout);
@@ -290,6 +310,8 @@ export class Session implements ProxyHost, DecodeContext {
       if (this.#closed) return;
       // An acceptor answers only now: its hello means "accepted".
       this.#sendHello(null);
+      this.#established = true;
+      this.#keepAlive();
       this.#resolveReady();
       if (this.#options.idleTimeout > 0) this.#watchIdle();
       if (!(await this.#reader.run(rest))) return;
@@ -366,6 +388,11 @@ export class Session implements ProxyHost, DecodeContext {
           `${this.label} was idle for ${period} ms (idleTimeout)`,
         ),
       ));
+    // A client's idle watch alone does not keep the process alive.
+    // (Browsers have no Deno, and no process to keep alive.)
+    if (!this.#options.acceptor && typeof Deno !== "undefined") {
+      Deno.unrefTimer(this.#idleTimer as unknown as number);
+    }
   }
 
   // ------------------------------------------------------ calling the peer
@@ -413,6 +440,7 @@ export class Session implements ProxyHost, DecodeContext {
       return settledCall(target, path, error, this);
     }
     this.#calls.add(call, options?.timeout ?? this.#options.timeout, signal);
+    if (this.#calls.size === 1) this.#keepAlive();
     // The hold flag is the last byte of the msgpack value, which ends a blob
     // frame's head as it ends a plain payload.
     call.payload = bytes instanceof Uint8Array ? bytes : bytes.head;
@@ -432,6 +460,7 @@ export class Session implements ProxyHost, DecodeContext {
 
   #settle(call: PendingCall): void {
     this.#calls.remove(call);
+    if (this.#calls.size === 0) this.#keepAlive();
     if (call.held) {
       this.#releases.held(call.id);
     }
@@ -469,10 +498,42 @@ export class Session implements ProxyHost, DecodeContext {
         new ConnectionClosedError("Cannot ping: the connection is closed"),
       );
     }
+    this.#pinging++;
+    this.#keepAlive();
     return this.#pings.send(
       this.#nextId++,
       options?.timeout ?? this.#options.timeout,
-    );
+    ).finally(() => {
+      this.#pinging--;
+      this.#keepAlive();
+    });
+  }
+
+  /**
+   * A client's socket keeps the process alive only while this side waits
+   * for the peer (a call or ping pending, the handshake) or serves it (the
+   * peer holds objects of ours, or this side has a service of its own), as
+   * a Python RPyC connection does not keep the interpreter alive. Servers'
+   * connections, and streams that cannot be unref'd, are left as they are.
+   */
+  #keepAlive(): void {
+    const stream = this.#stream;
+    if (
+      this.#options.acceptor || stream.unref === undefined || this.#closed
+    ) {
+      return;
+    }
+    const wanted = !this.#established || this.#calls.size > 0 ||
+      this.#exports.size > 0 || this.#pinging > 0 ||
+      this.#options.root !== null;
+    if (wanted === this.#referenced) return;
+    this.#referenced = wanted;
+    try {
+      if (wanted) stream.ref?.();
+      else stream.unref();
+    } catch {
+      // Closed meanwhile: it keeps nothing alive any more.
+    }
   }
 
   // -------------------------------------------------------------- values
@@ -503,7 +564,9 @@ export class Session implements ProxyHost, DecodeContext {
   #fail(error: unknown): void {
     if (this.#closed) return;
     const reason = error instanceof Error ? error : new Error(String(error));
-    if (!(reason instanceof ConnectionClosedError)) {
+    // A client's failed handshake is connect()'s rejection: not logged too.
+    const connecting = !this.#options.acceptor && !this.#established;
+    if (!(reason instanceof ConnectionClosedError) && !connecting) {
       this.#options.log(logEvent(
         "warn",
         "connection.closed",

@@ -234,3 +234,11 @@ function sameSecret(received: string | undefined, expected: string): boolean {
 function describeBytes(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
 }
+
+/**
+ * Appended to a client's "no hello" errors: a Python RPyC server says
+ * nothing until spoken to, so a netref client waiting for its hello times
+ * out.
+ */
+export const SILENT_SERVER_HINT =
+  ": if this is a Python RPyC server, use connectRpyc() (netref call --rpyc)";

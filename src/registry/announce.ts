@@ -5,7 +5,7 @@
  */
 
 import { DEFAULT_TTL } from "../defaults.ts";
-import type { Server } from "../server/server.ts";
+import { onShutdown, type Server } from "../server/server.ts";
 import type { Registration, Registry } from "./types.ts";
 
 /** Options of {@linkcode announce}. */
@@ -59,10 +59,9 @@ function parseAddress(
 
 /**
  * Registers a running server under each of its service names with a TTL,
- * keeps the entries alive with heartbeats, and withdraws them when the
- * server finishes. To stop new clients from arriving while the server
- * drains, withdraw the registration before `server.shutdown()`:
- * `await registration.withdraw(); await server.shutdown();`.
+ * keeps the entries alive with heartbeats, and withdraws them as soon as the
+ * server starts shutting down: by the time `await server.shutdown()`
+ * returns, the registry no longer lists it.
  *
  * @param server The running server.
  * @param registry Where to announce it, from `openRegistry()`.
@@ -115,6 +114,10 @@ export async function announce(
     })),
     { ttl: options.ttl ?? DEFAULT_TTL, log: options.log },
   );
-  server.finished.then(() => registration.withdraw());
+  // Withdrawn before `await server.shutdown()` returns, so that discover()
+  // no longer lists it; a server of another kind withdraws once finished.
+  if (!onShutdown(server, () => registration.withdraw())) {
+    server.finished.then(() => registration.withdraw());
+  }
   return registration;
 }

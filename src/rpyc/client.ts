@@ -15,6 +15,11 @@
 import { ConnectionClosedError } from "../errors.ts";
 import { logNothing } from "../log.ts";
 import { type ConnectionOptions, resolveOptions } from "../core/open.ts";
+import {
+  type ResolvedDeadline,
+  resolveDeadline,
+  withinDeadline,
+} from "../core/deadline.ts";
 import type { Connection, ResolvedOptions } from "../core/types.ts";
 import { explainDialError } from "../transport/os_errors.ts";
 import { dialTcp } from "../transport/tcp.ts";
@@ -38,6 +43,23 @@ export { kwargs, PyKwargs };
 export interface RpycConnectOptions
   extends Omit<ConnectionOptions, "token" | "idleTimeout"> {
   /**
+   * Milliseconds that connecting may take, the dial and the first exchange
+   * (fetching the root) together; past it, connecting fails with a
+   * `TimeoutError`. Not given, `timeout` bounds it (at least 250 ms); `0`
+   * leaves the dial to the operating system and the exchange to
+   * `handshakeTimeout`.
+   *
+   * @default {timeout, at least 250}
+   */
+  connectTimeout?: number;
+  /**
+   * Gives up on connecting: connecting rejects with the signal's reason. No
+   * effect once connected.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
    * The object the Python side reaches as its `conn.root`: its `@exposed`
    * members are callable from Python.
    *
@@ -58,7 +80,7 @@ export interface RpycConnectOptions
 class VoidService {}
 
 /** RPyC connect options checked, with every default filled in. Internal. */
-interface ResolvedRpycConnect {
+interface ResolvedRpycConnect extends ResolvedDeadline {
   /** The session's options; the version and label are added per attempt. */
   readonly session: ResolvedOptions & { readonly root: object };
   /** The wire versions to try, in order. */
@@ -96,6 +118,7 @@ function resolveRpycConnect(
     );
   }
   return {
+    ...resolveDeadline(options, resolved.timeout),
     // RPyC has no idle timeout of its own to offer here.
     session: { ...resolved, idleTimeout: 0, root: service },
     versions: options.version === undefined
@@ -142,39 +165,46 @@ export async function connectRpyc<T = unknown>(
   port: number,
   options: RpycConnectOptions = {},
 ): Promise<Connection<T>> {
-  const { session: resolved, versions } = resolveRpycConnect(
-    hostname,
-    port,
-    options,
-  );
+  const deadline = resolveRpycConnect(hostname, port, options);
+  const { session: resolved, versions } = deadline;
   const label = `${hostname}:${port}`;
   await loadChannelZlib();
-  for (let i = 0;; i++) {
-    const stream = await dialTcp(hostname, port).catch((error) => {
-      throw explainDialError(error, label);
-    });
-    const session = new RpycSession(stream, {
-      ...resolved,
-      version: versions[i],
-      label,
-    });
-    try {
-      await session.remoteRoot({ timeout: resolved.handshakeTimeout });
-      return session.handle as Connection<T>;
-    } catch (error) {
-      await session.close(null, false);
-      const mismatch = error instanceof ConnectionClosedError &&
-        error.cause instanceof WireVersionError;
-      if (!mismatch || i + 1 >= versions.length) {
-        throw mismatch
-          ? new ConnectionClosedError(
-            `Cannot connect to ${label}: the server speaks RPyC ${
-              (error.cause as WireVersionError).peerVersion
-            }.x, not ${versions[i]}.x`,
-            { cause: error },
-          )
-          : error;
+  return await withinDeadline(label, deadline, async (signal, progress) => {
+    for (let i = 0;; i++) {
+      const stream = await dialTcp(hostname, port, signal).catch((error) => {
+        throw explainDialError(error, label);
+      });
+      progress.dialed = true;
+      const session = new RpycSession(stream, {
+        ...resolved,
+        version: versions[i],
+        label,
+        // As a Python script's would, the connection lets the process exit
+        // when idle, unless it serves something of its own.
+        unrefWhenIdle: options.service === undefined,
+      });
+      try {
+        await session.remoteRoot({
+          timeout: resolved.handshakeTimeout,
+          signal,
+        });
+        return session.handle as Connection<T>;
+      } catch (error) {
+        await session.close(null, false);
+        if (signal?.aborted) throw signal.reason;
+        const mismatch = error instanceof ConnectionClosedError &&
+          error.cause instanceof WireVersionError;
+        if (!mismatch || i + 1 >= versions.length) {
+          throw mismatch
+            ? new ConnectionClosedError(
+              `Cannot connect to ${label}: the server speaks RPyC ${
+                (error.cause as WireVersionError).peerVersion
+              }.x, not ${versions[i]}.x`,
+              { cause: error },
+            )
+            : error;
+        }
       }
     }
-  }
+  }, ", no answer from the server");
 }

@@ -87,6 +87,11 @@ export class RpycLink {
   #lastHeard = Date.now();
   #timer: ReturnType<typeof setTimeout> | undefined;
 
+  /** Lets the frame deadline's timer, which outlives its frame, not hold the process. */
+  unrefTimers(): void {
+    this.#frameDeadline.unrefTimer = true;
+  }
+
   /** Starts reading. */
   constructor(stream: ByteStream, options: LinkOptions, handler: LinkHandler) {
     this.#stream = stream;

@@ -81,6 +81,11 @@ export interface RpycSessionOptions extends Omit<ResolvedOptions, "token"> {
   onReady?: (conn: Connection) => void | Promise<void>;
   /** Runs once, when the connection is closed. */
   onClose?: (conn: Connection, reason: Error | null) => void | Promise<void>;
+  /**
+   * A client serving nothing of its own: its socket lets the process exit
+   * while no call is pending and the peer holds nothing of this side's.
+   */
+  unrefWhenIdle?: boolean;
 }
 
 /**
@@ -146,6 +151,8 @@ export class RpycSession implements ProxyHost, RpycHost {
   #ready: Promise<void> | null = null;
   #closed = false;
   #resolveClosed!: () => void;
+  /** Whether the stream keeps the process alive (`unrefWhenIdle`). */
+  #referenced = true;
 
   constructor(stream: ByteStream, options: RpycSessionOptions) {
     this.#options = options;
@@ -177,6 +184,23 @@ export class RpycSession implements ProxyHost, RpycHost {
       onEnd: (reason) => this.#fail(reason),
       isBusy: () => this.#calls.size > 0 || this.#running.size > 0,
     });
+    if (options.unrefWhenIdle && stream.unref !== undefined) {
+      const keepAlive = () => {
+        const wanted = this.#calls.size > 0 || this.exports.size > 0;
+        if (wanted === this.#referenced || this.#closed) return;
+        this.#referenced = wanted;
+        try {
+          if (wanted) stream.ref?.();
+          else stream.unref?.();
+        } catch {
+          // Closed meanwhile: it keeps nothing alive any more.
+        }
+      };
+      this.#calls.onBusy = keepAlive;
+      this.exports.onOccupied = keepAlive;
+      this.#calls.unrefTimer = true;
+      this.#link.unrefTimers();
+    }
   }
 
   /** The peer's root, as a netref. */

@@ -143,6 +143,8 @@ export class RpycExports {
   #next = 1;
   readonly #max: number;
   readonly #onFull: () => void;
+  /** Told when the table stops or starts being empty. */
+  onOccupied: ((occupied: boolean) => void) | null = null;
 
   /**
    * @param onFull Told when an export beyond `max` was refused.
@@ -182,6 +184,7 @@ export class RpycExports {
     this.#byId.set(id, { value, count: 1, source });
     this.#idOf.set(value, id);
     source?.forwarding(value, 1);
+    if (this.#byId.size === 1) this.onOccupied?.(true);
     return id;
   }
 
@@ -203,6 +206,7 @@ export class RpycExports {
       this.#byId.delete(id as number);
       this.#idOf.delete(entry.value);
       entry.source?.forwarding(entry.value, -1);
+      if (this.#byId.size === 0) this.onOccupied?.(false);
     }
     return true;
   }

@@ -222,6 +222,13 @@ export function resolveServe(
   ) {
     throw new TypeError("Cannot serve: expected a service class or object");
   }
+  if ("token" in options && options.token === undefined) {
+    // `token: Deno.env.get("NETREF_TOKEN")` with the variable unset: serving
+    // without a token would let every client in, so refuse to start.
+    throw new TypeError(
+      "Cannot serve: option token is undefined (an unset environment variable?); give a non-empty string, or leave the option out to serve without a token",
+    );
+  }
   const session = resolveOptions(options);
   const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
   if (!Number.isInteger(maxConnections) || maxConnections < 1) {
@@ -481,8 +488,13 @@ export function serveResolved<A extends Deno.Addr>(
   let shuttingDown: Promise<void> | null = null;
   function shutdown(shutdownOptions: ShutdownOptions = {}): Promise<void> {
     if (shuttingDown !== null) return shuttingDown;
+    const hooks = shutdownHooks.get(server) ?? [];
+    shutdownHooks.delete(server);
     shuttingDown = (async () => {
       accepting = false;
+      // Started first (withdrawing a registration stops new clients), and
+      // awaited last.
+      const hooksDone = Promise.all(hooks.map((hook) => hook()));
       try {
         listener.close();
       } catch {
@@ -497,12 +509,13 @@ export function serveResolved<A extends Deno.Addr>(
         deadline,
       );
       await Promise.all([...connections].map((c) => c.close()));
+      await hooksDone;
       resolveFinished();
     })();
     return shuttingDown;
   }
 
-  return {
+  const server: Server<A> = {
     addr: listener.addr,
     finished,
     get connectionCount() {
@@ -511,6 +524,31 @@ export function serveResolved<A extends Deno.Addr>(
     shutdown,
     [Symbol.asyncDispose]: () => shutdown(),
   };
+  shutdownHooks.set(server, []);
+  return server;
+}
+
+/** Work each server runs when it starts shutting down, by server. */
+const shutdownHooks = new WeakMap<object, Array<() => Promise<void>>>();
+
+/**
+ * Has `server` run `hook` when it starts shutting down, alongside the drain,
+ * and wait for it before `shutdown()` and `finished` resolve: how `announce`
+ * withdraws a registration before `await server.shutdown()` returns.
+ *
+ * @param server A server from this module.
+ * @param hook Must not reject.
+ * @returns False if `server` is not one of this module's, or is already
+ *   shutting down: the hook will not run.
+ */
+export function onShutdown(
+  server: object,
+  hook: () => Promise<void>,
+): boolean {
+  const hooks = shutdownHooks.get(server);
+  if (hooks === undefined) return false;
+  hooks.push(hook);
+  return true;
 }
 
 /**

@@ -33,6 +33,10 @@ export interface ByteStream {
   close(): void | Promise<void>;
   /** The peer's address, for network streams. */
   readonly remoteAddr?: Deno.Addr;
+  /** Lets a pending read keep the process alive again (after `unref`). */
+  ref?(): void;
+  /** Lets the process exit while a read is pending (`Deno.Conn.unref`). */
+  unref?(): void;
 }
 
 /** Counts a server's connections against its limit (`maxConnections`). */
