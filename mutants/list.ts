@@ -287,8 +287,10 @@ export const mutants: readonly Mutant[] = [
     name: "registered-error-loses-stack",
     area: "errors",
     file: "src/errors.ts",
-    original: `  if (init.stack !== undefined) {`,
-    replacement: `  if (init.stack === null) {`,
+    original:
+      `  if (init.stack !== undefined) own(error, "remoteStack", init.stack, false);`,
+    replacement:
+      `  if (init.stack === null) own(error, "remoteStack", init.stack, false);`,
     breaks: "a registered error class arrives without its remoteStack",
     tests: [ERRORS],
   },
@@ -296,8 +298,10 @@ export const mutants: readonly Mutant[] = [
     name: "registered-error-loses-code",
     area: "errors",
     file: "src/errors.ts",
-    original: `  if (init.code !== undefined) {`,
-    replacement: `  if (init.code === null) {`,
+    original:
+      `  if (init.code !== undefined) own(error, "code", init.code, true);`,
+    replacement:
+      `  if (init.code === null) own(error, "code", init.code, true);`,
     breaks: "a registered error class arrives without its code",
     tests: [ERRORS],
   },
