@@ -6,6 +6,7 @@
  */
 
 import type { Connection } from "./types.ts";
+import { isClass } from "./exposure.ts";
 
 /** What a handler can learn about the call it is serving. */
 export interface CallContext {
@@ -61,7 +62,13 @@ export function applyInCall(
   const previous = current;
   current = call;
   try {
-    return Reflect.apply(fn, self, args);
+    // A class is constructed: calling an exposed class remotely is `new`.
+    return isClass(fn)
+      ? Reflect.construct(
+        fn as unknown as new (...args: unknown[]) => unknown,
+        args,
+      )
+      : Reflect.apply(fn, self, args);
   } finally {
     current = previous;
   }

@@ -16,7 +16,7 @@ import {
   IdleWaiters,
   type IncomingCall,
 } from "./context.ts";
-import { checkMember, isPlainData } from "./exposure.ts";
+import { checkMember, isClass, isPlainData } from "./exposure.ts";
 import { listMembers } from "./members.ts";
 import type { MessageEncoder } from "./outbound.ts";
 import { awaitResult, type Boxed, isAwaitable } from "./awaiting.ts";
@@ -271,7 +271,7 @@ export class Dispatcher {
         // A method read on its own stays bound to its object; a netref is
         // forwarded as itself.
         return typeof value === "function" && !isPlainData(owner as object) &&
-            proxyState(value) === undefined
+            proxyState(value) === undefined && !isClass(value)
           ? value.bind(owner)
           : value;
       }

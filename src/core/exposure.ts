@@ -282,6 +282,33 @@ export function isPlainData(value: object): boolean {
   return proto === Object.prototype || proto === null || Array.isArray(value);
 }
 
+const classes = new WeakMap<object, boolean>();
+
+/**
+ * Whether `fn` is a class: calling it remotely constructs it (`new`), as
+ * calling an exposed class does in RPyC. Methods, arrow and bound functions
+ * have no `prototype` and are answered without a lookup; the rest are
+ * looked up once and cached.
+ *
+ * @param fn A function about to be called for a peer.
+ * @returns True for a `class` declaration or expression.
+ *
+ * @example
+ * ```ts
+ * import { isClass } from "./exposure.ts";
+ * console.assert(isClass(class A {}) && !isClass(function f() {}));
+ * ```
+ */
+export function isClass(fn: object): boolean {
+  if ((fn as { prototype?: unknown }).prototype === undefined) return false;
+  let known = classes.get(fn);
+  if (known === undefined) {
+    known = /^class\b/.test(Function.prototype.toString.call(fn));
+    classes.set(fn, known);
+  }
+  return known;
+}
+
 /** What a peer wants to do with a member. */
 export type MemberUse = "read" | "write";
 

@@ -122,9 +122,14 @@ export type RemoteResult<T> =
   & Promise<Received<Awaited<T>>>
   & (Awaited<T> extends CopiedValue ? unknown : RemoteMembers<Awaited<T>>);
 
-/** A remote member: methods are called, other members are awaited. */
+/**
+ * A remote member: methods are called, other members are awaited. An
+ * exposed class is called without `new` and constructs an instance there.
+ */
 export type RemoteMember<V> = V extends (...args: infer A) => infer R
   ? (...args: A) => RemoteResult<R>
+  : V extends new (...args: infer A) => infer R
+    ? (...args: A) => RemoteResult<R>
   :
     & PromiseLike<Received<V>>
     & (V extends CopiedValue ? unknown : RemoteMembers<V>);

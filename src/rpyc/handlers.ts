@@ -8,9 +8,15 @@
  * @module
  */
 
-import { type IncomingCall, runInCall } from "../core/context.ts";
+import { applyInCall, type IncomingCall, runInCall } from "../core/context.ts";
 import { AccessError, ProtocolError } from "../errors.ts";
-import { describe, exposedMembers, isPlainData } from "../core/exposure.ts";
+import {
+  describe,
+  exposedMembers,
+  isClass,
+  isPlainData,
+  serviceName,
+} from "../core/exposure.ts";
 import { DUNDER, EXPOSED_PREFIX, pyType, resolveMember } from "./policy.ts";
 import type { MemberInfo } from "../core/proxy.ts";
 import { type ProxyState, proxyState } from "../core/proxy_state.ts";
@@ -95,7 +101,7 @@ export function serveRequest(
       }
       return host.localRoot;
     case Handle.GETATTR:
-      return getAttr(call, obj, a);
+      return serviceMethod(host, obj, a) ?? getAttr(call, obj, a);
     case Handle.SETATTR: {
       const member = resolveMember(obj, a, "write");
       runInCall(call, () => {
@@ -107,19 +113,31 @@ export function serveRequest(
       if (typeof obj !== "function") {
         throw new TypeError(`${pyType(obj)} is not callable`);
       }
-      const callArgs = withKwargs(a, b);
-      return runInCall(call, () => Reflect.apply(obj, undefined, callArgs));
+      return applyInCall(
+        call,
+        obj as (...args: never[]) => unknown,
+        undefined,
+        withKwargs(a, b),
+      );
     }
     case Handle.CALLATTR: {
+      const builtin = serviceMethod(host, obj, a);
+      if (builtin !== undefined) return builtin();
       const member = resolveMember(obj, a, "read");
       const callArgs = withKwargs(b, c);
-      return runInCall(call, () => {
-        const fn = (obj as Record<string, unknown>)[member];
-        if (typeof fn !== "function") {
-          throw new TypeError(`Cannot call '${member}': it is not a function`);
-        }
-        return Reflect.apply(fn, obj, callArgs);
-      });
+      const fn = runInCall(
+        call,
+        () => (obj as Record<string, unknown>)[member],
+      );
+      if (typeof fn !== "function") {
+        throw new TypeError(`Cannot call '${member}': it is not a function`);
+      }
+      return applyInCall(
+        call,
+        fn as (...args: never[]) => unknown,
+        obj,
+        callArgs,
+      );
     }
     case Handle.REPR:
     case Handle.STR:
@@ -235,6 +253,40 @@ function relayedArgs(state: ProxyState, args: unknown, kwargs: unknown) {
   return [...withKwargs(args, []), new PyKwargs(named)];
 }
 
+const SERVICE_METHODS = new Set(["get_service_name", "get_service_aliases"]);
+
+/**
+ * RPyC's `get_service_name()` and `get_service_aliases()` of the root, which
+ * RPyC clients, servers and registries call: the `@service` name upper-cased
+ * (RPyC compares names without case). Undefined for any other member, or
+ * when the root exposes a member of that name itself.
+ */
+function serviceMethod(
+  host: RpycHost,
+  obj: unknown,
+  name: unknown,
+): (() => string | PyTuple) | undefined {
+  if (
+    obj !== host.localRoot || typeof name !== "string" ||
+    typeof obj !== "object" || obj === null
+  ) return undefined;
+  const bare = name.startsWith(EXPOSED_PREFIX)
+    ? name.slice(EXPOSED_PREFIX.length)
+    : name;
+  if (
+    !SERVICE_METHODS.has(bare) || exposedMembers(obj).has(bare) ||
+    (isPlainData(obj) && Object.hasOwn(obj, bare))
+  ) return undefined;
+  const upper = serviceName(obj).toUpperCase();
+  return bare === "get_service_name"
+    ? function get_service_name() {
+      return upper;
+    }
+    : function get_service_aliases() {
+      return PyTuple.of(upper);
+    };
+}
+
 function getAttr(call: IncomingCall, obj: unknown, name: unknown): unknown {
   // Python reads __doc__ of netrefs for help(); there is none to give.
   if (name === "__doc__") return null;
@@ -244,7 +296,7 @@ function getAttr(call: IncomingCall, obj: unknown, name: unknown): unknown {
   // A method read on its own stays bound to its object, as in Python; a
   // netref is forwarded as itself.
   return typeof value === "function" && !isPlainData(owner) &&
-      proxyState(value) === undefined
+      proxyState(value) === undefined && !isClass(value)
     ? bindMethod(value as (...args: unknown[]) => unknown, owner)
     : value;
 }
