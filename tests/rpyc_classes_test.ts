@@ -4,7 +4,8 @@
 
 import assert from "node:assert/strict";
 import { AccessError, connect, exposed, serve, service } from "../mod.ts";
-import { pythonLines } from "./_rpyc.ts";
+import { connectRpyc } from "../rpyc.ts";
+import { pythonLines, PythonProcess } from "./_rpyc.ts";
 import { client } from "./_rpyc_service.ts";
 
 class Greeter {
@@ -106,4 +107,32 @@ c.close()`;
     await pythonLines(client(script), { args: [String(unnamed.port)] }),
     ["UNNAMEDSERVICE", "('UNNAMEDSERVICE',)", "UNNAMEDSERVICE"],
   );
+});
+
+const PYTHON_CLASS_SERVER = `import sys, threading, rpyc
+from rpyc.utils.server import ThreadedServer
+
+class Greeter:
+    def __init__(self, greeting):
+        self.greeting = greeting
+    def exposed_greet(self, name):
+        return self.greeting + " " + name
+
+class GreetingService(rpyc.Service):
+    exposed_Greeter = Greeter
+
+server = ThreadedServer(GreetingService, hostname="127.0.0.1", port=0)
+server._listen()
+threading.Thread(target=server.start, daemon=True).start()
+print("listening on", server.port, flush=True)
+sys.stdin.read()
+server.close()
+`;
+
+Deno.test("connectRpyc() calls a Python service's exposed class and calls the new instance", async () => {
+  await using python = new PythonProcess({ code: PYTHON_CLASS_SERVER });
+  const port = Number((await python.line()).match(/^listening on (\d+)$/)?.[1]);
+  await using conn = await connectRpyc("127.0.0.1", port);
+  assert.equal(await conn.root.Greeter("hello").greet("bob"), "hello bob");
+  assert.equal(await conn.root.get_service_name(), "GREETING");
 });
