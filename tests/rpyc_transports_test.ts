@@ -134,3 +134,31 @@ Deno.test("connectRpycUnix() refuses a tls option", async () => {
     TypeError,
   );
 });
+
+Deno.test("connectRpyc() with tls and connectRpycUnix() reach netref's own servers in both wire versions", async () => {
+  const certs = await makeCertificates();
+  const dir = await Deno.makeTempDir({ prefix: "netref_rpyc_unix_" });
+  await using tls = await serveTls(PyFacingService, {
+    port: 0,
+    cert: certs.read(certs.serverCert),
+    key: certs.read(certs.serverKey),
+  });
+  await using _unix = await serveUnix(PyFacingService, {
+    path: `${dir}/s.sock`,
+  });
+  for (const version of [5, 6] as const) {
+    await using overTls = await connectRpyc<{ foo(): string }>(
+      "localhost",
+      tls.addr.port,
+      { tls: { caCerts: [certs.read(certs.caCert)] }, version },
+    );
+    assert.equal(await overTls.root.foo(), "foo");
+    assert.equal(overTls.peer.implementation, `rpyc/${version}`);
+    await using overUnix = await connectRpycUnix<{ foo(): string }>(
+      `${dir}/s.sock`,
+      { version },
+    );
+    assert.equal(await overUnix.root.foo(), "foo");
+    assert.equal(overUnix.peer.implementation, `rpyc/${version}`);
+  }
+});
