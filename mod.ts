@@ -36,6 +36,12 @@ import {
   serveTcp,
   type ServiceSource,
 } from "./src/server/server.ts";
+import {
+  serveTls as serveTlsWith,
+  serveUnix as serveUnixWith,
+  type TlsServeOptions,
+  type UnixServeOptions,
+} from "./src/server/transports.ts";
 
 export type {
   ByteStream,
@@ -72,12 +78,7 @@ export type {
   StreamListener,
 } from "./src/server/server.ts";
 export { serveListener } from "./src/server/server.ts";
-export {
-  serveMemory,
-  serveStdio,
-  serveTls,
-  serveUnix,
-} from "./src/server/transports.ts";
+export { serveMemory, serveStdio } from "./src/server/transports.ts";
 export { serveWebSocket, webSocketHandler } from "./src/server/websocket.ts";
 export { memoryPair } from "./src/transport/memory.ts";
 export { exposed, service } from "./src/core/exposure.ts";
@@ -117,5 +118,75 @@ export function serve(
     service,
     options,
     options.rpyc === false ? [] : [rpycProtocol()],
+  );
+}
+
+/**
+ * Serves a service over TLS, or mutual TLS when `ca` is given. Python RPyC
+ * clients (`rpyc.ssl_connect`) are answered on the same port, as by
+ * {@linkcode serve}, unless `rpyc` is `false`. A client that has not
+ * finished its TLS handshake within `handshakeTimeout` is disconnected and
+ * logged; each socket counts against `maxConnections` from its first byte.
+ *
+ * @param service A service class (one instance per connection, unless
+ *   `shared`), or an object shared by every connection.
+ * @param options Address, certificate and key, client CAs, and limits.
+ * @returns The running server, once it listens.
+ * @throws {TypeError} If `cert`, `key` or `ca` is not a PEM string.
+ * @throws {Error} If the port is taken (`EADDRINUSE`).
+ *
+ * @example Mutual TLS
+ * ```ts ignore
+ * import { serveTls } from "@netref/netref";
+ * import { TestService } from "./examples/test_service.ts";
+ * const server = await serveTls(TestService, {
+ *   port: 18821,
+ *   cert: await Deno.readTextFile("server.pem"),
+ *   key: await Deno.readTextFile("server.key"),
+ *   ca: await Deno.readTextFile("clients-ca.pem"),
+ * });
+ * await server.finished;
+ * ```
+ */
+export function serveTls(
+  service: ServiceSource,
+  options: TlsServeOptions,
+): Promise<Server> {
+  return serveTlsWith(
+    service,
+    options,
+    options?.rpyc === false ? [] : [rpycProtocol()],
+  );
+}
+
+/**
+ * Serves a service on a Unix domain socket. Python RPyC clients
+ * (`rpyc.unix_connect`) are answered on the same socket, as by
+ * {@linkcode serve}, unless `rpyc` is `false`. A stale socket file (nothing
+ * accepts on it) is replaced; shutting down removes the file. Needs
+ * `--allow-read` and `--allow-write` for the path.
+ *
+ * @param service A service class, or an object shared by every connection.
+ * @param options The socket's path and mode, and limits.
+ * @returns The running server, once it listens.
+ * @throws {TypeError} If `path` is missing.
+ * @throws {Deno.errors.AddrInUse} If a server already listens at `path`.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveUnix } from "@netref/netref";
+ * import { TestService } from "./examples/test_service.ts";
+ * const server = await serveUnix(TestService, { path: "/tmp/netref.sock" });
+ * await server.finished;
+ * ```
+ */
+export function serveUnix(
+  service: ServiceSource,
+  options: UnixServeOptions,
+): Promise<Server<Deno.UnixAddr>> {
+  return serveUnixWith(
+    service,
+    options,
+    options?.rpyc === false ? [] : [rpycProtocol()],
   );
 }

@@ -20,6 +20,11 @@
  * @module
  */
 
-export type { RpycConnectOptions } from "./src/rpyc/client.ts";
-export { connectRpyc, kwargs, PyKwargs } from "./src/rpyc/client.ts";
+export type { RpycConnectOptions, RpycTlsOptions } from "./src/rpyc/client.ts";
+export {
+  connectRpyc,
+  connectRpycUnix,
+  kwargs,
+  PyKwargs,
+} from "./src/rpyc/client.ts";
 export { rpycProtocol } from "./src/rpyc/server.ts";

@@ -21,8 +21,8 @@ import {
   withinDeadline,
 } from "../core/deadline.ts";
 import type { Connection, ResolvedOptions } from "../core/types.ts";
-import { explainDialError } from "../transport/os_errors.ts";
-import { dialTcp } from "../transport/tcp.ts";
+import { type Address, describeAddress } from "../transport/address.ts";
+import { dial } from "../transport/dial.ts";
 import { kwargs, PyKwargs } from "./boxing.ts";
 import { WireVersion } from "./constants.ts";
 import { loadChannelZlib } from "./channel.ts";
@@ -74,6 +74,46 @@ export interface RpycConnectOptions
    * @default {undefined} (detected)
    */
   version?: 5 | 6;
+  /**
+   * Connects over TLS, as Python's `rpyc.ssl_connect` does: `true` trusts
+   * the system's CAs; an object gives the CAs to trust (`caCerts`, as
+   * `ca_certs`) and this client's certificate and key (`cert` and `key`,
+   * as `certfile` and `keyfile`) for a server that asks for one. Not for
+   * {@linkcode connectRpycUnix}.
+   *
+   * @default {undefined} (plain TCP)
+   */
+  tls?: boolean | RpycTlsOptions;
+}
+
+/**
+ * TLS settings of {@linkcode connectRpyc}.
+ *
+ * @example
+ * ```ts
+ * import type { RpycTlsOptions } from "./client.ts";
+ * const tls: RpycTlsOptions = { caCerts: ["-----BEGIN CERTIFICATE-----..."] };
+ * ```
+ */
+export interface RpycTlsOptions {
+  /**
+   * Certificates (PEM) of the CAs to trust for the server's certificate.
+   *
+   * @default {undefined} (the system's trusted CAs)
+   */
+  caCerts?: string[];
+  /**
+   * This client's certificate chain (PEM), for a server that requires one.
+   *
+   * @default {undefined}
+   */
+  cert?: string;
+  /**
+   * The private key (PEM) of `cert`.
+   *
+   * @default {undefined}
+   */
+  key?: string;
 }
 
 /** What Python reaches as this side's root when no service is given. */
@@ -92,17 +132,25 @@ interface ResolvedRpycConnect extends ResolvedDeadline {
  * defaults, once, before anything is dialled.
  */
 function resolveRpycConnect(
-  hostname: string,
-  port: number,
+  address: Address,
   options: RpycConnectOptions,
 ): ResolvedRpycConnect {
-  if (typeof hostname !== "string" || hostname === "") {
-    throw new TypeError(
-      "Cannot connect: hostname must be a non-empty string",
-    );
-  }
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new RangeError(`Cannot connect to port ${port}: expected 1 to 65535`);
+  if (address.transport === "unix") {
+    if (typeof address.path !== "string" || address.path === "") {
+      throw new TypeError("Cannot connect: path must be a non-empty string");
+    }
+  } else if (address.transport !== "websocket") {
+    const { hostname, port } = address;
+    if (typeof hostname !== "string" || hostname === "") {
+      throw new TypeError(
+        "Cannot connect: hostname must be a non-empty string",
+      );
+    }
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new RangeError(
+        `Cannot connect to port ${port}: expected 1 to 65535`,
+      );
+    }
   }
   const resolved = resolveOptions(options, logNothing);
   const service = options.service ?? new VoidService();
@@ -165,14 +213,75 @@ export async function connectRpyc<T = unknown>(
   port: number,
   options: RpycConnectOptions = {},
 ): Promise<Connection<T>> {
-  const deadline = resolveRpycConnect(hostname, port, options);
+  const tls = options.tls ?? false;
+  if (typeof tls !== "boolean" && (typeof tls !== "object" || tls === null)) {
+    throw new TypeError("Cannot connect: tls must be a boolean or an object");
+  }
+  const address: Address = {
+    transport: tls === false ? "tcp" : "tls",
+    hostname,
+    port,
+  };
+  return await connectRpycAt<T>(
+    address,
+    options,
+    typeof tls === "object" ? tls : {},
+  );
+}
+
+/**
+ * Connects to a Python RPyC server listening on a Unix domain socket (such
+ * as `ThreadedServer(service, socket_path=path)`), as Python's
+ * `rpyc.unix_connect` does, and fetches its root; otherwise as
+ * {@linkcode connectRpyc}. Needs `--allow-read` and `--allow-write` for
+ * the path.
+ *
+ * @typeParam T The type of the Python service, for a typed `root`.
+ * @param path The socket's path.
+ * @param options Timeouts, limits, the service Python may call back, the
+ *   wire version (`tls` does not apply).
+ * @returns The open connection.
+ * @throws {Deno.errors.NotFound} If there is no socket at `path`.
+ * @throws {ConnectionClosedError} If the server closes the connection or
+ *   does not answer the root request within `handshakeTimeout`.
+ * @throws {TypeError} If `tls` is given.
+ *
+ * @example
+ * ```ts ignore
+ * import { connectRpycUnix } from "@netref/netref/rpyc";
+ * await using conn = await connectRpycUnix("/tmp/rpyc.sock");
+ * console.log(await conn.root.foo());
+ * ```
+ */
+export async function connectRpycUnix<T = unknown>(
+  path: string,
+  options: RpycConnectOptions = {},
+): Promise<Connection<T>> {
+  if (options.tls !== undefined && options.tls !== false) {
+    throw new TypeError(
+      "Cannot connect over a Unix socket with TLS: leave out the tls option",
+    );
+  }
+  return await connectRpycAt<T>({ transport: "unix", path }, options, {});
+}
+
+/** Dials `address` and opens an RPyC session on it, each version in turn. */
+async function connectRpycAt<T>(
+  address: Address,
+  options: RpycConnectOptions,
+  tls: RpycTlsOptions,
+): Promise<Connection<T>> {
+  const deadline = resolveRpycConnect(address, options);
   const { session: resolved, versions } = deadline;
-  const label = `${hostname}:${port}`;
+  const label = describeAddress(address);
   await loadChannelZlib();
   return await withinDeadline(label, deadline, async (signal, progress) => {
     for (let i = 0;; i++) {
-      const stream = await dialTcp(hostname, port, signal).catch((error) => {
-        throw explainDialError(error, label);
+      const stream = await dial(address, {
+        signal,
+        caCerts: tls.caCerts,
+        cert: tls.cert,
+        key: tls.key,
       });
       progress.dialed = true;
       const session = new RpycSession(stream, {

@@ -16,6 +16,7 @@ import { memoryPair } from "../transport/memory.ts";
 import { listen } from "../transport/listen.ts";
 import { consoleToStderr, stdioStream } from "../transport/stdio.ts";
 import {
+  type ForeignProtocol,
   resolveServe,
   type Server,
   serveResolved,
@@ -87,6 +88,13 @@ export interface TlsServeOptions extends ServerOptions {
    * @default {undefined} (no client certificates asked for)
    */
   ca?: string | string[];
+  /**
+   * Whether Python RPyC clients (`rpyc.ssl_connect`) are answered too, told
+   * apart by their first bytes; read by the entry point's `serveTls`.
+   *
+   * @default {true}
+   */
+  rpyc?: boolean;
 }
 
 /**
@@ -99,6 +107,8 @@ export interface TlsServeOptions extends ServerOptions {
  *
  * @param service A service class, or an object shared by every connection.
  * @param options Address, certificate and key, client CAs, and limits.
+ * @param foreign Protocols besides netref's own (the entry point passes
+ *   RPyC's).
  * @returns The running server, once it listens.
  * @throws {TypeError} If `cert`, `key` or `ca` is not a PEM string.
  * @throws {Error} If the port is taken (`EADDRINUSE`).
@@ -119,8 +129,12 @@ export interface TlsServeOptions extends ServerOptions {
 export async function serveTls(
   service: ServiceSource,
   options: TlsServeOptions,
+  foreign: readonly ForeignProtocol[] = [],
 ): Promise<Server> {
-  const resolved = resolveServe(service, options); // Before anything listens.
+  const resolved = resolveServe(service, {
+    ...options,
+    foreignProtocols: foreign,
+  }); // Before anything listens.
   const { handshakeTimeout, log } = resolved.session;
   const listening = await listen({
     transport: "tls",
@@ -152,6 +166,13 @@ export interface UnixServeOptions extends ServerOptions {
    * @default {0o600}
    */
   mode?: number;
+  /**
+   * Whether Python RPyC clients (`rpyc.unix_connect`) are answered too, told
+   * apart by their first bytes; read by the entry point's `serveUnix`.
+   *
+   * @default {true}
+   */
+  rpyc?: boolean;
 }
 
 /**
@@ -161,6 +182,8 @@ export interface UnixServeOptions extends ServerOptions {
  *
  * @param service A service class, or an object shared by every connection.
  * @param options The socket's path and mode, and limits.
+ * @param foreign Protocols besides netref's own (the entry point passes
+ *   RPyC's).
  * @returns The running server, once it listens.
  * @throws {TypeError} If `path` is missing.
  * @throws {Deno.errors.AddrInUse} If a server already listens at `path`.
@@ -176,8 +199,12 @@ export interface UnixServeOptions extends ServerOptions {
 export async function serveUnix(
   service: ServiceSource,
   options: UnixServeOptions,
+  foreign: readonly ForeignProtocol[] = [],
 ): Promise<Server<Deno.UnixAddr>> {
-  const resolved = resolveServe(service, options); // Before anything listens.
+  const resolved = resolveServe(service, {
+    ...options,
+    foreignProtocols: foreign,
+  }); // Before anything listens.
   const listening = await listen({
     transport: "unix",
     path: options.path,
