@@ -85,6 +85,9 @@ if sys.argv[1] == "tls":
 else:
     server = ThreadedServer(Service, socket_path=sys.argv[2])
     where = sys.argv[2]
+# start() listens only once its thread runs: listen first, so that a client
+# told the address is not refused.
+server._listen()
 threading.Thread(target=server.start, daemon=True).start()
 print("listening on", where, flush=True)
 sys.stdin.read()
