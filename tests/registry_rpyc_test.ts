@@ -7,6 +7,7 @@ import { serve } from "../mod.ts";
 import { RegistryError } from "../src/errors.ts";
 import { connectByService } from "../src/registry/discover.ts";
 import { openRegistry, parseRegistryUrl } from "../src/registry/url.ts";
+import { serveRegistry } from "../src/registry/serve_registry.ts";
 import { TestService } from "../examples/test_service.ts";
 import { delay, pythonLines, PythonProcess } from "./_rpyc.ts";
 
@@ -173,4 +174,86 @@ Deno.test("an unreachable rpyc:// registry fails with a RegistryError naming it"
       error instanceof RegistryError &&
       error.message.includes(`QUERY at registry rpyc://127.0.0.1:${port}`),
   );
+});
+
+Deno.test("netref registry answers Python's TCPRegistryClient: REGISTER, QUERY without case, LIST, UNREGISTER", async () => {
+  await using registryServer = serveRegistry({ port: 0, ...quiet });
+  const { port } = registryServer.addr;
+  await using server = serve(TestService, { port: 0, ...quiet });
+  await using registry = await openRegistry(`netref://127.0.0.1:${port}`);
+  await registry.register([
+    { name: "test", hostname: "127.0.0.1", port: server.addr.port },
+  ]);
+  const lines = await pythonLines(
+    `import rpyc, sys
+from rpyc.utils.registry import TCPRegistryClient
+registrar = TCPRegistryClient("127.0.0.1", int(sys.argv[1]))
+print(registrar.discover("TEST"))
+c = rpyc.connect_by_service("TEST", registrar=registrar)
+print(c.root.foo())
+print(registrar.register(("Echo", "other"), 4321, interface="127.0.0.1"))
+print(sorted(registrar.list()))
+print(registrar.discover("echo"))
+registrar.unregister(4321)
+print(registrar.discover("ECHO"))
+`,
+    { args: [String(port)] },
+  );
+  assert.deepEqual(lines, [
+    `(('127.0.0.1', ${server.addr.port}),)`,
+    "foo",
+    "True",
+    "['ECHO', 'OTHER', 'TEST']",
+    "(('127.0.0.1', 4321),)",
+    "()",
+  ]);
+});
+
+Deno.test("connectByService finds a Python ThreadedServer registered in netref registry", async () => {
+  await using registryServer = serveRegistry({ port: 0, ...quiet });
+  const { port } = registryServer.addr;
+  await using python = new PythonProcess(
+    {
+      code: `import sys, threading, rpyc
+from rpyc.utils.registry import TCPRegistryClient
+from rpyc.utils.server import ThreadedServer
+
+class EchoService(rpyc.Service):
+    def exposed_echo(self, text):
+        return "echo " + text
+
+server = ThreadedServer(EchoService, hostname="127.0.0.1", port=0,
+    registrar=TCPRegistryClient("127.0.0.1", int(sys.argv[1])))
+threading.Thread(target=server.start, daemon=True).start()
+print("listening on", server.port)
+sys.stdin.readline()
+server.close()
+`,
+    },
+    { args: [String(port)] },
+  );
+  const pythonPort = Number((await python.line()).split(" ")[2]);
+  await using registry = await openRegistry(`netref://127.0.0.1:${port}`);
+  await eventually(async () => (await registry.list("ECHO")).length > 0);
+  assert.deepEqual(
+    (await registry.list("ECHO")).map((i) => [i.hostname, i.port]),
+    [["127.0.0.1", pythonPort]],
+  );
+  await using conn = await connectByService<
+    { echo(text: string): string }
+  >(registry, "ECHO", { protocol: "rpyc" });
+  assert.equal(await conn.root.echo("hi"), "echo hi");
+});
+
+Deno.test("a netref registry that requires a token does not answer RPyC's registry protocol, which cannot carry one", async () => {
+  await using registryServer = serveRegistry({
+    port: 0,
+    token: "secret",
+    ...quiet,
+  });
+  await using registry = await openRegistry(
+    `rpyc://127.0.0.1:${registryServer.addr.port}`,
+    { timeout: 2000 },
+  );
+  await assert.rejects(registry.list("test"), RegistryError);
 });
