@@ -58,7 +58,7 @@ export function parseRegistryUrl(url: string): RegistryUrl {
     throw new TypeError(
       `Cannot parse registry URL ${
         JSON.stringify(url)
-      }: expected netref://host:port or etcd://host:port[,host:port...][/prefix]`,
+      }: expected netref://host:port, etcd://host:port[,host:port...][/prefix] or rpyc://host:port`,
     );
   }
   const [, scheme, user, hostList, path = ""] = match;
