@@ -157,7 +157,7 @@ Deno.test("a bad flag, command or value prints usage on stderr and exits 2", asy
     ],
     [
       ["list", "http://x"],
-      /unknown scheme 'http', expected netref:\/\/ or etcd:\/\//,
+      /unknown scheme 'http', expected netref:\/\/, etcd:\/\/ or rpyc:\/\//,
     ],
     [["call", "unix:/tmp/a.sock", "foo", "--tls"], /need a host:port address/],
     [

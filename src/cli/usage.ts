@@ -312,8 +312,9 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       "Security: with --token-env, clients must send the same secret (call\n" +
       "--token-env VAR); RPyC clients, which cannot, are refused. Without TLS the\n" +
       "secret travels in clear text. The variable must be set and not empty.\n\n" +
-      "Registry: --register URL, with URL netref://host:port (netref registry) or\n" +
-      "etcd://host:port[,host:port...][/prefix], announces each service name with\n" +
+      "Registry: --register URL, with URL netref://host:port (netref registry),\n" +
+      "etcd://host:port[,host:port...][/prefix] or rpyc://host:port (Python's\n" +
+      "rpyc_registry --mode TCP), announces each service name with\n" +
       "the address clients dial (--advertise when listening on 0.0.0.0), renews it\n" +
       "every third of --ttl, and at SIGINT or SIGTERM withdraws it, waits 250 ms\n" +
       "for clients already on their way, then drains. Plain TCP only: clients that\n" +
@@ -433,8 +434,9 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
     synopsis: "list <registry-url> [name]",
     summary: "list the services registered in a registry",
     description:
-      "Prints the instances registered at <registry-url> (netref://host:port or\n" +
-      "etcd://host:port[,host:port...][/prefix]), or only those of the service\n" +
+      "Prints the instances registered at <registry-url> (netref://host:port,\n" +
+      "etcd://host:port[,host:port...][/prefix] or rpyc://host:port), or only\n" +
+      "those of the service\n" +
       "[name], one per line, and exits 0; exits 3 if the registry cannot be\n" +
       "reached or refuses, 5 if it does not answer within --timeout. With --json:\n" +
       '[{"name","id","hostname","port","metadata"}, ...].',

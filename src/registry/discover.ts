@@ -60,6 +60,14 @@ export interface ConnectByServiceOptions
    * @default {10000}
    */
   failurePenalty?: number;
+  /**
+   * What the instances speak: `"netref"`, or `"rpyc"` for Python RPyC
+   * servers (such as those found in an `rpyc://` registry), reached with
+   * `connectRpyc()` (a `token` is then not used).
+   *
+   * @default {"netref"}
+   */
+  protocol?: "netref" | "rpyc";
 }
 
 interface ClientState {
@@ -208,6 +216,7 @@ export async function connectByService<T = unknown>(
     connectTimeout = 3000,
     registryWait,
     failurePenalty: _,
+    protocol = "netref",
     ...connectOptions
   } = options;
   if (policy !== "round-robin" && policy !== "random") {
@@ -222,6 +231,18 @@ export async function connectByService<T = unknown>(
       `Cannot use connectTimeout ${connectTimeout}: expected a number > 0`,
     );
   }
+  if (protocol !== "netref" && protocol !== "rpyc") {
+    throw new TypeError(
+      `Cannot use protocol ${
+        JSON.stringify(protocol)
+      }: expected "netref" or "rpyc"`,
+    );
+  }
+  // Loaded only when used: most clients never speak RPyC.
+  const dial = protocol === "rpyc"
+    ? await rpycDialler()
+    : (hostname: string, port: number, options: ConnectOptions) =>
+      connect<T>(hostname, port, options);
   const instances = await discover(registry, name, { registryWait });
   if (instances.length === 0) {
     throw new ServiceUnavailableError(
@@ -233,12 +254,12 @@ export async function connectByService<T = unknown>(
   for (const instance of order(instances, state, name, options)) {
     const key = instanceKey(instance);
     try {
-      const conn = await connect<T>(instance.hostname, instance.port, {
+      const conn = await dial(instance.hostname, instance.port, {
         ...connectOptions,
         connectTimeout,
       });
       state.failures.delete(key);
-      return conn;
+      return conn as Connection<T>;
     } catch (error) {
       // Bad options fail the same way everywhere: no point going on.
       if (error instanceof TypeError || error instanceof RangeError) {
@@ -259,4 +280,18 @@ export async function connectByService<T = unknown>(
     })`,
     { cause: new AggregateError(failures) },
   );
+}
+
+async function rpycDialler(): Promise<
+  (hostname: string, port: number, options: ConnectOptions) => Promise<
+    Connection<unknown>
+  >
+> {
+  const { connectRpyc } = await import("../rpyc/client.ts");
+  return (
+    hostname,
+    port,
+    { token: _, idleTimeout: __, service, ...options },
+  ) =>
+    connectRpyc(hostname, port, { ...options, service: service ?? undefined });
 }

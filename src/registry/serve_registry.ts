@@ -7,6 +7,7 @@
 import { DEFAULT_REGISTRY_PORT } from "../defaults.ts";
 import { type ServeOptions, type Server, serveTcp } from "../server/server.ts";
 import { RegistryService, type RegistryServiceOptions } from "./service.ts";
+import { rpycRegistryProtocol } from "./rpyc_protocol.ts";
 
 /** Options of {@linkcode serveRegistry}. */
 export interface ServeRegistryOptions
@@ -21,7 +22,10 @@ export interface ServeRegistryOptions
 
 /**
  * Serves the embedded registry over netref: what `netref registry` runs.
- * Clients and servers reach it as `netref://host:port`.
+ * Clients and servers reach it as `netref://host:port`; on the same port it
+ * answers Python RPyC's TCP registry protocol (`TCPRegistryClient`), so
+ * RPyC servers register there and RPyC clients find netref's servers
+ * (unless a `token` is set: RPyC's registry protocol cannot carry one).
  *
  * @param options Address (loopback and port 18810 unless told otherwise),
  *   limits, and the usual server options (such as a `token`).
@@ -47,12 +51,18 @@ export function serveRegistry(options: ServeRegistryOptions = {}): Server {
   });
   let server: Server;
   try {
-    // Netref clients only: RPyC clients have no business with a registry,
-    // and without RPyC a client silent past the handshake is closed, not kept.
-    server = serveTcp(registry, {
-      ...serveOptions,
-      port: options.port ?? DEFAULT_REGISTRY_PORT,
-    }, []);
+    // Netref clients, and RPyC's TCP registry clients (told apart by their
+    // first bytes) unless a token is required, which RPyC's cannot send;
+    // RPyC connections proper have no business here, and a
+    // client silent past the handshake is closed, not kept.
+    server = serveTcp(
+      registry,
+      {
+        ...serveOptions,
+        port: options.port ?? DEFAULT_REGISTRY_PORT,
+      },
+      serveOptions.token === undefined ? [rpycRegistryProtocol(registry)] : [],
+    );
   } catch (error) {
     registry.close();
     throw error;

@@ -6,21 +6,27 @@
  * - `etcd://[user:password@]host[:port][,host[:port]...][/prefix]`: an etcd
  *   cluster, port 2379 by default; `/prefix` keeps one deployment's keys
  *   apart from another's (default `/netref`).
+ * - `rpyc://host[:port]`: Python RPyC's TCP registry (`rpyc_registry
+ *   --mode TCP`), port 18811 by default.
  *
  * @module
  */
 
 import { DEFAULT_ETCD_PORT, DEFAULT_REGISTRY_PORT } from "../defaults.ts";
 import { NetrefRegistry } from "./embedded.ts";
+import { RpycTcpRegistry } from "./rpyc_tcp.ts";
+
+/** Python RPyC's registry port (`rpyc_registry`'s default). */
+const DEFAULT_RPYC_REGISTRY_PORT = 18811;
 import type { Registry } from "./types.ts";
 
 /** A parsed registry URL. */
 export interface RegistryUrl {
   /** Which backend. */
-  backend: "netref" | "etcd";
-  /** One host for netref; the cluster's members for etcd. */
+  backend: "netref" | "etcd" | "rpyc";
+  /** One host for netref and rpyc; the cluster's members for etcd. */
   hosts: { hostname: string; port: number }[];
-  /** etcd's key prefix, without a trailing `/`; `""` for netref. */
+  /** etcd's key prefix, without a trailing `/`; `""` for netref and rpyc. */
   prefix: string;
   /** The netref token, or the etcd user, from the URL's user part. */
   username?: string;
@@ -52,24 +58,31 @@ export function parseRegistryUrl(url: string): RegistryUrl {
     throw new TypeError(
       `Cannot parse registry URL ${
         JSON.stringify(url)
-      }: expected netref://host:port or etcd://host:port[,host:port...][/prefix]`,
+      }: expected netref://host:port, etcd://host:port[,host:port...][/prefix] or rpyc://host:port`,
     );
   }
   const [, scheme, user, hostList, path = ""] = match;
   const backend = scheme.toLowerCase();
-  if (backend !== "netref" && backend !== "etcd") {
+  if (backend !== "netref" && backend !== "etcd" && backend !== "rpyc") {
     throw new TypeError(
-      `Cannot open registry ${url}: unknown scheme '${scheme}', expected netref:// or etcd://`,
+      `Cannot open registry ${url}: unknown scheme '${scheme}', expected netref://, etcd:// or rpyc://`,
     );
   }
   const defaultPort = backend === "netref"
     ? DEFAULT_REGISTRY_PORT
+    : backend === "rpyc"
+    ? DEFAULT_RPYC_REGISTRY_PORT
     : DEFAULT_ETCD_PORT;
   const hosts = hostList.split(",").map((h) => parseHost(h, defaultPort, url));
   const prefix = path.replace(/\/+$/, "");
-  if (backend === "netref" && (hosts.length !== 1 || prefix !== "")) {
+  if (backend !== "etcd" && (hosts.length !== 1 || prefix !== "")) {
     throw new TypeError(
-      `Cannot open registry ${url}: a netref registry is one host:port, without a path`,
+      `Cannot open registry ${url}: a ${backend} registry is one host:port, without a path`,
+    );
+  }
+  if (backend === "rpyc" && user !== undefined) {
+    throw new TypeError(
+      `Cannot open registry ${url}: an RPyC registry takes no credentials`,
     );
   }
   const parsed: RegistryUrl = {
@@ -127,10 +140,11 @@ export interface OpenRegistryOptions {
 
 /**
  * Opens the registry a URL names: the embedded registry for `netref://`,
- * etcd for `etcd://`. It connects on first use, so opening never fails for
+ * etcd for `etcd://`, Python RPyC's TCP registry for `rpyc://`. It connects on first use, so opening never fails for
  * an unreachable registry; close it when done.
  *
- * @param url `netref://host:port` or `etcd://host:port[,host:port...][/prefix]`.
+ * @param url `netref://host:port`, `etcd://host:port[,host:port...][/prefix]`
+ *   or `rpyc://host:port`.
  * @param options A token, a timeout, a log.
  * @returns The registry.
  * @throws {TypeError} On a malformed URL or an unknown scheme.
@@ -160,6 +174,13 @@ export async function openRegistry(
     const [{ hostname, port }] = parsed.hosts;
     return new NetrefRegistry(hostname, port, {
       token: options.token ?? parsed.username,
+      timeout: options.timeout,
+      log: options.log,
+    });
+  }
+  if (parsed.backend === "rpyc") {
+    const [{ hostname, port }] = parsed.hosts;
+    return new RpycTcpRegistry(hostname, port, {
       timeout: options.timeout,
       log: options.log,
     });
