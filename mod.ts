@@ -80,12 +80,7 @@ export {
 } from "./src/server/transports.ts";
 export { serveWebSocket, webSocketHandler } from "./src/server/websocket.ts";
 export { memoryPair } from "./src/transport/memory.ts";
-export {
-  exposed,
-  type ExposedOptions,
-  type MemberContext,
-  service,
-} from "./src/core/exposure.ts";
+export { exposed, service } from "./src/core/exposure.ts";
 export { currentCall } from "./src/core/context.ts";
 
 /**

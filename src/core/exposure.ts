@@ -76,8 +76,7 @@ export interface ExposedOptions {
   readonly options?: boolean;
 }
 
-/** The standard decorator contexts `@exposed` accepts. */
-export type MemberContext =
+type MemberContext =
   | ClassMethodDecoratorContext
   | ClassGetterDecoratorContext
   | ClassSetterDecoratorContext
@@ -107,7 +106,15 @@ const NEVER_REACHABLE = new Set(["__proto__", "constructor", "prototype"]);
  * }
  * ```
  */
-export function exposed(_value: unknown, context: MemberContext): void;
+export function exposed(
+  _value: unknown,
+  context:
+    | ClassMethodDecoratorContext
+    | ClassGetterDecoratorContext
+    | ClassSetterDecoratorContext
+    | ClassFieldDecoratorContext
+    | ClassAccessorDecoratorContext,
+): void;
 /**
  * Marks a method as reachable by peers and declares its parameter names, to
  * which keyword arguments bind (Python's `greet(name="bob", greeting="hi")`
@@ -132,7 +139,12 @@ export function exposed(_value: unknown, context: MemberContext): void;
  * ```
  */
 export function exposed(
-  declared: ExposedOptions,
+  declared: {
+    /** The method's parameter names, in order. */
+    readonly params?: readonly string[];
+    /** True if the method takes a trailing options object. */
+    readonly options?: boolean;
+  },
 ): (value: unknown, context: ClassMethodDecoratorContext) => void;
 export function exposed(
   valueOrDeclared: unknown,
