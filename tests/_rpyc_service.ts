@@ -47,7 +47,7 @@ export class PyFacingService {
   foo(): string {
     return "foo";
   }
-  @exposed
+  @exposed({ params: ["a", "b"], options: true })
   add(a: number, b: number, options?: { scale?: number }): number {
     return (a + b) * (options?.scale ?? 1);
   }

@@ -47,7 +47,41 @@ export interface MemberAccess {
   readonly write: boolean;
   /** Declared as a method. */
   readonly method: boolean;
+  /**
+   * The parameter names a method declared with `@exposed({ params })`, to
+   * which a caller's keyword arguments bind.
+   */
+  readonly params?: readonly string[];
+  /**
+   * Whether a method declared a trailing options object with
+   * `@exposed({ options: true })`, which receives the keyword arguments
+   * `params` does not name.
+   */
+  readonly options?: boolean;
 }
+
+/**
+ * What `@exposed(...)` declares of a method: the names of its parameters,
+ * so that keyword arguments (Python's `greet(name="bob")`) bind to their
+ * positions, and whether it takes a trailing options object.
+ */
+export interface ExposedOptions {
+  /** The method's parameter names, in order. */
+  readonly params?: readonly string[];
+  /**
+   * True if the method takes a trailing options object (after `params`, or
+   * after the positional arguments if none are declared) that receives the
+   * keyword arguments `params` does not name.
+   */
+  readonly options?: boolean;
+}
+
+type MemberContext =
+  | ClassMethodDecoratorContext
+  | ClassGetterDecoratorContext
+  | ClassSetterDecoratorContext
+  | ClassFieldDecoratorContext
+  | ClassAccessorDecoratorContext;
 
 type Metadata = Record<symbol, unknown>;
 
@@ -55,7 +89,9 @@ const NEVER_REACHABLE = new Set(["__proto__", "constructor", "prototype"]);
 
 /**
  * Marks a method, getter, setter, field or accessor as reachable by peers.
- * Members without it are never reachable remotely.
+ * Members without it are never reachable remotely. Plain `@exposed` takes
+ * no keyword arguments; `@exposed({ params, options })` declares a method's
+ * parameter names and trailing options object for them.
  *
  * @param _value The decorated member (unused).
  * @param context The standard decorator context.
@@ -78,8 +114,91 @@ export function exposed(
     | ClassSetterDecoratorContext
     | ClassFieldDecoratorContext
     | ClassAccessorDecoratorContext,
-): void {
+): void;
+/**
+ * Marks a method as reachable by peers and declares its parameter names, to
+ * which keyword arguments bind (Python's `greet(name="bob", greeting="hi")`
+ * calls `greet("bob", "hi")`), and whether it takes a trailing options
+ * object receiving the other keywords.
+ *
+ * @param declared The parameter names and the options object.
+ * @returns A method decorator.
+ * @throws {TypeError} If the names are not distinct non-empty strings.
+ *
+ * @example
+ * ```ts
+ * import { exposed } from "./exposure.ts";
+ * class Greeter {
+ *   @exposed({ params: ["name", "greeting"] })
+ *   greet(name: string, greeting = "hello") { return `${greeting} ${name}`; }
+ *   @exposed({ params: ["text"], options: true })
+ *   shout(text: string, options?: { times?: number }) {
+ *     return text.repeat(options?.times ?? 1);
+ *   }
+ * }
+ * ```
+ */
+export function exposed(
+  declared: {
+    /** The method's parameter names, in order. */
+    readonly params?: readonly string[];
+    /** True if the method takes a trailing options object. */
+    readonly options?: boolean;
+  },
+): (value: unknown, context: ClassMethodDecoratorContext) => void;
+export function exposed(
+  valueOrDeclared: unknown,
+  context?: MemberContext,
+): void | ((value: unknown, context: ClassMethodDecoratorContext) => void) {
+  if (
+    context === undefined && typeof valueOrDeclared === "object" &&
+    valueOrDeclared !== null
+  ) {
+    const declared = checkDeclared(valueOrDeclared as ExposedOptions);
+    return (_value, context) => {
+      requireStandardContext("@exposed(...)", context);
+      if (context.kind !== "method") {
+        throw new TypeError(
+          `Cannot expose ${
+            String(context.name)
+          } with @exposed({ params, options }): only methods take parameters; use plain @exposed`,
+        );
+      }
+      expose(context, declared);
+    };
+  }
   requireStandardContext("@exposed", context);
+  expose(context, undefined);
+}
+
+function checkDeclared(declared: ExposedOptions): ExposedOptions {
+  const { params, options } = declared;
+  if (params !== undefined) {
+    if (
+      !Array.isArray(params) ||
+      params.some((name) => typeof name !== "string" || name === "") ||
+      new Set(params).size !== params.length
+    ) {
+      throw new TypeError(
+        "Cannot use @exposed({ params }): params must be distinct non-empty strings",
+      );
+    }
+  }
+  if (options !== undefined && typeof options !== "boolean") {
+    throw new TypeError(
+      "Cannot use @exposed({ options }): options must be true or false",
+    );
+  }
+  return {
+    params: params === undefined ? undefined : Object.freeze([...params]),
+    options: options === true,
+  };
+}
+
+function expose(
+  context: MemberContext,
+  declared: ExposedOptions | undefined,
+): void {
   if (context.private || context.static || typeof context.name !== "string") {
     throw new TypeError(
       `Cannot expose ${
@@ -103,12 +222,20 @@ export function exposed(
   const before = members.get(context.name) ??
     { read: false, write: false, method: false };
   const kind = context.kind;
-  members.set(context.name, {
+  const access: MemberAccess = {
     read: before.read || kind !== "setter",
     write: before.write || kind === "setter" || kind === "field" ||
       kind === "accessor",
     method: before.method || kind === "method",
-  });
+  };
+  members.set(
+    context.name,
+    declared === undefined ? access : {
+      ...access,
+      ...(declared.params !== undefined ? { params: declared.params } : {}),
+      ...(declared.options ? { options: true } : {}),
+    },
+  );
 }
 
 /**

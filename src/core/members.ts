@@ -28,6 +28,14 @@ export function listMembers(object: unknown): MemberInfo[] {
     }
   } else {
     for (const [name, access] of exposedMembers(object)) {
+      if (access.method && access.params !== undefined) {
+        // Declared names are the ones keywords bind to: shown as declared.
+        const params = access.options
+          ? [...access.params, "**options"]
+          : [...access.params];
+        members.push({ name, kind: "method", params });
+        continue;
+      }
       if (access.method) {
         const method = (object as Record<string, unknown>)[name];
         members.push(

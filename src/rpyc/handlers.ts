@@ -15,6 +15,7 @@ import {
   exposedMembers,
   isClass,
   isPlainData,
+  type MemberAccess,
   serviceName,
 } from "../core/exposure.ts";
 import { DUNDER, EXPOSED_PREFIX, pyType, resolveMember } from "./policy.ts";
@@ -23,6 +24,7 @@ import { type ProxyState, proxyState } from "../core/proxy_state.ts";
 import { relay } from "../core/send.ts";
 import { Op } from "../protocol/constants.ts";
 import { box, localObject, PyKwargs } from "./boxing.ts";
+import { bindKeywords } from "./keywords.ts";
 import { pythonHosts } from "./netref.ts";
 import type { RpycHost } from "./protocol.ts";
 import {
@@ -63,6 +65,28 @@ function withKwargs(args: unknown, kwargs: unknown): unknown[] {
     });
   }
   return [...args, options];
+}
+
+/** Exposed methods read with GETATTR, bound: their keywords bind as declared. */
+const boundMembers = new WeakMap<
+  object,
+  { readonly name: string; readonly access: MemberAccess }
+>();
+
+/** The arguments of a call to an exposed method, keywords bound as declared. */
+function methodArgs(
+  name: string,
+  access: MemberAccess,
+  args: unknown,
+  kwargs: unknown,
+): unknown[] {
+  if (kwargs === undefined || (Array.isArray(kwargs) && kwargs.length === 0)) {
+    return withKwargs(args, kwargs);
+  }
+  if (!Array.isArray(args) || !Array.isArray(kwargs)) {
+    return withKwargs(args, kwargs); // Throws the message for the shape.
+  }
+  return bindKeywords(name, access, args, kwargs);
 }
 
 function refuse(what: string, pyName = "NotImplementedError"): never {
@@ -113,18 +137,27 @@ export function serveRequest(
       if (typeof obj !== "function") {
         throw new TypeError(`${pyType(obj)} is not callable`);
       }
+      const method = boundMembers.get(obj);
+      const callArgs = method === undefined
+        ? withKwargs(a, b)
+        : methodArgs(method.name, method.access, a, b);
       return applyInCall(
         call,
         obj as (...args: never[]) => unknown,
         undefined,
-        withKwargs(a, b),
+        callArgs,
       );
     }
     case Handle.CALLATTR: {
       const builtin = serviceMethod(host, obj, a);
       if (builtin !== undefined) return builtin();
       const member = resolveMember(obj, a, "read");
-      const callArgs = withKwargs(b, c);
+      const access = isPlainData(obj as object)
+        ? undefined
+        : exposedMembers(obj as object).get(member);
+      const callArgs = access === undefined
+        ? withKwargs(b, c)
+        : methodArgs(`${describe(obj as object)}.${member}`, access, b, c);
       const fn = runInCall(
         call,
         () => (obj as Record<string, unknown>)[member],
@@ -295,10 +328,16 @@ function getAttr(call: IncomingCall, obj: unknown, name: unknown): unknown {
   const value = runInCall(call, () => owner[member]);
   // A method read on its own stays bound to its object, as in Python; a
   // netref is forwarded as itself.
-  return typeof value === "function" && !isPlainData(owner) &&
-      proxyState(value) === undefined && !isClass(value)
-    ? bindMethod(value as (...args: unknown[]) => unknown, owner)
-    : value;
+  if (
+    typeof value !== "function" || isPlainData(owner) ||
+    proxyState(value) !== undefined || isClass(value)
+  ) return value;
+  const bound = bindMethod(value as (...args: unknown[]) => unknown, owner);
+  const access = exposedMembers(owner).get(member);
+  if (access !== undefined) {
+    boundMembers.set(bound, { name: `${describe(owner)}.${member}`, access });
+  }
+  return bound;
 }
 
 function describeObject(obj: unknown): string {
