@@ -104,6 +104,14 @@ export class PyFacingService {
   async greetBack(name: string): Promise<unknown> {
     return await this.#conn!.root.hello(name);
   }
+  /** How a value arrived, as JSON with sets named. */
+  @exposed
+  shape(value: unknown): string {
+    return JSON.stringify(
+      value,
+      (_, v) => v instanceof Set ? { set: [...v] } : v,
+    );
+  }
   secret(): string {
     return "never reachable remotely";
   }

@@ -17,7 +17,8 @@
  *
  * From Python: tuples arrive as arrays, frozensets as `Set`, floats as
  * numbers, and everything brine cannot carry (lists, dicts, objects) as
- * netrefs.
+ * netrefs (lists, sets and dicts among a handler's arguments are then
+ * copied: see containers.ts).
  *
  * @module
  */

@@ -1,0 +1,144 @@
+/**
+ * Python containers passed to a netref handler, copied in bulk before the
+ * handler runs: a `list` arrives as an array, a `set` as a `Set`, a `dict`
+ * with `str` keys as a plain object. RPyC has no request for "give me this
+ * container by value", so a list or set is read with one BUFFITER request
+ * (`tuple(islice(obj, n))`, answered by value), and a dict with one
+ * BUFFITER for its keys, then one `__getitem__` per key, all sent at once.
+ *
+ * At most {@linkcode MAX_COPIED_ITEMS} items are copied per request, nested
+ * containers included; a container that would go past that (or a dict with
+ * a key that is not a `str`) stays a netref, so nothing arrives changed.
+ *
+ * @module
+ */
+
+import { proxyState } from "../core/proxy_state.ts";
+import { Handle } from "./constants.ts";
+import type { RpycHost } from "./protocol.ts";
+import { PackRef } from "./refs.ts";
+
+/** Most items copied from Python containers for one request. */
+export const MAX_COPIED_ITEMS = 10_000;
+
+/** Deepest nesting of containers copied. */
+const MAX_DEPTH = 32;
+
+const LISTS = new Set(["builtins.list", "builtins.set", "builtins.dict"]);
+
+/** What copying needs of the connection. */
+export interface CopyHost extends RpycHost {
+  /** The Python class of an imported object. */
+  refName(target: number): string | undefined;
+}
+
+/** The items left to copy for one request. */
+interface Budget {
+  left: number;
+}
+
+/**
+ * Copies the Python lists, sets and dicts among a CALL's or CALLATTR's
+ * arguments and keyword arguments, in place.
+ *
+ * @param values The unboxed request arguments.
+ */
+export async function copyArguments(
+  host: CopyHost,
+  handler: number,
+  values: unknown[],
+): Promise<void> {
+  const at = handler === Handle.CALL ? 1 : handler === Handle.CALLATTR ? 2 : -1;
+  if (at < 0) return;
+  const budget = { left: MAX_COPIED_ITEMS };
+  const args = values[at];
+  if (Array.isArray(args)) values[at] = await copyItems(host, args, budget, 0);
+  const kwargs = values[at + 1];
+  if (Array.isArray(kwargs)) {
+    for (const pair of kwargs) {
+      if (Array.isArray(pair) && pair.length === 2) {
+        pair[1] = await copyValue(host, pair[1], budget, 0);
+      }
+    }
+  }
+}
+
+/** One item after another, so that the budget bounds what is asked for. */
+async function copyItems(
+  host: CopyHost,
+  items: unknown[],
+  budget: Budget,
+  depth: number,
+): Promise<unknown[]> {
+  const copied = new Array(items.length);
+  for (let i = 0; i < items.length; i++) {
+    copied[i] = await copyValue(host, items[i], budget, depth);
+  }
+  return copied;
+}
+
+async function copyValue(
+  host: CopyHost,
+  value: unknown,
+  budget: Budget,
+  depth: number,
+): Promise<unknown> {
+  if (depth >= MAX_DEPTH) return value;
+  if (Array.isArray(value)) return await copyItems(host, value, budget, depth);
+  const state = proxyState(value);
+  if (
+    state === undefined || state.host !== (host as object) || state.mode !== 0
+  ) {
+    return value;
+  }
+  const name = host.refName(state.target);
+  if (name === undefined || !LISTS.has(name) || budget.left <= 0) {
+    return value;
+  }
+  try {
+    return await copyContainer(host, value, name, state.target, budget, depth);
+  } catch {
+    // Python refused to read it (or it changed meanwhile): it stays a
+    // netref, which works as before.
+    return value;
+  }
+}
+
+async function copyContainer(
+  host: CopyHost,
+  value: unknown,
+  name: string,
+  target: number,
+  budget: Budget,
+  depth: number,
+): Promise<unknown> {
+  const pack = host.packOf(target);
+  const ref = new PackRef(pack);
+  // One more than the budget: more items than that means too many.
+  const asked = budget.left + 1;
+  const items = await host.call(Handle.BUFFITER, [ref, asked], undefined);
+  if (!Array.isArray(items) || items.length >= asked) return value;
+  if (name === "builtins.dict") {
+    if (!items.every((key) => typeof key === "string")) return value;
+    budget.left -= items.length;
+    const values = await Promise.all(
+      (items as string[]).map((key) =>
+        host.call(Handle.CALLATTR, [ref, "__getitem__", [key], []], undefined)
+      ),
+    );
+    const copied = await copyItems(host, values, budget, depth + 1);
+    const object: Record<string, unknown> = {};
+    items.forEach((key, i) =>
+      Object.defineProperty(object, key as string, {
+        value: copied[i],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      })
+    );
+    return object;
+  }
+  budget.left -= items.length;
+  const copied = await copyItems(host, items, budget, depth + 1);
+  return name === "builtins.set" ? new Set(copied) : copied;
+}
