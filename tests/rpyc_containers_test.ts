@@ -48,3 +48,48 @@ Deno.test("a Python list longer than MAX_COPIED_ITEMS stays a netref", async () 
     /^\[\[0,0,.*0\],"\[netref builtins\.list #\d+ of .*\]"\]$/,
   );
 });
+
+Deno.test("a TypeScript plain object returned to Python is a read-only dict-like netref", async () => {
+  await using server = served();
+  const lines = await pythonLines(
+    client(`d = c.root.data()
+print(d["name"], len(d), "name" in d, "nope" in d)
+print(list(d), sorted(d.keys()) == sorted(d))
+print(d.get("ratio"), d.get("nope", 7), d.get("nope"))
+print(dict(d.items())["tags"], list(d.values())[0])
+try:
+    d["nope"]
+except KeyError as e:
+    print("KeyError")
+try:
+    d["name"] = 1
+except Exception as e:
+    print(type(e).__name__)`),
+    { args: [String(server.port)] },
+  );
+  assert.deepEqual(lines, [
+    "x 6 True False",
+    "['name', 'tags', 'when', 'big', 'bytes', 'ratio'] True",
+    "0.5 7 None",
+    "('a', 'b') x",
+    "KeyError",
+    "TypeError",
+  ]);
+});
+
+Deno.test("a TypeScript Map is dict-like too, and a mapping sent back arrives as the object itself", async () => {
+  await using server = served();
+  const lines = await pythonLines(
+    client(`p = c.root.ports()
+print(p[443], len(p), 80 in p, [k for k in p], sorted(dict(p).items()))
+d = c.root.data()
+print(c.root.shape(d["tags"]), c.root.shape(d)[:12])
+print(c.root.each(p, lambda kv: kv[0] + 1))`),
+    { args: [String(server.port)] },
+  );
+  assert.deepEqual(lines, [
+    "https 2 True [80, 443] [(80, 'http'), (443, 'https')]",
+    '["a","b"] {"name":"x",',
+    "(81, 444)",
+  ]);
+});

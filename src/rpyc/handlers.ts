@@ -18,6 +18,12 @@ import { relay } from "../core/send.ts";
 import { Op } from "../protocol/constants.ts";
 import { box, localObject, PyKwargs } from "./boxing.ts";
 import { pythonHosts } from "./netref.ts";
+import {
+  KeyIterator,
+  mappingMethods,
+  mappingOf,
+  type ReadOnlyDict,
+} from "./mappings.ts";
 import type { RpycHost } from "./protocol.ts";
 import {
   bindMethod,
@@ -94,8 +100,11 @@ export function serveRequest(
         throw new ReferenceError("Cannot get the root: this side serves none");
       }
       return host.localRoot;
-    case Handle.GETATTR:
+    case Handle.GETATTR: {
+      const view = mappingTarget(obj);
+      if (view !== undefined) return view.method(a);
       return getAttr(call, obj, a);
+    }
     case Handle.SETATTR: {
       const member = resolveMember(obj, a, "write");
       runInCall(call, () => {
@@ -111,6 +120,8 @@ export function serveRequest(
       return runInCall(call, () => Reflect.apply(obj, undefined, callArgs));
     }
     case Handle.CALLATTR: {
+      const view = obj instanceof KeyIterator ? obj : mappingTarget(obj);
+      if (view !== undefined) return view.call(a, Array.isArray(b) ? b : []);
       const member = resolveMember(obj, a, "read");
       const callArgs = withKwargs(b, c);
       return runInCall(call, () => {
@@ -235,6 +246,17 @@ function relayedArgs(state: ProxyState, args: unknown, kwargs: unknown) {
   return [...withKwargs(args, []), new PyKwargs(named)];
 }
 
+/**
+ * The read-only dict a request names: plain objects and Maps are only ever
+ * sent to Python as such (and arrive back as themselves).
+ */
+function mappingTarget(obj: unknown): ReadOnlyDict | undefined {
+  return typeof obj === "object" && obj !== null &&
+      proxyState(obj) === undefined
+    ? mappingOf(obj)
+    : undefined;
+}
+
 function getAttr(call: IncomingCall, obj: unknown, name: unknown): unknown {
   // Python reads __doc__ of netrefs for help(); there is none to give.
   if (name === "__doc__") return null;
@@ -279,6 +301,8 @@ function inspect(host: RpycHost, pack: unknown): PyTuple {
     host,
     parsePack(PyTuple.of(...(pack as BrineValue[]))),
   );
+  const offered = mappingMethods(object);
+  if (offered !== undefined) return offered;
   const methods: PyTuple[] = [];
   if (typeof object === "function") methods.push(PyTuple.of("__call__", null));
   else if (!isPlainData(object)) {
@@ -322,7 +346,7 @@ export function answerOf(
 ): [Msg, BrineValue] {
   if (ok) {
     try {
-      return [Msg.REPLY, box(host, value)];
+      return [Msg.REPLY, box(host, value, true)];
     } catch (error) {
       value = error;
     }
