@@ -21,5 +21,12 @@
  */
 
 export type { RpycConnectOptions } from "./src/rpyc/client.ts";
-export { connectRpyc, kwargs, PyKwargs } from "./src/rpyc/client.ts";
+export {
+  connectRpyc,
+  copy,
+  type CopyOptions,
+  kwargs,
+  MAX_COPIED_ITEMS,
+  PyKwargs,
+} from "./src/rpyc/client.ts";
 export { rpycProtocol } from "./src/rpyc/server.ts";

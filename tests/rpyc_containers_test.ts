@@ -3,6 +3,8 @@
 import assert from "node:assert/strict";
 import { pythonLines } from "./_rpyc.ts";
 import { client, served } from "./_rpyc_service.ts";
+import { startPythonServer } from "./_rpyc.ts";
+import { connectRpyc, copy } from "../rpyc.ts";
 
 Deno.test("a Python list passed to a TypeScript handler arrives as an array", async () => {
   await using server = served();
@@ -92,4 +94,25 @@ print(c.root.each(p, lambda kv: kv[0] + 1))`),
     '["a","b"] {"name":"x",',
     "(81, 444)",
   ]);
+});
+
+Deno.test("copy() fetches a Python list, set or dict by value over connectRpyc()", async () => {
+  await using python = await startPythonServer();
+  await using conn = await connectRpyc<{
+    items(): unknown;
+    config(): unknown;
+    foo(): string;
+  }>("127.0.0.1", python.port);
+  assert.deepEqual(await copy(await conn.root.items()), [1, 2, 3]);
+  const config = await copy<Record<string, unknown>>(await conn.root.config());
+  assert.equal(config.host, "h");
+  assert.deepEqual(config.ports, [80, new Set([443])]);
+  // A nested dict whose keys are not str stays a netref; copied, a Map.
+  assert.deepEqual(await copy(config.names), new Map([[1, "one"]]));
+  await assert.rejects(
+    copy(await conn.root.items(), { maxItems: 2 }),
+    /Cannot copy builtins\.list: it holds more than 2 items/,
+  );
+  await assert.rejects(copy(conn.root), /only a list, set or dict/);
+  await assert.rejects(copy({}), /expected a netref of an RPyC connection/);
 });

@@ -30,6 +30,7 @@ import { WireVersionError } from "./link.ts";
 import { RpycSession } from "./protocol.ts";
 
 export { kwargs, PyKwargs };
+export { copy, type CopyOptions, MAX_COPIED_ITEMS } from "./containers.ts";
 
 /**
  * Options of {@linkcode connectRpyc}.

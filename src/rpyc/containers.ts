@@ -14,6 +14,7 @@
  */
 
 import { proxyState } from "../core/proxy_state.ts";
+import { pythonHosts } from "./netref.ts";
 import { Handle } from "./constants.ts";
 import type { RpycHost } from "./protocol.ts";
 import { PackRef } from "./refs.ts";
@@ -111,6 +112,7 @@ async function copyContainer(
   target: number,
   budget: Budget,
   depth: number,
+  keysAsMap = false,
 ): Promise<unknown> {
   const pack = host.packOf(target);
   const ref = new PackRef(pack);
@@ -119,14 +121,16 @@ async function copyContainer(
   const items = await host.call(Handle.BUFFITER, [ref, asked], undefined);
   if (!Array.isArray(items) || items.length >= asked) return value;
   if (name === "builtins.dict") {
-    if (!items.every((key) => typeof key === "string")) return value;
+    const strings = items.every((key) => typeof key === "string");
+    if (!strings && !keysAsMap) return value;
     budget.left -= items.length;
     const values = await Promise.all(
-      (items as string[]).map((key) =>
+      items.map((key) =>
         host.call(Handle.CALLATTR, [ref, "__getitem__", [key], []], undefined)
       ),
     );
     const copied = await copyItems(host, values, budget, depth + 1);
+    if (!strings) return new Map(items.map((key, i) => [key, copied[i]]));
     const object: Record<string, unknown> = {};
     items.forEach((key, i) =>
       Object.defineProperty(object, key as string, {
@@ -141,4 +145,77 @@ async function copyContainer(
   budget.left -= items.length;
   const copied = await copyItems(host, items, budget, depth + 1);
   return name === "builtins.set" ? new Set(copied) : copied;
+}
+
+/** Options of {@linkcode copy}. */
+export interface CopyOptions {
+  /** Most items to copy, nested ones included; 10,000 unless given. */
+  maxItems?: number;
+}
+
+/**
+ * Fetches a Python `list`, `set` or `dict` of an RPyC connection by value,
+ * without pickle: a list arrives as an array, a set as a `Set`, a dict as a
+ * plain object (a `Map` when a key is not a `str`). A list or set costs one
+ * round trip, a dict two; nested containers are copied too (a nested dict
+ * with a key that is not a `str` stays a netref).
+ *
+ * @param ref A netref of a Python container, from `connectRpyc()`.
+ * @returns The copy.
+ * @throws {TypeError} If `ref` is no netref of an RPyC connection, or not a
+ *   list, set or dict.
+ * @throws {RangeError} If it holds more than `maxItems` items.
+ * @throws {RemoteError} What Python raised reading it.
+ *
+ * @example
+ * ```ts ignore
+ * import { connectRpyc, copy } from "@netref/netref/rpyc";
+ * await using conn = await connectRpyc("localhost", 18861);
+ * const items = await copy<number[]>(await conn.root.items()); // [1, 2, 3]
+ * ```
+ */
+export async function copy<T = unknown>(
+  ref: unknown,
+  options: CopyOptions = {},
+): Promise<T> {
+  const maxItems = options.maxItems ?? MAX_COPIED_ITEMS;
+  if (!Number.isSafeInteger(maxItems) || maxItems < 0) {
+    throw new RangeError(
+      `Cannot copy: maxItems must be a whole number >= 0, not ${maxItems}`,
+    );
+  }
+  const state = proxyState(ref);
+  if (state === undefined || !pythonHosts.has(state.host)) {
+    throw new TypeError(
+      "Cannot copy: expected a netref of an RPyC connection (connectRpyc())",
+    );
+  }
+  if (state.mode !== 0) {
+    throw new TypeError("Cannot copy a pending netref: await it first");
+  }
+  const host = state.host as unknown as CopyHost;
+  const name = state.target === 0 ? undefined : host.refName(state.target);
+  if (name === undefined || !LISTS.has(name)) {
+    throw new TypeError(
+      `Cannot copy ${
+        name ?? "the root"
+      }: only a list, set or dict can be copied`,
+    );
+  }
+  const budget = { left: maxItems };
+  const copied = await copyContainer(
+    host,
+    ref,
+    name,
+    state.target,
+    budget,
+    0,
+    true,
+  );
+  if (copied === ref) {
+    throw new RangeError(
+      `Cannot copy ${name}: it holds more than ${maxItems} items (raise maxItems, or iterate it)`,
+    );
+  }
+  return copied as T;
 }
