@@ -25,6 +25,8 @@ export {
   connectRpyc,
   copy,
   type CopyOptions,
+  iterate,
+  type IterateOptions,
   kwargs,
   MAX_COPIED_ITEMS,
   PyKwargs,

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { pythonLines } from "./_rpyc.ts";
 import { client, served } from "./_rpyc_service.ts";
 import { startPythonServer } from "./_rpyc.ts";
-import { connectRpyc, copy } from "../rpyc.ts";
+import { connectRpyc, copy, iterate } from "../rpyc.ts";
 
 Deno.test("a Python list passed to a TypeScript handler arrives as an array", async () => {
   await using server = served();
@@ -115,4 +115,30 @@ Deno.test("copy() fetches a Python list, set or dict by value over connectRpyc()
   );
   await assert.rejects(copy(conn.root), /only a list, set or dict/);
   await assert.rejects(copy({}), /expected a netref of an RPyC connection/);
+});
+
+Deno.test("iterate() walks a Python iterable in batches with for await, and gives the iterator back", async () => {
+  await using python = await startPythonServer();
+  await using conn = await connectRpyc<{
+    items(): unknown;
+    config(): unknown;
+    held(): number;
+  }>("127.0.0.1", python.port);
+  const seen: unknown[] = [];
+  for await (const item of iterate(await conn.root.items(), { batch: 2 })) {
+    seen.push(item);
+  }
+  assert.deepEqual(seen, [1, 2, 3]);
+  const keys: unknown[] = [];
+  for await (const key of iterate(await conn.root.config())) keys.push(key);
+  assert.deepEqual(keys, ["host", "ports", "names"]);
+  const list = await conn.root.items();
+  const held = await conn.root.held();
+  for await (const _ of iterate(list, { batch: 1 })) break;
+  // The DEL of the iterator goes out without an answer; a later request is
+  // served after it, so held() sees it gone.
+  assert.equal(await conn.root.held(), held);
+  await assert.rejects(async () => {
+    for await (const _ of iterate(await conn.root.held())) break;
+  }, /expected a netref of an RPyC connection/);
 });

@@ -147,6 +147,91 @@ async function copyContainer(
   return name === "builtins.set" ? new Set(copied) : copied;
 }
 
+/** Options of {@linkcode iterate}. */
+export interface IterateOptions {
+  /** Items fetched per round trip; 100 unless given. */
+  batch?: number;
+}
+
+/**
+ * Iterates any Python iterable of an RPyC connection (a list, a dict's keys,
+ * a generator, ...) in batches: `iter()` on Python's side once, then one
+ * BUFFITER round trip per `batch` items, however many there are. The
+ * iterator is given back to Python when the loop ends or breaks.
+ *
+ * @param ref A netref of a Python iterable, from `connectRpyc()`.
+ * @throws {TypeError} If `ref` is no netref of an RPyC connection.
+ * @throws {RemoteError} What Python raised (TypeError if not iterable).
+ *
+ * @example
+ * ```ts ignore
+ * import { connectRpyc, iterate } from "@netref/netref/rpyc";
+ * await using conn = await connectRpyc("localhost", 18861);
+ * for await (const item of iterate(await conn.root.items())) {
+ *   console.log(item);
+ * }
+ * ```
+ */
+export async function* iterate(
+  ref: unknown,
+  options: IterateOptions = {},
+): AsyncGenerator<unknown, void, undefined> {
+  const batch = options.batch ?? 100;
+  if (!Number.isSafeInteger(batch) || batch < 1) {
+    throw new RangeError(
+      `Cannot iterate: batch must be a whole number >= 1, not ${batch}`,
+    );
+  }
+  const host = rpycHostOf(ref, "iterate");
+  const target = proxyState(ref)!.target;
+  const base = target === 0
+    ? await host.remoteRoot(undefined)
+    : host.packOf(target);
+  const iterator = await host.call(
+    Handle.CALLATTR,
+    [new PackRef(base), "__iter__", [], []],
+    undefined,
+    true,
+  );
+  if (!(iterator instanceof PackRef)) {
+    throw new TypeError("Cannot iterate: Python's iter() gave no iterator");
+  }
+  try {
+    while (true) {
+      const items = await host.call(
+        Handle.BUFFITER,
+        [iterator, batch],
+        undefined,
+      );
+      if (!Array.isArray(items)) {
+        throw new TypeError("Cannot iterate: BUFFITER gave no tuple");
+      }
+      yield* items;
+      if (items.length < batch) return;
+    }
+  } finally {
+    host.sendDel(iterator.pack, 1);
+  }
+}
+
+/**
+ * The connection of an RPyC netref.
+ *
+ * @throws {TypeError} If `ref` is none, or a pending one.
+ */
+function rpycHostOf(ref: unknown, what: string): CopyHost {
+  const state = proxyState(ref);
+  if (state === undefined || !pythonHosts.has(state.host)) {
+    throw new TypeError(
+      `Cannot ${what}: expected a netref of an RPyC connection (connectRpyc())`,
+    );
+  }
+  if (state.mode !== 0) {
+    throw new TypeError(`Cannot ${what} a pending netref: await it first`);
+  }
+  return state.host as unknown as CopyHost;
+}
+
 /** Options of {@linkcode copy}. */
 export interface CopyOptions {
   /** Most items to copy, nested ones included; 10,000 unless given. */
@@ -184,16 +269,8 @@ export async function copy<T = unknown>(
       `Cannot copy: maxItems must be a whole number >= 0, not ${maxItems}`,
     );
   }
-  const state = proxyState(ref);
-  if (state === undefined || !pythonHosts.has(state.host)) {
-    throw new TypeError(
-      "Cannot copy: expected a netref of an RPyC connection (connectRpyc())",
-    );
-  }
-  if (state.mode !== 0) {
-    throw new TypeError("Cannot copy a pending netref: await it first");
-  }
-  const host = state.host as unknown as CopyHost;
+  const host = rpycHostOf(ref, "copy");
+  const state = proxyState(ref)!;
   const name = state.target === 0 ? undefined : host.refName(state.target);
   if (name === undefined || !LISTS.has(name)) {
     throw new TypeError(
