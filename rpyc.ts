@@ -24,7 +24,12 @@ export type { RpycConnectOptions, RpycTlsOptions } from "./src/rpyc/client.ts";
 export {
   connectRpyc,
   connectRpycUnix,
+  copy,
+  type CopyOptions,
+  iterate,
+  type IterateOptions,
   kwargs,
+  MAX_COPIED_ITEMS,
   PyKwargs,
 } from "./src/rpyc/client.ts";
 export { rpycProtocol } from "./src/rpyc/server.ts";

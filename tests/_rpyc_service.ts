@@ -104,6 +104,24 @@ export class PyFacingService {
   async greetBack(name: string): Promise<unknown> {
     return await this.#conn!.root.hello(name);
   }
+  /** A Map, as Python sees it. */
+  @exposed
+  ports(): Map<number, string> {
+    return new Map([[80, "http"], [443, "https"]]);
+  }
+  /** How a value arrived, as JSON with sets named (keywords: one object). */
+  @exposed({ options: true })
+  shape(value: unknown): string {
+    return JSON.stringify(
+      value,
+      (_, v) =>
+        v instanceof Set
+          ? { set: [...v] }
+          : typeof v === "bigint"
+          ? `${v}n`
+          : v,
+    );
+  }
   secret(): string {
     return "never reachable remotely";
   }

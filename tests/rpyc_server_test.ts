@@ -214,7 +214,7 @@ except AttributeError as e:
     { args: [String(server.port)] },
   );
   assert.deepEqual(lines, [
-    "['add', 'callAndPropagate', 'callAndReport', 'data', 'each', 'fail', 'foo', 'greetBack', 'keep', 'makeCounter', 'version']",
+    "['add', 'callAndPropagate', 'callAndReport', 'data', 'each', 'fail', 'foo', 'greetBack', 'keep', 'makeCounter', 'ports', 'shape', 'version']",
     "2.0",
     "Cannot write 'foo' of PyFacing: it is exposed, but not for writing",
   ]);

@@ -10,14 +10,15 @@
  * | booleans, strings, `Uint8Array`, bigints        | `bool`, `str`, `bytes`, `int`   |
  * | numbers                                         | `int` if a safe integer, else `float` |
  * | arrays                                          | `tuple`                         |
- * | plain objects, `Map`                            | tuple of `(key, value)` pairs: `dict(x)` |
+ * | plain objects, `Map`                            | in replies, a read-only dict netref (mappings.ts); else a tuple of `(key, value)` pairs |
  * | `Set`                                           | `frozenset` (or a tuple, holding references) |
  * | `Date`                                          | ISO 8601 `str`                  |
  * | functions, class instances, anything else       | a netref                        |
  *
  * From Python: tuples arrive as arrays, frozensets as `Set`, floats as
  * numbers, and everything brine cannot carry (lists, dicts, objects) as
- * netrefs.
+ * netrefs (lists, sets and dicts among a handler's arguments are then
+ * copied: see containers.ts).
  *
  * @module
  */
@@ -31,6 +32,7 @@ import { type BrineValue, PyFloat, PyFrozenSet, PyTuple } from "./py_values.ts";
 import { Label } from "./constants.ts";
 import { type IdPack, parsePack, refPack, ROOT_INSTANCE_ID } from "./refs.ts";
 import { pythonError } from "./vinegar.ts";
+import { mappingOf, PyPair, ReadOnlyDict } from "./mappings.ts";
 
 /** Deepest nesting of a value sent by copy; deeper is most likely a cycle. */
 const MAX_DEPTH = 64;
@@ -90,15 +92,20 @@ function valueBox(value: BrineValue): PyTuple {
 
 /**
  * Boxes a value for the peer. References exported on the way are taken back
- * if boxing fails.
+ * if boxing fails. With `mappings` (for replies to Python), plain objects
+ * and Maps go as read-only dict-like netrefs (mappings.ts), not as pairs.
  *
  * @throws {TypeError} For symbols and pending netrefs.
  * @throws {RangeError} For values nested deeper than 64 levels.
  */
-export function box(host: RpycHost, value: unknown): PyTuple {
+export function box(
+  host: RpycHost,
+  value: unknown,
+  mappings = false,
+): PyTuple {
   const exported: number[] = [];
   try {
-    return boxValue(host, value, 0, exported);
+    return boxValue(host, value, 0, exported, mappings);
   } catch (error) {
     for (const id of exported) host.exports.release(id, 1);
     throw error;
@@ -110,6 +117,7 @@ function boxValue(
   value: unknown,
   depth: number,
   exported: number[],
+  mappings: boolean,
 ): PyTuple {
   switch (typeof value) {
     case "undefined":
@@ -165,16 +173,26 @@ function boxValue(
   if (typeof object !== "function") {
     if (object instanceof Uint8Array) return valueBox(object);
     if (object instanceof Date) return valueBox(dateText(object));
+    if (object instanceof PyPair) {
+      const pair = [object.key, object.value];
+      return boxItems(host, pair, depth, exported, false, mappings);
+    }
+    const view = mappings ? mappingOf(object) : undefined;
+    if (view !== undefined) {
+      const id = host.exports.add(view);
+      exported.push(id);
+      return PyTuple.of(Label.REMOTE_REF, refPack(view, id));
+    }
     if (Array.isArray(object) || isPlainData(object) || object instanceof Map) {
       const entries = Array.isArray(object)
         ? object
         : object instanceof Map
         ? [...object]
         : Object.entries(object);
-      return boxItems(host, entries, depth, exported, false);
+      return boxItems(host, entries, depth, exported, false, mappings);
     }
     if (object instanceof Set) {
-      return boxItems(host, [...object], depth, exported, true);
+      return boxItems(host, [...object], depth, exported, true, mappings);
     }
     if (dumpable(object)) return valueBox(object);
   }
@@ -189,11 +207,12 @@ function boxItems(
   depth: number,
   exported: number[],
   asSet: boolean,
+  mappings: boolean,
 ): PyTuple {
   const boxed: PyTuple[] = new Array(items.length);
   let byValue = true;
   for (let i = 0; i < items.length; i++) {
-    boxed[i] = boxValue(host, items[i], depth + 1, exported);
+    boxed[i] = boxValue(host, items[i], depth + 1, exported, mappings);
     if (boxed[i].items[0] !== Label.VALUE) byValue = false;
   }
   if (!byValue) return PyTuple.of(Label.TUPLE, new PyTuple(boxed));
@@ -237,8 +256,11 @@ function unboxValue(
         );
       }
       return value.items.map((item) => unboxValue(host, item, depth + 1));
-    case Label.LOCAL_REF:
-      return localObject(host, parsePack(value));
+    case Label.LOCAL_REF: {
+      const object = localObject(host, parsePack(value));
+      // A mapping sent back is the object or Map it stands for.
+      return object instanceof ReadOnlyDict ? object.source : object;
+    }
     case Label.REMOTE_REF:
       return host.importRef(parsePack(value));
     default:

@@ -30,6 +30,13 @@ import { WireVersionError } from "./link.ts";
 import { RpycSession } from "./protocol.ts";
 
 export { kwargs, PyKwargs };
+export {
+  copy,
+  type CopyOptions,
+  iterate,
+  type IterateOptions,
+  MAX_COPIED_ITEMS,
+} from "./containers.ts";
 
 /**
  * Options of {@linkcode connectRpyc}.

@@ -26,6 +26,12 @@ import { Op } from "../protocol/constants.ts";
 import { box, localObject, PyKwargs } from "./boxing.ts";
 import { bindKeywords } from "./keywords.ts";
 import { pythonHosts } from "./netref.ts";
+import {
+  KeyIterator,
+  mappingMethods,
+  mappingOf,
+  type ReadOnlyDict,
+} from "./mappings.ts";
 import type { RpycHost } from "./protocol.ts";
 import {
   bindMethod,
@@ -124,8 +130,11 @@ export function serveRequest(
         throw new ReferenceError("Cannot get the root: this side serves none");
       }
       return host.localRoot;
-    case Handle.GETATTR:
+    case Handle.GETATTR: {
+      const view = mappingTarget(host, obj);
+      if (view !== undefined) return view.method(a);
       return serviceMethod(host, obj, a) ?? getAttr(call, obj, a);
+    }
     case Handle.SETATTR: {
       const member = resolveMember(obj, a, "write");
       runInCall(call, () => {
@@ -151,6 +160,8 @@ export function serveRequest(
     case Handle.CALLATTR: {
       const builtin = serviceMethod(host, obj, a);
       if (builtin !== undefined) return builtin();
+      const view = obj instanceof KeyIterator ? obj : mappingTarget(host, obj);
+      if (view !== undefined) return view.call(a, Array.isArray(b) ? b : []);
       const member = resolveMember(obj, a, "read");
       const access = isPlainData(obj as object)
         ? undefined
@@ -320,6 +331,21 @@ function serviceMethod(
     };
 }
 
+/**
+ * The read-only dict a request names: plain objects and Maps are only ever
+ * sent to Python as such (and arrive back as themselves).
+ */
+function mappingTarget(
+  host: RpycHost,
+  obj: unknown,
+): ReadOnlyDict | undefined {
+  // The service root is served as itself even when it is a plain object.
+  return typeof obj === "object" && obj !== null && obj !== host.localRoot &&
+      proxyState(obj) === undefined
+    ? mappingOf(obj)
+    : undefined;
+}
+
 function getAttr(call: IncomingCall, obj: unknown, name: unknown): unknown {
   // Python reads __doc__ of netrefs for help(); there is none to give.
   if (name === "__doc__") return null;
@@ -370,6 +396,8 @@ function inspect(host: RpycHost, pack: unknown): PyTuple {
     host,
     parsePack(PyTuple.of(...(pack as BrineValue[]))),
   );
+  const offered = mappingMethods(object);
+  if (offered !== undefined) return offered;
   const methods: PyTuple[] = [];
   if (typeof object === "function") methods.push(PyTuple.of("__call__", null));
   else if (!isPlainData(object)) {
@@ -413,7 +441,7 @@ export function answerOf(
 ): [Msg, BrineValue] {
   if (ok) {
     try {
-      return [Msg.REPLY, box(host, value)];
+      return [Msg.REPLY, box(host, value, true)];
     } catch (error) {
       value = error;
     }

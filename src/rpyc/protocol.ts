@@ -51,6 +51,7 @@ import type { ByteStream } from "../transport/types.ts";
 import { box, unbox } from "./boxing.ts";
 import { Handle, Label, Msg, type WireVersion } from "./constants.ts";
 import { answerOf, handleDel, serveRequest } from "./handlers.ts";
+import { copyArguments } from "./containers.ts";
 import { RpycLink, WireVersionError } from "./link.ts";
 import { perform, pythonHosts } from "./netref.ts";
 import { type BrineValue, PyTuple } from "./py_values.ts";
@@ -527,6 +528,7 @@ export class RpycSession implements ProxyHost, RpycHost {
     // Boxed: a thenable among the peer's arguments, returned by a handler,
     // is sent back, never called.
     (this.#ready ?? Promise.resolve())
+      .then(() => copyArguments(this, handler, values))
       .then(() => awaitResult(serveRequest(this, call, handler, values)))
       .then(
         (result) => settle(true, result.value),
