@@ -100,8 +100,8 @@ export const mutants: readonly Mutant[] = [
     area: "refs",
     file: "src/core/refs.ts",
     original:
-      `    if (entry === undefined || count > entry.count) return false;`,
-    replacement: `    if (entry === undefined) return false;`,
+      `    if (entry === undefined || (count > entry.count && excess === "refuse")) {`,
+    replacement: `    if (entry === undefined) {`,
     breaks: "a peer releasing more than was sent is not refused",
     tests: [BAD_INPUT],
   },

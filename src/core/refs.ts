@@ -106,13 +106,21 @@ export class ExportTable {
    *
    * @param id The ref id.
    * @param count How many sends the peer gives back.
-   * @returns False if the id is not exported or the count is more than was sent.
+   * @param excess What a count above the sends does: refuse it (netref's
+   *   wire), or drop the export (RPyC's, whose DEL may give back more).
+   * @returns False if the id is not exported or the count is refused.
    */
-  release(id: number, count: number): boolean {
+  release(
+    id: number,
+    count: number,
+    excess: "refuse" | "drop" = "refuse",
+  ): boolean {
     const entry = this.#byId.get(id);
-    if (entry === undefined || count > entry.count) return false;
+    if (entry === undefined || (count > entry.count && excess === "refuse")) {
+      return false;
+    }
     entry.count -= count;
-    if (entry.count === 0) {
+    if (entry.count <= 0) {
       this.#byId.delete(id);
       this.#idByValue.delete(entry.value);
       entry.source?.forwarding(entry.value, -1);

@@ -166,7 +166,7 @@ function boxValue(
     }
     // Another connection's netref: exported as itself, and what the peer
     // does with it is relayed to its connection (see serving.ts).
-    const id = host.exports.add(object, forwarded.host);
+    const id = host.exports.export(object, forwarded.host);
     exported.push(id);
     return PyTuple.of(Label.REMOTE_REF, refPack(object, id));
   }
@@ -179,7 +179,7 @@ function boxValue(
     }
     const view = mappings ? mappingOf(object) : undefined;
     if (view !== undefined) {
-      const id = host.exports.add(view);
+      const id = host.exports.export(view);
       exported.push(id);
       return PyTuple.of(Label.REMOTE_REF, refPack(view, id));
     }
@@ -196,7 +196,7 @@ function boxValue(
     }
     if (dumpable(object)) return valueBox(object);
   }
-  const id = host.exports.add(object);
+  const id = host.exports.export(object);
   exported.push(id);
   return PyTuple.of(Label.REMOTE_REF, refPack(object, id));
 }

@@ -10,11 +10,7 @@
  */
 
 import { ProtocolError } from "../errors.ts";
-import {
-  type ForwardSource,
-  type ImportEntry,
-  ImportTable,
-} from "../core/refs.ts";
+import { ExportTable, type ImportEntry, ImportTable } from "../core/refs.ts";
 import { RefKind } from "../protocol/constants.ts";
 import { Label } from "./constants.ts";
 import { type BrineValue, PyTuple } from "./py_values.ts";
@@ -134,91 +130,19 @@ export function refPack(value: object, instanceId: number): PyTuple {
  * `RefCountingColl`: the peer's DEL gives counts back, and an object is
  * dropped once all are back (or more, as RPyC allows).
  */
-export class RpycExports {
-  #byId = new Map<
-    number,
-    { value: object; count: number; source: ForwardSource | undefined }
-  >();
-  #idOf = new Map<object, number>();
-  #next = 1;
-  readonly #max: number;
-  readonly #onFull: () => void;
-  /** Told when the table stops or starts being empty. */
-  onOccupied: ((occupied: boolean) => void) | null = null;
-
-  /**
-   * @param onFull Told when an export beyond `max` was refused.
-   */
-  constructor(max = Infinity, onFull: () => void = () => {}) {
-    this.#max = max;
-    this.#onFull = onFull;
-  }
-
-  /** How many objects are exported. */
-  get size(): number {
-    return this.#byId.size;
+export class RpycExports extends ExportTable {
+  /** The object exported as `id` (an id that is no JS number names none). */
+  override get(id: number | bigint): object | undefined {
+    return typeof id === "number" ? super.get(id) : undefined;
   }
 
   /**
-   * Counts one more send of `value`.
-   *
-   * @param value The object sent by reference.
-   * @param source For another connection's netref: that connection, told
-   *   while the export lasts.
-   * @returns Its instance id, stable while it stays exported.
-   * @throws {RangeError} If `value` is new and `max` objects are exported.
-   */
-  add(value: object, source?: ForwardSource): number {
-    let id = this.#idOf.get(value);
-    if (id !== undefined) {
-      this.#byId.get(id)!.count++;
-      return id;
-    }
-    if (this.#byId.size >= this.#max) {
-      this.#onFull();
-      throw new RangeError(
-        `Cannot send an object by reference: the peer already holds ${this.#max} (maxExports)`,
-      );
-    }
-    id = this.#next++;
-    this.#byId.set(id, { value, count: 1, source });
-    this.#idOf.set(value, id);
-    source?.forwarding(value, 1);
-    if (this.#byId.size === 1) this.onOccupied?.(true);
-    return id;
-  }
-
-  /** The object exported as `id`. */
-  get(id: number | bigint): object | undefined {
-    return typeof id === "number" ? this.#byId.get(id)?.value : undefined;
-  }
-
-  /**
-   * Gives back `count` sends of `id`.
+   * Gives back `count` sends of `id`; more than were sent drops it.
    *
    * @returns False if `id` is not exported.
    */
-  release(id: number | bigint, count: number): boolean {
-    const entry = typeof id === "number" ? this.#byId.get(id) : undefined;
-    if (entry === undefined) return false;
-    entry.count -= count;
-    if (entry.count <= 0) {
-      this.#byId.delete(id as number);
-      this.#idOf.delete(entry.value);
-      entry.source?.forwarding(entry.value, -1);
-      if (this.#byId.size === 0) this.onOccupied?.(false);
-    }
-    return true;
-  }
-
-  /** Drops everything, as when the connection closes. */
-  clear(): void {
-    const forwarded = [...this.#byId.values()].filter((entry) =>
-      entry.source !== undefined
-    );
-    this.#byId.clear();
-    this.#idOf.clear();
-    for (const entry of forwarded) entry.source!.forwarding(entry.value, -1);
+  override release(id: number | bigint, count: number): boolean {
+    return typeof id === "number" && super.release(id, count, "drop");
   }
 }
 
