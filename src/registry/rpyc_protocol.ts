@@ -23,6 +23,7 @@ import type { BrineValue } from "../rpyc/py_values.ts";
 import type { ForeignProtocol, ServedConnection } from "../server/server.ts";
 import type { ByteStream } from "../transport/types.ts";
 import type { RegistryService } from "./service.ts";
+import { withTimeout } from "../timing.ts";
 
 /**
  * Milliseconds an RPyC registration lives without being repeated: 240 s,
@@ -136,16 +137,11 @@ async function readRequest(
     } catch (error) {
       if (data.length >= MAX_REQUEST_BYTES) throw error;
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const n = await Promise.race([
+    const n = await withTimeout(
       stream.read(buffer),
-      new Promise<"timeout">((resolve) =>
-        timer = setTimeout(
-          () => resolve("timeout"),
-          Math.max(0, deadline - Date.now()),
-        )
-      ),
-    ]).finally(() => clearTimeout(timer));
+      deadline - Date.now(),
+      () => "timeout" as const,
+    );
     if (n === "timeout") {
       throw new Error(`no whole request within ${timeout} ms`);
     }
