@@ -211,3 +211,10 @@ export type WireVersion = typeof WireVersion[keyof typeof WireVersion];
  * First byte of a zlib stream at the levels RPyC uses (`0x78`).
  */
 export const ZLIB_FIRST_BYTE = 0x78;
+
+/**
+ * Default nesting limit. RPyC boxing nests each user tuple two levels deep
+ * inside a message three levels deep, and CPython's own recursion limit
+ * stops it well before 500 levels.
+ */
+export const DEFAULT_MAX_DEPTH = 256;
