@@ -278,6 +278,8 @@ print(sorted(rpyc.buffiter(c.root.data())))`,
 // ------------------------------------------ netref iterates Python
 
 interface PyStreams {
+  total(iterable: unknown, buffered?: boolean): number;
+  first(iterable: unknown, n: number): unknown[];
   numbers(n: number): unknown;
   fresh(n: number): unknown;
   failing(n: number): unknown;
@@ -398,7 +400,7 @@ for (const python of PYTHONS) {
 
   Deno.test({
     name:
-      `a Python producer's error rejects for await after the items before it (${python.name})`,
+      `a Python producer's error rejects for await as a RemoteError (${python.name})`,
     ignore: python.ignore,
     async fn() {
       await using server = await startStreamServer(python.env);
@@ -419,6 +421,43 @@ for (const python of PYTHONS) {
       );
       // Python's islice() raises and drops the batch it was filling.
       assert.deepEqual(got, []);
+    },
+  });
+
+  Deno.test({
+    name:
+      `a Python service iterates a TypeScript async generator passed to it, and its finally runs when Python lets go (${python.name})`,
+    ignore: python.ignore,
+    async fn() {
+      await using server = await startStreamServer(python.env);
+      await using conn = await connectRpyc<PyStreams>(
+        "127.0.0.1",
+        server.port,
+      );
+      const tag = python.env === undefined ? "5" : "6";
+      const generate = async function* (n: number, name: string) {
+        try {
+          for (let i = 0; i < n; i++) yield i;
+        } finally {
+          finish(name);
+        }
+      };
+      assert.equal(await conn.root.total(generate(100, `all${tag}`)), 4950);
+      assert.ok(finished.has(`all${tag}`));
+      assert.equal(
+        await conn.root.total(generate(10_000, `batched${tag}`), true),
+        49_995_000,
+      );
+      assert.deepEqual(
+        await conn.root.first(generate(1000, `first${tag}`), 3),
+        [0, 1, 2],
+      );
+      // Python's DEL follows its reply: the generator closes soon after.
+      assert.ok(await finishedWithin(`first${tag}`, 2000));
+      assert.ok(
+        await eventually(() => conn.stats.exports === 0),
+        JSON.stringify(conn.stats),
+      );
     },
   });
 }
