@@ -48,6 +48,7 @@ const RPYC_CLIENT = "tests/rpyc_client_test.ts";
 const RPYC_SERVER = "tests/rpyc_server_test.ts";
 const RPYC_WIRE = "tests/rpyc_wire_test.ts";
 const RPYC_BRINE = "tests/rpyc_brine_test.ts";
+const RPYC_STREAMS = "tests/rpyc_streams_test.ts";
 const REGISTRY = "tests/registry_embedded_test.ts";
 const TLS = "tests/transport_tls_test.ts";
 
@@ -373,6 +374,35 @@ export const mutants: readonly Mutant[] = [
     replacement: `  if (depth >= maxDepth * 1000) {`,
     breaks: "a tuple nested deeper than the limit is dumped",
     tests: [RPYC_BRINE],
+  },
+  {
+    name: "rpyc-iterator-kept-after-del",
+    area: "rpyc",
+    file: "src/rpyc/handlers.ts",
+    original: `      iterationReleased(host, object);`,
+    replacement: `      void object;`,
+    breaks:
+      "a TypeScript generator Python broke out of runs its finally only at disconnect",
+    tests: [RPYC_STREAMS],
+  },
+  {
+    name: "rpyc-producer-error-dropped",
+    area: "rpyc",
+    file: "src/rpyc/iteration.ts",
+    original: `        this.#failure = { error };`,
+    replacement: `        this.#failure = null;`,
+    breaks:
+      "a producer error after some items of a BUFFITER batch never reaches Python",
+    tests: [RPYC_STREAMS],
+  },
+  {
+    name: "rpyc-for-await-unbatched",
+    area: "rpyc",
+    file: "src/rpyc/protocol.ts",
+    original: `    return batches(this, state.target);`,
+    replacement: `    return batches(this, state.target, 1);`,
+    breaks: "for await on a Python netref costs a round trip per item",
+    tests: [RPYC_STREAMS],
   },
   // ------------------------------------------------------------ registry
   {

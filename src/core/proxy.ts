@@ -239,9 +239,12 @@ function localSymbol(state: ProxyState, key: symbol): unknown {
       return () => describeState(state);
     case Symbol.toStringTag:
       return "Netref";
+    case Symbol.asyncIterator:
+      return state.mode === REF && state.host.iterate !== undefined
+        ? () => state.host.iterate!(state)
+        : undefined;
     default:
-      // Symbol.iterator and Symbol.asyncIterator among them: a netref is
-      // not iterable (yet).
+      // Symbol.iterator among them: a netref is never iterated synchronously.
       return undefined;
   }
 }

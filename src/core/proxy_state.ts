@@ -51,6 +51,8 @@ export interface ProxyHost extends ForwardSource, FailureSink {
   readonly isClosed: boolean;
   /** The class name of a remote object, where the wire carries one. */
   refName?(target: number): string | undefined;
+  /** Iterates a remote object, where the wire can (`for await` on a REF). */
+  iterate?(state: ProxyState): AsyncIterator<unknown>;
 }
 
 /**

@@ -13,6 +13,7 @@
  * | plain objects, `Map`                            | in replies, a read-only dict netref (mappings.ts); else a tuple of `(key, value)` pairs |
  * | `Set`                                           | `frozenset` (or a tuple, holding references) |
  * | `Date`                                          | ISO 8601 `str`                  |
+ * | iterables: generators, `Symbol.asyncIterator`   | a netref Python iterates (iteration.ts) |
  * | functions, class instances, anything else       | a netref                        |
  *
  * From Python: tuples arrive as arrays, frozensets as `Set`, floats as
@@ -33,6 +34,7 @@ import { Label } from "./constants.ts";
 import { type IdPack, parsePack, refPack, ROOT_INSTANCE_ID } from "./refs.ts";
 import { pythonError } from "./vinegar.ts";
 import { mappingOf, PyPair, ReadOnlyDict } from "./mappings.ts";
+import { isServedIterable } from "./iteration.ts";
 
 /** Deepest nesting of a value sent by copy; deeper is most likely a cycle. */
 const MAX_DEPTH = 64;
@@ -183,7 +185,12 @@ function boxValue(
       exported.push(id);
       return PyTuple.of(Label.REMOTE_REF, refPack(view, id));
     }
-    if (Array.isArray(object) || isPlainData(object) || object instanceof Map) {
+    const iterable = isPlainData(object) && !Array.isArray(object) &&
+      isServedIterable(object);
+    if (
+      !iterable &&
+      (Array.isArray(object) || isPlainData(object) || object instanceof Map)
+    ) {
       const entries = Array.isArray(object)
         ? object
         : object instanceof Map

@@ -16,6 +16,7 @@
 import { proxyState } from "../core/proxy_state.ts";
 import { pythonHosts } from "./netref.ts";
 import { Handle } from "./constants.ts";
+import { MAX_BATCH_ITEMS } from "./iteration.ts";
 import type { RpycHost } from "./protocol.ts";
 import { PackRef } from "./refs.ts";
 
@@ -149,41 +150,59 @@ async function copyContainer(
 
 /** Options of {@linkcode iterate}. */
 export interface IterateOptions {
-  /** Items fetched per round trip; 100 unless given. */
+  /** Items fetched per round trip; 100 unless given, at most 10,000. */
   batch?: number;
 }
+
+/** Items per BUFFITER of `for await` on a netref. */
+const DEFAULT_BATCH = 100;
 
 /**
  * Iterates any Python iterable of an RPyC connection (a list, a dict's keys,
  * a generator, ...) in batches: `iter()` on Python's side once, then one
  * BUFFITER round trip per `batch` items, however many there are. The
- * iterator is given back to Python when the loop ends or breaks.
+ * iterator is given back to Python when the loop ends or breaks. A plain
+ * `for await (const x of ref)` does the same with batches of 100.
  *
  * @param ref A netref of a Python iterable, from `connectRpyc()`.
  * @throws {TypeError} If `ref` is no netref of an RPyC connection.
+ * @throws {RangeError} If `batch` is not a whole number from 1 to 10,000.
  * @throws {RemoteError} What Python raised (TypeError if not iterable).
  *
  * @example
  * ```ts ignore
  * import { connectRpyc, iterate } from "@netref/netref/rpyc";
  * await using conn = await connectRpyc("localhost", 18861);
- * for await (const item of iterate(await conn.root.items())) {
+ * for await (const item of iterate(await conn.root.items(), { batch: 1000 })) {
  *   console.log(item);
  * }
  * ```
  */
-export async function* iterate(
+export function iterate(
   ref: unknown,
   options: IterateOptions = {},
 ): AsyncGenerator<unknown, void, undefined> {
-  const batch = options.batch ?? 100;
-  if (!Number.isSafeInteger(batch) || batch < 1) {
+  const batch = options.batch ?? DEFAULT_BATCH;
+  // A netref server answers at most MAX_BATCH_ITEMS; a shorter batch than
+  // asked for is taken as the end.
+  if (!Number.isSafeInteger(batch) || batch < 1 || batch > MAX_BATCH_ITEMS) {
     throw new RangeError(
-      `Cannot iterate: batch must be a whole number >= 1, not ${batch}`,
+      `Cannot iterate: batch must be a whole number from 1 to ${MAX_BATCH_ITEMS}, not ${batch}`,
     );
   }
   const host = rpycHostOf(ref, "iterate");
-  const target = proxyState(ref)!.target;
+  return batches(host, proxyState(ref)!.target, batch);
+}
+
+/**
+ * The batched iteration behind {@linkcode iterate} and `for await` on a
+ * netref of import id `target` (0 for the root).
+ */
+export async function* batches(
+  host: RpycHost,
+  target: number,
+  batch = DEFAULT_BATCH,
+): AsyncGenerator<unknown, void, undefined> {
   const base = target === 0
     ? await host.remoteRoot(undefined)
     : host.packOf(target);

@@ -2,8 +2,9 @@
  * Serving the peer's requests, as RPyC's `_handle_*`: the handlers applied
  * to local objects. Every member access goes through the exposure policy
  * (`resolveMember` in policy.ts, which calls netref's `checkMember`);
- * requests netref does not offer (pickle, iteration, context managers) are
- * refused with a message naming them.
+ * iteration is answered for iterables (iteration.ts); requests netref does
+ * not offer (pickle, context managers) are refused with a message naming
+ * them.
  *
  * @module
  */
@@ -24,13 +25,20 @@ import { type ProxyState, proxyState } from "../core/proxy_state.ts";
 import { relay } from "../core/send.ts";
 import { Op } from "../protocol/constants.ts";
 import { box, localObject, PyKwargs } from "./boxing.ts";
+import {
+  batchCount,
+  bufferedItems,
+  iterationCall,
+  iterationMethods,
+  iterationReleased,
+} from "./iteration.ts";
 import { bindKeywords } from "./keywords.ts";
 import { pythonHosts } from "./netref.ts";
 import {
   KeyIterator,
   mappingMethods,
   mappingOf,
-  type ReadOnlyDict,
+  ReadOnlyDict,
 } from "./mappings.ts";
 import type { RpycHost } from "./protocol.ts";
 import {
@@ -162,6 +170,8 @@ export function serveRequest(
       if (builtin !== undefined) return builtin();
       const view = obj instanceof KeyIterator ? obj : mappingTarget(host, obj);
       if (view !== undefined) return view.call(a, Array.isArray(b) ? b : []);
+      const iteration = iterationCall(host, obj, a);
+      if (iteration !== undefined) return iteration();
       const member = resolveMember(obj, a, "read");
       const access = isPlainData(obj as object)
         ? undefined
@@ -210,8 +220,13 @@ export function serveRequest(
       );
     case Handle.PICKLE:
       return refuse("Pickling (HANDLE_PICKLE)", "ValueError");
-    case Handle.BUFFITER:
-      return refuse("Iterating a netref (HANDLE_BUFFITER)");
+    case Handle.BUFFITER: {
+      const count = batchCount(a);
+      const view = obj instanceof ReadOnlyDict ? obj.call("__iter__", []) : obj;
+      return view instanceof KeyIterator
+        ? view.take(count)
+        : bufferedItems(host, obj, count);
+    }
     case Handle.OLDSLICING:
       return refuse("Python 2 slicing (HANDLE_OLDSLICING)");
     case Handle.CTXEXIT:
@@ -396,7 +411,7 @@ function inspect(host: RpycHost, pack: unknown): PyTuple {
     host,
     parsePack(PyTuple.of(...(pack as BrineValue[]))),
   );
-  const offered = mappingMethods(object);
+  const offered = mappingMethods(object) ?? iterationMethods(object);
   if (offered !== undefined) return offered;
   const methods: PyTuple[] = [];
   if (typeof object === "function") methods.push(PyTuple.of("__call__", null));
@@ -417,10 +432,16 @@ function inspect(host: RpycHost, pack: unknown): PyTuple {
  */
 export function handleDel(host: RpycHost, boxed: BrineValue): Error | null {
   const { pack, count } = parseDel(boxed);
-  if (
-    pack.instanceId === ROOT_INSTANCE_ID ||
-    host.exports.release(pack.instanceId, count)
-  ) return null;
+  if (pack.instanceId === ROOT_INSTANCE_ID) return null;
+  const object = host.exports.get(pack.instanceId);
+  if (host.exports.release(pack.instanceId, count)) {
+    if (
+      object !== undefined && host.exports.get(pack.instanceId) === undefined
+    ) {
+      iterationReleased(host, object);
+    }
+    return null;
+  }
   return pythonError(
     new ReferenceError(
       `Cannot release object ${pack.instanceId}: it is not exported`,

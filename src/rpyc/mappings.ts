@@ -9,6 +9,7 @@
  */
 
 import { isPlainData } from "../core/exposure.ts";
+import { isServedIterable } from "./iteration.ts";
 import { PyTuple } from "./py_values.ts";
 import { pythonError } from "./vinegar.ts";
 
@@ -154,6 +155,13 @@ export class KeyIterator {
       "AttributeError",
     );
   }
+
+  /** BUFFITER: up to `count` of the keys left (a tuple in Python). */
+  take(count: number): unknown[] {
+    const start = this.#index;
+    this.#index = Math.min(this.keys.length, start + count);
+    return this.keys.slice(start, this.#index);
+  }
 }
 
 /** INSPECT's `((name, doc), ...)` for a mapping or its iterator. */
@@ -174,7 +182,8 @@ const views = new WeakMap<object, ReadOnlyDict>();
  */
 export function mappingOf(value: object): ReadOnlyDict | undefined {
   if (
-    !(value instanceof Map) && (Array.isArray(value) || !isPlainData(value))
+    !(value instanceof Map) &&
+    (Array.isArray(value) || !isPlainData(value) || isServedIterable(value))
   ) {
     return undefined;
   }

@@ -37,6 +37,7 @@ import {
   checkUsable,
   type PendingResult,
   type ProxyHost,
+  type ProxyState,
   proxyState,
 } from "../core/proxy_state.ts";
 import type {
@@ -51,7 +52,8 @@ import type { ByteStream } from "../transport/types.ts";
 import { box, unbox } from "./boxing.ts";
 import { Handle, Label, Msg, type WireVersion } from "./constants.ts";
 import { answerOf, handleDel, serveRequest } from "./handlers.ts";
-import { copyArguments } from "./containers.ts";
+import { batches, copyArguments } from "./containers.ts";
+import { closeIterations } from "./iteration.ts";
 import { RpycLink, WireVersionError } from "./link.ts";
 import { perform, pythonHosts } from "./netref.ts";
 import { type BrineValue, PyTuple } from "./py_values.ts";
@@ -123,6 +125,8 @@ export interface RpycHost {
   packOf(target: number): IdPack;
   /** Gives `count` references to `pack` back to the peer (DEL). */
   sendDel(pack: IdPack, count: number): void;
+  /** Reports what went wrong while nobody waited for it. */
+  log(event: LogEvent): void;
 }
 
 /** A request waiting for its answer. */
@@ -282,6 +286,11 @@ export class RpycSession implements ProxyHost, RpycHost {
 
   release(proxy: object): void {
     this.#imports.release(proxy);
+  }
+
+  /** `for await` on a netref: Python's `iter()`, then BUFFITER batches. */
+  iterate(state: ProxyState): AsyncIterator<unknown> {
+    return batches(this, state.target);
   }
 
   forwarding(proxy: object, delta: 1 | -1): void {
@@ -601,6 +610,7 @@ export class RpycSession implements ProxyHost, RpycHost {
     this.#running.clear();
     this.#idle.wake(false);
     this.exports.clear();
+    closeIterations(this);
     this.#imports.clear();
     await this.#link.close(1000);
     callOnClose(this, this.#options.onClose, reason);
