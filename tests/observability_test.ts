@@ -36,6 +36,7 @@ import {
 import { openTelemetry } from "../observe.ts";
 import { Kind, Op } from "../src/protocol/constants.ts";
 import { eventually } from "./_harness.ts";
+import { ServeProcess } from "./_cli.ts";
 import { RawPeer } from "./_raw_peer.ts";
 import { pythonLines } from "./_rpyc.ts";
 import { client as pythonClient, served } from "./_rpyc_service.ts";
@@ -333,4 +334,55 @@ c.close()`),
   assert.equal(span.name, "py-facing/add");
   assert.equal(span.attributes["rpc.system"], "rpyc");
   assert.equal(parentOf(span), undefined);
+});
+
+Deno.test("netref serve --log json writes one parseable JSON line per connection event", async () => {
+  await using server = await ServeProcess.serve("--log", "json");
+  const conn = await connect<{ foo(): string }>("127.0.0.1", server.port);
+  assert.equal(await conn.root.foo(), "foo");
+  await conn.close();
+  await server.waitFor("stderr", /connection\.close/);
+  assert.equal(await server.stop("SIGINT"), 0);
+  const records = server.stderr.trim().split("\n").map((line) =>
+    JSON.parse(line)
+  );
+  const open = records.find((r) => r.event === "connection.open");
+  assert.equal(open.level, "info");
+  assert.match(open.peer, /^127\.0\.0\.1:\d+$/);
+  assert.ok(!Number.isNaN(Date.parse(open.time)));
+  assert.ok(records.some((r) => r.event === "connection.close"));
+  assert.equal(records.at(-1).message, "stopped");
+});
+
+Deno.test("netref serve with OTEL_DENO=true exports a span per call and the call metrics over OTLP", async () => {
+  const received = new Map<string, unknown[]>();
+  await using collector = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen() {},
+  }, async (request) => {
+    const path = new URL(request.url).pathname;
+    received.set(path, [...received.get(path) ?? [], await request.json()]);
+    return Response.json({});
+  });
+  await using server = await ServeProcess.run(["serve", "--port", "0"], {
+    env: {
+      OTEL_DENO: "true",
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${collector.addr.port}`,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_SERVICE_NAME: "calc",
+    },
+  });
+  const conn = await connect<{ foo(): string }>("127.0.0.1", server.port);
+  assert.equal(await conn.root.foo(), "foo");
+  await conn.close();
+  // Deno exports what is left as the process exits.
+  assert.equal(await server.stop("SIGINT"), 0);
+  const text = JSON.stringify({
+    traces: received.get("/v1/traces"),
+    metrics: received.get("/v1/metrics"),
+  });
+  assert.match(text, /"name":"test\/foo"/);
+  assert.match(text, /"stringValue":"calc"/);
+  assert.match(text, /"name":"rpc\.server\.duration"/);
 });
