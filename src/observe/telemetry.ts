@@ -128,6 +128,9 @@ export function openTelemetry(
   ];
 }
 
+const OUTGOING = { "netref.direction": "outgoing" };
+const INCOMING = { "netref.direction": "incoming" };
+
 /** The metrics of calls and connections. */
 class Instruments {
   readonly serverDuration: Histogram;
@@ -179,6 +182,38 @@ class Instruments {
         result.observe(imports, stats.imports, attributes);
       }
     }, [exports, imports]);
+  }
+
+  /**
+   * Counts a call in flight.
+   *
+   * @returns When it started.
+   */
+  begin(outgoing: boolean): number {
+    this.inFlight.add(1, outgoing ? OUTGOING : INCOMING);
+    return performance.now();
+  }
+
+  /** Records a call's duration and outcome. */
+  end(
+    outgoing: boolean,
+    start: number,
+    attributes: Attributes,
+    failed: boolean,
+    error: unknown,
+  ): void {
+    this.inFlight.add(-1, outgoing ? OUTGOING : INCOMING);
+    const measured = !failed
+      ? attributes
+      : { ...attributes, "error.type": errorType(error) };
+    (outgoing ? this.clientDuration : this.serverDuration)
+      .record(performance.now() - start, measured);
+    const counted = {
+      ...measured,
+      "netref.direction": outgoing ? "outgoing" : "incoming",
+    };
+    this.calls.add(1, counted);
+    if (failed) this.errors.add(1, counted);
   }
 
   /** Counts a connection while it is open. */
@@ -252,6 +287,7 @@ function telemetryInterceptor(
   const intercept: Interceptor = (call, next) => {
     const outgoing = call.direction === "outgoing";
     const attributes = callAttributes(call);
+    const start = instruments === null ? 0 : instruments.begin(outgoing);
     let span: Span | null = null;
     let result: Promise<unknown>;
     if (tracer === null) {
@@ -281,38 +317,12 @@ function telemetryInterceptor(
         result = context.with(trace.setSpan(parent, span), next);
       }
     }
-    if (instruments === null) {
-      if (span === null) return result;
-      const ended = span;
-      return result.then((value) => {
-        ended.end();
-        return value;
-      }, (error) => {
-        failSpan(ended, error);
-        throw error;
-      });
-    }
-    const start = performance.now();
-    const direction = outgoing ? "outgoing" : "incoming";
-    const flight = { "netref.direction": direction };
-    instruments.inFlight.add(1, flight);
-    const done = (error: unknown, failed: boolean) => {
-      instruments.inFlight.add(-1, flight);
-      const measured = failed
-        ? { ...attributes, "error.type": errorType(error) }
-        : attributes;
-      (outgoing ? instruments.clientDuration : instruments.serverDuration)
-        .record(performance.now() - start, measured);
-      const counted = { ...measured, "netref.direction": direction };
-      instruments.calls.add(1, counted);
-      if (failed) instruments.errors.add(1, counted);
-    };
     return result.then((value) => {
-      done(null, false);
+      instruments?.end(outgoing, start, attributes, false, null);
       span?.end();
       return value;
     }, (error) => {
-      done(error, true);
+      instruments?.end(outgoing, start, attributes, true, error);
       if (span !== null) failSpan(span, error);
       throw error;
     });
