@@ -290,3 +290,45 @@ c.close()`),
     ["incoming", "foo", []],
   ]);
 });
+
+class User {
+  constructor(readonly id: number) {}
+  @exposed
+  name(): string {
+    return `user ${this.id}`;
+  }
+}
+
+class Users {
+  @exposed
+  get(id: number): User {
+    if (id < 0) throw new RangeError(`no user ${id}`);
+    return new User(id);
+  }
+}
+
+Deno.test("calls through client interceptors are still pipelined, and a failed base reaches the pipelined call", async () => {
+  const methods: string[] = [];
+  const logs: string[] = [];
+  const served: number[] = [];
+  await using server = serve(Users, {
+    port: 0,
+    log: () => {},
+    intercept: [(call, next) => {
+      served.push(call.path.length);
+      return next();
+    }],
+  });
+  await using conn = await connect<Users>("127.0.0.1", server.addr.port, {
+    onLog: (event) => logs.push(event.message),
+    intercept: [(call, next) => {
+      methods.push(`${call.target}:${call.method}`);
+      return next();
+    }],
+  });
+  assert.equal(await conn.root.get(7).name(), "user 7");
+  assert.deepEqual(methods, ["root:get", "result:name"]);
+  await assert.rejects(conn.root.get(-1).name(), /no user -1/);
+  assert.deepEqual(logs, []);
+  assert.equal(served.length, 4);
+});

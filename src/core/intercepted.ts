@@ -170,7 +170,12 @@ export function interceptOutgoing(
   });
   const result: PendingResult = {
     promise,
-    pipelineTarget: () => sent === null ? null : sent.pipelineTarget(),
+    pipelineTarget() {
+      const pipelined = sent === null ? null : sent.pipelineTarget();
+      // The pipelined request's caller receives this call's failure.
+      if (pipelined !== null) result.observed = true;
+      return pipelined;
+    },
     observed: false,
   };
   reportUnawaited(result, host, describeTarget(target, path));
