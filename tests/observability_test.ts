@@ -304,6 +304,33 @@ Deno.test("a peer that does not announce trace-context gets requests without one
   assert.equal(second.parentSpanContext?.traceState?.get("vendor"), "x");
 });
 
+Deno.test("a traced client sends a server that does not announce trace-context requests without one", async () => {
+  spans.reset();
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const connecting = connect<Echo>("127.0.0.1", listener.addr.port, {
+    intercept: openTelemetry(),
+  });
+  await using server = RawPeer.accepted(await listener.accept());
+  assert.ok(await server.sendHello({ features: [] }));
+  await using conn = await connecting;
+  const answer = conn.root.echo(5);
+  const request = await server.nextMessage();
+  assert.deepEqual(request, [
+    Kind.REQUEST,
+    1,
+    0,
+    Op.CALL,
+    ["echo"],
+    [5],
+    false,
+  ]);
+  assert.ok(server.hello?.features.includes("trace-context"));
+  assert.ok(await server.sendMessages([Kind.RESPONSE, 1, 5]));
+  assert.equal(await answer, 5);
+  assert.ok(await eventually(() => spans.getFinishedSpans().length === 1));
+  assert.equal(spans.getFinishedSpans()[0].name, "netref/echo");
+});
+
 Deno.test("a request whose trace context is malformed closes the connection with a protocol error", async () => {
   const logs: string[] = [];
   await using server = serve(Echo, {
