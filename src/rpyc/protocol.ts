@@ -159,6 +159,7 @@ export class RpycSession implements ProxyHost, RpycHost {
   #referenced = true;
   readonly #stream: ByteStream;
   #callPeer: CallPeer | null = null;
+  #serviceName: string | null = null;
 
   constructor(stream: ByteStream, options: RpycSessionOptions) {
     this.#stream = stream;
@@ -237,9 +238,11 @@ export class RpycSession implements ProxyHost, RpycHost {
     );
   }
 
-  /** The service this side serves, for interceptors. */
+  /** The service this side serves, for interceptors; named once. */
   get serviceName(): string {
-    return this.localRoot === null ? "" : serviceName(this.localRoot);
+    return this.#serviceName ??= this.localRoot === null
+      ? ""
+      : serviceName(this.localRoot);
   }
 
   get version(): WireVersion | null {
