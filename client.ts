@@ -37,6 +37,12 @@ export type {
   RemoteResult,
 } from "./src/core/types.ts";
 export type { ConnectionOptions } from "./src/core/open.ts";
+export type {
+  CallPeer,
+  InterceptedCall,
+  Interceptor,
+  TraceContext,
+} from "./src/core/intercept.ts";
 export type { ConnectOptions } from "./src/client/connect.ts";
 export type { ByteStream } from "./src/transport/types.ts";
 export type { TlsConnectOptions } from "./src/client/transports.ts";

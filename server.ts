@@ -197,7 +197,12 @@ export async function main(
       out(usage(invocation.topic, texts));
       return 0;
     case "serve":
-      return await runServe(invocation, defaults, { program, out, log });
+      return await runServe(invocation, defaults, {
+        program,
+        out,
+        log,
+        write: (line) => console.error(line),
+      });
     case "call":
       return await runCall(invocation, client(invocation.output));
     case "inspect":

@@ -23,7 +23,8 @@ export interface Mutant {
     | "auth"
     | "rpyc"
     | "registry"
-    | "tls";
+    | "tls"
+    | "observe";
   /** Path from the repository root. */
   file: string;
   /** The exact text replaced (one line, or part of one). */
@@ -51,6 +52,8 @@ const RPYC_BRINE = "tests/rpyc_brine_test.ts";
 const RPYC_STREAMS = "tests/rpyc_streams_test.ts";
 const REGISTRY = "tests/registry_embedded_test.ts";
 const TLS = "tests/transport_tls_test.ts";
+const INTERCEPT = "tests/intercept_test.ts";
+const OBSERVE = "tests/observability_test.ts";
 
 /** Every mutant, in the order they run. */
 export const mutants: readonly Mutant[] = [
@@ -217,8 +220,8 @@ export const mutants: readonly Mutant[] = [
     name: "pipelined-base-wrong-id",
     area: "pipelining",
     file: "src/core/dispatch.ts",
-    original: `        const base = this.#held.get(-target);`,
-    replacement: `        const base = this.#held.get(target);`,
+    original: `    const base = this.#held.get(-target);`,
+    replacement: `    const base = this.#held.get(target);`,
     breaks: "calls pipelined on a pending result fail",
     tests: [PIPELINING],
   },
@@ -465,5 +468,35 @@ export const mutants: readonly Mutant[] = [
     replacement: `  if (false) {`,
     breaks: "connectTls() with a cert but no key is not refused clearly",
     tests: [TLS],
+  },
+  // ------------------------------------------------------------- observe
+  {
+    name: "incoming-calls-skip-interceptors",
+    area: "observe",
+    file: "src/core/dispatch.ts",
+    original: `      if (this.#intercept !== null) {`,
+    replacement: `      if (false) {`,
+    breaks:
+      "a server's interceptors never see its calls, so one cannot refuse a call",
+    tests: [INTERCEPT],
+  },
+  {
+    name: "trace-context-not-sent",
+    area: "observe",
+    file: "src/core/session.ts",
+    original: `      if (trace !== null && this.#peerTraces) {`,
+    replacement: `      if (false) {`,
+    breaks:
+      "a server's span is not the child of the caller's: every call starts a trace of its own",
+    tests: [OBSERVE],
+  },
+  {
+    name: "failed-span-not-marked",
+    area: "observe",
+    file: "src/observe/telemetry.ts",
+    original: `      if (span !== null) failSpan(span, error);`,
+    replacement: `      span?.end();`,
+    breaks: "a failed call's span ends without error status or its exception",
+    tests: [OBSERVE],
   },
 ];

@@ -106,6 +106,18 @@ export class RawPeer implements AsyncDisposable {
   }
 
   /**
+   * Plays the accepting side on a socket a test accepted: it reads the
+   * client's hello, then its frames.
+   *
+   * @param conn The accepted socket.
+   * @returns The peer; nothing is sent yet.
+   */
+  static accepted(conn: Deno.TcpConn): RawPeer {
+    conn.setNoDelay(true);
+    return new RawPeer(conn);
+  }
+
+  /**
    * Writes bytes as they are.
    *
    * @returns False if the write failed (the server already closed).

@@ -36,6 +36,9 @@ import {
 } from "./services.ts";
 import { FlagFileError, readFlagFile } from "./settings.ts";
 import { runUntilSignal } from "./signals.ts";
+import { serveLog } from "./log_format.ts";
+import { logEvent, type LogHook } from "../log.ts";
+import { openTelemetry } from "../observe/telemetry.ts";
 
 /** How `serve` reports: one line per call, without the trailing newline. */
 export interface ServeOutput {
@@ -45,6 +48,8 @@ export interface ServeOutput {
   out(line: string): void;
   /** Logs (stderr). */
   log(line: string): void;
+  /** Writes a line to stderr as it is, for `--log json`; else `log`. */
+  write?(line: string): void;
 }
 
 /**
@@ -78,8 +83,13 @@ const WITHDRAW_GRACE = 250;
 export async function runServe(
   command: ServeCommand,
   defaults: readonly NamedService[],
-  output: ServeOutput,
+  given: ServeOutput,
 ): Promise<number> {
+  const report = serveLog(
+    command.logFormat,
+    command.logFormat === "json" ? given.write ?? given.log : given.log,
+  );
+  const output = { ...given, log: report.line };
   let services: NamedService[];
   let root: ServiceSource;
   try {
@@ -108,7 +118,9 @@ export async function runServe(
     handshakeTimeout: command.handshakeTimeout,
     idleTimeout: command.idleTimeout,
     includeStack: command.includeStack,
-    log: output.log,
+    onLog: report.event,
+    // Spans and metrics when a provider is registered (OTEL_DENO=true).
+    intercept: openTelemetry(),
     // As serve() does: RPyC clients are told apart by their first bytes.
     foreignProtocols: command.rpyc ? [rpycProtocol()] : [],
   };
@@ -135,7 +147,7 @@ export async function runServe(
     return 1;
   }
   const server = serveResolved(
-    loggingListener(listening.listener, output.log),
+    loggingListener(listening.listener, report.event),
     root,
     resolved,
   );
@@ -268,7 +280,8 @@ function tcpServer(server: Server<Deno.Addr>): Server {
  * connection, including those refused at the limit.
  *
  * @param listener The listener to wrap.
- * @param log Receives one line per event.
+ * @param log Receives one event per connection opened
+ *   (`connection.open`) and closed (`connection.close`).
  * @returns The same listener, logging.
  *
  * @example
@@ -279,7 +292,7 @@ function tcpServer(server: Server<Deno.Addr>): Server {
  */
 export function loggingListener<A extends Deno.Addr>(
   listener: StreamListener<A>,
-  log: (line: string) => void,
+  log: LogHook,
 ): StreamListener<A> {
   let open = 0;
   const logging: StreamListener<A> = {
@@ -289,17 +302,32 @@ export function loggingListener<A extends Deno.Addr>(
       const stream = await listener.accept();
       const label = stream.remoteAddr ? formatAddr(stream.remoteAddr) : "peer";
       open++;
-      log(`connected ${label} (${open} open)`);
+      log(
+        logEvent(
+          "info",
+          "connection.open",
+          `connected ${label} (${open} open)`,
+          {
+            peer: label,
+          },
+        ),
+      );
       let closed = false;
       return {
         read: (buffer) => stream.read(buffer),
         write: (data) => stream.write(data),
         remoteAddr: stream.remoteAddr,
+        peerCertificateSubject: stream.peerCertificateSubject,
         close() {
           if (!closed) {
             closed = true;
             open--;
-            log(`disconnected ${label} (${open} open)`);
+            log(logEvent(
+              "info",
+              "connection.close",
+              `disconnected ${label} (${open} open)`,
+              { peer: label },
+            ));
           }
           stream.close();
         },

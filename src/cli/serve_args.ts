@@ -18,6 +18,7 @@ import {
 import { parseDuration, parseInteger, parseSize } from "./units.ts";
 import { MAX_FRAME_LENGTH } from "../protocol/constants.ts";
 import { DEFAULTS } from "./usage.ts";
+import { LOG_FORMATS, type LogFormat } from "./log_format.ts";
 
 /** Where `serve` listens. */
 export type Listen =
@@ -73,6 +74,8 @@ export interface ServeCommand {
   readonly idleTimeout: number;
   readonly shutdownDeadline: number;
   readonly includeStack: boolean;
+  /** How reports are written to stderr: lines of text, or JSON lines. */
+  readonly logFormat: LogFormat;
 }
 
 /** The longest TTL a registry accepts: one day. */
@@ -142,7 +145,18 @@ export function buildServe(
       parseDuration(str("shutdown-deadline"), "--shutdown-deadline", 0) ??
         DEFAULTS.shutdownDeadline,
     includeStack: values["include-stack"] === true,
+    logFormat: buildLogFormat(str("log")),
   };
+}
+
+function buildLogFormat(value: string | undefined): LogFormat {
+  if (value === undefined) return "text";
+  if (!(LOG_FORMATS as readonly string[]).includes(value)) {
+    throw new TypeError(
+      `--log takes ${LOG_FORMATS.join(" or ")}, got '${value}'`,
+    );
+  }
+  return value as LogFormat;
 }
 
 function buildListen(values: FlagValues): Listen {

@@ -292,6 +292,11 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
         type: "boolean",
         help: "send stack traces with errors (default: off)",
       },
+      log: {
+        type: "string",
+        value: "FORMAT",
+        help: "text (default), or json: a JSON object per line",
+      },
       help: HELP,
     },
     notes: "Services:\n" +
@@ -323,7 +328,14 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       "the reason logged and sent to it; other clients never notice. A client silent\n" +
       "past --handshake-timeout is taken for an RPyC client (they say nothing until\n" +
       "first used) and only --idle-timeout bounds it, unless --no-rpyc. Sizes take\n" +
-      "KiB, MiB or GiB (65536, 4MiB); durations ms, s, m or h (500, 10s, 5m).",
+      "KiB, MiB or GiB (65536, 4MiB); durations ms, s, m or h (500, 10s, 5m).\n\n" +
+      "Logs: --log json writes each report as one JSON object per line, with\n" +
+      "time, level, event (connection.open, connection.close, connection.closed,\n" +
+      "connection.refused, ...), peer, reason and message.\n\n" +
+      "Observability: with OTEL_DENO=true, Deno exports a span per call and the\n" +
+      "call, connection and reference metrics over OTLP to\n" +
+      "OTEL_EXPORTER_OTLP_ENDPOINT (default http://localhost:4318), named by\n" +
+      "OTEL_SERVICE_NAME.",
   },
   call: {
     synopsis: "call <address> <path> [args...]",

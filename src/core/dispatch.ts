@@ -24,6 +24,8 @@ import { proxyState } from "./proxy_state.ts";
 import { relay } from "./send.ts";
 import type { ExportTable } from "./refs.ts";
 import type { Connection } from "./types.ts";
+import type { CallPeer, Interceptor } from "./intercept.ts";
+import { interceptIncoming, readTraceField } from "./intercepted.ts";
 import type { FrameWriter } from "./writer.ts";
 
 /** Longest member path in one request. */
@@ -53,6 +55,10 @@ export interface DispatchHost {
   readonly isClosed: boolean;
   /** The connection handlers see as `context().connection`. */
   readonly handle: Connection;
+  /** Who the peer is, for interceptors. */
+  readonly callPeer: CallPeer;
+  /** The service this side announced, for interceptors. */
+  readonly serviceName: string;
 }
 
 /** The session's parts that the dispatcher uses. */
@@ -63,6 +69,8 @@ export interface DispatcherOptions {
   exports: ExportTable;
   encoder: MessageEncoder;
   writer: FrameWriter;
+  /** The interceptors each request passes through, or null. */
+  intercept: readonly Interceptor[] | null;
 }
 
 /** Serves one session's incoming requests. */
@@ -73,6 +81,7 @@ export class Dispatcher {
   readonly #exports: ExportTable;
   readonly #encoder: MessageEncoder;
   readonly #writer: FrameWriter;
+  readonly #intercept: readonly Interceptor[] | null;
   readonly #incoming = new Map<number, IncomingCall>();
   /**
    * Calls the peer cancelled whose handlers still run (they ignore their
@@ -90,6 +99,7 @@ export class Dispatcher {
     this.#exports = options.exports;
     this.#encoder = options.encoder;
     this.#writer = options.writer;
+    this.#intercept = options.intercept;
   }
 
   /** Requests being served. */
@@ -127,10 +137,14 @@ export class Dispatcher {
    *   not export (decoded as undefined), or null.
    */
   onRequest(message: unknown[], unknownReturn: number | null): void {
-    const [, id, target, op, path, payload, hold] = message;
+    const [, id, target, op, path, payload] = message;
+    // With a trace context (a peer that read "trace-context" in our hello),
+    // it comes before the hold flag.
+    const traced = message.length === 8;
+    const hold = message[traced ? 7 : 6];
     if (!isId(id)) throw new ProtocolError("Cannot handle REQUEST: bad id");
     if (
-      message.length !== 7 || typeof target !== "number" ||
+      (message.length !== 7 && !traced) || typeof target !== "number" ||
       !Number.isSafeInteger(target) ||
       !Number.isInteger(op) || (op as number) < Op.GET ||
       (op as number) > Op.DIR || !isPath(path) ||
@@ -141,6 +155,7 @@ export class Dispatcher {
         `Cannot handle REQUEST ${id}: expected [REQUEST, id, target, op, path, payload, hold]`,
       );
     }
+    const trace = traced ? readTraceField(message[6], id) : null;
     if (this.#incoming.has(id)) {
       throw new ProtocolError(
         `Cannot handle REQUEST ${id}: that id is already in flight`,
@@ -175,16 +190,34 @@ export class Dispatcher {
           `Cannot find ref #${unknownReturn} sent back by ${this.#host.label}: it was released or never exported`,
         );
       }
-      if (target < 0) {
-        const base = this.#held.get(-target);
-        if (base === undefined) {
-          throw new ReferenceError(
-            `Cannot pipeline on request ${-target}: its result is not held`,
-          );
-        }
-        pending = base.then((held) =>
-          awaitResult(this.#apply(held.value, op as Op, path, payload, call))
+      if (this.#intercept !== null) {
+        pending = interceptIncoming(
+          this.#host,
+          this.#intercept,
+          call,
+          {
+            target,
+            op: op as Op,
+            path,
+            payload,
+            trace,
+            protocol: "netref",
+          },
+          () =>
+            target < 0
+              ? this.#pipelined(target, op as Op, path, payload, call)
+              : awaitResult(
+                this.#apply(
+                  this.#targetObject(target),
+                  op as Op,
+                  path,
+                  payload,
+                  call,
+                ),
+              ),
         );
+      } else if (target < 0) {
+        pending = this.#pipelined(target, op as Op, path, payload, call);
       } else {
         result = this.#apply(
           this.#targetObject(target),
@@ -218,6 +251,25 @@ export class Dispatcher {
     } else {
       this.#answer(id, call, result);
     }
+  }
+
+  /** Applies an operation to the held result of request `-target`. */
+  #pipelined(
+    target: number,
+    op: Op,
+    path: readonly string[],
+    payload: unknown,
+    call: IncomingCall,
+  ): Promise<Boxed> {
+    const base = this.#held.get(-target);
+    if (base === undefined) {
+      throw new ReferenceError(
+        `Cannot pipeline on request ${-target}: its result is not held`,
+      );
+    }
+    return base.then((held) =>
+      awaitResult(this.#apply(held.value, op, path, payload, call))
+    );
   }
 
   #targetObject(target: number): object {

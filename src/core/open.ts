@@ -23,6 +23,7 @@ import {
 } from "../log.ts";
 import { MAX_FRAME_LENGTH } from "../protocol/constants.ts";
 import { Session, type SessionOptions } from "./session.ts";
+import { type Interceptor, resolveIntercept } from "./intercept.ts";
 import type { Connection, ResolvedOptions } from "./types.ts";
 import type { ByteStream } from "../transport/types.ts";
 
@@ -91,6 +92,15 @@ export interface ConnectionOptions extends LogOptions {
    * @default {true}
    */
   includeStack?: boolean;
+  /**
+   * Functions every call this side sends or serves passes through, the
+   * first outermost: each `(call, next) => Promise<result>` sees the
+   * service, member path, arguments, peer and signal, and may refuse the
+   * call by throwing (see {@linkcode Interceptor}).
+   *
+   * @default {[]}
+   */
+  intercept?: readonly Interceptor[];
 }
 
 /**
@@ -119,6 +129,7 @@ export function resolveOptions(
     maxExports: DEFAULT_MAX_EXPORTS,
     includeStack: DEFAULT_INCLUDE_STACK,
     log: resolveLogHook(options, defaultLog),
+    intercept: resolveIntercept(options.intercept),
   };
   for (
     const key of [

@@ -58,6 +58,17 @@ import type {
   PeerInfo,
   ResolvedOptions,
 } from "./types.ts";
+import {
+  announceOpened,
+  type CallPeer,
+  type TraceContext,
+} from "./intercept.ts";
+import {
+  interceptOutgoing,
+  peerOf,
+  TRACE_CONTEXT,
+  traceField,
+} from "./intercepted.ts";
 
 /** Name and version this implementation announces. */
 export const IMPLEMENTATION = "netref-deno/0.1.0";
@@ -117,6 +128,11 @@ export class Session implements ProxyHost, DecodeContext {
   #unknownReturn: number | null = null;
 
   #peer: PeerInfo | null = null;
+  /** Whether the peer reads a trace context in requests. */
+  #peerTraces = false;
+  /** Whether the peer's hello carried a token. */
+  #peerToken = false;
+  #callPeer: CallPeer | null = null;
   #helloSent = false;
   readonly #rootProxy: object;
 
@@ -197,6 +213,7 @@ export class Session implements ProxyHost, DecodeContext {
       exports: this.#exports,
       encoder: this.#encoder,
       writer: this.#writer,
+      intercept: options.intercept,
     });
     this.#rootProxy = makeRefProxy(this, 0, null, false);
     this.#closedPromise = new Promise((resolve) =>
@@ -236,7 +253,7 @@ export class Session implements ProxyHost, DecodeContext {
     const hello: Hello = {
       implementation: IMPLEMENTATION,
       maxFrameBytes: this.#options.maxFrameBytes,
-      features: ["pipelining", "blobs"],
+      features: ["pipelining", "blobs", TRACE_CONTEXT],
     };
     if (this.#options.serviceName !== undefined) {
       hello.service = this.#options.serviceName;
@@ -304,6 +321,8 @@ export class Session implements ProxyHost, DecodeContext {
         MAX_FRAME_LENGTH,
       );
       this.#encoder.peerBlobs = hello.features.includes("blobs");
+      this.#peerTraces = hello.features.includes(TRACE_CONTEXT);
+      this.#peerToken = hello.token !== undefined;
       if (this.#options.onReady !== undefined) {
         await this.#options.onReady(this.handle);
       }
@@ -313,6 +332,7 @@ export class Session implements ProxyHost, DecodeContext {
       this.#established = true;
       this.#keepAlive();
       this.#resolveReady();
+      if (this.#options.intercept !== null) this.#announceOpened();
       if (this.#options.idleTimeout > 0) this.#watchIdle();
       if (!(await this.#reader.run(rest))) return;
       this.close(
@@ -404,6 +424,47 @@ export class Session implements ProxyHost, DecodeContext {
     payload: unknown,
     options: CallOptions | undefined,
   ): PendingResult {
+    const intercept = this.#options.intercept;
+    if (intercept === null) {
+      return this.send(target, op, path, payload, options, null);
+    }
+    return interceptOutgoing(this, intercept, {
+      target,
+      op,
+      path,
+      payload,
+      options,
+    });
+  }
+
+  /** Who the peer is, for interceptors; made once, when first asked for. */
+  get callPeer(): CallPeer {
+    return this.#callPeer ??= peerOf(
+      this.#stream,
+      this.peer.implementation,
+      this.#peerToken,
+    );
+  }
+
+  /** The service this side announced, for interceptors. */
+  get serviceName(): string {
+    return this.#options.serviceName ?? "";
+  }
+
+  /**
+   * Sends a request, past the interceptors: what `request` does without
+   * them, and what their chain ends in.
+   *
+   * @param trace A trace context to send, where the peer reads one.
+   */
+  send(
+    target: number,
+    op: Op,
+    path: readonly string[],
+    payload: unknown,
+    options: CallOptions | undefined,
+    trace: TraceContext | null,
+  ): PendingCall {
     if (this.#closed) {
       return settledCall(
         target,
@@ -424,7 +485,7 @@ export class Session implements ProxyHost, DecodeContext {
     const encoder = this.#encoder;
     encoder.begin();
     try {
-      bytes = encoder.finish([
+      const message = [
         Kind.REQUEST,
         id,
         target,
@@ -434,7 +495,12 @@ export class Session implements ProxyHost, DecodeContext {
           ? encoder.lowerArgs(payload as unknown[])
           : encoder.lowerValue(payload, "value"),
         false,
-      ]);
+      ];
+      // The trace goes before the hold flag, which stays the last byte.
+      if (trace !== null && this.#peerTraces) {
+        message.splice(6, 0, traceField(trace));
+      }
+      bytes = encoder.finish(message);
     } catch (error) {
       encoder.abort();
       return settledCall(target, path, error, this);
@@ -446,6 +512,22 @@ export class Session implements ProxyHost, DecodeContext {
     call.payload = bytes instanceof Uint8Array ? bytes : bytes.head;
     this.#writer.enqueue(bytes, call);
     return call;
+  }
+
+  #announceOpened(): void {
+    announceOpened(
+      this.#options.intercept!,
+      this.handle,
+      (error) =>
+        this.#options.log(logEvent(
+          "error",
+          "intercept.failed",
+          `an interceptor's opened() failed for ${this.label}: ${
+            errorMessage(error)
+          }`,
+          { peer: this.label, reason: errorMessage(error), error },
+        )),
+    );
   }
 
   /** Gives up on a call (timeout or abort) and tells the peer to cancel it. */

@@ -5,6 +5,7 @@
  */
 
 import type { LogHook } from "../log.ts";
+import type { Interceptor } from "./intercept.ts";
 
 /** Options of one remote call, or of every call through a proxy. */
 export interface CallOptions {
@@ -245,4 +246,6 @@ export interface ResolvedOptions {
   token?: string;
   /** Where protocol violations, refusals and failures are reported. */
   log: LogHook;
+  /** The interceptors every call passes through; null when there are none. */
+  intercept: readonly Interceptor[] | null;
 }

@@ -84,7 +84,12 @@ function withKwargs(args: unknown, kwargs: unknown): unknown[] {
 /** Exposed methods read with GETATTR, bound: their keywords bind as declared. */
 const boundMembers = new WeakMap<
   object,
-  { readonly name: string; readonly access: MemberAccess }
+  {
+    readonly name: string;
+    readonly access: MemberAccess;
+    readonly owner: object;
+    readonly member: string;
+  }
 >();
 
 /** The arguments of a call to an exposed method, keywords bound as declared. */
@@ -109,6 +114,48 @@ function refuse(what: string, pyName = "NotImplementedError"): never {
 
 const hashes = new WeakMap<object, number>();
 let nextHash = 1;
+
+/** What interceptors see of an RPyC request that calls something. */
+export interface RpycCallShape {
+  /** 0 for the service's root, 1 for another object. */
+  target: number;
+  path: string[];
+  args: unknown[];
+}
+
+/**
+ * The call an RPyC request makes, for interceptors: CALL (on a method read
+ * before, or a function) and CALLATTR. Other requests (attribute reads,
+ * `dir`, comparisons...) are null: they pass no interceptor.
+ *
+ * @param host The connection.
+ * @param handler The request's handler number.
+ * @param args Its unboxed arguments.
+ * @returns The call, or null.
+ */
+export function rpycCallOf(
+  host: RpycHost,
+  handler: number,
+  args: unknown[],
+): RpycCallShape | null {
+  const [obj, a, b] = args;
+  if (handler === Handle.CALL && typeof obj === "function") {
+    const method = boundMembers.get(obj);
+    return {
+      target: method !== undefined && method.owner === host.localRoot ? 0 : 1,
+      path: method === undefined ? [] : [method.member],
+      args: Array.isArray(a) ? a : [],
+    };
+  }
+  if (handler === Handle.CALLATTR && typeof a === "string") {
+    return {
+      target: obj === host.localRoot ? 0 : 1,
+      path: [a.startsWith(EXPOSED_PREFIX) ? a.slice(EXPOSED_PREFIX.length) : a],
+      args: Array.isArray(b) ? b : [],
+    };
+  }
+  return null;
+}
 
 /**
  * Serves one request (every handler except DEL and CLOSE, which the
@@ -376,7 +423,12 @@ function getAttr(call: IncomingCall, obj: unknown, name: unknown): unknown {
   const bound = bindMethod(value as (...args: unknown[]) => unknown, owner);
   const access = exposedMembers(owner).get(member);
   if (access !== undefined) {
-    boundMembers.set(bound, { name: `${describe(owner)}.${member}`, access });
+    boundMembers.set(bound, {
+      name: `${describe(owner)}.${member}`,
+      access,
+      owner,
+      member,
+    });
   }
   return bound;
 }

@@ -47,11 +47,14 @@ import type {
   PeerInfo,
   ResolvedOptions,
 } from "../core/types.ts";
-import type { Op } from "../protocol/constants.ts";
 import type { ByteStream } from "../transport/types.ts";
 import { box, unbox } from "./boxing.ts";
 import { Handle, Label, Msg, type WireVersion } from "./constants.ts";
-import { answerOf, handleDel, serveRequest } from "./handlers.ts";
+import { answerOf, handleDel, rpycCallOf, serveRequest } from "./handlers.ts";
+import { announceOpened, type CallPeer } from "../core/intercept.ts";
+import { interceptIncoming, peerOf } from "../core/intercepted.ts";
+import { Op } from "../protocol/constants.ts";
+import { serviceName } from "../core/exposure.ts";
 import { batches, copyArguments } from "./containers.ts";
 import { closeIterations } from "./iteration.ts";
 import { RpycLink, WireVersionError } from "./link.ts";
@@ -158,8 +161,12 @@ export class RpycSession implements ProxyHost, RpycHost {
   #resolveClosed!: () => void;
   /** Whether the stream keeps the process alive (`unrefWhenIdle`). */
   #referenced = true;
+  readonly #stream: ByteStream;
+  #callPeer: CallPeer | null = null;
+  #serviceName: string | null = null;
 
   constructor(stream: ByteStream, options: RpycSessionOptions) {
+    this.#stream = stream;
     this.#options = options;
     this.label = options.label;
     this.localRoot = options.root;
@@ -224,6 +231,22 @@ export class RpycSession implements ProxyHost, RpycHost {
       implementation: version === null ? "rpyc" : `rpyc/${version}`,
       maxFrameBytes: 0xffffffff,
     };
+  }
+
+  /** Who the peer is, for interceptors; made once, when first asked for. */
+  get callPeer(): CallPeer {
+    return this.#callPeer ??= peerOf(
+      this.#stream,
+      this.peer.implementation,
+      false,
+    );
+  }
+
+  /** The service this side serves, for interceptors; named once. */
+  get serviceName(): string {
+    return this.#serviceName ??= this.localRoot === null
+      ? ""
+      : serviceName(this.localRoot);
   }
 
   get version(): WireVersion | null {
@@ -473,6 +496,22 @@ export class RpycSession implements ProxyHost, RpycHost {
     this.#ready = onReady === undefined
       ? Promise.resolve()
       : Promise.resolve().then(() => onReady(this.handle));
+    const intercept = this.#options.intercept;
+    if (intercept !== null) {
+      this.#ready = this.#ready.then(() =>
+        announceOpened(
+          intercept,
+          this.handle,
+          (error) =>
+            this.#options.log(logEvent(
+              "error",
+              "intercept.failed",
+              `an interceptor's opened() failed for ${this.label}: ${error}`,
+              { peer: this.label, error },
+            )),
+        )
+      );
+    }
     this.#ready.catch((error) => this.#fail(error));
   }
 
@@ -538,11 +577,28 @@ export class RpycSession implements ProxyHost, RpycHost {
     // is sent back, never called.
     (this.#ready ?? Promise.resolve())
       .then(() => copyArguments(this, handler, values))
-      .then(() => awaitResult(serveRequest(this, call, handler, values)))
+      .then(() => this.#serve(call, handler, values as unknown[]))
       .then(
         (result) => settle(true, result.value),
         (error) => settle(false, error),
       );
+  }
+
+  /** Serves a request, through the interceptors if it calls something. */
+  #serve(call: IncomingCall, handler: number, values: unknown[]) {
+    const intercept = this.#options.intercept;
+    const shape = intercept === null ? null : rpycCallOf(this, handler, values);
+    if (shape === null) {
+      return awaitResult(serveRequest(this, call, handler, values));
+    }
+    return interceptIncoming(this, intercept!, call, {
+      target: shape.target,
+      op: Op.CALL,
+      path: shape.path,
+      payload: shape.args,
+      trace: null,
+      protocol: "rpyc",
+    }, () => awaitResult(serveRequest(this, call, handler, values)));
   }
 
   #answer(seq: number, ok: boolean, value: unknown): void {

@@ -101,6 +101,7 @@ function serveRpyc(
     frameTimeout: options.frameTimeout,
     includeStack: options.includeStack,
     log: options.log,
+    intercept: options.intercept,
     label,
     onReady: (conn) => {
       connected = true;

@@ -136,6 +136,11 @@ export class PlacedStream implements ByteStream {
     return this.#inner.remoteAddr;
   }
 
+  /** The subject of the peer's certificate, as the inner stream has it. */
+  get peerCertificateSubject(): string | undefined {
+    return this.#inner.peerCertificateSubject;
+  }
+
   /**
    * Reads from the accepted stream.
    *

@@ -22,6 +22,7 @@ import {
   resolveOptions,
 } from "../core/open.ts";
 import type { Connection, ResolvedOptions } from "../core/types.ts";
+import type { Interceptor } from "../core/intercept.ts";
 import { closeQuietly } from "../transport/accept_queue.ts";
 import { PlacedStream, Places } from "./admission.ts";
 import { sniff } from "./sniff.ts";
@@ -136,11 +137,15 @@ export interface ForeignContext {
   label: string;
   /** The server's connection options, checked and with every default filled in. */
   options:
-    & Readonly<Required<Omit<ConnectionOptions, "token" | "log" | "onLog">>>
+    & Readonly<
+      Required<Omit<ConnectionOptions, "token" | "log" | "onLog" | "intercept">>
+    >
     & Pick<ConnectionOptions, "token">
     & {
       /** Where the connection's events go (the server's `onLog`). */
       readonly log: LogHook;
+      /** The server's interceptors, or null for none. */
+      readonly intercept: readonly Interceptor[] | null;
     };
   /** Must be called once, when the connection has closed. */
   onClose(): void;

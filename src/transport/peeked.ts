@@ -52,6 +52,11 @@ export class PeekedStream implements ByteStream {
     return this.#inner.remoteAddr;
   }
 
+  /** The subject of the peer's certificate, as the inner stream has it. */
+  get peerCertificateSubject(): string | undefined {
+    return this.#inner.peerCertificateSubject;
+  }
+
   /**
    * Reads the replayed bytes first, then from the inner stream.
    *

@@ -30,8 +30,10 @@ class NodeSocketStream implements ByteStream {
   #socket: Socket;
   #queue: ReadQueue;
   readonly remoteAddr: Deno.NetAddr | undefined;
+  readonly peerCertificateSubject: string | undefined;
 
-  constructor(socket: Socket) {
+  constructor(socket: Socket, peerCertificateSubject?: string) {
+    this.peerCertificateSubject = peerCertificateSubject;
     this.#socket = socket;
     // A paused socket resumes once the reader has taken half the backlog.
     this.#queue = new ReadQueue(() => {
@@ -160,7 +162,7 @@ export async function listenNodeTls(
     socket.once("close", () => held.leave());
   });
   server.on("secureConnection", (socket: TLSSocket) => {
-    queue.push(new NodeSocketStream(socket));
+    queue.push(new NodeSocketStream(socket, certificateSubject(socket)));
   });
   server.on("tlsClientError", (error: Error, socket: TLSSocket) => {
     // A refused socket is torn down before this runs: its own address is
@@ -203,6 +205,25 @@ export async function listenNodeTls(
       gate = given;
     },
   };
+}
+
+/**
+ * The subject of a mutual-TLS client's verified certificate, as
+ * `CN=client,O=netref`; undefined without one.
+ */
+function certificateSubject(socket: TLSSocket): string | undefined {
+  if (!socket.authorized) return undefined;
+  const subject = socket.getPeerCertificate()?.subject as unknown as
+    | Record<string, string | string[]>
+    | undefined;
+  if (subject === undefined || subject === null) return undefined;
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(subject)) {
+    for (const item of Array.isArray(value) ? value : [value]) {
+      parts.push(`${key}=${item}`);
+    }
+  }
+  return parts.length === 0 ? undefined : parts.join(",");
 }
 
 function formatPeer(host: string, port: number | undefined): string {

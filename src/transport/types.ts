@@ -33,6 +33,11 @@ export interface ByteStream {
   close(): void | Promise<void>;
   /** The peer's address, for network streams. */
   readonly remoteAddr?: Deno.Addr;
+  /**
+   * The subject of the certificate the peer presented (a mutual-TLS
+   * server's client), such as `CN=client,O=netref`.
+   */
+  readonly peerCertificateSubject?: string;
   /** Lets a pending read keep the process alive again (after `unref`). */
   ref?(): void;
   /** Lets the process exit while a read is pending (`Deno.Conn.unref`). */
