@@ -14,7 +14,6 @@
  */
 
 import { type LogEvent, logEvent } from "../log.ts";
-import { IdleWaiters, type IncomingCall } from "../core/context.ts";
 import {
   ConnectionClosedError,
   errorMessage,
@@ -30,7 +29,6 @@ import {
   thenableError,
   watchedResult,
 } from "../core/pending_call.ts";
-import { awaitResult } from "../core/awaiting.ts";
 import { callOnClose, closedError, exportsFull } from "../core/closing.ts";
 import { makeRefProxy } from "../core/proxy.ts";
 import {
@@ -50,13 +48,14 @@ import type {
 import type { ByteStream } from "../transport/types.ts";
 import { box, unbox } from "./boxing.ts";
 import { Handle, Label, Msg, type WireVersion } from "./constants.ts";
-import { answerOf, handleDel, rpycCallOf, serveRequest } from "./handlers.ts";
-import { announceOpened, type CallPeer } from "../core/intercept.ts";
-import { interceptIncoming, peerOf } from "../core/intercepted.ts";
-import { Op } from "../protocol/constants.ts";
+import { answerOf } from "./handlers.ts";
+import type { CallPeer } from "../core/intercept.ts";
+import { peerOf } from "../core/intercepted.ts";
+import type { Op } from "../protocol/constants.ts";
 import { serviceName } from "../core/exposure.ts";
-import { batches, copyArguments } from "./containers.ts";
+import { batches } from "./containers.ts";
 import { closeIterations } from "./iteration.ts";
+import { RpycIncoming } from "./incoming.ts";
 import { RpycLink, WireVersionError } from "./link.ts";
 import { perform, pythonHosts } from "./netref.ts";
 import { type BrineValue, PyTuple } from "./py_values.ts";
@@ -148,15 +147,13 @@ export class RpycSession implements ProxyHost, RpycHost {
   readonly #options: RpycSessionOptions;
   readonly #link: RpycLink;
   readonly #calls: CallTable<RpycCall>;
-  /** The peer's requests still running. */
-  readonly #running = new Set<IncomingCall>();
-  readonly #idle = new IdleWaiters();
+  /** The peer's requests: served in arrival order once ready. */
+  readonly #incoming: RpycIncoming;
   readonly #imports: RpycImports;
   readonly #rootProxy: object;
   #nextSeq = 0;
   #rootPack: IdPack | null = null;
   #rootRequest: Promise<IdPack> | null = null;
-  #ready: Promise<void> | null = null;
   #closed = false;
   #resolveClosed!: () => void;
   /** Whether the stream keeps the process alive (`unrefWhenIdle`). */
@@ -175,7 +172,7 @@ export class RpycSession implements ProxyHost, RpycHost {
     pythonHosts.add(this);
     this.exports = new RpycExports(
       options.maxExports,
-      exportsFull(this.label, options.maxExports, (error) => this.#fail(error)),
+      exportsFull(this.label, options.maxExports, (error) => this.fail(error)),
     );
     // RPyC has no cancellation: a request given up on is only forgotten,
     // and its late reply dropped (after giving back what it carries).
@@ -189,12 +186,13 @@ export class RpycSession implements ProxyHost, RpycHost {
           `Call to ${this.label} timed out after ${call.timeout} ms`,
         ),
     );
+    this.#incoming = new RpycIncoming(this, options);
     this.#imports = new RpycImports((pack, count) => this.sendDel(pack, count));
     this.#rootProxy = makeRefProxy(this, 0, null, false);
     this.#link = new RpycLink(stream, options, {
       onMessage: (message) => this.#onMessage(message),
-      onEnd: (reason) => this.#fail(reason),
-      isBusy: () => this.#calls.size > 0 || this.#running.size > 0,
+      onEnd: (reason) => this.fail(reason),
+      isBusy: () => this.#calls.size > 0 || this.#incoming.running > 0,
     });
     if (options.unrefWhenIdle && stream.unref !== undefined) {
       const keepAlive = () => {
@@ -262,7 +260,7 @@ export class RpycSession implements ProxyHost, RpycHost {
       exports: this.exports.size,
       imports: this.#imports.size,
       pendingCalls: this.#calls.size,
-      inFlight: this.#running.size,
+      inFlight: this.#incoming.running,
       // RPyC has no pipelining, so nothing is ever held.
       held: 0,
     };
@@ -270,7 +268,7 @@ export class RpycSession implements ProxyHost, RpycHost {
 
   /** Resolves once every request of the peer has been answered. */
   idle(): Promise<void> {
-    return this.#idle.wait(this.#running.size > 0 && !this.#closed);
+    return this.#incoming.idle(this.#closed);
   }
 
   /** Sends RPyC's PING; resolves with the round trip in milliseconds. */
@@ -486,122 +484,15 @@ export class RpycSession implements ProxyHost, RpycHost {
   // ---------------------------------------------------------- requests in
 
   #onMessage({ msg, seq, args }: RpycMessage): void {
-    if (this.#ready === null) this.#startReady();
-    if (msg === Msg.REQUEST) this.#onRequest(seq, args);
-    else this.#onAnswer(msg, seq, args);
+    if (msg === Msg.REQUEST) this.#incoming.onRequest(seq, args);
+    else {
+      this.#incoming.start();
+      this.#onAnswer(msg, seq, args);
+    }
   }
 
-  #startReady(): void {
-    const onReady = this.#options.onReady;
-    this.#ready = onReady === undefined
-      ? Promise.resolve()
-      : Promise.resolve().then(() => onReady(this.handle));
-    const intercept = this.#options.intercept;
-    if (intercept !== null) {
-      this.#ready = this.#ready.then(() =>
-        announceOpened(
-          intercept,
-          this.handle,
-          (error) =>
-            this.#options.log(logEvent(
-              "error",
-              "intercept.failed",
-              `an interceptor's opened() failed for ${this.label}: ${error}`,
-              { peer: this.label, error },
-            )),
-        )
-      );
-    }
-    this.#ready.catch((error) => this.#fail(error));
-  }
-
-  /**
-   * DEL and CLOSE are handled at once; other requests are unboxed in
-   * arrival order, then served once the connection is ready (after
-   * `onConnect`), each as the current call for `currentCall()`.
-   */
-  #onRequest(seq: number, args: BrineValue): void {
-    if (
-      !(args instanceof PyTuple) || args.length !== 2 ||
-      typeof args.items[0] !== "number"
-    ) {
-      throw new ProtocolError(
-        `Cannot handle RPyC request ${seq}: expected (handler, boxed_args)`,
-      );
-    }
-    const [handler, boxed] = args.items as [number, BrineValue];
-    if (handler === Handle.DEL) {
-      const refused = handleDel(this, boxed);
-      return this.#answer(seq, refused === null, refused);
-    }
-    if (handler === Handle.CLOSE) {
-      this.#answer(seq, true, null);
-      this.close(
-        new ConnectionClosedError(`${this.label} closed the connection`),
-        false,
-      );
-      return;
-    }
-    const max = this.#options.maxInFlight;
-    if (this.#running.size >= max) {
-      throw new ProtocolError(
-        `The peer exceeded maxInFlight: more than ${max} requests in flight`,
-      );
-    }
-    let values: unknown;
-    try {
-      // Unboxed now, in arrival order, so that a later DEL cannot free an
-      // object this request names.
-      values = unbox(this, boxed);
-    } catch (error) {
-      if (error instanceof ProtocolError) throw error;
-      return this.#answer(seq, false, error);
-    }
-    if (!Array.isArray(values)) {
-      throw new ProtocolError(
-        `Cannot handle RPyC request ${seq}: its arguments are not a tuple`,
-      );
-    }
-    const call: IncomingCall = {
-      controller: null,
-      cancelled: false,
-      connection: this.handle,
-    };
-    this.#running.add(call);
-    const settle = (ok: boolean, value: unknown) => {
-      this.#running.delete(call);
-      this.#idle.wake(this.#running.size > 0);
-      if (!call.cancelled) this.#answer(seq, ok, value);
-    };
-    // Boxed: a thenable among the peer's arguments, returned by a handler,
-    // is sent back, never called.
-    (this.#ready ?? Promise.resolve())
-      .then(() => copyArguments(this, handler, values))
-      .then(() => this.#serve(call, handler, values as unknown[]))
-      .then(
-        (result) => settle(true, result.value),
-        (error) => settle(false, error),
-      );
-  }
-
-  /** Serves a request, through the interceptors if it calls something. */
-  #serve(call: IncomingCall, handler: number, values: unknown[]) {
-    const intercept = this.#options.intercept;
-    const shape = intercept === null ? null : rpycCallOf(this, handler, values);
-    if (shape === null) {
-      return awaitResult(serveRequest(this, call, handler, values));
-    }
-    return interceptIncoming(this, intercept!, call, {
-      target: shape.target,
-      op: Op.CALL,
-      path: shape.path,
-      payload: shape.args,
-      trace: null,
-      protocol: "rpyc",
-    }, () => awaitResult(serveRequest(this, call, handler, values)));
-  }
-
-  #answer(seq: number, ok: boolean, value: unknown): void {
+  /** Answers the peer's request `seq`, unless the connection is closed. */
+  answer(seq: number, ok: boolean, value: unknown): void {
     if (this.#closed) return;
     const [msg, args] = answerOf(this, ok, value, this.#options.includeStack);
     this.#send(msg, seq, args);
@@ -612,13 +503,14 @@ export class RpycSession implements ProxyHost, RpycHost {
     try {
       this.#link.send(msg, seq, args);
     } catch (error) {
-      this.#fail(error);
+      this.fail(error);
     }
   }
 
   // -------------------------------------------------------------- closing
 
-  #fail(error: unknown): void {
+  /** Closes the connection over `error`, logging it unless expected. */
+  fail(error: unknown): void {
     if (this.#closed) return;
     const reason = error instanceof Error ? error : new Error(String(error));
     // A client that fixed its version reports a mismatch to its caller.
@@ -659,12 +551,7 @@ export class RpycSession implements ProxyHost, RpycHost {
       this.#calls.remove(call);
       call.reject(error);
     }
-    for (const call of this.#running) {
-      call.cancelled = true;
-      call.controller?.abort(error);
-    }
-    this.#running.clear();
-    this.#idle.wake(false);
+    this.#incoming.cancelAll(error);
     this.exports.clear();
     closeIterations(this);
     this.#imports.clear();
