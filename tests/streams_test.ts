@@ -32,6 +32,7 @@ interface StreamService {
   fails(n: number): AsyncGenerator<number>;
   megabytes(): AsyncGenerator<Uint8Array>;
   file(path: string): Promise<ReadableStream<Uint8Array>>;
+  writeFile(path: string, target: WritableStream<Uint8Array>): Promise<void>;
   sum(numbers: AsyncIterable<number> | Iterator<number>): Promise<number>;
   take(items: AsyncIterable<unknown>, n: number): Promise<unknown[]>;
   finallyAt(): number | null;
@@ -212,7 +213,7 @@ Deno.test("a slow consumer keeps the server's heap growth under 32 MB while the 
   );
 });
 
-Deno.test("a 256 MiB file round-trips byte-identical through a ReadableStream", async () => {
+Deno.test("a 256 MiB file round-trips byte-identical through a ReadableStream, and through a WritableStream", async () => {
   const dir = await Deno.makeTempDir({ prefix: "netref-streams-" });
   try {
     const source = `${dir}/source.bin`;
@@ -248,6 +249,21 @@ Deno.test("a 256 MiB file round-trips byte-identical through a ReadableStream", 
     assert.ok(await sameBytes(source, copy), "the copy differs");
     assert.equal((await Deno.stat(copy)).size, 256 * MiB);
     assert.equal(conn.stats.streams, 0);
+
+    // The other way: the client's WritableStream, written by the server.
+    const back = `${dir}/back.bin`;
+    const start2 = performance.now();
+    const target = await Deno.open(back, { write: true, create: true });
+    await conn.root.writeFile(source, target.writable);
+    const ms2 = performance.now() - start2;
+    console.log(
+      `  256 MiB into a WritableStream in ${ms2.toFixed(0)} ms: ${
+        (256 / (ms2 / 1000)).toFixed(0)
+      } MiB/s`,
+    );
+    assert.ok(await sameBytes(source, back), "the written copy differs");
+    assert.equal(conn.stats.streams, 0);
+    assert.equal((await conn.root.stats()).streams, 0);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

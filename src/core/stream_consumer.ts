@@ -64,6 +64,19 @@ export class StreamConsumer {
    */
   constructor(readonly id: number, readonly host: ConsumerHost) {}
 
+  /** Whether this side cancelled the stream. */
+  get cancelled(): boolean {
+    return this.#cancelled;
+  }
+
+  /**
+   * Tells the producer of a `WritableStream` that its sink has closed: the
+   * answer its close() waits for.
+   */
+  acknowledge(): void {
+    this.host.sendCancel(this.id);
+  }
+
   /** Whether the producer has said its last word (or never will). */
   get ended(): boolean {
     return this.#ended;

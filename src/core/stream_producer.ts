@@ -19,6 +19,15 @@ type AnyIterator = {
   return?(): unknown;
 };
 
+/** The producing end of a stream, as its connection drives it. */
+export interface Producer {
+  readonly id: number;
+  /** The consumer granted `items` more (a checked positive integer). */
+  grant(items: number): void;
+  /** The consumer stopped, or (`notify` false) the connection closed. */
+  cancel(reason: Error, notify: boolean): void;
+}
+
 /** What a producer needs from its connection. */
 export interface ProducerHost {
   /** Sends items; throws if they cannot be sent (a value that cannot travel). */
@@ -30,13 +39,16 @@ export interface ProducerHost {
   /** Resolves once the write queue has drained. */
   drained(): Promise<void>;
   /** The producer has ended and sent its STREAM_END (or the connection closed). */
-  ended(producer: StreamProducer): void;
+  ended(producer: Producer): void;
 }
 
+const Writable = typeof WritableStream === "function" ? WritableStream : null;
+
 /**
- * Whether `value` is something a producer can drive: an async iterable, or a
- * sync iterator (a generator, a Map or Set iterator), as opposed to an
- * iterable collection, which travels by copy or by reference as before.
+ * Whether `value` travels as a stream: an async iterable (`ReadableStream`
+ * included), a sync iterator (a generator, a Map or Set iterator; not an
+ * iterable collection, which travels by copy or by reference as before), or
+ * a `WritableStream`.
  *
  * @param value An object about to be sent by reference.
  * @returns True if it travels as a stream instead.
@@ -44,11 +56,12 @@ export interface ProducerHost {
 export function isStreamable(value: object): boolean {
   return Symbol.asyncIterator in value ||
     (Symbol.iterator in value &&
-      typeof (value as { next?: unknown }).next === "function");
+      typeof (value as { next?: unknown }).next === "function") ||
+    (Writable !== null && value instanceof Writable);
 }
 
 /** One stream this side produces. */
-export class StreamProducer {
+export class StreamProducer implements Producer {
   /** Items the consumer may still receive. */
   #credit = 0;
   #iterator: AnyIterator | null = null;

@@ -15,7 +15,8 @@ import { ProtocolError } from "../errors.ts";
 import type { Connection } from "./types.ts";
 import type { MessageEncoder } from "./outbound.ts";
 import type { FrameWriter } from "./writer.ts";
-import { StreamProducer } from "./stream_producer.ts";
+import { type Producer, StreamProducer } from "./stream_producer.ts";
+import { drainInto, WritableProducer } from "./stream_writable.ts";
 import { readableOf, RemoteStream, StreamConsumer } from "./stream_consumer.ts";
 
 /** Whether a message field is a stream id. */
@@ -42,7 +43,7 @@ export interface StreamTableOptions {
 /** The streams of one connection. */
 export class StreamTable {
   readonly #options: StreamTableOptions;
-  readonly #producers = new Map<number, StreamProducer>();
+  readonly #producers = new Map<number, Producer>();
   readonly #consumers = new Map<number, StreamConsumer>();
   /** Streams this side numbered, still open: it refuses to open more. */
   #opened = 0;
@@ -53,9 +54,10 @@ export class StreamTable {
   #pending: number[] = [];
   /** Consumers made while decoding the current frame, to bind to a call. */
   imported: StreamConsumer[] = [];
-  readonly #collected = new FinalizationRegistry<StreamConsumer>((consumer) =>
-    consumer.cancel()
-  );
+  /** Local ends the user dropped unfinished: they stop. */
+  readonly #collected = new FinalizationRegistry<
+    StreamConsumer | WritableProducer
+  >((end) => end instanceof StreamConsumer ? end.cancel() : end.abandon());
   #closed = false;
 
   constructor(options: StreamTableOptions) {
@@ -89,11 +91,17 @@ export class StreamTable {
     }
     const id = this.#nextId;
     this.#nextId += 2;
+    this.#opened++;
+    this.#pending.push(id);
+    if (
+      typeof WritableStream === "function" && value instanceof WritableStream
+    ) {
+      return this.#openWritable(id, value);
+    }
     const kind = typeof ReadableStream === "function" &&
         value instanceof ReadableStream
       ? StreamKind.READABLE
       : StreamKind.ITERABLE;
-    this.#opened++;
     this.#add(
       this.#producers,
       id,
@@ -103,17 +111,32 @@ export class StreamTable {
         connection: this.#options.handle,
       }),
     );
-    this.#pending.push(id);
     return new WireStream(id, kind);
+  }
+
+  /**
+   * A `WritableStream` sent: this side consumes what the peer writes, from
+   * once the message carrying it has been queued.
+   */
+  #openWritable(id: number, target: WritableStream<unknown>): WireStream {
+    const consumer = new StreamConsumer(id, this);
+    this.#add(this.#consumers, id, consumer);
+    queueMicrotask(() => {
+      // Gone if the message failed to encode.
+      if (this.#consumers.get(id) !== consumer) return;
+      consumer.start();
+      drainInto(consumer, target);
+    });
+    return new WireStream(id, StreamKind.WRITABLE);
   }
 
   /** Forgets the streams the failed message opened: they never started. */
   abort(): void {
     for (const id of this.#pending) {
-      if (this.#producers.delete(id)) {
-        this.#opened--;
+      if (this.#producers.delete(id) || this.#consumers.delete(id)) {
         this.#changed(-1);
       }
+      this.#opened--;
     }
     this.#pending.length = 0;
   }
@@ -134,20 +157,22 @@ export class StreamTable {
         }`,
       );
     }
-    if (this.#consumers.has(id)) {
+    if (this.#consumers.has(id) || this.#producers.has(id)) {
       throw new ProtocolError(
         `Cannot open stream #${id} from ${this.#options.label}: it is open already`,
       );
     }
+    const refusal = this.#accepted >= this.#options.maxStreams || this.#closed
+      ? new RangeError(
+        `Cannot receive a stream from ${this.#options.label}: ${this.#accepted} streams it sent are open, the most maxStreams (${this.#options.maxStreams}) allows`,
+      )
+      : null;
+    if (kind === StreamKind.WRITABLE) return this.#importWritable(id, refusal);
     const consumer = new StreamConsumer(id, this);
-    if (this.#accepted >= this.#options.maxStreams || this.#closed) {
+    if (refusal !== null) {
       // Refused: the producer is told to stop, and the reader learns why.
       this.sendCancel(id);
-      consumer.onEnd(
-        new RangeError(
-          `Cannot receive a stream from ${this.#options.label}: ${this.#accepted} streams it sent are open, the most maxStreams (${this.#options.maxStreams}) allows`,
-        ),
-      );
+      consumer.onEnd(refusal);
     } else {
       this.#accepted++;
       this.#add(this.#consumers, id, consumer);
@@ -159,6 +184,25 @@ export class StreamTable {
       : new RemoteStream(consumer);
     this.#collected.register(local, consumer);
     return local;
+  }
+
+  /** A `WritableStream` the peer sent: this side produces its chunks. */
+  #importWritable(id: number, refusal: RangeError | null): unknown {
+    if (refusal !== null) {
+      // The peer consumes: it learns why from the stream's end.
+      this.sendEnd(id, refusal);
+      return new WritableStream({
+        start(controller) {
+          controller.error(refusal);
+        },
+      });
+    }
+    const producer = new WritableProducer(id, this);
+    this.#accepted++;
+    this.#add(this.#producers, id, producer);
+    const stream = producer.makeStream();
+    this.#collected.register(stream, producer);
+    return stream;
   }
 
   /** `[STREAM_CREDIT, id, items]` */
@@ -304,7 +348,7 @@ export class StreamTable {
     this.#options.writer.enqueue(frame);
   }
 
-  ended(producer: StreamProducer): void {
+  ended(producer: Producer): void {
     if (this.#producers.get(producer.id) === producer) {
       this.#remove(this.#producers, producer.id);
     }

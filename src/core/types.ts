@@ -112,8 +112,8 @@ export type StreamSource =
 
 /**
  * How a value of type `T` arrives from the peer: data by copy, functions and
- * objects with methods as netrefs, a `ReadableStream` as a `ReadableStream`,
- * other async iterables and sync iterators as an `AsyncIterableIterator`
+ * objects with methods as netrefs, a `ReadableStream` or `WritableStream` as
+ * one, other async iterables and sync iterators as an `AsyncIterableIterator`
  * read with `for await`.
  */
 export type Received<T> = T extends CopiedValue ? T
@@ -123,6 +123,7 @@ export type Received<T> = T extends CopiedValue ? T
   : T extends Set<infer E> ? Set<Received<E>>
   : T extends Error ? Error
   : T extends ReadableStream<infer E> ? ReadableStream<Received<E>>
+  : T extends WritableStream<infer E> ? WritableStream<E>
   : T extends AsyncIterable<infer E>
     ? AsyncIterableIterator<Received<E>> & AsyncDisposable
   : T extends Iterator<infer E> & Iterable<unknown>
@@ -138,7 +139,8 @@ export type Received<T> = T extends CopiedValue ? T
  */
 export type RemoteResult<T> =
   & Promise<Received<Awaited<T>>>
-  & (Awaited<T> extends CopiedValue | StreamSource ? unknown
+  & (Awaited<T> extends CopiedValue | StreamSource | WritableStream<never>
+    ? unknown
     : RemoteMembers<Awaited<T>>);
 
 /**
