@@ -20,6 +20,7 @@ import { WireStream } from "../src/protocol/codec.ts";
 import { type FixtureProcess, startFixture } from "./_processes.ts";
 import { RawPeer, RawStream } from "./_raw_peer.ts";
 import { delay, eventually } from "./_harness.ts";
+import { CLI, fixture, PERMISSIONS, runCli, ServeProcess } from "./_cli.ts";
 
 /** The stream fixture's service, as the tests call it. */
 interface StreamService {
@@ -511,3 +512,60 @@ async function readFull(
   }
   return n;
 }
+
+Deno.test("netref call prints a stream as JSON Lines, and SIGINT cancels it", async (t) => {
+  await using server = await ServeProcess.serve(
+    "--service",
+    `${fixture("cli_streams.ts")}#Streams`,
+  );
+  await t.step("one JSON value per line", async () => {
+    const { code, stdout, stderr } = await runCli(
+      "call",
+      server.address,
+      "count",
+      "5",
+    );
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout, "0\n1\n2\n3\n4\n");
+  });
+  await t.step(
+    "SIGINT stops the server's generator and exits 130",
+    async () => {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: ["run", ...PERMISSIONS, CLI, "call", server.address, "ticks"],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const lines: string[] = [];
+      const reader = child.stdout.pipeThrough(new TextDecoderStream())
+        .getReader();
+      let text = "";
+      while (lines.length < 3) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += value;
+        const parts = text.split("\n");
+        text = parts.pop()!;
+        lines.push(...parts);
+      }
+      assert.deepEqual(lines.slice(0, 3), [
+        '{"tick":0}',
+        '{"tick":1}',
+        '{"tick":2}',
+      ]);
+      child.kill("SIGINT");
+      const [status] = await Promise.all([
+        child.status,
+        (async () => {
+          while (!(await reader.read()).done) { /* drain */ }
+        })(),
+        child.stderr.cancel(),
+      ]);
+      // It exited by itself, having cancelled: not killed by the signal.
+      assert.equal(status.signal, null);
+      assert.equal(status.code, 130);
+      await server.waitFor("stderr", /ticks: finally/);
+    },
+  );
+});
