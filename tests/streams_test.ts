@@ -462,6 +462,42 @@ Deno.test("a peer granting 2^53 credit gets no more than the item window", async
   }
 });
 
+Deno.test("a malformed or misnumbered stream from a peer closes its connection", async (t) => {
+  for (
+    const [name, stream, reason] of [
+      ["an id of 0", new WireStream(0, 0), /Cannot decode stream/],
+      ["an unknown kind", new WireStream(1, 7), /Cannot decode stream/],
+      ["an id of the server's parity", new WireStream(2, 0), /ids are odd/],
+    ] as const
+  ) {
+    await t.step(name, async () => {
+      const log: string[] = [];
+      await using server = serve(Sink, {
+        port: 0,
+        log: (line) => log.push(line),
+      });
+      const peer = await RawPeer.connect(server.addr.port);
+      try {
+        assert.ok(await peer.sendHello());
+        await peer.sendMessages([
+          Kind.REQUEST,
+          1,
+          0,
+          Op.CALL,
+          ["sum"],
+          [stream],
+          false,
+        ]);
+        const transcript = await peer.readToEnd(2000);
+        assert.notEqual(transcript.end, "timeout");
+        assert.match(transcript.closeReason ?? "", reason);
+      } finally {
+        await peer.close();
+      }
+    });
+  }
+});
+
 /** What `fn` rejects with; fails if it resolves. */
 async function rejection(fn: () => Promise<unknown>): Promise<Error> {
   try {
