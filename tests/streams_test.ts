@@ -19,7 +19,7 @@ import { Kind, Op } from "../src/protocol/constants.ts";
 import { WireStream } from "../src/protocol/codec.ts";
 import { type FixtureProcess, startFixture } from "./_processes.ts";
 import { RawPeer, RawStream } from "./_raw_peer.ts";
-import { delay, eventually } from "./_harness.ts";
+import { delay, eventually, harness } from "./_harness.ts";
 import { CLI, fixture, PERMISSIONS, runCli, ServeProcess } from "./_cli.ts";
 
 /** The stream fixture's service, as the tests call it. */
@@ -341,6 +341,27 @@ Deno.test("stream items are netref values: callbacks, objects by reference and n
   for await (const s of inner) innerItems.push(s);
   assert.deepEqual(innerItems, ["inner"]);
   assert.equal(conn.stats.streams, 0);
+});
+
+class Objects {
+  @exposed
+  async *counters(): AsyncGenerator<Counter> {
+    for (;;) yield new Counter();
+  }
+}
+
+Deno.test("the refs a stream's items carried are released once it is cancelled, both tables drain", async () => {
+  await using h = await harness(Objects);
+  // In a function of its own: a suspended frame would keep the last item.
+  await (async () => {
+    let seen = 0;
+    for await (const counter of await h.client.root.counters()) {
+      assert.equal(await counter.next(), 1);
+      if (++seen === 5) break;
+    }
+  })();
+  assert.ok(h.serverSide.stats.exports > 0);
+  await h.assertNoRefs(); // exports, imports and streams back to 0
 });
 
 class Sink {
