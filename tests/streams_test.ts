@@ -570,6 +570,18 @@ async function readFull(
   return n;
 }
 
+Deno.test("netref serve --max-streams bounds the streams of each connection", async () => {
+  await using server = await ServeProcess.serve(
+    "--service",
+    `${fixture("cli_streams.ts")}#Streams`,
+    "--max-streams",
+    "0",
+  );
+  const { code, stderr } = await runCli("call", server.address, "count", "3");
+  assert.equal(code, 4, stderr); // the server's call failed
+  assert.match(stderr, /Cannot send a stream: .*maxStreams \(0\)/);
+});
+
 Deno.test("netref call prints a stream as JSON Lines, and SIGINT cancels it", async (t) => {
   await using server = await ServeProcess.serve(
     "--service",

@@ -14,6 +14,7 @@ import {
   DEFAULT_MAX_EXPORTS,
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_MAX_STREAMS,
   DEFAULT_PORT,
   DEFAULT_REGISTRY_PORT,
   DEFAULT_REGISTRY_TIMEOUT,
@@ -64,6 +65,7 @@ export const DEFAULTS = {
   maxConnections: DEFAULT_MAX_CONNECTIONS,
   maxInFlight: DEFAULT_MAX_IN_FLIGHT,
   maxExports: DEFAULT_MAX_EXPORTS,
+  maxStreams: DEFAULT_MAX_STREAMS,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT,
   idleTimeout: DEFAULT_IDLE_TIMEOUT,
@@ -253,6 +255,12 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
         value: "N",
         help:
           `most objects a client may hold references to (default: ${DEFAULTS.maxExports})`,
+      },
+      "max-streams": {
+        type: "string",
+        value: "N",
+        help:
+          `most streams open per connection each way (default: ${DEFAULTS.maxStreams})`,
       },
       "max-frame-bytes": {
         type: "string",
