@@ -113,6 +113,7 @@ export async function runServe(
     maxConnections: command.maxConnections,
     maxInFlight: command.maxInFlight,
     maxExports: command.maxExports,
+    maxStreams: command.maxStreams,
     maxFrameBytes: command.maxFrameBytes,
     frameTimeout: command.frameTimeout,
     handshakeTimeout: command.handshakeTimeout,

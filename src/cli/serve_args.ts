@@ -68,6 +68,7 @@ export interface ServeCommand {
   readonly maxConnections: number;
   readonly maxInFlight: number;
   readonly maxExports: number;
+  readonly maxStreams: number;
   readonly maxFrameBytes: number;
   readonly frameTimeout: number;
   readonly handshakeTimeout: number;
@@ -127,6 +128,8 @@ export function buildServe(
         DEFAULTS.maxInFlight,
     maxExports: parseInteger(str("max-exports"), "--max-exports", 1, max) ??
       DEFAULTS.maxExports,
+    maxStreams: parseInteger(str("max-streams"), "--max-streams", 0, max) ??
+      DEFAULTS.maxStreams,
     maxFrameBytes: parseSize(
       str("max-frame-bytes"),
       "--max-frame-bytes",

@@ -14,6 +14,7 @@ import {
   DEFAULT_MAX_EXPORTS,
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_MAX_STREAMS,
   DEFAULT_PORT,
   DEFAULT_REGISTRY_PORT,
   DEFAULT_REGISTRY_TIMEOUT,
@@ -64,6 +65,7 @@ export const DEFAULTS = {
   maxConnections: DEFAULT_MAX_CONNECTIONS,
   maxInFlight: DEFAULT_MAX_IN_FLIGHT,
   maxExports: DEFAULT_MAX_EXPORTS,
+  maxStreams: DEFAULT_MAX_STREAMS,
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   handshakeTimeout: DEFAULT_HANDSHAKE_TIMEOUT,
   idleTimeout: DEFAULT_IDLE_TIMEOUT,
@@ -254,6 +256,12 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
         help:
           `most objects a client may hold references to (default: ${DEFAULTS.maxExports})`,
       },
+      "max-streams": {
+        type: "string",
+        value: "N",
+        help:
+          `most streams open per connection each way (default: ${DEFAULTS.maxStreams})`,
+      },
       "max-frame-bytes": {
         type: "string",
         value: "SIZE",
@@ -373,6 +381,8 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       "as one JSON array with --data (then none follow the path, and the member is\n" +
       "called): -d '[1,2]', or -d @ to read the array from stdin:\n" +
       "  echo '[1, 2]' | netref call localhost calc.add -d @\n\n" +
+      "A result that is a stream (an async generator, a ReadableStream) prints one\n" +
+      "JSON value per line as its items arrive; Ctrl-C cancels it and exits 130.\n\n" +
       "Values JSON lacks are tagged, in arguments and results:\n" +
       '{"$bigint":"9007199254740993"},\n' +
       '{"$bytes":"AQID"} (base64), {"$date":"2024-01-01T00:00:00.000Z"},\n' +
