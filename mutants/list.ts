@@ -374,6 +374,16 @@ export const mutants: readonly Mutant[] = [
     breaks: "a tuple nested deeper than the limit is dumped",
     tests: [RPYC_BRINE],
   },
+  {
+    name: "rpyc-client-speaks-5-first",
+    area: "rpyc",
+    file: "src/rpyc/client.ts",
+    original: `      ? [WireVersion.V6, WireVersion.V5]`,
+    replacement: `      ? [WireVersion.V5, WireVersion.V6]`,
+    breaks:
+      "connectRpyc() without a version makes every RPyC 6 server log an error and uses up an RPyC 6 OneShotServer",
+    tests: ["tests/rpyc6_test.ts"],
+  },
   // ------------------------------------------------------------ registry
   {
     name: "registry-ttl-too-short",

@@ -60,20 +60,26 @@ let currentPeer: RpycPeer = RPYC5;
  */
 export function pythonTest(
   name: string,
-  fn: (peer: RpycPeer) => Promise<void>,
+  fn: (peer: RpycPeer, t: Deno.TestContext) => Promise<void>,
+  options: { ignore?: boolean } = {},
 ): void {
   noticeRpyc6Skipped();
   for (const peer of RPYC_PEERS) {
-    Deno.test(peer === RPYC5 ? name : `${name} (${peer.name})`, async () => {
-      currentPeer = peer;
-      try {
-        await fn(peer);
-      } finally {
-        currentPeer = RPYC5;
-      }
+    Deno.test({
+      name: peer === RPYC5 ? name : `${name} (${peer.name})`,
+      ignore: options.ignore,
+      async fn(t) {
+        currentPeer = peer;
+        try {
+          await fn(peer, t);
+        } finally {
+          currentPeer = RPYC5;
+        }
+      },
     });
   }
 }
+
 const root = new URL("../", import.meta.url).pathname;
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
