@@ -199,6 +199,11 @@ function resolveRpycConnect(
  * `remoteStack` the Python traceback. RPyC's classic mode (remote eval,
  * exec, modules) is not offered.
  *
+ * Versions: the first request is sent in RPyC 6's format; an RPyC 5 server
+ * refuses it (and logs an error), and the connection is made again in 5's.
+ * Pass `{ version: 5 }` for an RPyC 5 server to skip that, as an RPyC 5
+ * `OneShotServer` requires.
+ *
  * @typeParam T The type of the Python service, for a typed `root`.
  * @param hostname The server's host.
  * @param port The server's port.
