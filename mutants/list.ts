@@ -409,6 +409,16 @@ export const mutants: readonly Mutant[] = [
     breaks: "for await on a Python netref costs a round trip per item",
     tests: [RPYC_STREAMS],
   },
+  {
+    name: "rpyc-client-speaks-5-first",
+    area: "rpyc",
+    file: "src/rpyc/client.ts",
+    original: `      ? [WireVersion.V6, WireVersion.V5]`,
+    replacement: `      ? [WireVersion.V5, WireVersion.V6]`,
+    breaks:
+      "connectRpyc() without a version makes every RPyC 6 server log an error and uses up an RPyC 6 OneShotServer",
+    tests: ["tests/rpyc6_test.ts"],
+  },
   // ------------------------------------------------------------ registry
   {
     name: "registry-ttl-too-short",

@@ -1,7 +1,8 @@
 /**
  * Helpers for the RPyC tests: real Python processes (`/usr/bin/python3`
- * with Debian's python3-rpyc), run once or talked to line by line, and the
- * Python ThreadedServer fixture serving the classic TestService.
+ * with Debian's python3-rpyc 5.3, or RPyC 6 from `RPYC6_PYTHONPATH`), run
+ * once or talked to line by line, and the Python server fixture serving the
+ * classic TestService.
  *
  * @module
  */
@@ -9,6 +10,76 @@
 import assert from "node:assert/strict";
 
 export const PYTHON = "/usr/bin/python3";
+
+/** A Python RPyC install the tests run as the peer. */
+export interface RpycPeer {
+  /** Its name in test names, such as "RPyC 6". */
+  name: string;
+  /** Its major version: its wire format. */
+  major: 5 | 6;
+  /** The environment that makes `python3` import it. */
+  env: Record<string, string>;
+}
+
+/** Debian's python3-rpyc (5.3), always present. */
+export const RPYC5: RpycPeer = { name: "RPyC 5", major: 5, env: {} };
+
+const rpyc6Path = Deno.env.get("RPYC6_PYTHONPATH");
+
+/** RPyC 6 from `RPYC6_PYTHONPATH` (CI has only Debian's 5.3), or null. */
+export const RPYC6: RpycPeer | null = rpyc6Path === undefined
+  ? null
+  : { name: "RPyC 6", major: 6, env: { PYTHONPATH: rpyc6Path } };
+
+/** The Python peers present: RPyC 5, and RPyC 6 when it is set up. */
+export const RPYC_PEERS: readonly RpycPeer[] = RPYC6 === null
+  ? [RPYC5]
+  : [RPYC5, RPYC6];
+
+let skipNoticePrinted = false;
+
+/** Prints, once per test file, that the RPyC 6 variants are skipped. */
+export function noticeRpyc6Skipped(): void {
+  if (RPYC6 !== null || skipNoticePrinted) return;
+  skipNoticePrinted = true;
+  // Debian ships RPyC 5.3 only, so CI skips these rather than failing.
+  console.log(
+    "skipping the RPyC 6 variants of the Python tests: RPYC6_PYTHONPATH is unset (point it at an RPyC 6 install, such as a checkout of its source)",
+  );
+}
+
+/** The peer every Python process of the running test imports. */
+let currentPeer: RpycPeer = RPYC5;
+
+/**
+ * Registers a test once per Python peer present ({@linkcode RPYC_PEERS}):
+ * as `name` for RPyC 5, and as `name (RPyC 6)` when RPyC 6 is set up.
+ * While it runs, {@linkcode runPython}, {@linkcode PythonProcess} and
+ * {@linkcode startPythonServer} start that peer's Python (tests in a file
+ * run one at a time).
+ */
+export function pythonTest(
+  name: string,
+  fn: (peer: RpycPeer, t: Deno.TestContext) => Promise<void>,
+  options: { ignore?: boolean } = {},
+): void {
+  noticeRpyc6Skipped();
+  for (const peer of RPYC_PEERS) {
+    Deno.test({
+      name: peer === RPYC5 ? name : `${name} (${peer.name})`,
+      ignore: options.ignore,
+      async fn(t) {
+        currentPeer = peer;
+        try {
+          await fn(peer, t);
+        } finally {
+          currentPeer = RPYC5;
+        }
+      },
+    });
+  }
+}
+
 const root = new URL("../", import.meta.url).pathname;
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -40,7 +111,7 @@ export async function runPython(
   const child = new Deno.Command(PYTHON, {
     args: ["-u", "-c", script, ...(options.args ?? [])],
     cwd: root,
-    env: options.env,
+    env: { ...currentPeer.env, ...options.env },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -95,7 +166,7 @@ export class PythonProcess implements AsyncDisposable {
     this.#child = new Deno.Command(PYTHON, {
       args: ["-u", ...head, ...(options.args ?? [])],
       cwd: root,
-      env: options.env,
+      env: { ...currentPeer.env, ...options.env },
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
@@ -174,17 +245,26 @@ export interface PythonServer extends AsyncDisposable {
   process: PythonProcess;
 }
 
-/**
- * Starts tests/fixtures/rpyc_test_service.py on a free port.
- *
- * @param env Extra environment (such as a PYTHONPATH for another RPyC).
- */
+/** Options of {@linkcode startPythonServer}. */
+export interface PythonServerOptions {
+  /** The RPyC to run. @default {the running test's peer} */
+  peer?: RpycPeer;
+  /** A OneShotServer (one connection) instead of a ThreadedServer. */
+  oneshot?: boolean;
+  /** Writes RPyC's log records, DEBUG and up, to stderr. */
+  log?: boolean;
+}
+
+/** Starts tests/fixtures/rpyc_test_service.py on a free port. */
 export async function startPythonServer(
-  env?: Record<string, string>,
+  options: PythonServerOptions = {},
 ): Promise<PythonServer> {
+  const args = ["0"];
+  if (options.oneshot) args.push("--oneshot");
+  if (options.log) args.push("--log");
   const process = new PythonProcess(
     { file: "tests/fixtures/rpyc_test_service.py" },
-    { args: ["0"], env },
+    { args, env: (options.peer ?? currentPeer).env },
   );
   const line = await process.line();
   const port = Number(line.match(/^listening on (\d+)$/)?.[1]);

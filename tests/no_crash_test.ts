@@ -322,7 +322,7 @@ Deno.test("a Python object's netref describes itself locally, and a failed call 
   const logs: string[] = [];
   await using conn = await connectRpyc<
     { make_counter(): object; fail(message: string): never }
-  >("127.0.0.1", python.port, { log: (m) => logs.push(m) });
+  >("127.0.0.1", python.port, { version: 5, log: (m) => logs.push(m) });
   const counter = await conn.root.make_counter();
   const text = String(counter);
   assert.match(text, /^\[netref \S*Counter #\d+ of 127\.0\.0\.1:\d+\]$/);

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { AccessError, connect, exposed, serve, service } from "../mod.ts";
 import { connectRpyc } from "../rpyc.ts";
-import { pythonLines, PythonProcess } from "./_rpyc.ts";
+import { pythonLines, PythonProcess, pythonTest } from "./_rpyc.ts";
 import { client } from "./_rpyc_service.ts";
 
 class Greeter {
@@ -48,10 +48,12 @@ function served(Service: new () => object) {
   };
 }
 
-Deno.test("Python constructs an exposed class and calls the new instance's exposed methods", async () => {
-  await using server = served(GreetingService);
-  const lines = await pythonLines(
-    client(`g = c.root.Greeter("hello", "?")
+pythonTest(
+  "Python constructs an exposed class and calls the new instance's exposed methods",
+  async () => {
+    await using server = served(GreetingService);
+    const lines = await pythonLines(
+      client(`g = c.root.Greeter("hello", "?")
 print(g.greet("bob"))
 print(c.root.exposed_Greeter("hi").greet("ann"))
 print(c.root.Greeter("a").greet("b") == c.root.Greeter("a").greet("b"))
@@ -65,17 +67,18 @@ try:
 except AttributeError:
     print("AttributeError secret")
 c.close()`),
-    { args: [String(server.port)] },
-  );
-  assert.deepEqual(lines, [
-    "hello? bob",
-    "hi! ann",
-    "True",
-    "AttributeError hidden",
-    "AttributeError constructor",
-    "AttributeError secret",
-  ]);
-});
+      { args: [String(server.port)] },
+    );
+    assert.deepEqual(lines, [
+      "hello? bob",
+      "hi! ann",
+      "True",
+      "AttributeError hidden",
+      "AttributeError constructor",
+      "AttributeError secret",
+    ]);
+  },
+);
 
 Deno.test("a netref client calls an exposed class without new and gets a netref to the instance", async () => {
   await using server = served(GreetingService);
@@ -92,22 +95,25 @@ Deno.test("a netref client calls an exposed class without new and gets a netref 
   await assert.rejects(async () => await untyped.Greeter.secret, AccessError);
 });
 
-Deno.test("Python's get_service_name() and get_service_aliases() give the @service name upper-cased", async () => {
-  await using named = served(GreetingService);
-  await using unnamed = served(UnnamedService);
-  const script = `print(c.root.get_service_name())
+pythonTest(
+  "Python's get_service_name() and get_service_aliases() give the @service name upper-cased",
+  async () => {
+    await using named = served(GreetingService);
+    await using unnamed = served(UnnamedService);
+    const script = `print(c.root.get_service_name())
 print(c.root.get_service_aliases())
 print(c.root.exposed_get_service_name())
 c.close()`;
-  assert.deepEqual(
-    await pythonLines(client(script), { args: [String(named.port)] }),
-    ["GREETING", "('GREETING',)", "GREETING"],
-  );
-  assert.deepEqual(
-    await pythonLines(client(script), { args: [String(unnamed.port)] }),
-    ["UNNAMEDSERVICE", "('UNNAMEDSERVICE',)", "UNNAMEDSERVICE"],
-  );
-});
+    assert.deepEqual(
+      await pythonLines(client(script), { args: [String(named.port)] }),
+      ["GREETING", "('GREETING',)", "GREETING"],
+    );
+    assert.deepEqual(
+      await pythonLines(client(script), { args: [String(unnamed.port)] }),
+      ["UNNAMEDSERVICE", "('UNNAMEDSERVICE',)", "UNNAMEDSERVICE"],
+    );
+  },
+);
 
 const PYTHON_CLASS_SERVER = `import sys, threading, rpyc
 from rpyc.utils.server import ThreadedServer
@@ -129,10 +135,15 @@ sys.stdin.read()
 server.close()
 `;
 
-Deno.test("connectRpyc() calls a Python service's exposed class and calls the new instance", async () => {
-  await using python = new PythonProcess({ code: PYTHON_CLASS_SERVER });
-  const port = Number((await python.line()).match(/^listening on (\d+)$/)?.[1]);
-  await using conn = await connectRpyc("127.0.0.1", port);
-  assert.equal(await conn.root.Greeter("hello").greet("bob"), "hello bob");
-  assert.equal(await conn.root.get_service_name(), "GREETING");
-});
+pythonTest(
+  "connectRpyc() calls a Python service's exposed class and calls the new instance",
+  async () => {
+    await using python = new PythonProcess({ code: PYTHON_CLASS_SERVER });
+    const port = Number(
+      (await python.line()).match(/^listening on (\d+)$/)?.[1],
+    );
+    await using conn = await connectRpyc("127.0.0.1", port);
+    assert.equal(await conn.root.Greeter("hello").greet("bob"), "hello bob");
+    assert.equal(await conn.root.get_service_name(), "GREETING");
+  },
+);

@@ -1,6 +1,8 @@
 // connectRpyc(): a netref client calling real Python RPyC servers (a
 // ThreadedServer serving the classic TestService, with Debian's
-// python3-rpyc), and netref's own server over RPyC in both wire versions.
+// python3-rpyc, and with RPyC 6 when RPYC6_PYTHONPATH is set), and netref's
+// own server over RPyC in both wire versions. tests/rpyc6_test.ts checks
+// which version connectRpyc() speaks first.
 
 import assert from "node:assert/strict";
 import {
@@ -13,7 +15,7 @@ import {
   setAttr,
 } from "../mod.ts";
 import { connectRpyc, kwargs } from "../src/rpyc/client.ts";
-import { delay, startPythonServer } from "./_rpyc.ts";
+import { delay, pythonTest, startPythonServer } from "./_rpyc.ts";
 
 /** The Python TestService, as seen from TypeScript. */
 interface PyCounter {
@@ -51,187 +53,225 @@ async function eventually(
   return false;
 }
 
-Deno.test("connectRpyc() calls the classic TestService on a Python ThreadedServer", async () => {
-  await using python = await startPythonServer();
-  await using conn = await connectRpyc<PyTestService>(
-    "127.0.0.1",
-    python.port,
-  );
-  assert.equal(conn.peer.implementation, "rpyc/5");
-  assert.equal(await conn.root.foo(), "foo");
-  assert.equal(await conn.root.bar(), "bar");
-  assert.equal(await conn.root.version, "1.0");
-  assert.deepEqual(await conn.root.same([1, "two", null, [true]]), [
-    1,
-    "two",
-    null,
-    [true],
-  ]);
-  assert.ok((await conn.ping()) >= 0);
-});
+pythonTest(
+  "connectRpyc() calls the classic TestService on a Python ThreadedServer",
+  async (peer) => {
+    await using python = await startPythonServer();
+    await using conn = await connectRpyc<PyTestService>(
+      "127.0.0.1",
+      python.port,
+    );
+    assert.equal(conn.peer.implementation, `rpyc/${peer.major}`);
+    assert.equal(await conn.root.foo(), "foo");
+    assert.equal(await conn.root.bar(), "bar");
+    assert.equal(await conn.root.version, "1.0");
+    assert.deepEqual(await conn.root.same([1, "two", null, [true]]), [
+      1,
+      "two",
+      null,
+      [true],
+    ]);
+    assert.ok((await conn.ping()) >= 0);
+  },
+);
 
-Deno.test("connectRpyc() passes keyword arguments with kwargs()", async () => {
-  await using python = await startPythonServer();
-  await using conn = await connectRpyc<PyTestService>(
-    "127.0.0.1",
-    python.port,
-  );
-  assert.equal(await conn.root.add(2, 3), 5);
-  assert.equal(await conn.root.add(2, kwargs({ b: 3, scale: 10 })), 50);
-  await assert.rejects(
-    () => conn.root.add(1, kwargs({ nope: 1 })),
-    (error: RemoteError) =>
-      error.remoteName === "TypeError" && /nope/.test(error.message),
-  );
-});
+pythonTest(
+  "connectRpyc() passes keyword arguments with kwargs()",
+  async (peer) => {
+    await using python = await startPythonServer();
+    await using conn = await connectRpyc<PyTestService>(
+      "127.0.0.1",
+      python.port,
+      { version: peer.major },
+    );
+    assert.equal(await conn.root.add(2, 3), 5);
+    assert.equal(await conn.root.add(2, kwargs({ b: 3, scale: 10 })), 50);
+    await assert.rejects(
+      () => conn.root.add(1, kwargs({ nope: 1 })),
+      (error: RemoteError) =>
+        error.remoteName === "TypeError" && /nope/.test(error.message),
+    );
+  },
+);
 
-Deno.test("connectRpyc() lets Python call TypeScript callbacks, and throws come back through Python", async () => {
-  await using python = await startPythonServer();
-  await using conn = await connectRpyc<PyTestService>(
-    "127.0.0.1",
-    python.port,
-  );
-  const seen: number[] = [];
-  const doubled = await conn.root.each([1, 2, 3], (x: number) => {
-    seen.push(x);
-    return x * 2;
-  });
-  assert.deepEqual(doubled, [2, 4, 6]);
-  assert.deepEqual(seen, [1, 2, 3]);
-  function throwingCallback(): never {
-    throw new TypeError("thrown in TypeScript");
-  }
-  await assert.rejects(
-    () => conn.root.call_and_fail(throwingCallback),
-    (error: RemoteError) => {
-      assert.ok(error instanceof RemoteError);
-      assert.equal(error.remoteName, "TypeError");
-      assert.match(error.message, /thrown in TypeScript/);
-      // Python's traceback, with the TypeScript one nested in it.
-      assert.match(error.remoteStack!, /in exposed_call_and_fail/);
-      assert.match(error.remoteStack!, /throwingCallback/);
-      return true;
-    },
-  );
-});
-
-Deno.test("connectRpyc() rejects with RemoteError carrying the Python class name and traceback", async () => {
-  await using python = await startPythonServer();
-  await using conn = await connectRpyc<PyTestService>(
-    "127.0.0.1",
-    python.port,
-  );
-  await assert.rejects(
-    () => conn.root.fail("boom"),
-    (error: RemoteError) => {
-      assert.ok(error instanceof RemoteError);
-      assert.equal(error.remoteName, "ValueError");
-      assert.equal(error.message, "ValueError: boom");
-      assert.match(error.remoteStack!, /^Traceback \(most recent call last\)/);
-      assert.match(error.remoteStack!, /raise ValueError\(message\)/);
-      return true;
-    },
-  );
-  await assert.rejects(
-    () => conn.root.secret(),
-    (error: RemoteError) =>
-      error.remoteName === "AttributeError" && /secret/.test(error.message),
-  );
-});
-
-Deno.test("a Python method that raises AttributeError itself runs once: the exposed_ retry is only for a failed lookup", async () => {
-  await using python = await startPythonServer();
-  await using conn = await connectRpyc<PyTestService>(
-    "127.0.0.1",
-    python.port,
-  );
-  await assert.rejects(
-    () => conn.root.count_and_fail(),
-    (error: RemoteError) =>
-      error.remoteName === "AttributeError" &&
-      /count_and_fail found no such thing/.test(error.message),
-  );
-  assert.equal(await conn.root.runs(), 1);
-});
-
-Deno.test("connectRpyc() uses Python objects by reference and gives them back", async () => {
-  await using python = await startPythonServer();
-  await using conn = await connectRpyc<PyTestService>(
-    "127.0.0.1",
-    python.port,
-  );
-  // Python holds the root it sent, as its own clients do.
-  const baseline = await conn.root.held();
-  {
-    using counter = await conn.root.make_counter();
-    assert.equal(await counter.increment(5), 5);
-    assert.equal(await counter.increment(), 6);
-    assert.equal(await counter.value, 6);
-    assert.equal(await conn.root.held(), baseline + 1);
-    assert.equal(conn.stats.imports, 1);
-    // A netref sent back arrives in Python as the object itself.
-    assert.equal(await conn.root.same(counter), counter);
-  }
-  assert.equal(conn.stats.imports, 0);
-  assert.ok(
-    await eventually(async () => await conn.root.held() === baseline),
-    "Python still holds the counter after release",
-  );
-  // A Python list travels by reference; its safe dunders are reachable.
-  const items = await conn.root.items();
-  assert.equal(await (items as { __len__(): number }).__len__(), 3);
-  release(items);
-  // Chains wait for each result: RPyC has no pipelining.
-  assert.equal(await conn.root.make_counter().increment(41), 41);
-  assert.ok(
-    await eventually(async () => await conn.root.held() === baseline),
-    "a pipelined temporary was not given back",
-  );
-});
-
-Deno.test("connectRpyc() supports setAttr() and dir() with Python's exposed_ prefix", async () => {
-  await using python = await startPythonServer();
-  await using conn = await connectRpyc<PyTestService>(
-    "127.0.0.1",
-    python.port,
-  );
-  await setAttr(conn.root, "version", "2.0");
-  assert.equal(await conn.root.version, "2.0");
-  const members = await dir(conn.root);
-  const names = members.map((m) => m.name);
-  for (const name of ["foo", "bar", "version", "make_counter"]) {
-    assert.ok(names.includes(name), `dir() lacks ${name}: ${names}`);
-  }
-  assert.ok(!names.includes("secret") && !names.includes("exposed_foo"));
-  assert.equal(members.find((m) => m.name === "foo")?.kind, "method");
-  assert.equal(members.find((m) => m.name === "version")?.kind, "field");
-});
-
-Deno.test("connectRpyc() serves its own service to the Python server", async () => {
-  class ClientSide {
-    @exposed
-    greet(name: string): string {
-      return `hello ${name}`;
+pythonTest(
+  "connectRpyc() lets Python call TypeScript callbacks, and throws come back through Python",
+  async (peer) => {
+    await using python = await startPythonServer();
+    await using conn = await connectRpyc<PyTestService>(
+      "127.0.0.1",
+      python.port,
+      { version: peer.major },
+    );
+    const seen: number[] = [];
+    const doubled = await conn.root.each([1, 2, 3], (x: number) => {
+      seen.push(x);
+      return x * 2;
+    });
+    assert.deepEqual(doubled, [2, 4, 6]);
+    assert.deepEqual(seen, [1, 2, 3]);
+    function throwingCallback(): never {
+      throw new TypeError("thrown in TypeScript");
     }
-  }
-  await using python = await startPythonServer();
-  await using conn = await connectRpyc<PyTestService>(
-    "127.0.0.1",
-    python.port,
-    { service: new ClientSide() },
-  );
-  assert.equal(await conn.root.greet_client("python"), "hello python");
-});
+    await assert.rejects(
+      () => conn.root.call_and_fail(throwingCallback),
+      (error: RemoteError) => {
+        assert.ok(error instanceof RemoteError);
+        assert.equal(error.remoteName, "TypeError");
+        assert.match(error.message, /thrown in TypeScript/);
+        // Python's traceback, with the TypeScript one nested in it.
+        assert.match(error.remoteStack!, /in exposed_call_and_fail/);
+        assert.match(error.remoteStack!, /throwingCallback/);
+        return true;
+      },
+    );
+  },
+);
 
-Deno.test("connectRpyc() closes: the Python server sees the client go, calls then fail", async () => {
-  await using python = await startPythonServer();
-  const conn = await connectRpyc<PyTestService>("127.0.0.1", python.port);
-  assert.equal(await conn.root.foo(), "foo");
-  await conn.close();
-  assert.equal(await python.process.line(), "disconnected");
-  assert.ok(conn.isClosed);
-  await assert.rejects(() => conn.root.foo(), /closed/);
-});
+pythonTest(
+  "connectRpyc() rejects with RemoteError carrying the Python class name and traceback",
+  async (peer) => {
+    await using python = await startPythonServer();
+    await using conn = await connectRpyc<PyTestService>(
+      "127.0.0.1",
+      python.port,
+      { version: peer.major },
+    );
+    await assert.rejects(
+      () => conn.root.fail("boom"),
+      (error: RemoteError) => {
+        assert.ok(error instanceof RemoteError);
+        assert.equal(error.remoteName, "ValueError");
+        assert.equal(error.message, "ValueError: boom");
+        assert.match(
+          error.remoteStack!,
+          /^Traceback \(most recent call last\)/,
+        );
+        assert.match(error.remoteStack!, /raise ValueError\(message\)/);
+        return true;
+      },
+    );
+    await assert.rejects(
+      () => conn.root.secret(),
+      (error: RemoteError) =>
+        error.remoteName === "AttributeError" && /secret/.test(error.message),
+    );
+  },
+);
+
+pythonTest(
+  "a Python method that raises AttributeError itself runs once: the exposed_ retry is only for a failed lookup",
+  async (peer) => {
+    await using python = await startPythonServer();
+    await using conn = await connectRpyc<PyTestService>(
+      "127.0.0.1",
+      python.port,
+      { version: peer.major },
+    );
+    await assert.rejects(
+      () => conn.root.count_and_fail(),
+      (error: RemoteError) =>
+        error.remoteName === "AttributeError" &&
+        /count_and_fail found no such thing/.test(error.message),
+    );
+    assert.equal(await conn.root.runs(), 1);
+  },
+);
+
+pythonTest(
+  "connectRpyc() uses Python objects by reference and gives them back",
+  async (peer) => {
+    await using python = await startPythonServer();
+    await using conn = await connectRpyc<PyTestService>(
+      "127.0.0.1",
+      python.port,
+      { version: peer.major },
+    );
+    // Python holds the root it sent, as its own clients do.
+    const baseline = await conn.root.held();
+    {
+      using counter = await conn.root.make_counter();
+      assert.equal(await counter.increment(5), 5);
+      assert.equal(await counter.increment(), 6);
+      assert.equal(await counter.value, 6);
+      assert.equal(await conn.root.held(), baseline + 1);
+      assert.equal(conn.stats.imports, 1);
+      // A netref sent back arrives in Python as the object itself.
+      assert.equal(await conn.root.same(counter), counter);
+    }
+    assert.equal(conn.stats.imports, 0);
+    assert.ok(
+      await eventually(async () => await conn.root.held() === baseline),
+      "Python still holds the counter after release",
+    );
+    // A Python list travels by reference; its safe dunders are reachable.
+    const items = await conn.root.items();
+    assert.equal(await (items as { __len__(): number }).__len__(), 3);
+    release(items);
+    // Chains wait for each result: RPyC has no pipelining.
+    assert.equal(await conn.root.make_counter().increment(41), 41);
+    assert.ok(
+      await eventually(async () => await conn.root.held() === baseline),
+      "a pipelined temporary was not given back",
+    );
+  },
+);
+
+pythonTest(
+  "connectRpyc() supports setAttr() and dir() with Python's exposed_ prefix",
+  async (peer) => {
+    await using python = await startPythonServer();
+    await using conn = await connectRpyc<PyTestService>(
+      "127.0.0.1",
+      python.port,
+      { version: peer.major },
+    );
+    await setAttr(conn.root, "version", "2.0");
+    assert.equal(await conn.root.version, "2.0");
+    const members = await dir(conn.root);
+    const names = members.map((m) => m.name);
+    for (const name of ["foo", "bar", "version", "make_counter"]) {
+      assert.ok(names.includes(name), `dir() lacks ${name}: ${names}`);
+    }
+    assert.ok(!names.includes("secret") && !names.includes("exposed_foo"));
+    assert.equal(members.find((m) => m.name === "foo")?.kind, "method");
+    assert.equal(members.find((m) => m.name === "version")?.kind, "field");
+  },
+);
+
+pythonTest(
+  "connectRpyc() serves its own service to the Python server",
+  async (peer) => {
+    class ClientSide {
+      @exposed
+      greet(name: string): string {
+        return `hello ${name}`;
+      }
+    }
+    await using python = await startPythonServer();
+    await using conn = await connectRpyc<PyTestService>(
+      "127.0.0.1",
+      python.port,
+      { service: new ClientSide(), version: peer.major },
+    );
+    assert.equal(await conn.root.greet_client("python"), "hello python");
+  },
+);
+
+pythonTest(
+  "connectRpyc() closes: the Python server sees the client go, calls then fail",
+  async (peer) => {
+    await using python = await startPythonServer();
+    const conn = await connectRpyc<PyTestService>("127.0.0.1", python.port, {
+      version: peer.major,
+    });
+    assert.equal(await conn.root.foo(), "foo");
+    await conn.close();
+    assert.equal(await python.process.line(), "disconnected");
+    assert.ok(conn.isClosed);
+    await assert.rejects(() => conn.root.foo(), /closed/);
+  },
+);
 
 class Echo {
   @exposed
@@ -281,31 +321,3 @@ for (const version of [5, 6] as const) {
     }
   });
 }
-
-if (Deno.env.get("RPYC6_PYTHONPATH") === undefined) {
-  // Debian ships RPyC 5.3 only, so CI skips this too rather than failing.
-  console.log(
-    "skipping connectRpyc() against a Python RPyC 6 server: RPYC6_PYTHONPATH is unset (point it at an RPyC 6 install)",
-  );
-}
-
-Deno.test({
-  name:
-    "connectRpyc() detects a Python RPyC 6 server (when RPYC6_PYTHONPATH is set)",
-  ignore: Deno.env.get("RPYC6_PYTHONPATH") === undefined,
-  async fn() {
-    await using python = await startPythonServer({
-      PYTHONPATH: Deno.env.get("RPYC6_PYTHONPATH")!,
-    });
-    await using conn = await connectRpyc<PyTestService>(
-      "127.0.0.1",
-      python.port,
-    );
-    assert.equal(conn.peer.implementation, "rpyc/6");
-    assert.equal(await conn.root.foo(), "foo");
-    assert.deepEqual(await conn.root.each([1, 2], (x: number) => x * 3), [
-      3,
-      6,
-    ]);
-  },
-});

@@ -7,10 +7,10 @@ import assert from "node:assert/strict";
 import { serveTls, serveUnix } from "../mod.ts";
 import { connectRpyc, connectRpycUnix } from "../rpyc.ts";
 import { makeCertificates } from "./_processes.ts";
-import { pythonLines, PythonProcess } from "./_rpyc.ts";
+import { pythonLines, PythonProcess, pythonTest } from "./_rpyc.ts";
 import { PyFacingService } from "./_rpyc_service.ts";
 
-Deno.test("rpyc.ssl_connect calls a serveTls() service", async () => {
+pythonTest("rpyc.ssl_connect calls a serveTls() service", async () => {
   const certs = await makeCertificates();
   await using server = await serveTls(PyFacingService, {
     port: 0,
@@ -28,32 +28,37 @@ print(c.root.foo(), c.root.add(2, 3))
   assert.deepEqual(lines, ["foo 5"]);
 });
 
-Deno.test("unix_connect from Python calls a serveUnix() service", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "netref_rpyc_unix_" });
-  const path = `${dir}/s.sock`;
-  await using _server = await serveUnix(PyFacingService, { path });
-  const lines = await pythonLines(
-    `import rpyc, sys
+pythonTest(
+  "unix_connect from Python calls a serveUnix() service",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "netref_rpyc_unix_" });
+    const path = `${dir}/s.sock`;
+    await using _server = await serveUnix(PyFacingService, { path });
+    const lines = await pythonLines(
+      `import rpyc, sys
 from rpyc.utils.factory import unix_connect
 c = unix_connect(sys.argv[1])
 print(c.root.foo(), c.root.add(2, 3))
 `,
-    { args: [path] },
-  );
-  assert.deepEqual(lines, ["foo 5"]);
-});
+      { args: [path] },
+    );
+    assert.deepEqual(lines, ["foo 5"]);
+  },
+);
 
-Deno.test("serveUnix() with rpyc: false leaves RPyC clients unanswered", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "netref_rpyc_unix_" });
-  const path = `${dir}/s.sock`;
-  await using _server = await serveUnix(PyFacingService, {
-    path,
-    rpyc: false,
-    handshakeTimeout: 200,
-    onLog: () => {},
-  });
-  const lines = await pythonLines(
-    `import rpyc, sys
+pythonTest(
+  "serveUnix() with rpyc: false leaves RPyC clients unanswered",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "netref_rpyc_unix_" });
+    const path = `${dir}/s.sock`;
+    await using _server = await serveUnix(PyFacingService, {
+      path,
+      rpyc: false,
+      handshakeTimeout: 200,
+      onLog: () => {},
+    });
+    const lines = await pythonLines(
+      `import rpyc, sys
 from rpyc.utils.factory import unix_connect
 try:
     unix_connect(sys.argv[1]).root.foo()
@@ -61,10 +66,11 @@ try:
 except EOFError:
     print("EOFError")
 `,
-    { args: [path] },
-  );
-  assert.deepEqual(lines, ["EOFError"]);
-});
+      { args: [path] },
+    );
+    assert.deepEqual(lines, ["EOFError"]);
+  },
+);
 
 /** A Python ThreadedServer over TLS or a Unix socket, counting connections. */
 const PYTHON_SERVER = `import sys, threading, rpyc
@@ -93,43 +99,52 @@ print("listening on", where, flush=True)
 sys.stdin.read()
 `;
 
-Deno.test("connectRpyc() with tls calls a Python ThreadedServer with an SSLAuthenticator", async () => {
-  const certs = await makeCertificates();
-  await using python = new PythonProcess({ code: PYTHON_SERVER }, {
-    args: ["tls", certs.serverCert, certs.serverKey],
-  });
-  const port = Number((await python.line()).split(" ").at(-1));
-  await using conn = await connectRpyc<{ foo(): string }>(
-    "localhost",
-    port,
-    { tls: { caCerts: [certs.read(certs.caCert)] } },
-  );
-  assert.equal(await conn.root.foo(), "foo");
-  assert.equal(await python.line(), "connected");
-});
+pythonTest(
+  "connectRpyc() with tls calls a Python ThreadedServer with an SSLAuthenticator",
+  async () => {
+    const certs = await makeCertificates();
+    await using python = new PythonProcess({ code: PYTHON_SERVER }, {
+      args: ["tls", certs.serverCert, certs.serverKey],
+    });
+    const port = Number((await python.line()).split(" ").at(-1));
+    await using conn = await connectRpyc<{ foo(): string }>(
+      "localhost",
+      port,
+      { tls: { caCerts: [certs.read(certs.caCert)] } },
+    );
+    assert.equal(await conn.root.foo(), "foo");
+    assert.equal(await python.line(), "connected");
+  },
+);
 
-Deno.test("connectRpyc() with tls refuses a server its CAs do not trust", async () => {
-  const certs = await makeCertificates();
-  await using python = new PythonProcess({ code: PYTHON_SERVER }, {
-    args: ["tls", certs.serverCert, certs.serverKey],
-  });
-  const port = Number((await python.line()).split(" ").at(-1));
-  await assert.rejects(
-    connectRpyc("localhost", port, { tls: true, connectTimeout: 5000 }),
-  );
-});
+pythonTest(
+  "connectRpyc() with tls refuses a server its CAs do not trust",
+  async () => {
+    const certs = await makeCertificates();
+    await using python = new PythonProcess({ code: PYTHON_SERVER }, {
+      args: ["tls", certs.serverCert, certs.serverKey],
+    });
+    const port = Number((await python.line()).split(" ").at(-1));
+    await assert.rejects(
+      connectRpyc("localhost", port, { tls: true, connectTimeout: 5000 }),
+    );
+  },
+);
 
-Deno.test("connectRpycUnix() calls a Python ThreadedServer on a Unix socket", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "netref_rpyc_unix_" });
-  const path = `${dir}/py.sock`;
-  await using python = new PythonProcess({ code: PYTHON_SERVER }, {
-    args: ["unix", path],
-  });
-  assert.equal(await python.line(), `listening on ${path}`);
-  await using conn = await connectRpycUnix<{ foo(): string }>(path);
-  assert.equal(await conn.root.foo(), "foo");
-  assert.equal(conn.peer.implementation, "rpyc/5");
-});
+pythonTest(
+  "connectRpycUnix() calls a Python ThreadedServer on a Unix socket",
+  async (peer) => {
+    const dir = await Deno.makeTempDir({ prefix: "netref_rpyc_unix_" });
+    const path = `${dir}/py.sock`;
+    await using python = new PythonProcess({ code: PYTHON_SERVER }, {
+      args: ["unix", path],
+    });
+    assert.equal(await python.line(), `listening on ${path}`);
+    await using conn = await connectRpycUnix<{ foo(): string }>(path);
+    assert.equal(await conn.root.foo(), "foo");
+    assert.equal(conn.peer.implementation, `rpyc/${peer.major}`);
+  },
+);
 
 Deno.test("connectRpycUnix() refuses a tls option", async () => {
   await assert.rejects(

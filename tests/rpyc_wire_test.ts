@@ -17,7 +17,7 @@ import {
   encodeMessage,
   looksLikeRpyc,
 } from "../src/rpyc/wire.ts";
-import { pythonLines } from "./_rpyc.ts";
+import { pythonLines, pythonTest } from "./_rpyc.ts";
 import {
   client,
   eventually,
@@ -51,56 +51,62 @@ function frame(payload: number[], flusher = 0x0a): Uint8Array {
   return bytes;
 }
 
-Deno.test("malformed RPyC bytes close only that connection", async (t) => {
-  await using server = served();
-  const getRoot = PyTuple.of(
-    Handle.GETROOT,
-    PyTuple.of(Label.VALUE, PyTuple.of()),
-  );
-  const withSeq = (seq: number) =>
-    encodeChannelFrame(encodeMessage(5, Msg.REQUEST, seq, getRoot));
-  const cases: [string, Uint8Array][] = [
-    ["a request with sequence number -1", withSeq(-1)],
-    ["a request with sequence number 1.5", withSeq(1.5)],
-    ["a brine tuple cut short", frame([0x12, 0x51, 0x50])],
-    ["an unknown brine tag", frame([0x12, 0x51, 0x50, 0xff])],
-    ["a message of the wrong shape", frame([0x12, 0x51, 0x50, 0x50])],
-    ["a frame without its trailing newline", frame([0x12, 0x51], 0x00)],
-    ["an RPyC 6 message with a bad body", frame([0x01, 0x11, 0xff])],
-    [
-      "an invalid zlib payload",
-      new Uint8Array([0, 0, 0, 3, 1, 0x78, 0x01, 0xff, 0x0a]),
-    ],
-  ];
-  for (const [name, bytes] of cases) {
-    await t.step(name, async () => {
-      const before = server.logs.length;
-      const socket = await Deno.connect({
-        hostname: "127.0.0.1",
-        port: server.port,
+pythonTest(
+  "malformed RPyC bytes close only that connection",
+  async (_peer, t) => {
+    await using server = served();
+    const getRoot = PyTuple.of(
+      Handle.GETROOT,
+      PyTuple.of(Label.VALUE, PyTuple.of()),
+    );
+    const withSeq = (seq: number) =>
+      encodeChannelFrame(encodeMessage(5, Msg.REQUEST, seq, getRoot));
+    const cases: [string, Uint8Array][] = [
+      ["a request with sequence number -1", withSeq(-1)],
+      ["a request with sequence number 1.5", withSeq(1.5)],
+      ["a brine tuple cut short", frame([0x12, 0x51, 0x50])],
+      ["an unknown brine tag", frame([0x12, 0x51, 0x50, 0xff])],
+      ["a message of the wrong shape", frame([0x12, 0x51, 0x50, 0x50])],
+      ["a frame without its trailing newline", frame([0x12, 0x51], 0x00)],
+      ["an RPyC 6 message with a bad body", frame([0x01, 0x11, 0xff])],
+      [
+        "an invalid zlib payload",
+        new Uint8Array([0, 0, 0, 3, 1, 0x78, 0x01, 0xff, 0x0a]),
+      ],
+    ];
+    for (const [name, bytes] of cases) {
+      await t.step(name, async () => {
+        const before = server.logs.length;
+        const socket = await Deno.connect({
+          hostname: "127.0.0.1",
+          port: server.port,
+        });
+        try {
+          await socket.write(bytes);
+          assert.ok(await closedByServer(socket), "the server kept it open");
+        } finally {
+          socket.close();
+        }
+        assert.ok(
+          await eventually(() => server.logs.length > before, 2000),
+          "no reason was logged",
+        );
+        assert.match(server.logs.at(-1)!, /closing RPyC connection to .*: /);
       });
-      try {
-        await socket.write(bytes);
-        assert.ok(await closedByServer(socket), "the server kept it open");
-      } finally {
-        socket.close();
-      }
-      assert.ok(
-        await eventually(() => server.logs.length > before, 2000),
-        "no reason was logged",
+    }
+    await t.step("other clients are still served", async () => {
+      const lines = await pythonLines(client("print(c.root.foo())"), {
+        args: [String(server.port)],
+      });
+      assert.deepEqual(lines, ["foo"]);
+      await using conn = await connect<PyFacingService>(
+        "127.0.0.1",
+        server.port,
       );
-      assert.match(server.logs.at(-1)!, /closing RPyC connection to .*: /);
+      assert.equal(await conn.root.foo(), "foo");
     });
-  }
-  await t.step("other clients are still served", async () => {
-    const lines = await pythonLines(client("print(c.root.foo())"), {
-      args: [String(server.port)],
-    });
-    assert.deepEqual(lines, ["foo"]);
-    await using conn = await connect<PyFacingService>("127.0.0.1", server.port);
-    assert.equal(await conn.root.foo(), "foo");
-  });
-});
+  },
+);
 
 Deno.test("RPyC 5 and 6 framing are told apart per connection", async () => {
   await using server = served();
@@ -138,20 +144,23 @@ Deno.test("RPyC 5 and 6 framing are told apart per connection", async () => {
   }
 });
 
-Deno.test("serve({ rpyc: false }) leaves Python clients to netref's handshake, which refuses them", async () => {
-  await using server = served({ rpyc: false });
-  const lines = await pythonLines(
-    `import sys, rpyc
+pythonTest(
+  "serve({ rpyc: false }) leaves Python clients to netref's handshake, which refuses them",
+  async () => {
+    await using server = served({ rpyc: false });
+    const lines = await pythonLines(
+      `import sys, rpyc
 try:
     c = rpyc.connect('127.0.0.1', int(sys.argv[1]))
     c.root.foo()
     print("served")
 except Exception as e:
     print("refused", type(e).__name__)`,
-    { args: [String(server.port)] },
-  );
-  assert.deepEqual(lines, ["refused EOFError"]);
-});
+      { args: [String(server.port)] },
+    );
+    assert.deepEqual(lines, ["refused EOFError"]);
+  },
+);
 
 Deno.test("an RPyC connection is told from netref's and others by its first bytes", async (t) => {
   const request = PyTuple.of(

@@ -347,6 +347,7 @@ function buildClient(
   );
   const tls = readClientTls(values, parsed);
   const rpyc = values.rpyc === true;
+  const rpycVersion = readRpycVersion(values, rpyc);
   if (
     rpyc &&
     (parsed.transport !== "tcp" || tls !== null ||
@@ -366,5 +367,17 @@ function buildClient(
     token: readTokenEnv(values, "token-env", env),
     tls,
     rpyc,
+    rpycVersion,
   };
+}
+
+/** `--rpyc-version`: 5, 6, or undefined when not given. */
+function readRpycVersion(values: FlagValues, rpyc: boolean): 5 | 6 | undefined {
+  const text = values["rpyc-version"];
+  if (text === undefined) return undefined;
+  if (!rpyc) throw new TypeError("--rpyc-version goes with --rpyc");
+  if (text !== "5" && text !== "6") {
+    throw new TypeError(`--rpyc-version must be 5 or 6, not '${String(text)}'`);
+  }
+  return text === "5" ? 5 : 6;
 }

@@ -169,6 +169,7 @@ export async function withConnection(
     conn = settings.rpyc && settings.address.transport === "tcp"
       ? await connectRpyc(settings.address.hostname, settings.address.port, {
         timeout: settings.timeout,
+        version: settings.rpycVersion,
       })
       : await connectTo(
         settings.address,

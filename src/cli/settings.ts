@@ -41,6 +41,8 @@ export interface ClientSettings {
   readonly tls: ClientTls | null;
   /** Whether the server is a Python RPyC server (`--rpyc`). */
   readonly rpyc: boolean;
+  /** The RPyC server's version (`--rpyc-version`), or undefined to guess. */
+  readonly rpycVersion: 5 | 6 | undefined;
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -119,6 +119,12 @@ const CLIENT_FLAGS: Readonly<Record<string, FlagSpec>> = {
     type: "boolean",
     help: "the server is a Python RPyC server: speak its protocol (TCP only)",
   },
+  "rpyc-version": {
+    type: "string",
+    value: "5|6",
+    help:
+      "with --rpyc, the server's RPyC version (default: 6, else 5, which an RPyC 5 server logs as an error)",
+  },
 };
 
 /** The flags of the commands that print a result: call, inspect, list. */

@@ -68,6 +68,14 @@ export interface ConnectByServiceOptions
    * @default {"netref"}
    */
   protocol?: "netref" | "rpyc";
+  /**
+   * With `protocol: "rpyc"`, the instances' RPyC major version, as
+   * `connectRpyc()`'s `version`: `5` reaches an RPyC 5 server without the
+   * refused RPyC 6 attempt it would log as an error.
+   *
+   * @default {undefined} (RPyC 6, else 5)
+   */
+  rpycVersion?: 5 | 6;
 }
 
 interface ClientState {
@@ -217,6 +225,7 @@ export async function connectByService<T = unknown>(
     registryWait,
     failurePenalty: _,
     protocol = "netref",
+    rpycVersion,
     ...connectOptions
   } = options;
   if (policy !== "round-robin" && policy !== "random") {
@@ -240,7 +249,7 @@ export async function connectByService<T = unknown>(
   }
   // Loaded only when used: most clients never speak RPyC.
   const dial = protocol === "rpyc"
-    ? await rpycDialler()
+    ? await rpycDialler(rpycVersion)
     : (hostname: string, port: number, options: ConnectOptions) =>
       connect<T>(hostname, port, options);
   const instances = await discover(registry, name, { registryWait });
@@ -282,7 +291,7 @@ export async function connectByService<T = unknown>(
   );
 }
 
-async function rpycDialler(): Promise<
+async function rpycDialler(version: 5 | 6 | undefined): Promise<
   (hostname: string, port: number, options: ConnectOptions) => Promise<
     Connection<unknown>
   >
@@ -293,5 +302,9 @@ async function rpycDialler(): Promise<
     port,
     { token: _, idleTimeout: __, service, ...options },
   ) =>
-    connectRpyc(hostname, port, { ...options, service: service ?? undefined });
+    connectRpyc(hostname, port, {
+      ...options,
+      service: service ?? undefined,
+      version,
+    });
 }

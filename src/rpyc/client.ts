@@ -13,7 +13,7 @@
  */
 
 import { ConnectionClosedError } from "../errors.ts";
-import { logNothing } from "../log.ts";
+import { logEvent, logNothing } from "../log.ts";
 import { type ConnectionOptions, resolveOptions } from "../core/open.ts";
 import {
   type ResolvedDeadline,
@@ -74,11 +74,14 @@ export interface RpycConnectOptions
    */
   service?: object;
   /**
-   * The server's RPyC major version, 5 or 6 (their wire formats differ). By
-   * default the first request is sent as RPyC 5, and the connection is
-   * opened again as RPyC 6 if the server answers in that format.
+   * The server's RPyC major version, 5 or 6 (their wire formats differ, and
+   * no first message reads cleanly in both). By default the first request
+   * is sent as RPyC 6, and the connection is opened again as RPyC 5 if the
+   * server answers in that format: an RPyC 5 server then logs the first
+   * attempt as an error, and an RPyC 5 `OneShotServer` has no second
+   * connection to give. Pass `5` for an RPyC 5 server to skip the attempt.
    *
-   * @default {undefined} (detected)
+   * @default {undefined} (6, else 5)
    */
   version?: 5 | 6;
   /**
@@ -177,7 +180,7 @@ function resolveRpycConnect(
     // RPyC has no idle timeout of its own to offer here.
     session: { ...resolved, idleTimeout: 0, root: service },
     versions: options.version === undefined
-      ? [WireVersion.V5, WireVersion.V6]
+      ? [WireVersion.V6, WireVersion.V5]
       : [options.version],
   };
 }
@@ -195,6 +198,11 @@ function resolveRpycConnect(
  * with a `RemoteError` whose `remoteName` is the Python class name and
  * `remoteStack` the Python traceback. RPyC's classic mode (remote eval,
  * exec, modules) is not offered.
+ *
+ * Versions: the first request is sent in RPyC 6's format; an RPyC 5 server
+ * refuses it (and logs an error), and the connection is made again in 5's.
+ * Pass `{ version: 5 }` for an RPyC 5 server to skip that, as an RPyC 5
+ * `OneShotServer` requires.
  *
  * @typeParam T The type of the Python service, for a typed `root`.
  * @param hostname The server's host.
@@ -272,6 +280,32 @@ export async function connectRpycUnix<T = unknown>(
   return await connectRpycAt<T>({ transport: "unix", path }, options, {});
 }
 
+/**
+ * The error of an attempt after the server refused the first one's
+ * version: a server that then takes no connection, or drops it, is most
+ * likely an RPyC `OneShotServer`, and the error says so and how to avoid it.
+ */
+function afterRefusal(
+  error: unknown,
+  label: string,
+  versions: readonly WireVersion[],
+  attempt: number,
+): unknown {
+  const lost = error instanceof ConnectionClosedError ||
+    error instanceof Deno.errors.ConnectionRefused ||
+    error instanceof Deno.errors.ConnectionReset;
+  if (attempt === 0 || !lost) return error;
+  const version = versions[attempt];
+  return new ConnectionClosedError(
+    `Cannot connect to ${label}: the server speaks RPyC ${version}.x and refused the first request, sent in ${
+      versions[attempt - 1]
+    }.x; connecting again failed (an RPyC OneShotServer serves one connection only): ${
+      error instanceof Error ? error.message : String(error)
+    }; pass { version: ${version} } to connect in ${version}.x at once`,
+    { cause: error },
+  );
+}
+
 /** Dials `address` and opens an RPyC session on it, each version in turn. */
 async function connectRpycAt<T>(
   address: Address,
@@ -289,6 +323,8 @@ async function connectRpycAt<T>(
         caCerts: tls.caCerts,
         cert: tls.cert,
         key: tls.key,
+      }).catch((error) => {
+        throw afterRefusal(error, label, versions, i);
       });
       progress.dialed = true;
       const session = new RpycSession(stream, {
@@ -318,8 +354,20 @@ async function connectRpycAt<T>(
               }.x, not ${versions[i]}.x`,
               { cause: error },
             )
-            : error;
+            : afterRefusal(error, label, versions, i);
         }
+        resolved.log(logEvent(
+          "warn",
+          "rpyc.version-fallback",
+          `${label} speaks RPyC ${versions[i + 1]}.x, not ${
+            versions[i]
+          }.x: connecting again in ${
+            versions[i + 1]
+          }.x (the server logged the first attempt as an error; pass { version: ${
+            versions[i + 1]
+          } } to connect without it)`,
+          { peer: label, error },
+        ));
       }
     }
   }, ", no answer from the server");
