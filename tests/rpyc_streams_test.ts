@@ -13,26 +13,17 @@ import {
   service,
 } from "../mod.ts";
 import { connectRpyc, iterate } from "../rpyc.ts";
-import { pythonLines, PythonProcess } from "./_rpyc.ts";
+import {
+  noticeRpyc6Skipped,
+  pythonLines,
+  PythonProcess,
+  RPYC_PEERS,
+} from "./_rpyc.ts";
 import { client, eventually } from "./_rpyc_service.ts";
 
-const RPYC6 = Deno.env.get("RPYC6_PYTHONPATH");
-if (RPYC6 === undefined) {
-  // Debian ships RPyC 5.3 only, so CI skips these rather than failing.
-  console.log(
-    "skipping the RPyC 6 runs of rpyc_streams_test: RPYC6_PYTHONPATH is unset (point it at an RPyC 6 install)",
-  );
-}
-
-/** The Python RPyC releases each scenario runs against. */
-const PYTHONS = [
-  { name: "RPyC 5.3", env: undefined, ignore: false },
-  {
-    name: "RPyC 6 (when RPYC6_PYTHONPATH is set)",
-    env: RPYC6 === undefined ? undefined : { PYTHONPATH: RPYC6 },
-    ignore: RPYC6 === undefined,
-  },
-];
+// Each scenario runs once per Python peer present (RPyC 6 where set up).
+noticeRpyc6Skipped();
+const PYTHONS = RPYC_PEERS;
 
 // ------------------------------------------ Python iterates TypeScript
 
@@ -142,7 +133,6 @@ for (const python of PYTHONS) {
   Deno.test({
     name:
       `Python iterates a TypeScript async generator: for, list(), next(), and rpyc.buffiter() in batches (${python.name})`,
-    ignore: python.ignore,
     async fn() {
       await using server = servedStreams();
       const lines = await pythonLines(
@@ -188,10 +178,9 @@ print(sum(rpyc.buffiter(root.count(10000), chunk=10000, max_chunk=10000)), sum(c
   Deno.test({
     name:
       `Python breaking out of a loop, deleting the iterator or disconnecting runs the TypeScript finally (${python.name})`,
-    ignore: python.ignore,
     async fn() {
       await using server = servedStreams();
-      const tag = python.env === undefined ? "5" : "6";
+      const tag = String(python.major);
       const lines = await pythonLines(
         client(`for x in c.root.count(100, "broken${tag}"):
     if x == 2:
@@ -217,7 +206,6 @@ c.close()`),
   Deno.test({
     name:
       `a TypeScript producer's error reaches Python as an exception, after the items before it (${python.name})`,
-    ignore: python.ignore,
     async fn() {
       await using server = servedStreams();
       const lines = await pythonLines(
@@ -246,7 +234,6 @@ except ValueError as e:
   Deno.test({
     name:
       `Python iterates sync generators, Set iterators, async iterables and returned dicts (${python.name})`,
-    ignore: python.ignore,
     async fn() {
       await using server = servedStreams();
       const lines = await pythonLines(
@@ -307,7 +294,6 @@ for (const python of PYTHONS) {
   Deno.test({
     name:
       `for await on a netref of a Python generator fetches 10,000 numbers in about 100 round trips (${python.name})`,
-    ignore: python.ignore,
     async fn() {
       await using server = await startStreamServer(python.env);
       await using conn = await connectRpyc<PyStreams>(
@@ -340,7 +326,6 @@ for (const python of PYTHONS) {
   Deno.test({
     name:
       `for await iterates a Python list, tuple, dict and set (${python.name})`,
-    ignore: python.ignore,
     async fn() {
       await using server = await startStreamServer(python.env);
       await using conn = await connectRpyc<PyStreams>(
@@ -372,7 +357,6 @@ for (const python of PYTHONS) {
   Deno.test({
     name:
       `breaking out of for await gives the Python iterator back, so its finally runs (${python.name})`,
-    ignore: python.ignore,
     async fn() {
       await using server = await startStreamServer(python.env);
       await using conn = await connectRpyc<PyStreams>(
@@ -401,7 +385,6 @@ for (const python of PYTHONS) {
   Deno.test({
     name:
       `a Python producer's error rejects for await as a RemoteError (${python.name})`,
-    ignore: python.ignore,
     async fn() {
       await using server = await startStreamServer(python.env);
       await using conn = await connectRpyc<PyStreams>(
@@ -427,14 +410,13 @@ for (const python of PYTHONS) {
   Deno.test({
     name:
       `a Python service iterates a TypeScript async generator passed to it, and its finally runs when Python lets go (${python.name})`,
-    ignore: python.ignore,
     async fn() {
       await using server = await startStreamServer(python.env);
       await using conn = await connectRpyc<PyStreams>(
         "127.0.0.1",
         server.port,
       );
-      const tag = python.env === undefined ? "5" : "6";
+      const tag = String(python.major);
       const generate = async function* (n: number, name: string) {
         try {
           for (let i = 0; i < n; i++) yield i;
