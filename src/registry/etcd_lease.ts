@@ -1,25 +1,31 @@
 /**
- * One registration in etcd: a lease kept alive by the `etcd3` client, the
- * instances' keys attached to it, and a new lease when it is lost.
+ * One registration in etcd: a lease, the instances' keys attached to it,
+ * a keep-alive every third of its TTL, and a new lease when it is lost.
  *
  * @module
  */
 
 import { errorMessage } from "../errors.ts";
-import type { Etcd3, Lease } from "etcd3";
-import type { EtcdRegistry } from "./etcd.ts";
+import { type EtcdClient, int64, toBase64 } from "./etcd_http.ts";
 import type { Registration, ServiceInstance } from "./types.ts";
 import { instanceKey } from "./validate.ts";
 
+interface LeaseInit {
+  client: EtcdClient;
+  key: (instance: ServiceInstance) => string;
+  ttlSeconds: number;
+  log: (message: string) => void;
+}
+
 /**
  * Instances under one etcd lease. A lost lease (etcd unreachable for
- * longer than the TTL, or the lease expired) is replaced by a new one and
+ * longer than the TTL, or the lease revoked) is replaced by a new one and
  * the keys are put again, until withdrawn.
  *
  * @example
  * ```ts ignore
  * import { EtcdRegistration } from "./etcd_lease.ts";
- * const registration = new EtcdRegistration({ registry, client, instances, ttlSeconds: 10, log: console.error });
+ * const registration = new EtcdRegistration({ client, key, instances, ttlSeconds: 10, log: console.error });
  * await registration.start();
  * ```
  */
@@ -27,35 +33,27 @@ export class EtcdRegistration implements Registration {
   readonly instances: readonly ServiceInstance[];
   /** Resolves once withdrawn. */
   readonly withdrawn: Promise<void>;
-  #registry: EtcdRegistry;
-  #client: Etcd3;
-  #ttlSeconds: number;
-  #log: (message: string) => void;
-  #lease: Lease | null = null;
+  #init: LeaseInit;
+  #names: string;
+  #lease: string | null = null;
   #healthy = true;
-  #retry: ReturnType<typeof setTimeout> | undefined;
-  #regranting: Promise<void> | null = null;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #beating: Promise<void> | null = null;
   #withdrawing: Promise<void> | null = null;
   #resolveWithdrawn!: () => void;
 
   /**
    * Prepares the registration; `start()` registers.
    *
-   * @param init The registry (for keys), the etcd client, the instances,
-   *   the TTL in seconds, and the log.
+   * @param init The client, each instance's key, the instances, the TTL
+   *   in seconds, and the log.
    */
-  constructor(init: {
-    registry: EtcdRegistry;
-    client: Etcd3;
-    instances: ServiceInstance[];
-    ttlSeconds: number;
-    log: (message: string) => void;
-  }) {
-    this.#registry = init.registry;
-    this.#client = init.client;
+  constructor(
+    init: LeaseInit & { instances: ServiceInstance[] },
+  ) {
+    this.#init = init;
     this.instances = Object.freeze([...init.instances]);
-    this.#ttlSeconds = init.ttlSeconds;
-    this.#log = init.log;
+    this.#names = [...new Set(init.instances.map(instanceKey))].join(", ");
     this.withdrawn = new Promise((resolve) => this.#resolveWithdrawn = resolve);
   }
 
@@ -66,74 +64,86 @@ export class EtcdRegistration implements Registration {
 
   /** Grants the first lease and puts the keys; throws a `RegistryError`. */
   async start(): Promise<void> {
-    try {
-      await this.#registry.request("register", () => this.#grant());
-    } catch (error) {
-      await this.#lease?.revoke().catch(() => {});
-      this.#lease = null;
+    this.#lease = await this.#grant("register");
+    this.#schedule(this.#init.ttlSeconds * 1000 / 3);
+  }
+
+  async #grant(what: string): Promise<string> {
+    const { client, key, ttlSeconds } = this.#init;
+    const lease = await client.call(
+      what,
+      "/v3/lease/grant",
+      { TTL: String(ttlSeconds) },
+      (answer) => int64(answer.ID, "its lease ID"),
+    );
+    const put = (instance: ServiceInstance) =>
+      client.call(what, "/v3/kv/put", {
+        key: toBase64(key(instance)),
+        value: toBase64(JSON.stringify(instance)),
+        lease,
+      });
+    await Promise.all(this.instances.map(put)).catch(async (error) => {
+      await this.#revoke(lease);
       throw error;
-    }
+    });
+    return lease;
   }
 
-  async #grant(): Promise<void> {
-    const lease = this.#client.lease(this.#ttlSeconds);
-    this.#lease = lease;
-    lease.on("keepaliveFailed", () => this.#healthy = false);
-    lease.on("keepaliveSucceeded", () => this.#healthy = true);
-    await Promise.all(
-      this.instances.map((instance) =>
-        lease.put(this.#registry.key(instance.name, instance.id))
-          .value(JSON.stringify(instance)).exec()
-      ),
-    );
-    // Only now: a failed grant or put is the caller's to retry, not a loss.
-    lease.on("lost", (error) => this.#lost(lease, error));
-    this.#healthy = true;
-  }
-
-  #lost(lease: Lease, error: unknown): void {
-    if (lease !== this.#lease || this.#withdrawing !== null) return;
-    this.#healthy = false;
-    this.#lease = null;
-    this.#log(
-      `etcd lease for ${this.#names()} lost (${
-        errorMessage(error)
-      }); registering again`,
-    );
-    this.#regrant(Math.min(500, this.#ttlSeconds * 250));
-  }
-
-  #regrant(delay: number): void {
-    clearTimeout(this.#retry);
-    this.#retry = setTimeout(() => {
-      this.#regranting = this.#grant().then(
-        () => this.#log(`registered ${this.#names()} again in etcd`),
-        () => {
-          const lease = this.#lease;
-          this.#lease = null;
-          lease?.release();
-          if (this.#withdrawing === null) {
-            this.#regrant(Math.min(delay * 2, this.#ttlSeconds * 1000));
-          }
-        },
-      ).finally(() => this.#regranting = null);
+  #schedule(delay: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#beating = this.#beat().finally(() => this.#beating = null);
     }, delay);
   }
 
-  #names(): string {
-    return [...new Set(this.instances.map((i) => instanceKey(i)))].join(", ");
+  // A keep-alive every third of the TTL; a lease etcd no longer knows is
+  // granted afresh at once; while etcd does not answer, tries again every
+  // half second (or third of the TTL, if shorter).
+  async #beat(): Promise<void> {
+    const { client, ttlSeconds, log } = this.#init;
+    let delay = ttlSeconds * 1000 / 3;
+    try {
+      if (this.#lease === null) {
+        this.#lease = await this.#grant("register again");
+        log(`registered ${this.#names} again in etcd`);
+      } else if (
+        !await client.call(
+          "keep alive",
+          "/v3/lease/keepalive",
+          { ID: this.#lease },
+          (answer) => Number(int64(answer.TTL ?? "0", "its TTL")) > 0,
+        )
+      ) {
+        this.#lease = null;
+        delay = 0;
+        log(`etcd lease for ${this.#names} lost (expired); registering again`);
+      }
+      if (!this.#healthy) log(`keep-alives for ${this.#names} reach etcd`);
+      this.#healthy = true;
+    } catch (error) {
+      if (this.#healthy) {
+        log(`keep-alive for ${this.#names} failed: ${errorMessage(error)}`);
+      }
+      this.#healthy = false;
+      delay = Math.min(delay, 500);
+    }
+    if (this.#withdrawing === null) this.#schedule(delay);
+  }
+
+  // Revoking deletes the keys at once; if etcd does not answer, they
+  // expire with the lease.
+  #revoke(lease: string): Promise<unknown> {
+    return this.#init.client.call("withdraw", "/v3/lease/revoke", { ID: lease })
+      .catch(() => {});
   }
 
   /** Revokes the lease, which deletes its keys; never throws. */
   withdraw(): Promise<void> {
     this.#withdrawing ??= (async () => {
-      clearTimeout(this.#retry);
-      await this.#regranting;
-      const lease = this.#lease;
-      this.#lease = null;
-      // Revoking deletes the keys at once; if etcd is unreachable they
-      // expire with the lease.
-      await lease?.revoke().catch(() => lease.release());
+      clearTimeout(this.#timer);
+      await this.#beating;
+      clearTimeout(this.#timer);
+      if (this.#lease !== null) await this.#revoke(this.#lease);
       this.#resolveWithdrawn();
     })();
     return this.#withdrawing;
