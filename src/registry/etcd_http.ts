@@ -233,11 +233,11 @@ export class EtcdClient {
     const failures: string[] = [];
     let renewed = false;
     let cause: unknown;
-    for (let tried = 0; tried < hosts.length;) {
+    for (let tried = 0, at = this.#current; tried < hosts.length;) {
       if (this.#closed) {
         throw new RegistryError(`Cannot use registry ${url}: it is closed`);
       }
-      const member = hosts[this.#current];
+      const member = hosts[at];
       const name = member.replace(/^https?:\/\//, "");
       const deadline = new AbortController();
       const timer = setTimeout(() => deadline.abort(), timeout);
@@ -258,6 +258,7 @@ export class EtcdClient {
           continue;
         }
         if (stream) clearTimeout(timer);
+        this.#current = at;
         return await use(answers(response, stream ?? deadline.signal));
       } catch (error) {
         if (error instanceof RegistryError || stream?.aborted) throw error;
@@ -275,7 +276,7 @@ export class EtcdClient {
               : reasonOf(error)
           }`,
         );
-        this.#current = (this.#current + 1) % hosts.length;
+        at = (at + 1) % hosts.length;
         tried++;
       } finally {
         clearTimeout(timer);
