@@ -219,6 +219,31 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "etcd registry: a lease revoked behind the server's back is noticed, and the entries are registered again",
+  ignore: version === null,
+  async fn() {
+    await using etcd = new Etcd();
+    await etcd.start();
+    const logs: string[] = [];
+    await using registry = await openRegistry(`${etcd.url}/lost`, {
+      log: (m) => logs.push(m),
+    });
+    await registry.register([{ name: "work", hostname: "h", port: 1 }], {
+      ttl: 2000,
+    });
+    const { leases } = await gateway(etcd, "/v3/lease/leases", {});
+    await gateway(etcd, "/v3/lease/revoke", { ID: leases[0].ID });
+    assert.deepEqual(await registry.list(), []);
+    assert.ok(
+      await until(async () => (await registry.list()).length === 1, 3000),
+      `not registered again: ${logs}`,
+    );
+    assert.match(logs.join("\n"), /lease for work\/h:1 lost/);
+  },
+});
+
 /**
  * A stand-in for etcd's gateway that answers each path with what `answer`
  * returns for it, counting the requests.
