@@ -418,7 +418,7 @@ export const mutants: readonly Mutant[] = [
   {
     name: "etcd-lost-lease-ignored",
     area: "registry",
-    file: "src/registry/etcd_lease.ts",
+    file: "src/registry/etcd.ts",
     original: `(answer) => Number(int64(answer.TTL ?? "0", "its TTL")) > 0,`,
     replacement: `() => true,`,
     breaks:

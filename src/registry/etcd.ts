@@ -21,7 +21,6 @@ import {
   object,
   toBase64,
 } from "./etcd_http.ts";
-import { EtcdRegistration } from "./etcd_lease.ts";
 import type {
   InstanceInit,
   RegisterOptions,
@@ -61,22 +60,13 @@ const under = (prefix: string): Json => ({
   range_end: toBase64(`${prefix.slice(0, -1)}0`),
 });
 
-/**
- * The etcd backend. Make it with `openRegistry("etcd://...")`.
- *
- * @example
- * ```ts ignore
- * import { EtcdRegistry } from "./etcd.ts";
- * await using registry = new EtcdRegistry({ hosts: ["http://127.0.0.1:2379"], prefix: "/prod" });
- * console.log(await registry.list("test"));
- * ```
- */
+/** The etcd backend. Make it with `openRegistry("etcd://...")`. */
 export class EtcdRegistry implements Registry {
   readonly url: string;
   #client: EtcdClient;
   #prefix: string;
   #log: (message: string) => void;
-  #registrations = new Set<EtcdRegistration>();
+  #registrations = new Set<Registration>();
   #watches = new Map<EventQueue<RegistryEvent>, Promise<void>>();
 
   /**
@@ -102,7 +92,7 @@ export class EtcdRegistry implements Registry {
     const members = hosts.map((h) => h.replace(/^https?:\/\//, ""));
     this.url = `etcd://${members.join(",")}${prefix}`;
     const timeout = options.timeout ?? DEFAULT_REGISTRY_TIMEOUT;
-    this.#client = new EtcdClient({ hosts, auth, timeout, url: this.url });
+    this.#client = new EtcdClient(hosts, auth, timeout, this.url);
   }
 
   // The instance a key holds, or null (logged) if it is not one of ours.
@@ -141,16 +131,89 @@ export class EtcdRegistry implements Registry {
     options: RegisterOptions = {},
   ): Promise<Registration> {
     const { checked, ttl } = checkRegistration(instances, options);
-    const registration = new EtcdRegistration({
-      client: this.#client,
-      key: (instance) => this.#prefix + instanceKey(instance),
-      instances: checked,
-      ttlSeconds: Math.max(1, Math.ceil(ttl / 1000)),
-      log: options.log ?? this.#log,
-    });
-    await registration.start();
+    const client = this.#client;
+    const log = options.log ?? this.#log;
+    const seconds = Math.max(1, Math.ceil(ttl / 1000));
+    const names = [...new Set(checked.map(instanceKey))].join(", ");
+    const revoke = (ID: string) =>
+      client.call("withdraw", "/v3/lease/revoke", { ID }).catch(() => {});
+    const grant = async (what: string) => {
+      const lease = await client.call(
+        what,
+        "/v3/lease/grant",
+        { TTL: String(seconds) },
+        (answer) => int64(answer.ID, "its lease ID"),
+      );
+      const put = (instance: ServiceInstance) =>
+        client.call(what, "/v3/kv/put", {
+          key: toBase64(this.#prefix + instanceKey(instance)),
+          value: toBase64(JSON.stringify(instance)),
+          lease,
+        });
+      await Promise.all(checked.map(put)).catch(async (error) => {
+        await revoke(lease); // A failed put is the caller's to retry.
+        throw error;
+      });
+      return lease;
+    };
+    let lease: string | null = await grant("register");
+    let healthy = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let beating: Promise<void> | undefined;
+    let withdrawing: Promise<void> | undefined;
+    // A keep-alive every third of the TTL; a lease etcd no longer knows
+    // (it expired while etcd was away, or was revoked) is granted afresh
+    // with its keys; while etcd does not answer, retries every half second.
+    const schedule = (ms: number) =>
+      timer = setTimeout(() => beating = beat(), ms);
+    const beat = async () => {
+      let next = seconds * 1000 / 3;
+      try {
+        if (lease === null) {
+          lease = await grant("register again");
+          log(`registered ${names} again in etcd`);
+        } else if (
+          !await client.call(
+            "keep alive",
+            "/v3/lease/keepalive",
+            { ID: lease },
+            (answer) => Number(int64(answer.TTL ?? "0", "its TTL")) > 0,
+          )
+        ) {
+          lease = null;
+          next = 0;
+          log(`etcd lease for ${names} lost (expired); registering again`);
+        }
+        if (!healthy) log(`keep-alives for ${names} reach etcd again`);
+        healthy = true;
+      } catch (error) {
+        if (healthy) {
+          log(`keep-alive for ${names} failed: ${errorMessage(error)}`);
+        }
+        healthy = false;
+        next = Math.min(next, 500);
+      }
+      if (withdrawing === undefined) schedule(next);
+    };
+    schedule(seconds * 1000 / 3);
+    const registration: Registration = {
+      instances: Object.freeze(checked),
+      get healthy() {
+        return healthy;
+      },
+      // Revoking deletes the keys at once; if etcd does not answer, they
+      // expire with the lease.
+      withdraw: () =>
+        withdrawing ??= (async () => {
+          clearTimeout(timer);
+          await beating;
+          clearTimeout(timer);
+          if (lease !== null) await revoke(lease);
+          this.#registrations.delete(registration);
+        })(),
+      [Symbol.asyncDispose]: () => registration.withdraw(),
+    };
     this.#registrations.add(registration);
-    registration.withdrawn.then(() => this.#registrations.delete(registration));
     return registration;
   }
 
@@ -187,38 +250,44 @@ export class EtcdRegistry implements Registry {
     const stopped = new Promise((resolve) => {
       signal.addEventListener("abort", resolve, { once: true });
     });
-    for (let failing = false; !signal.aborted; await delay(500, stopped)) {
+    const changes = async (answers: AsyncGenerator<Json>) => {
+      for await (const { canceled, cancel_reason, events } of answers) {
+        if (canceled === true) {
+          throw new Error(`etcd ended it: ${cancel_reason ?? "compacted"}`);
+        }
+        failing = false;
+        for (const { type, kv } of list(events).map((e) => object(e, "e"))) {
+          const instance = type !== "DELETE" ? this.#parse(kv) : known.get(
+            fromBase64(object(kv, "its kv").key, "its key")
+              .slice(this.#prefix.length),
+          );
+          const event: RegistryEvent | null = instance
+            ? { type: type === "DELETE" ? "removed" : "added", instance }
+            : null;
+          if (event && apply(known, event)) queue.push(event);
+        }
+      }
+    };
+    let failing = false;
+    for (; !signal.aborted; await delay(500, stopped)) {
       try {
         const snapshot = await this.#snapshot("watch", name);
         for (const event of reconcile(known, snapshot.instances)) {
           queue.push(event);
         }
         const start_revision = String(snapshot.revision + 1n);
-        const answers = await this.#client.stream("watch", "/v3/watch", {
-          create_request: { ...under(snapshot.prefix), start_revision },
-        }, signal);
-        for await (const answer of answers) {
-          const { canceled, cancel_reason, events } = answer;
-          // Compacted past our revision, or refused: read afresh.
-          if (canceled === true) {
-            throw new Error(`etcd ended it: ${cancel_reason ?? "compacted"}`);
-          }
-          failing = false;
-          for (
-            const { type, kv } of list(events).map((e) => object(e, "event"))
-          ) {
-            const instance = type !== "DELETE" ? this.#parse(kv) : known.get(
-              fromBase64(object(kv, "its kv").key, "its key")
-                .slice(this.#prefix.length),
-            );
-            if (!instance) continue;
-            const event: RegistryEvent = {
-              type: type === "DELETE" ? "removed" : "added",
-              instance,
-            };
-            if (apply(known, event)) queue.push(event);
-          }
-        }
+        const body = { ...under(snapshot.prefix), start_revision };
+        await changes(
+          await this.#client.request(
+            "watch",
+            "/v3/watch",
+            {
+              create_request: body,
+            },
+            signal,
+            (answers) => answers,
+          ),
+        );
       } catch (error) {
         if (signal.aborted) return;
         if (!failing) {

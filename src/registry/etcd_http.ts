@@ -51,11 +51,7 @@ export function int64(value: unknown, what: string): string {
 class Final extends Error {}
 
 const malformed = (error: unknown) =>
-  new Final(
-    `sent a malformed answer (${
-      errorMessage(error)
-    }); is it an etcd client URL?`,
-  );
+  new Final(`sent a malformed answer (${errorMessage(error)}); is it etcd?`);
 
 // etcd's refusals, and what to do about them.
 const HINTS: [RegExp, string][] = [
@@ -65,7 +61,7 @@ const HINTS: [RegExp, string][] = [
   [/^Not Found/, "is it the client URL of etcd 3.4 or later?"],
 ];
 
-/** One line of an answer, checked: its object (or `result`), or a throw. */
+/** One line of an answer: its object (or `result`), or a throw. */
 function check(line: string, status: number): Json {
   let answer: Json;
   try {
@@ -129,44 +125,29 @@ async function* answers(
   }
 }
 
-/** What a failed `fetch` says, in a few words ("connection refused"). */
-function reasonOf(error: unknown): string {
-  return errorMessage((error as { cause?: unknown })?.cause ?? error)
-    .replace(/ \(os error \d+\)$/, "").replace(/^.*: /, "")
-    .replace(/^[A-Z](?=[a-z])/, (c) => c.toLowerCase());
-}
-
-/** The members' URLs, credentials, timeout (ms), and the registry's URL. */
-export interface EtcdClientOptions {
-  hosts: string[];
-  auth?: { username: string; password: string };
-  timeout: number;
-  url: string;
-}
-
 /**
  * Requests to an etcd cluster. Each goes to the member that answered last;
  * if it cannot be reached, does not answer in time or has no leader, the
  * next one is tried. A refusal or a malformed answer is final, but for an
  * expired token, which is renewed once.
- *
- * @example
- * ```ts ignore
- * import { EtcdClient } from "./etcd_http.ts";
- * const client = new EtcdClient({ hosts: ["http://127.0.0.1:2379"], timeout: 5000, url: "etcd://127.0.0.1:2379" });
- * const answer = await client.call("list", "/v3/kv/range", { key: "Lw==" });
- * ```
  */
 export class EtcdClient {
-  #options: EtcdClientOptions;
   #current = 0;
   #token: Promise<string> | null = null;
   #closed = false;
 
-  /** @param options The members, credentials, timeout, registry URL. */
-  constructor(options: EtcdClientOptions) {
-    this.#options = options;
-  }
+  /**
+   * @param hosts The members' client URLs (`http://10.0.0.1:2379`).
+   * @param auth User and password, if etcd has auth on.
+   * @param timeout Milliseconds a member may take to answer.
+   * @param url The registry's URL, for messages.
+   */
+  constructor(
+    readonly hosts: string[],
+    readonly auth: { username: string; password: string } | undefined,
+    readonly timeout: number,
+    readonly url: string,
+  ) {}
 
   /** Refuses requests from now on. */
   close(): void {
@@ -174,15 +155,8 @@ export class EtcdClient {
   }
 
   /**
-   * Sends one request and reads etcd's answer with `read`, whose throws
-   * count as a malformed answer.
-   *
-   * @param what The request, for messages ("list").
-   * @param path The gateway's path ("/v3/kv/range").
-   * @param body The request's JSON.
-   * @param read Checks and converts the answer.
-   * @returns What `read` returned.
-   * @throws {RegistryError} If no member answered, or etcd refused.
+   * Sends one request; `read` checks and converts etcd's answer (its
+   * throws count as a malformed answer). Throws a `RegistryError`.
    */
   call<T = Json>(
     what: string,
@@ -190,7 +164,7 @@ export class EtcdClient {
     body: Json,
     read: (answer: Json) => T = (answer) => answer as T,
   ): Promise<T> {
-    return this.#exchange(what, path, body, null, async (lines) => {
+    return this.request(what, path, body, null, async (lines) => {
       const { value } = await lines.next();
       await lines.return(undefined);
       try {
@@ -202,34 +176,18 @@ export class EtcdClient {
   }
 
   /**
-   * Opens a streamed request (a watch): its answers as they come, until
-   * etcd ends the stream or `signal` does; they throw when the connection
-   * breaks or an answer is malformed.
-   *
-   * @param what The request, for messages.
-   * @param path The gateway's path.
-   * @param body The request's JSON.
-   * @param signal Ends the stream.
-   * @returns The answers.
-   * @throws {RegistryError} If no member answered, or etcd refused.
+   * Sends one request, and gives `use` the answers, read until `stream`
+   * aborts if given (the timeout then stops at the first byte), else
+   * within the timeout. Throws a `RegistryError`.
    */
-  stream(
-    what: string,
-    path: string,
-    body: Json,
-    signal: AbortSignal,
-  ): Promise<AsyncGenerator<Json>> {
-    return this.#exchange(what, path, body, signal, (lines) => lines);
-  }
-
-  async #exchange<T>(
+  async request<T>(
     what: string,
     path: string,
     body: Json,
     stream: AbortSignal | null,
     use: (answers: AsyncGenerator<Json>) => Promise<T> | T,
   ): Promise<T> {
-    const { hosts, auth, timeout, url } = this.#options;
+    const { hosts, auth, timeout, url } = this;
     const failures: string[] = [];
     let renewed = false;
     let cause: unknown;
@@ -237,15 +195,14 @@ export class EtcdClient {
       if (this.#closed) {
         throw new RegistryError(`Cannot use registry ${url}: it is closed`);
       }
-      const member = hosts[at];
-      const name = member.replace(/^https?:\/\//, "");
+      const name = hosts[at].replace(/^https?:\/\//, "");
       const deadline = new AbortController();
       const timer = setTimeout(() => deadline.abort(), timeout);
       const token = auth && path !== "/v3/auth/authenticate"
-        ? this.#token ??= this.#authenticate()
+        ? this.#token ??= this.#authenticate(auth)
         : undefined;
       try {
-        const response = await fetch(member + path, {
+        const response = await fetch(hosts[at] + path, {
           method: "POST",
           headers: token ? { authorization: await token } : {},
           body: JSON.stringify(body),
@@ -269,13 +226,13 @@ export class EtcdClient {
           );
         }
         cause = error;
-        failures.push(
-          `${name}: ${
-            deadline.signal.aborted
-              ? `no answer within ${timeout} ms`
-              : reasonOf(error)
-          }`,
-        );
+        // What fetch says, in a few words ("connection refused").
+        const reason = deadline.signal.aborted
+          ? `no answer within ${timeout} ms`
+          : errorMessage((error as { cause?: unknown })?.cause ?? error)
+            .replace(/ \(os error \d+\)$/, "").replace(/^.*: /, "")
+            .replace(/^[A-Z](?=[a-z])/, (c) => c.toLowerCase());
+        failures.push(`${name}: ${reason}`);
         at = (at + 1) % hosts.length;
         tried++;
       } finally {
@@ -290,19 +247,16 @@ export class EtcdClient {
     );
   }
 
-  #authenticate(): Promise<string> {
-    const { username, password } = this.#options.auth!;
-    const token = this.call(
-      "authenticate",
-      "/v3/auth/authenticate",
-      { name: username, password },
-      ({ token }) => {
-        if (typeof token === "string" && /^[\x21-\x7e]+$/.test(token)) {
-          return token;
-        }
-        throw new TypeError("its token is not printable text");
-      },
-    );
+  #authenticate(auth: { username: string; password: string }) {
+    const body = { name: auth.username, password: auth.password };
+    const token = this.call("authenticate", "/v3/auth/authenticate", body, (
+      { token },
+    ) => {
+      if (typeof token === "string" && /^[\x21-\x7e]+$/.test(token)) {
+        return token;
+      }
+      throw new TypeError("its token is not printable text");
+    });
     token.catch(() => this.#token === token && (this.#token = null));
     return token;
   }
