@@ -419,8 +419,9 @@ export const mutants: readonly Mutant[] = [
     name: "etcd-lost-lease-ignored",
     area: "registry",
     file: "src/registry/etcd.ts",
-    original: `(answer) => Number(int64(answer.TTL ?? "0", "its TTL")) > 0,`,
-    replacement: `() => true,`,
+    original:
+      `const alive = (answer: Json) => Number(int64(answer.TTL ?? "0", "TTL")) > 0;`,
+    replacement: `const alive = (answer: Json) => answer !== null;`,
     breaks:
       "a lease etcd no longer knows is kept alive in vain: the entries stay gone",
     tests: [ETCD],

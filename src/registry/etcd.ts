@@ -1,10 +1,8 @@
 /**
- * The etcd backend (`etcd://host:port,host:port/prefix`), for services that
- * span many machines, over etcd's own JSON gateway (no client library):
- * each registration is an etcd lease kept alive every third of its TTL, so
- * a dead server's keys vanish with its lease; `watch()` follows etcd's watch
- * stream from the revision of its snapshot. Keys are
- * `<prefix>/services/<name>/<id>`, values the instance as JSON.
+ * The etcd backend (`etcd://host:port,host:port/prefix`) over etcd's JSON
+ * gateway: each registration is a lease kept alive every third of its TTL,
+ * so a dead server's keys `<prefix>/services/<name>/<id>` (the instance as
+ * JSON) vanish with it; `watch()` follows etcd's watch from a snapshot.
  *
  * @module
  */
@@ -39,17 +37,17 @@ import {
 } from "./validate.ts";
 import { apply, EventQueue, reconcile } from "./watch_queue.ts";
 
-/** Options of the etcd backend (`openRegistry` fills them from the URL). */
+/**
+ * Options of the etcd backend, filled from the URL by `openRegistry`: the
+ * members' client URLs (`http://10.0.0.1:2379`), the key prefix (`/netref`),
+ * user and password, the timeout of each request (5000 ms), and the log
+ * (`console.error`).
+ */
 export interface EtcdRegistryOptions {
-  /** Client URLs of the members, such as `http://10.0.0.1:2379`. */
   hosts: string[];
-  /** The deployment's key prefix (`/netref`): every key lives under it. */
   prefix?: string;
-  /** etcd user and password, if the cluster has authentication on. */
   auth?: { username: string; password: string };
-  /** Milliseconds each etcd request may take (5000). */
   timeout?: number;
-  /** Receives lease losses, re-registrations, watch interruptions. */
   log?: (message: string) => void;
 }
 
@@ -60,6 +58,10 @@ const under = (prefix: string): Json => ({
   range_end: toBase64(`${prefix.slice(0, -1)}0`),
 });
 
+const KEEPALIVE = "/v3/lease/keepalive";
+// Whether a keep-alive found the lease: etcd answers TTL 0 (left out) if not.
+const alive = (answer: Json) => Number(int64(answer.TTL ?? "0", "TTL")) > 0;
+
 /** The etcd backend. Make it with `openRegistry("etcd://...")`. */
 export class EtcdRegistry implements Registry {
   readonly url: string;
@@ -69,17 +71,10 @@ export class EtcdRegistry implements Registry {
   #registrations = new Set<Registration>();
   #watches = new Map<EventQueue<RegistryEvent>, Promise<void>>();
 
-  /**
-   * Makes the client; it connects on first use.
-   *
-   * @param options The cluster, the deployment's prefix, credentials.
-   * @throws {TypeError} Without hosts, or with a malformed prefix.
-   */
+  /** Makes the client, which connects on first use; throws a `TypeError`. */
   constructor(options: EtcdRegistryOptions) {
     const { hosts, auth, log = console.error } = options;
-    if (!Array.isArray(hosts) || hosts.length === 0) {
-      throw new TypeError("Cannot use etcd: expected at least one host");
-    }
+    if (!(hosts?.length > 0)) throw new TypeError("Cannot use etcd: no host");
     const prefix = (options.prefix ?? "/netref").replace(/\/+$/, "");
     // deno-lint-ignore no-control-regex
     if (/[\s\x00-\x1f]/.test(prefix)) {
@@ -138,11 +133,12 @@ export class EtcdRegistry implements Registry {
     const revoke = (ID: string) =>
       client.call("withdraw", "/v3/lease/revoke", { ID }).catch(() => {});
     const grant = async (what: string) => {
+      const TTL = String(seconds);
       const lease = await client.call(
         what,
         "/v3/lease/grant",
-        { TTL: String(seconds) },
-        (answer) => int64(answer.ID, "its lease ID"),
+        { TTL },
+        (a) => int64(a.ID, "its lease ID"),
       );
       const put = (instance: ServiceInstance) =>
         client.call(what, "/v3/kv/put", {
@@ -173,12 +169,7 @@ export class EtcdRegistry implements Registry {
           lease = await grant("register again");
           log(`registered ${names} again in etcd`);
         } else if (
-          !await client.call(
-            "keep alive",
-            "/v3/lease/keepalive",
-            { ID: lease },
-            (answer) => Number(int64(answer.TTL ?? "0", "its TTL")) > 0,
-          )
+          !await client.call("keep alive", KEEPALIVE, { ID: lease }, alive)
         ) {
           lease = null;
           next = 0;
@@ -250,44 +241,42 @@ export class EtcdRegistry implements Registry {
     const stopped = new Promise((resolve) => {
       signal.addEventListener("abort", resolve, { once: true });
     });
-    const changes = async (answers: AsyncGenerator<Json>) => {
-      for await (const { canceled, cancel_reason, events } of answers) {
-        if (canceled === true) {
-          throw new Error(`etcd ended it: ${cancel_reason ?? "compacted"}`);
-        }
-        failing = false;
-        for (const { type, kv } of list(events).map((e) => object(e, "e"))) {
-          const instance = type !== "DELETE" ? this.#parse(kv) : known.get(
-            fromBase64(object(kv, "its kv").key, "its key")
-              .slice(this.#prefix.length),
-          );
-          const event: RegistryEvent | null = instance
-            ? { type: type === "DELETE" ? "removed" : "added", instance }
-            : null;
-          if (event && apply(known, event)) queue.push(event);
-        }
-      }
-    };
-    let failing = false;
-    for (; !signal.aborted; await delay(500, stopped)) {
+    for (let failing = false; !signal.aborted; await delay(500, stopped)) {
       try {
-        const snapshot = await this.#snapshot("watch", name);
-        for (const event of reconcile(known, snapshot.instances)) {
-          queue.push(event);
-        }
-        const start_revision = String(snapshot.revision + 1n);
-        const body = { ...under(snapshot.prefix), start_revision };
-        await changes(
-          await this.#client.request(
-            "watch",
-            "/v3/watch",
-            {
-              create_request: body,
-            },
-            signal,
-            (answers) => answers,
-          ),
+        const { prefix, revision, instances } = await this.#snapshot(
+          "watch",
+          name,
         );
+        reconcile(known, instances).forEach((event) => queue.push(event));
+        const create_request = {
+          ...under(prefix),
+          start_revision: String(revision + 1n),
+        };
+        const answers = await this.#client.request(
+          "watch",
+          "/v3/watch",
+          {
+            create_request,
+          },
+          signal,
+          (answers) => answers,
+        );
+        for await (const { canceled, cancel_reason, events } of answers) {
+          if (canceled === true) {
+            throw new Error(`etcd ended it: ${cancel_reason ?? "compacted"}`);
+          }
+          failing = false;
+          for (const { type, kv } of list(events).map((e) => object(e, "e"))) {
+            const instance = type !== "DELETE" ? this.#parse(kv) : known.get(
+              fromBase64(object(kv, "its kv").key, "its key")
+                .slice(this.#prefix.length),
+            );
+            const event: RegistryEvent | null = instance
+              ? { type: type === "DELETE" ? "removed" : "added", instance }
+              : null;
+            if (event && apply(known, event)) queue.push(event);
+          }
+        }
       } catch (error) {
         if (signal.aborted) return;
         if (!failing) {

@@ -1,8 +1,7 @@
 /**
- * etcd's JSON gateway (`POST /v3/kv/range` and so on, on every member's
- * client URL since etcd 3.4), spoken with `fetch`: failover between the
- * members, the auth token, a timeout per request, and answers read line by
- * line, bounded, and checked before use.
+ * etcd's JSON gateway (`POST /v3/...` on a member's client URL, etcd 3.4 and
+ * later) over `fetch`: failover between members, the auth token, a timeout
+ * per request, and answers read line by line, bounded, checked before use.
  *
  * @module
  */
@@ -136,12 +135,7 @@ export class EtcdClient {
   #token: Promise<string> | null = null;
   #closed = false;
 
-  /**
-   * @param hosts The members' client URLs (`http://10.0.0.1:2379`).
-   * @param auth User and password, if etcd has auth on.
-   * @param timeout Milliseconds a member may take to answer.
-   * @param url The registry's URL, for messages.
-   */
+  /** Members' client URLs, credentials, timeout (ms), registry URL. */
   constructor(
     readonly hosts: string[],
     readonly auth: { username: string; password: string } | undefined,
