@@ -58,7 +58,10 @@ const under = (prefix: string): Json => ({
   range_end: toBase64(`${prefix.slice(0, -1)}0`),
 });
 
+type Queue = EventQueue<RegistryEvent>;
+const GRANT = "/v3/lease/grant";
 const KEEPALIVE = "/v3/lease/keepalive";
+const leaseId = (answer: Json) => int64(answer.ID, "its lease ID");
 // Whether a keep-alive found the lease: etcd answers TTL 0 (left out) if not.
 const alive = (answer: Json) => Number(int64(answer.TTL ?? "0", "TTL")) > 0;
 
@@ -69,7 +72,7 @@ export class EtcdRegistry implements Registry {
   #prefix: string;
   #log: (message: string) => void;
   #registrations = new Set<Registration>();
-  #watches = new Map<EventQueue<RegistryEvent>, Promise<void>>();
+  #watches = new Map<Queue, Promise<unknown>>();
 
   /** Makes the client, which connects on first use; throws a `TypeError`. */
   constructor(options: EtcdRegistryOptions) {
@@ -105,7 +108,7 @@ export class EtcdRegistry implements Registry {
     }
   }
 
-  #snapshot(what: string, name?: string) {
+  #snapshot(name?: string, what = "watch") {
     const prefix = name === undefined
       ? this.#prefix
       : `${this.#prefix}${checkName(name, "service name")}/`;
@@ -134,12 +137,7 @@ export class EtcdRegistry implements Registry {
       client.call("withdraw", "/v3/lease/revoke", { ID }).catch(() => {});
     const grant = async (what: string) => {
       const TTL = String(seconds);
-      const lease = await client.call(
-        what,
-        "/v3/lease/grant",
-        { TTL },
-        (a) => int64(a.ID, "its lease ID"),
-      );
+      const lease = await client.call(what, GRANT, { TTL }, leaseId);
       const put = (instance: ServiceInstance) =>
         client.call(what, "/v3/kv/put", {
           key: toBase64(this.#prefix + instanceKey(instance)),
@@ -210,43 +208,31 @@ export class EtcdRegistry implements Registry {
 
   /** {@inheritDoc Registry.list} */
   async list(name?: string): Promise<ServiceInstance[]> {
-    return (await this.#snapshot("list", name)).instances.sort(byNameThenId);
+    return (await this.#snapshot(name, "list")).instances.sort(byNameThenId);
   }
 
   /** {@inheritDoc Registry.watch} */
   watch(options: WatchOptions = {}): AsyncIterableIterator<RegistryEvent> {
-    if (options.name !== undefined) checkName(options.name, "service name");
+    const { name, signal } = options;
+    if (name !== undefined) checkName(name, "service name");
     const stop = new AbortController();
-    const queue = new EventQueue<RegistryEvent>(
-      () => stop.abort(),
-      options.signal,
-    );
-    this.#watches.set(
-      queue,
-      this.#follow(options.name, queue, stop.signal)
-        .finally(() => this.#watches.delete(queue)),
-    );
+    const queue = new EventQueue<RegistryEvent>(() => stop.abort(), signal);
+    const done = () => this.#watches.delete(queue);
+    this.#watches.set(queue, this.#follow(queue, stop.signal, name).then(done));
     return queue;
   }
 
   // A snapshot, then etcd's watch from the revision after it; when the
   // stream ends (etcd restarted, a member failed, the revision was
   // compacted), a new snapshot reconciled against what the watcher knew.
-  async #follow(
-    name: string | undefined,
-    queue: EventQueue<RegistryEvent>,
-    signal: AbortSignal,
-  ): Promise<void> {
+  async #follow(queue: Queue, signal: AbortSignal, name?: string) {
     const known = new Map<string, ServiceInstance>();
     const stopped = new Promise((resolve) => {
       signal.addEventListener("abort", resolve, { once: true });
     });
     for (let failing = false; !signal.aborted; await delay(500, stopped)) {
       try {
-        const { prefix, revision, instances } = await this.#snapshot(
-          "watch",
-          name,
-        );
+        const { prefix, revision, instances } = await this.#snapshot(name);
         reconcile(known, instances).forEach((event) => queue.push(event));
         const create_request = {
           ...under(prefix),
@@ -293,7 +279,7 @@ export class EtcdRegistry implements Registry {
     for (const queue of this.#watches.keys()) queue.end();
     await Promise.all([...this.#registrations].map((r) => r.withdraw()));
     await Promise.all(following);
-    this.#client.close();
+    this.#client.closed = true;
   }
 
   /** Same as {@linkcode EtcdRegistry.close}. */

@@ -124,6 +124,9 @@ async function* answers(
   }
 }
 
+type Credentials = { username: string; password: string };
+const AUTH = "/v3/auth/authenticate";
+
 /**
  * Requests to an etcd cluster. Each goes to the member that answered last;
  * if it cannot be reached, does not answer in time or has no leader, the
@@ -133,20 +136,16 @@ async function* answers(
 export class EtcdClient {
   #current = 0;
   #token: Promise<string> | null = null;
-  #closed = false;
+  /** Set by the registry's close(): requests are refused from then on. */
+  closed = false;
 
   /** Members' client URLs, credentials, timeout (ms), registry URL. */
   constructor(
     readonly hosts: string[],
-    readonly auth: { username: string; password: string } | undefined,
+    readonly auth: Credentials | undefined,
     readonly timeout: number,
     readonly url: string,
   ) {}
-
-  /** Refuses requests from now on. */
-  close(): void {
-    this.#closed = true;
-  }
 
   /**
    * Sends one request; `read` checks and converts etcd's answer (its
@@ -186,13 +185,13 @@ export class EtcdClient {
     let renewed = false;
     let cause: unknown;
     for (let tried = 0, at = this.#current; tried < hosts.length;) {
-      if (this.#closed) {
+      if (this.closed) {
         throw new RegistryError(`Cannot use registry ${url}: it is closed`);
       }
       const name = hosts[at].replace(/^https?:\/\//, "");
       const deadline = new AbortController();
       const timer = setTimeout(() => deadline.abort(), timeout);
-      const token = auth && path !== "/v3/auth/authenticate"
+      const token = auth && path !== AUTH
         ? this.#token ??= this.#authenticate(auth)
         : undefined;
       try {
@@ -241,11 +240,9 @@ export class EtcdClient {
     );
   }
 
-  #authenticate(auth: { username: string; password: string }) {
-    const body = { name: auth.username, password: auth.password };
-    const token = this.call("authenticate", "/v3/auth/authenticate", body, (
-      { token },
-    ) => {
+  #authenticate({ username: name, password }: Credentials) {
+    const token = this.call("authenticate", AUTH, { name, password }, (a) => {
+      const { token } = a;
       if (typeof token === "string" && /^[\x21-\x7e]+$/.test(token)) {
         return token;
       }
