@@ -103,7 +103,9 @@ export class EtcdRegistry implements Registry {
       if (this.#prefix + instanceKey(instance) === key) return instance;
       throw new TypeError(`it holds ${instanceKey(instance)}`);
     } catch (error) {
-      this.#log(`ignoring etcd key ${key}: ${errorMessage(error)}`);
+      this.#log(
+        `ignoring etcd key ${key.slice(0, 200)}: ${errorMessage(error)}`,
+      );
       return null;
     }
   }
@@ -249,7 +251,8 @@ export class EtcdRegistry implements Registry {
         );
         for await (const { canceled, cancel_reason, events } of answers) {
           if (canceled === true) {
-            throw new Error(`etcd ended it: ${cancel_reason ?? "compacted"}`);
+            const why = String(cancel_reason ?? "compacted").slice(0, 200);
+            throw new Error(`etcd ended it: ${why}`);
           }
           failing = false;
           for (const { type, kv } of list(events).map((e) => object(e, "e"))) {
