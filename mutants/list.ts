@@ -52,6 +52,7 @@ const RPYC_WIRE = "tests/rpyc_wire_test.ts";
 const RPYC_BRINE = "tests/rpyc_brine_test.ts";
 const RPYC_STREAMS = "tests/rpyc_streams_test.ts";
 const REGISTRY = "tests/registry_embedded_test.ts";
+const ETCD = "tests/registry_etcd_test.ts";
 const TLS = "tests/transport_tls_test.ts";
 const INTERCEPT = "tests/intercept_test.ts";
 const OBSERVE = "tests/observability_test.ts";
@@ -458,6 +459,26 @@ export const mutants: readonly Mutant[] = [
     replacement: `    if (instances.length > MAX_BATCH * 1000) {`,
     breaks: "one register() call may add more than 256 instances",
     tests: [REGISTRY],
+  },
+  {
+    name: "etcd-lost-lease-ignored",
+    area: "registry",
+    file: "src/registry/etcd.ts",
+    original:
+      `const alive = (answer: Json) => Number(int64(answer.TTL ?? "0", "TTL")) > 0;`,
+    replacement: `const alive = (answer: Json) => answer !== null;`,
+    breaks:
+      "a lease etcd no longer knows is kept alive in vain: the entries stay gone",
+    tests: [ETCD],
+  },
+  {
+    name: "etcd-no-failover",
+    area: "registry",
+    file: "src/registry/etcd_http.ts",
+    original: `        at = (at + 1) % hosts.length;`,
+    replacement: `        at = at % hosts.length;`,
+    breaks: "a dead first member fails every request: the next is never tried",
+    tests: [ETCD],
   },
   // ----------------------------------------------------------------- tls
   {

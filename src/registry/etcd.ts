@@ -1,23 +1,24 @@
 /**
- * The etcd backend (`etcd://host:port,host:port/prefix`), for services that
- * span many machines: each registration is an etcd lease kept alive by the
- * `etcd3` client's keep-alive stream, so a dead server's keys vanish with
- * its lease; `watch()` follows etcd's watch stream from the revision of its
- * snapshot. Keys are `<prefix>/services/<name>/<id>`, values the instance
- * as JSON.
+ * The etcd backend (`etcd://host:port,host:port/prefix`) over etcd's JSON
+ * gateway: each registration is a lease kept alive every third of its TTL,
+ * so a dead server's keys `<prefix>/services/<name>/<id>` (the instance as
+ * JSON) vanish with it; `watch()` follows etcd's watch from a snapshot.
  *
  * @module
  */
 
 import { DEFAULT_REGISTRY_TIMEOUT } from "../defaults.ts";
-import { errorMessage, RegistryError } from "../errors.ts";
+import { errorMessage } from "../errors.ts";
+import { delay } from "../timing.ts";
 import {
-  Etcd3,
-  type IKeyValue,
-  type IOptions,
-  isRecoverableError,
-} from "etcd3";
-import { EtcdRegistration } from "./etcd_lease.ts";
+  EtcdClient,
+  fromBase64,
+  int64,
+  type Json,
+  list,
+  object,
+  toBase64,
+} from "./etcd_http.ts";
 import type {
   InstanceInit,
   RegisterOptions,
@@ -32,229 +33,96 @@ import {
   checkInstance,
   checkName,
   checkRegistration,
+  instanceKey,
 } from "./validate.ts";
 import { apply, EventQueue, reconcile } from "./watch_queue.ts";
 
-/** Options of the etcd backend. */
+/**
+ * Options of the etcd backend, filled from the URL by `openRegistry`: the
+ * members' client URLs (`http://10.0.0.1:2379`), the key prefix (`/netref`),
+ * user and password, the timeout of each request (5000 ms), and the log
+ * (`console.error`).
+ */
 export interface EtcdRegistryOptions {
-  /** Client URLs of the etcd cluster's members, such as `http://10.0.0.1:2379`. */
   hosts: string[];
-  /**
-   * The deployment's key prefix: every key lives under it.
-   *
-   * @default {"/netref"}
-   */
   prefix?: string;
-  /** etcd user and password, if the cluster has authentication on. */
   auth?: { username: string; password: string };
-  /**
-   * Milliseconds each etcd request may take.
-   *
-   * @default {5000}
-   */
   timeout?: number;
-  /**
-   * Receives lease losses and re-registrations.
-   *
-   * @default {console.error}
-   */
   log?: (message: string) => void;
 }
 
-type FaultHandling = NonNullable<IOptions["faultHandling"]>;
-type Backoff = NonNullable<FaultHandling["watchBackoff"]>;
-type HostPolicy = ReturnType<NonNullable<FaultHandling["host"]>>;
+// The body of a request over every key under `prefix`, which ends in "/":
+// they sort before the same text ending in "0", the byte after "/".
+const under = (prefix: string): Json => ({
+  key: toBase64(prefix),
+  range_end: toBase64(`${prefix.slice(0, -1)}0`),
+});
 
-// etcd3's default watch backoff grows to 30 s; a registry's watchers should
-// notice a restarted etcd within a second.
-const WATCH_BACKOFF: Backoff = {
-  duration: 500,
-  next() {
-    return WATCH_BACKOFF;
-  },
-};
+type Queue = EventQueue<RegistryEvent>;
+const GRANT = "/v3/lease/grant";
+const KEEPALIVE = "/v3/lease/keepalive";
+const leaseId = (answer: Json) => int64(answer.ID, "its lease ID");
+// Whether a keep-alive found the lease: etcd answers TTL 0 (left out) if not.
+const alive = (answer: Json) => Number(int64(answer.TTL ?? "0", "TTL")) > 0;
 
-const NEVER = new AbortController().signal;
-
-/**
- * A circuit breaker per cluster member: after 3 failures in a row, the
- * member is skipped for a second. etcd3's default skips it for 5 s, which
- * keeps a restarted single-member etcd out of reach for that long. etcd3
- * calls only `execute()`, and tells an open circuit by `isBrokenCircuitError`.
- */
-function hostBreaker(): HostPolicy {
-  let failures = 0;
-  let openUntil = 0;
-  const policy = {
-    async execute<T>(
-      fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T,
-      signal?: AbortSignal,
-    ): Promise<T> {
-      if (Date.now() < openUntil) {
-        throw Object.assign(
-          new Error("Execution prevented because the circuit breaker is open"),
-          { isBrokenCircuitError: true },
-        );
-      }
-      try {
-        const result = await fn({ signal: signal ?? NEVER });
-        failures = 0;
-        return result;
-      } catch (error) {
-        if (
-          error instanceof Error && isRecoverableError(error) && ++failures >= 3
-        ) {
-          failures = 0;
-          openUntil = Date.now() + 1000;
-        }
-        throw error;
-      }
-    },
-  };
-  return policy as unknown as HostPolicy;
-}
-
-/**
- * What an etcd client's failure means, in a plain sentence; its own text
- * (gRPC status codes, the circuit breaker) stays in the error's `cause`.
- *
- * @param error What the etcd client threw.
- * @param timeout The registry's timeout, in milliseconds.
- * @returns The sentence.
- */
-function etcdReason(error: unknown, timeout: number): string {
-  const name = error instanceof Error ? error.name : "";
-  const message = errorMessage(error);
-  if (
-    (error as { isBrokenCircuitError?: unknown })?.isBrokenCircuitError ||
-    /circuit breaker is open/.test(message)
-  ) {
-    return "no etcd member could be reached (the last 3 tries failed; the next is in a second); is etcd running there?";
-  }
-  if (/DeadlineExceeded|DEADLINE_EXCEEDED/.test(name + message)) {
-    return `etcd did not answer within ${timeout} ms`;
-  }
-  if (
-    /ConnectFailed|Unavailable|UNAVAILABLE|ECONNREFUSED/.test(name + message)
-  ) {
-    return "etcd cannot be reached; is it running there?";
-  }
-  if (/PermissionDenied|Authentication|auth/i.test(name)) {
-    return `etcd refused the credentials or the permission: ${message}`;
-  }
-  return message;
-}
-
-/**
- * The etcd backend. Make it with `openRegistry("etcd://...")`.
- *
- * @example
- * ```ts ignore
- * import { EtcdRegistry } from "./etcd.ts";
- * await using registry = new EtcdRegistry({ hosts: ["http://127.0.0.1:2379"], prefix: "/prod" });
- * console.log(await registry.list("test"));
- * ```
- */
+/** The etcd backend. Make it with `openRegistry("etcd://...")`. */
 export class EtcdRegistry implements Registry {
   readonly url: string;
-  #client: Etcd3;
+  #client: EtcdClient;
   #prefix: string;
-  #timeout: number;
   #log: (message: string) => void;
-  #registrations = new Set<EtcdRegistration>();
-  #watches = new Set<EventQueue<RegistryEvent>>();
-  #closed = false;
+  #registrations = new Set<Registration>();
+  #watches = new Map<Queue, Promise<unknown>>();
 
-  /**
-   * Makes the client; it connects on first use.
-   *
-   * @param options The cluster, the deployment's prefix, credentials.
-   * @throws {TypeError} Without hosts, or with a malformed prefix.
-   */
+  /** Makes the client, which connects on first use; throws a `TypeError`. */
   constructor(options: EtcdRegistryOptions) {
-    if (!Array.isArray(options.hosts) || options.hosts.length === 0) {
-      throw new TypeError("Cannot use etcd: expected at least one host");
-    }
+    const { hosts, auth, log = console.error } = options;
+    if (!(hosts?.length > 0)) throw new TypeError("Cannot use etcd: no host");
     const prefix = (options.prefix ?? "/netref").replace(/\/+$/, "");
     // deno-lint-ignore no-control-regex
     if (/[\s\x00-\x1f]/.test(prefix)) {
       throw new TypeError(
-        `Cannot use etcd prefix ${
-          JSON.stringify(prefix)
-        }: it contains whitespace`,
+        `Cannot use etcd prefix ${JSON.stringify(prefix)}: it has whitespace`,
       );
     }
     this.#prefix = `${prefix}/services/`;
-    this.#timeout = options.timeout ?? DEFAULT_REGISTRY_TIMEOUT;
-    this.#log = options.log ?? console.error;
-    this.url = `etcd://${
-      options.hosts.map((h) => h.replace(/^https?:\/\//, "")).join(",")
-    }${prefix}`;
-    const timeout = this.#timeout;
-    this.#client = new Etcd3({
-      hosts: options.hosts,
-      auth: options.auth,
-      dialTimeout: timeout,
-      defaultCallOptions: (context) =>
-        context.isStream ? {} : { deadline: Date.now() + timeout },
-      faultHandling: { host: hostBreaker, watchBackoff: WATCH_BACKOFF },
-    });
+    this.#log = log;
+    const members = hosts.map((h) => h.replace(/^https?:\/\//, ""));
+    this.url = `etcd://${members.join(",")}${prefix}`;
+    const timeout = options.timeout ?? DEFAULT_REGISTRY_TIMEOUT;
+    this.#client = new EtcdClient(hosts, auth, timeout, this.url);
   }
 
-  /**
-   * The key of an instance, or the prefix of a service's keys.
-   *
-   * @param name The service name; all services if left out.
-   * @param id The instance id; all of the service's if left out.
-   * @returns The key or prefix.
-   */
-  key(name?: string, id?: string): string {
-    if (name === undefined) return this.#prefix;
-    return id === undefined
-      ? `${this.#prefix}${name}/`
-      : `${this.#prefix}${name}/${id}`;
-  }
-
-  /**
-   * Reads an instance from a key and value, or null (logged) if it is not
-   * one of ours.
-   *
-   * @param kv The key and value.
-   * @returns The instance, or null.
-   */
-  parse(kv: IKeyValue): ServiceInstance | null {
+  // The instance a key holds, or null (logged) if it is not one of ours.
+  #parse(kv: unknown): ServiceInstance | null {
+    let key = "?";
     try {
-      return checkInstance(JSON.parse(kv.value.toString()));
+      key = fromBase64(object(kv, "its kv").key, "its key");
+      const value = fromBase64((kv as Json).value, "its value");
+      const instance = checkInstance(JSON.parse(value));
+      if (this.#prefix + instanceKey(instance) === key) return instance;
+      throw new TypeError(`it holds ${instanceKey(instance)}`);
     } catch (error) {
       this.#log(
-        `ignoring etcd key ${kv.key.toString()}: ${errorMessage(error)}`,
+        `ignoring etcd key ${key.slice(0, 200)}: ${errorMessage(error)}`,
       );
       return null;
     }
   }
 
-  /**
-   * Runs one etcd request, turning its failure into a `RegistryError`.
-   *
-   * @param what The request, for messages.
-   * @param request The request.
-   * @returns What it returned.
-   * @throws {RegistryError} If etcd is unreachable or refused.
-   */
-  async request<R>(what: string, request: () => Promise<R>): Promise<R> {
-    if (this.#closed) {
-      throw new RegistryError(`Cannot use registry ${this.url}: it is closed`);
-    }
-    try {
-      return await request();
-    } catch (error) {
-      throw new RegistryError(
-        `Cannot ${what} at registry ${this.url}: ${
-          etcdReason(error, this.#timeout)
-        }`,
-        { cause: error },
-      );
-    }
+  #snapshot(name?: string, what = "watch") {
+    const prefix = name === undefined
+      ? this.#prefix
+      : `${this.#prefix}${checkName(name, "service name")}/`;
+    return this.#client.call(what, "/v3/kv/range", under(prefix), (answer) => {
+      const header = object(answer.header, "its header");
+      return {
+        prefix,
+        revision: BigInt(int64(header.revision, "its revision")),
+        instances: list(answer.kvs).map((kv) => this.#parse(kv))
+          .filter((i) => i !== null),
+      };
+    });
   }
 
   /** {@inheritDoc Registry.register} */
@@ -263,102 +131,158 @@ export class EtcdRegistry implements Registry {
     options: RegisterOptions = {},
   ): Promise<Registration> {
     const { checked, ttl } = checkRegistration(instances, options);
-    const registration = new EtcdRegistration({
-      registry: this,
-      client: this.#client,
-      instances: checked,
-      ttlSeconds: Math.max(1, Math.ceil(ttl / 1000)),
-      log: options.log ?? this.#log,
-    });
-    await registration.start();
+    const client = this.#client;
+    const log = options.log ?? this.#log;
+    const seconds = Math.max(1, Math.ceil(ttl / 1000));
+    const names = [...new Set(checked.map(instanceKey))].join(", ");
+    const revoke = (ID: string) =>
+      client.call("withdraw", "/v3/lease/revoke", { ID }).catch(() => {});
+    const grant = async (what: string) => {
+      const TTL = String(seconds);
+      const lease = await client.call(what, GRANT, { TTL }, leaseId);
+      const put = (instance: ServiceInstance) =>
+        client.call(what, "/v3/kv/put", {
+          key: toBase64(this.#prefix + instanceKey(instance)),
+          value: toBase64(JSON.stringify(instance)),
+          lease,
+        });
+      await Promise.all(checked.map(put)).catch(async (error) => {
+        await revoke(lease); // A failed put is the caller's to retry.
+        throw error;
+      });
+      return lease;
+    };
+    let lease: string | null = await grant("register");
+    let healthy = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let beating: Promise<void> | undefined;
+    let withdrawing: Promise<void> | undefined;
+    // A keep-alive every third of the TTL; a lease etcd no longer knows
+    // (it expired while etcd was away, or was revoked) is granted afresh
+    // with its keys; while etcd does not answer, retries every half second.
+    const schedule = (ms: number) =>
+      timer = setTimeout(() => beating = beat(), ms);
+    const beat = async () => {
+      let next = seconds * 1000 / 3;
+      try {
+        if (lease === null) {
+          lease = await grant("register again");
+          log(`registered ${names} again in etcd`);
+        } else if (
+          !await client.call("keep alive", KEEPALIVE, { ID: lease }, alive)
+        ) {
+          lease = null;
+          next = 0;
+          log(`etcd lease for ${names} lost (expired); registering again`);
+        }
+        if (!healthy) log(`keep-alives for ${names} reach etcd again`);
+        healthy = true;
+      } catch (error) {
+        if (healthy) {
+          log(`keep-alive for ${names} failed: ${errorMessage(error)}`);
+        }
+        healthy = false;
+        next = Math.min(next, 500);
+      }
+      if (withdrawing === undefined) schedule(next);
+    };
+    schedule(seconds * 1000 / 3);
+    const registration: Registration = {
+      instances: Object.freeze(checked),
+      get healthy() {
+        return healthy;
+      },
+      // Revoking deletes the keys at once; if etcd does not answer, they
+      // expire with the lease.
+      withdraw: () =>
+        withdrawing ??= (async () => {
+          clearTimeout(timer);
+          await beating;
+          clearTimeout(timer);
+          if (lease !== null) await revoke(lease);
+          this.#registrations.delete(registration);
+        })(),
+      [Symbol.asyncDispose]: () => registration.withdraw(),
+    };
     this.#registrations.add(registration);
-    registration.withdrawn.then(() => this.#registrations.delete(registration));
     return registration;
   }
 
   /** {@inheritDoc Registry.list} */
   async list(name?: string): Promise<ServiceInstance[]> {
-    const prefix = this.key(
-      name === undefined ? undefined : checkName(name, "service name"),
-    );
-    const response = await this.request(
-      "list",
-      () => this.#client.getAll().prefix(prefix).exec(),
-    );
-    return response.kvs.map((kv) => this.parse(kv))
-      .filter((i): i is ServiceInstance => i !== null)
-      .sort(byNameThenId);
+    return (await this.#snapshot(name, "list")).instances.sort(byNameThenId);
   }
 
   /** {@inheritDoc Registry.watch} */
   watch(options: WatchOptions = {}): AsyncIterableIterator<RegistryEvent> {
-    const prefix = this.key(
-      options.name === undefined
-        ? undefined
-        : checkName(options.name, "service name"),
-    );
-    const known = new Map<string, ServiceInstance>();
-    let watcher: { cancel(): Promise<void> } | null = null;
-    let stopped = false;
-    let retry: ReturnType<typeof setTimeout> | undefined;
-    const queue = new EventQueue<RegistryEvent>(() => {
-      stopped = true;
-      clearTimeout(retry);
-      this.#watches.delete(queue);
-      watcher?.cancel().catch(() => {});
-    }, options.signal);
-    this.#watches.add(queue);
-    const start = async () => {
-      try {
-        const snapshot = await this.#client.getAll().prefix(prefix).exec();
-        if (stopped) return;
-        const instances = snapshot.kvs.map((kv) => this.parse(kv))
-          .filter((i): i is ServiceInstance => i !== null);
-        for (const e of reconcile(known, instances)) queue.push(e);
-        const next = BigInt(snapshot.header.revision) + 1n;
-        const created = await this.#client.watch().prefix(prefix)
-          .startRevision(String(next)).create();
-        if (stopped) return void created.cancel().catch(() => {});
-        watcher = created;
-        created.on("put", (kv) => {
-          const instance = this.parse(kv);
-          const event: RegistryEvent | null = instance === null
-            ? null
-            : { type: "added", instance };
-          if (event !== null && apply(known, event)) queue.push(event);
-        });
-        created.on("delete", (kv) => {
-          const instance = known.get(
-            kv.key.toString().slice(this.#prefix.length),
-          );
-          const event: RegistryEvent | null = instance === undefined
-            ? null
-            : { type: "removed", instance };
-          if (event !== null && apply(known, event)) queue.push(event);
-        });
-        // etcd3 resumes a dropped stream by itself; an error means the
-        // watch was cancelled (a compacted revision): start afresh.
-        created.on("error", () => {
-          if (watcher !== created) return;
-          watcher = null;
-          created.cancel().catch(() => {});
-          if (!stopped) retry = setTimeout(start, 500);
-        });
-      } catch {
-        if (!stopped) retry = setTimeout(start, 500);
-      }
-    };
-    start();
+    const { name, signal } = options;
+    if (name !== undefined) checkName(name, "service name");
+    const stop = new AbortController();
+    const queue = new EventQueue<RegistryEvent>(() => stop.abort(), signal);
+    const done = () => this.#watches.delete(queue);
+    this.#watches.set(queue, this.#follow(queue, stop.signal, name).then(done));
     return queue;
+  }
+
+  // A snapshot, then etcd's watch from the revision after it; when the
+  // stream ends (etcd restarted, a member failed, the revision was
+  // compacted), a new snapshot reconciled against what the watcher knew.
+  async #follow(queue: Queue, signal: AbortSignal, name?: string) {
+    const known = new Map<string, ServiceInstance>();
+    const stopped = new Promise((resolve) => {
+      signal.addEventListener("abort", resolve, { once: true });
+    });
+    for (let failing = false; !signal.aborted; await delay(500, stopped)) {
+      try {
+        const { prefix, revision, instances } = await this.#snapshot(name);
+        reconcile(known, instances).forEach((event) => queue.push(event));
+        const create_request = {
+          ...under(prefix),
+          start_revision: String(revision + 1n),
+        };
+        const answers = await this.#client.request(
+          "watch",
+          "/v3/watch",
+          {
+            create_request,
+          },
+          signal,
+          (answers) => answers,
+        );
+        for await (const { canceled, cancel_reason, events } of answers) {
+          if (canceled === true) {
+            const why = String(cancel_reason ?? "compacted").slice(0, 200);
+            throw new Error(`etcd ended it: ${why}`);
+          }
+          failing = false;
+          for (const { type, kv } of list(events).map((e) => object(e, "e"))) {
+            const instance = type !== "DELETE" ? this.#parse(kv) : known.get(
+              fromBase64(object(kv, "its kv").key, "its key")
+                .slice(this.#prefix.length),
+            );
+            const event: RegistryEvent | null = instance
+              ? { type: type === "DELETE" ? "removed" : "added", instance }
+              : null;
+            if (event && apply(known, event)) queue.push(event);
+          }
+        }
+      } catch (error) {
+        if (signal.aborted) return;
+        if (!failing) {
+          this.#log(`etcd watch interrupted, resuming: ${errorMessage(error)}`);
+        }
+        failing = true;
+      }
+    }
   }
 
   /** {@inheritDoc Registry.close} */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    for (const queue of [...this.#watches]) queue.end();
+    const following = [...this.#watches.values()];
+    for (const queue of this.#watches.keys()) queue.end();
     await Promise.all([...this.#registrations].map((r) => r.withdraw()));
-    this.#closed = true;
-    this.#client.close();
+    await Promise.all(following);
+    this.#client.closed = true;
   }
 
   /** Same as {@linkcode EtcdRegistry.close}. */

@@ -185,7 +185,7 @@ export async function openRegistry(
       log: options.log,
     });
   }
-  // Loaded only when used: the etcd client (gRPC) is heavy.
+  // Loaded only when used.
   const { EtcdRegistry } = await import("./etcd.ts");
   return new EtcdRegistry({
     hosts: parsed.hosts.map(({ hostname, port }) =>
