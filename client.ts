@@ -35,6 +35,7 @@ export type {
   RemoteMember,
   RemoteMembers,
   RemoteResult,
+  StreamSource,
 } from "./src/core/types.ts";
 export type { ConnectionOptions } from "./src/core/open.ts";
 export type {

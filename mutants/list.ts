@@ -24,7 +24,8 @@ export interface Mutant {
     | "rpyc"
     | "registry"
     | "tls"
-    | "observe";
+    | "observe"
+    | "streams";
   /** Path from the repository root. */
   file: string;
   /** The exact text replaced (one line, or part of one). */
@@ -54,6 +55,7 @@ const REGISTRY = "tests/registry_embedded_test.ts";
 const TLS = "tests/transport_tls_test.ts";
 const INTERCEPT = "tests/intercept_test.ts";
 const OBSERVE = "tests/observability_test.ts";
+const STREAMS = "tests/streams_test.ts";
 
 /** Every mutant, in the order they run. */
 export const mutants: readonly Mutant[] = [
@@ -231,8 +233,8 @@ export const mutants: readonly Mutant[] = [
     area: "timeouts",
     file: "src/core/session.ts",
     original:
-      `      busy: () => this.#calls.size > 0 || this.#dispatcher.inFlight > 0,`,
-    replacement: `      busy: () => false,`,
+      `        this.#calls.size > 0 || this.#dispatcher.inFlight > 0 ||`,
+    replacement: `        false ||`,
     breaks: "idleTimeout kills a connection whose only call is still running",
     tests: [AUTH],
   },
@@ -498,5 +500,47 @@ export const mutants: readonly Mutant[] = [
     replacement: `      span?.end();`,
     breaks: "a failed call's span ends without error status or its exception",
     tests: [OBSERVE],
+  },
+  // ------------------------------------------------------------- streams
+  {
+    name: "stream-items-beyond-credit-accepted",
+    area: "streams",
+    file: "src/core/stream_consumer.ts",
+    original:
+      `    if (this.#received + items.length > this.#granted) return false;`,
+    replacement: `    if (this.#received + items.length < 0) return false;`,
+    breaks:
+      "a peer may send a stream's items beyond the credit granted: the consumer buffers without bound",
+    tests: [STREAMS],
+  },
+  {
+    name: "stream-producer-ignores-credit",
+    area: "streams",
+    file: "src/core/stream_producer.ts",
+    original: `        if (this.#credit === 0 || this.host.congested) {`,
+    replacement: `        if (this.host.congested) {`,
+    breaks:
+      "a producer pulls from its iterator regardless of the consumer's credit",
+    tests: [STREAMS],
+  },
+  {
+    name: "stream-credit-unclamped",
+    area: "streams",
+    file: "src/core/stream_producer.ts",
+    original:
+      `    this.#credit = Math.min(this.#credit + items, STREAM_WINDOW_ITEMS);`,
+    replacement: `    this.#credit = this.#credit + items;`,
+    breaks: "a peer granting 2^53 credit makes the producer send without bound",
+    tests: [STREAMS],
+  },
+  {
+    name: "stream-cancel-ignored",
+    area: "streams",
+    file: "src/core/streams.ts",
+    original: `    this.#producers.get(id)?.cancel(`,
+    replacement: `    this.#producers.get(-id)?.cancel(`,
+    breaks:
+      "leaving a for await loop does not stop the producer: its finally never runs",
+    tests: [STREAMS],
   },
 ];

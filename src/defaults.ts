@@ -92,3 +92,25 @@ export const DEFAULT_REGISTRY_WAIT = 1000;
 
 /** Milliseconds an instance that failed to connect is passed over. */
 export const DEFAULT_FAILURE_PENALTY = 10_000;
+
+/**
+ * Streams (async iterables, `ReadableStream`s, `WritableStream`s) one
+ * connection may have open at once in each direction: those this side sends,
+ * and those the peer sends.
+ */
+export const DEFAULT_MAX_STREAMS = 1024;
+
+/**
+ * Most items a consumer lets a stream's producer send ahead of what it has
+ * taken: the item window. A producer clamps the credit it is granted to it.
+ */
+export const STREAM_WINDOW_ITEMS = 8192;
+
+/**
+ * Bytes a consumer lets a stream's producer send ahead of what it has taken:
+ * the window shrinks to this many bytes' worth of items of the sizes seen.
+ */
+export const STREAM_WINDOW_BYTES: number = 2 * 1024 * 1024;
+
+/** Credit granted before any item's size is known. */
+export const STREAM_INITIAL_CREDIT = 8;

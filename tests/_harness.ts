@@ -88,10 +88,11 @@ export function recordConnections<T extends object>(
   return { Service: Recorded as new () => T, sides };
 }
 
-/** Whether a connection's reference and held-result tables are all empty. */
+/** Whether a connection's reference, held-result and stream tables are empty. */
 function drained(conn: Connection): boolean {
   const s = conn.stats;
-  return s.exports === 0 && s.imports === 0 && s.held === 0;
+  return s.exports === 0 && s.imports === 0 && s.held === 0 &&
+    s.streams === 0;
 }
 
 /**

@@ -35,11 +35,21 @@ export class RawReturn {
   constructor(readonly id: number) {}
 }
 
+/** A stream the server opened towards the raw peer, as received. */
+export class RawStream {
+  /**
+   * @param id The stream id.
+   * @param kind Its stream kind.
+   */
+  constructor(readonly id: number, readonly kind: number) {}
+}
+
 // References and errors are kept as data: a raw peer has no session.
 const rawContext: DecodeContext = {
   importRef: (id, kind) => new RawRef(id, kind),
   returnedRef: (id) => new RawReturn(id),
   rebuildError: (fields: RemoteErrorInit) => ({ ...fields }),
+  importStream: (id, kind) => new RawStream(id, kind),
 };
 
 /** A decoded message: `[kind, ...]`. */

@@ -24,6 +24,26 @@ type Equals<A, B> = (<X>() => X extends A ? 1 : 2) extends
 /** Compiles only when its type argument is `true`. */
 function assertType<_ extends true>(): void {}
 
+interface Streaming {
+  count(n: number): AsyncGenerator<number>;
+  lines(): Generator<string>;
+  file(): Promise<ReadableStream<Uint8Array>>;
+  sink(): WritableStream<string>;
+}
+
+async function typeOnlyStreams(conn: Connection<Streaming>): Promise<void> {
+  // Streams arrive as what `for await` reads, not as netrefs.
+  const counted = await conn.root.count(3);
+  assertType<
+    Equals<typeof counted, AsyncIterableIterator<number> & AsyncDisposable>
+  >();
+  for await (const line of await conn.root.lines()) line.toUpperCase();
+  const file = await conn.root.file();
+  assertType<Equals<typeof file, ReadableStream<Uint8Array>>>();
+  const sink = await conn.root.sink();
+  assertType<Equals<typeof sink, WritableStream<string>>>();
+}
+
 async function typeOnlyUntypedRoots(): Promise<void> {
   const rpyc = await connectRpyc("h", 1);
   await rpyc.root.anything(1).deeper;
@@ -105,7 +125,12 @@ function typeOnlyConnections(
 }
 
 // Referenced, so that lint sees them used; never called.
-void [typeOnlyUntypedRoots, typeOnlyTypedRoots, typeOnlyConnections];
+void [
+  typeOnlyUntypedRoots,
+  typeOnlyTypedRoots,
+  typeOnlyConnections,
+  typeOnlyStreams,
+];
 
 class Greeter {
   @exposed

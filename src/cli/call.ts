@@ -5,7 +5,7 @@
  * @module
  */
 
-import { dir } from "../core/proxy.ts";
+import { dir, isNetref } from "../core/proxy.ts";
 import type { Connection } from "../core/types.ts";
 import {
   type ConnectOptions,
@@ -46,13 +46,15 @@ export interface ClientOutput {
 /**
  * Runs `netref call`: calls the member at the path with the arguments (or,
  * with no arguments and no `()`, reads it if it is not a method) and prints
- * the result as JSON.
+ * the result as JSON; a stream's items one JSON value per line as they
+ * arrive (JSON Lines), until it ends or SIGINT cancels it.
  *
  * @param command The parsed command line.
  * @param output Where the result and errors go.
  * @returns 0, or the exit code of the failure's class (failure.ts): 2 for
  *   arguments on stdin that are not a JSON array, 3 if the server could not
- *   be reached, 4 if the call threw, 5 on a timeout, 6 if not exposed.
+ *   be reached, 4 if the call threw, 5 on a timeout, 6 if not exposed,
+ *   130 if SIGINT stopped a stream.
  *
  * @example
  * ```ts ignore
@@ -74,14 +76,57 @@ export async function runCall(
       return output.fail(errorMessage(error), "usage");
     }
   }
-  return await withConnection(
+  let interrupted = false;
+  const code = await withConnection(
     command.client,
     output,
     async (conn) => {
       const result = await invoke(conn.root, command.path, args);
-      output.out(formatJson(result, command.compact));
+      if (isStream(result)) {
+        interrupted = await printStream(result, output);
+      } else {
+        output.out(formatJson(result, command.compact));
+      }
     },
   );
+  return code === 0 && interrupted ? 130 : code;
+}
+
+/** Whether a result is a stream the peer produces (not a netref). */
+function isStream(value: unknown): value is AsyncIterable<unknown> {
+  return typeof value === "object" && value !== null && !isNetref(value) &&
+    Symbol.asyncIterator in value;
+}
+
+/**
+ * Prints a stream's items as JSON Lines while they arrive. SIGINT cancels
+ * the stream (the server's producer stops) and ends the printing.
+ *
+ * @returns Whether SIGINT stopped it.
+ */
+async function printStream(
+  stream: AsyncIterable<unknown>,
+  output: ClientOutput,
+): Promise<boolean> {
+  const iterator = stream[Symbol.asyncIterator]();
+  const { promise: interrupted, resolve: interrupt } = Promise
+    .withResolvers<"interrupted">();
+  const onSignal = () => interrupt("interrupted");
+  Deno.addSignalListener("SIGINT", onSignal);
+  try {
+    for (;;) {
+      const step = await Promise.race([iterator.next(), interrupted]);
+      if (step === "interrupted") {
+        // The CANCEL goes out before the connection's CLOSE.
+        iterator.return?.()?.catch(() => {});
+        return true;
+      }
+      if (step.done) return false;
+      output.out(formatJson(step.value, true));
+    }
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+  }
 }
 
 async function readStdin(): Promise<string> {

@@ -373,6 +373,8 @@ export const COMMANDS: Readonly<Record<CommandName, CommandSpec>> = {
       "as one JSON array with --data (then none follow the path, and the member is\n" +
       "called): -d '[1,2]', or -d @ to read the array from stdin:\n" +
       "  echo '[1, 2]' | netref call localhost calc.add -d @\n\n" +
+      "A result that is a stream (an async generator, a ReadableStream) prints one\n" +
+      "JSON value per line as its items arrive; Ctrl-C cancels it and exits 130.\n\n" +
       "Values JSON lacks are tagged, in arguments and results:\n" +
       '{"$bigint":"9007199254740993"},\n' +
       '{"$bytes":"AQID"} (base64), {"$date":"2024-01-01T00:00:00.000Z"},\n' +

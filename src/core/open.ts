@@ -13,6 +13,7 @@ import {
   DEFAULT_MAX_EXPORTS,
   DEFAULT_MAX_FRAME_BYTES,
   DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_MAX_STREAMS,
   DEFAULT_TIMEOUT,
 } from "../defaults.ts";
 import {
@@ -87,6 +88,15 @@ export interface ConnectionOptions extends LogOptions {
    */
   maxExports?: number;
   /**
+   * Most streams open at once each way: iterables and streams this side
+   * sent that have not finished (sending one more fails with a
+   * `RangeError`), and those the peer sent (one more is refused: reading it
+   * throws a `RangeError`, and the peer's producer is cancelled).
+   *
+   * @default {1024}
+   */
+  maxStreams?: number;
+  /**
    * Whether errors sent to the peer carry their stack trace.
    *
    * @default {true}
@@ -127,6 +137,7 @@ export function resolveOptions(
     frameTimeout: DEFAULT_FRAME_TIMEOUT,
     maxInFlight: DEFAULT_MAX_IN_FLIGHT,
     maxExports: DEFAULT_MAX_EXPORTS,
+    maxStreams: DEFAULT_MAX_STREAMS,
     includeStack: DEFAULT_INCLUDE_STACK,
     log: resolveLogHook(options, defaultLog),
     intercept: resolveIntercept(options.intercept),
@@ -140,6 +151,7 @@ export function resolveOptions(
       "frameTimeout",
       "maxInFlight",
       "maxExports",
+      "maxStreams",
     ] as const
   ) {
     const value = options[key];
@@ -161,6 +173,11 @@ export function resolveOptions(
   if (resolved.maxInFlight < 1) {
     throw new RangeError(
       `Cannot use maxInFlight ${resolved.maxInFlight}: expected at least 1`,
+    );
+  }
+  if (!Number.isInteger(resolved.maxStreams)) {
+    throw new RangeError(
+      `Cannot use maxStreams ${resolved.maxStreams}: expected an integer >= 0`,
     );
   }
   if (resolved.maxExports < 1) {

@@ -35,6 +35,8 @@ import {
 import type { RemoteErrorInit } from "../errors.ts";
 import { type ProxyHost, proxyState } from "./proxy_state.ts";
 import type { ExportTable, ForwardSource } from "./refs.ts";
+import { isStreamable } from "./stream_producer.ts";
+import type { StreamTable } from "./streams.ts";
 
 /** Deepest nesting of a value sent by copy; deeper is most likely a cycle. */
 const MAX_DEPTH = 64;
@@ -181,6 +183,8 @@ export class MessageEncoder {
   peerBlobs = false;
   /** The largest frame the peer accepts. */
   peerMaxFrame: number = DEFAULT_MAX_FRAME_BYTES;
+  /** Where iterables sent as streams are opened; null: they go by reference. */
+  streams: StreamTable | null = null;
 
   /**
    * Makes the encoder of a connection.
@@ -198,6 +202,7 @@ export class MessageEncoder {
   /** Starts a message. */
   begin(): void {
     this.#exportLog.length = 0;
+    this.streams?.begin();
     this.#blobs = [];
     this.#blobBytes = 0;
   }
@@ -245,6 +250,7 @@ export class MessageEncoder {
   abort(): void {
     for (const id of this.#exportLog) this.#exports.release(id, 1);
     this.#exportLog.length = 0;
+    this.streams?.abort();
     this.#blobs = [];
     this.#blobBytes = 0;
   }
@@ -403,6 +409,10 @@ export class MessageEncoder {
     }
     const refusal = REFUSED.get(proto);
     if (refusal !== undefined) throw new Refused(value, refusal);
+    // Async iterables and iterators (not collections) travel as streams.
+    if (this.streams !== null && isStreamable(value as object)) {
+      return this.streams.open(value as object);
+    }
     return this.#export(value as object, RefKind.OBJECT);
   }
 

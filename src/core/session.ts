@@ -44,6 +44,7 @@ import { FrameReader } from "./reader.ts";
 import { FrameDeadline } from "./frame_deadline.ts";
 import { ConnectionHandle } from "./handle.ts";
 import { MessageEncoder } from "./outbound.ts";
+import { StreamTable } from "./streams.ts";
 import { FrameWriter } from "./writer.ts";
 import {
   CallTable,
@@ -121,6 +122,7 @@ export class Session implements ProxyHost, DecodeContext {
   readonly #frameDeadline: FrameDeadline;
   readonly #releases: ReleaseBatch;
   readonly #pings: Pings;
+  readonly #streams: StreamTable;
   #idleTimer: ReturnType<typeof setInterval> | undefined = undefined;
   #nextId = 1;
 
@@ -226,6 +228,16 @@ export class Session implements ProxyHost, DecodeContext {
     // A failed handshake is reported through connect()/the server log.
     this.ready.catch(() => {});
     this.handle = new ConnectionHandle(this);
+    this.#streams = new StreamTable({
+      label: this.label,
+      handle: this.handle,
+      acceptor: options.acceptor,
+      maxStreams: options.maxStreams,
+      encoder: this.#encoder,
+      writer: this.#writer,
+      onBusy: () => this.#keepAlive(),
+    });
+    this.#encoder.streams = this.#streams;
     this.#handshakeTimer = setTimeout(() => {
       this.#fail(
         new ProtocolError(
@@ -289,6 +301,7 @@ export class Session implements ProxyHost, DecodeContext {
       pendingCalls: this.#calls.size,
       inFlight: this.#dispatcher.inFlight,
       held: this.#dispatcher.held,
+      streams: this.#streams.size,
     };
   }
 
@@ -349,6 +362,8 @@ export class Session implements ProxyHost, DecodeContext {
   onFrame(payload: Uint8Array, owned: boolean, blob: boolean): void {
     if (this.#closed) return;
     this.#unknownReturn = null;
+    const streams = this.#streams;
+    if (streams.imported.length > 0) streams.imported = [];
     let message: unknown;
     if (blob) {
       const { value, blobs } = splitBlobFrame(payload);
@@ -380,6 +395,14 @@ export class Session implements ProxyHost, DecodeContext {
       case Kind.PONG:
         this.#pings.pong(message[1]);
         return;
+      case Kind.STREAM_CREDIT:
+        return streams.onCredit(message);
+      case Kind.STREAM_ITEMS:
+        return streams.onItems(message, payload.length);
+      case Kind.STREAM_END:
+        return streams.onEnd(message);
+      case Kind.STREAM_CANCEL:
+        return streams.onCancel(message);
       case Kind.CLOSE:
         this.close(
           new ConnectionClosedError(
@@ -401,7 +424,9 @@ export class Session implements ProxyHost, DecodeContext {
     const period = this.#options.idleTimeout;
     this.#idleTimer = watchIdle(period, {
       framesReceived: () => this.#reader.framesReceived,
-      busy: () => this.#calls.size > 0 || this.#dispatcher.inFlight > 0,
+      busy: () =>
+        this.#calls.size > 0 || this.#dispatcher.inFlight > 0 ||
+        this.#streams.size > 0,
     }, () =>
       this.#fail(
         new ProtocolError(
@@ -552,8 +577,12 @@ export class Session implements ProxyHost, DecodeContext {
     const call = this.#calls.get(message[1] as number);
     if (call === undefined) return; // Timed out or cancelled meanwhile.
     this.#settle(call);
-    if (message[0] === Kind.RESPONSE) call.deliver(message[2], this);
-    else call.fail(message[2], this);
+    if (message[0] === Kind.RESPONSE) {
+      // Streams in the result are bound to the call's signal and timeout.
+      const imported = this.#streams.imported;
+      for (const stream of imported) stream.bind(call.signal, call.timeout);
+      call.deliver(message[2], this);
+    } else call.fail(message[2], this);
   }
 
   /** Reports what the peer or a call nobody awaited did wrong. */
@@ -607,6 +636,7 @@ export class Session implements ProxyHost, DecodeContext {
     }
     const wanted = !this.#established || this.#calls.size > 0 ||
       this.#exports.size > 0 || this.#pinging > 0 ||
+      this.#streams.size > 0 ||
       this.#options.root !== null;
     if (wanted === this.#referenced) return;
     this.#referenced = wanted;
@@ -638,6 +668,10 @@ export class Session implements ProxyHost, DecodeContext {
 
   rebuildError(fields: RemoteErrorInit): unknown {
     return rebuildError(fields);
+  }
+
+  importStream(id: number, kind: number): unknown {
+    return this.#streams.importStream(id, kind);
   }
 
   // -------------------------------------------------------------- closing
@@ -682,6 +716,7 @@ export class Session implements ProxyHost, DecodeContext {
     }
     this.#pings.clear();
     this.#dispatcher.close(error);
+    this.#streams.close(error);
     this.#exports.clear();
     this.#imports.clear();
     if (notifyPeer && !this.#helloSent && this.#options.acceptor) {

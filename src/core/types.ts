@@ -32,6 +32,8 @@ export interface ConnectionStats {
   inFlight: number;
   /** Results kept for the peer to pipeline on, until it releases them. */
   held: number;
+  /** Streams open either way: sent and not finished, or received and not. */
+  streams: number;
 }
 
 /** What the peer said about itself in the handshake. */
@@ -101,8 +103,19 @@ export type HasMethods<T> = {
 }[keyof T] extends never ? false : true;
 
 /**
+ * Values that travel as streams: async iterables (async generators,
+ * `ReadableStream`s) and sync iterators (generators, Map and Set iterators),
+ * but not collections, which are copied or referenced.
+ */
+export type StreamSource =
+  | AsyncIterable<unknown>
+  | (Iterator<unknown> & Iterable<unknown>);
+
+/**
  * How a value of type `T` arrives from the peer: data by copy, functions and
- * objects with methods as netrefs.
+ * objects with methods as netrefs, a `ReadableStream` or `WritableStream` as
+ * one, other async iterables and sync iterators as an `AsyncIterableIterator`
+ * read with `for await`.
  */
 export type Received<T> = T extends CopiedValue ? T
   : T extends AnyFunction ? Remote<T>
@@ -110,6 +123,12 @@ export type Received<T> = T extends CopiedValue ? T
   : T extends Map<infer K, infer V> ? Map<Received<K>, Received<V>>
   : T extends Set<infer E> ? Set<Received<E>>
   : T extends Error ? Error
+  : T extends ReadableStream<infer E> ? ReadableStream<Received<E>>
+  : T extends WritableStream<infer E> ? WritableStream<E>
+  : T extends AsyncIterable<infer E>
+    ? AsyncIterableIterator<Received<E>> & AsyncDisposable
+  : T extends Iterator<infer E> & Iterable<unknown>
+    ? AsyncIterableIterator<Received<E>> & AsyncDisposable
   : T extends object ? HasMethods<T> extends true ? Remote<T>
     : { [K in keyof T]: Received<T[K]> }
   : T;
@@ -121,7 +140,9 @@ export type Received<T> = T extends CopiedValue ? T
  */
 export type RemoteResult<T> =
   & Promise<Received<Awaited<T>>>
-  & (Awaited<T> extends CopiedValue ? unknown : RemoteMembers<Awaited<T>>);
+  & (Awaited<T> extends CopiedValue | StreamSource | WritableStream<never>
+    ? unknown
+    : RemoteMembers<Awaited<T>>);
 
 /**
  * A remote member: methods are called, other members are awaited. An
@@ -240,6 +261,8 @@ export interface ResolvedOptions {
   maxInFlight: number;
   /** Most local objects the peer may hold references to. */
   maxExports: number;
+  /** Most streams open at once each way. */
+  maxStreams: number;
   /** Whether errors sent to the peer carry their stack trace. */
   includeStack: boolean;
   /** The shared secret, if any. */

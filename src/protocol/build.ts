@@ -20,6 +20,8 @@ export interface DecodeContext {
   returnedRef(id: number): unknown;
   /** Rebuild an error from its fields. */
   rebuildError(fields: RemoteErrorInit): unknown;
+  /** A stream the peer opens (`StreamKind` `kind`): return its local end. */
+  importStream(id: number, kind: number): unknown;
 }
 
 type BinaryView = new (
@@ -80,6 +82,7 @@ let region: Uint8Array | null = null;
  *   importRef: () => null,
  *   returnedRef: () => null,
  *   rebuildError: () => new Error(),
+ *   importStream: () => null,
  * };
  * console.assert(buildValue(new Uint8Array([0xa1, 0x78]), ctx, false, null) === "x");
  * ```
@@ -304,6 +307,10 @@ function tagged(): unknown {
     case Ext.BINARY: {
       const [binaryType, data] = value() as [number, Uint8Array];
       return binary(binaryType, data);
+    }
+    case Ext.STREAM: {
+      const [id, kind] = value() as [number, number];
+      return ctx!.importStream(id, kind);
     }
     default: // Ext.DATE
       return new Date(value() as number);

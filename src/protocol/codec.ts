@@ -167,6 +167,23 @@ export class WireDate {
 }
 
 /**
+ * A stream the sender opens: its id and `StreamKind` (./constants.ts).
+ *
+ * @example
+ * ```ts
+ * import { WireStream } from "./codec.ts";
+ * console.assert(new WireStream(1, 0).id === 1);
+ * ```
+ */
+export class WireStream {
+  /**
+   * @param id The stream id, numbered by the sender.
+   * @param kind A `StreamKind` value.
+   */
+  constructor(readonly id: number, readonly kind: number) {}
+}
+
+/**
  * The number `-0`, which msgpackr would write as the integer 0. Use the one
  * instance, {@linkcode NEGATIVE_ZERO}.
  */
@@ -231,6 +248,11 @@ addExtension({
   type: Ext.DATE,
   write: (date: WireDate) => date.time,
 });
+addExtension({
+  Class: WireStream,
+  type: Ext.STREAM,
+  write: (stream: WireStream) => [stream.id, stream.kind],
+});
 // -0 is written as raw bytes, a float64 with no extension header. msgpackr
 // wants a type for such a writer; it is only a registration key here.
 addExtension(
@@ -289,6 +311,7 @@ export function encodeValue(value: unknown): Uint8Array {
  *   importRef: () => null,
  *   returnedRef: () => null,
  *   rebuildError: () => new Error(),
+ *   importStream: () => null,
  * };
  * console.assert(decodeValue(encodeValue("x"), ctx, false) === "x");
  * ```

@@ -29,6 +29,14 @@ export const Kind = {
   PONG: 6,
   /** `[CLOSE, reason]` */
   CLOSE: 7,
+  /** `[STREAM_CREDIT, streamId, items]`: the consumer may take `items` more. */
+  STREAM_CREDIT: 8,
+  /** `[STREAM_ITEMS, streamId, [item, ...]]`: items within the credit. */
+  STREAM_ITEMS: 9,
+  /** `[STREAM_END, streamId, error]`: the last message; error nil when done. */
+  STREAM_END: 10,
+  /** `[STREAM_CANCEL, streamId]`: the consumer stops; STREAM_END follows. */
+  STREAM_CANCEL: 11,
 } as const;
 
 /** Operations a REQUEST applies to the member its path names. */
@@ -84,6 +92,24 @@ export const Ext = {
   BINARY: 8,
   /** `milliseconds` (a number, NaN for an invalid date): a Date. */
   DATE: 9,
+  /**
+   * `[streamId, streamKind]`: a stream the sender opens (see
+   * {@linkcode StreamKind}); its items follow in STREAM_* messages.
+   */
+  STREAM: 10,
+} as const;
+
+/**
+ * What an {@linkcode Ext.STREAM} is. The side that sends it numbers it: odd
+ * ids for the connecting side, even ids for the accepting side.
+ */
+export const StreamKind = {
+  /** An async iterable; the sender produces its items. */
+  ITERABLE: 0,
+  /** A `ReadableStream`; the sender produces its chunks. */
+  READABLE: 1,
+  /** A `WritableStream`; the receiver produces the chunks written to it. */
+  WRITABLE: 2,
 } as const;
 
 /**

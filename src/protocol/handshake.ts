@@ -39,12 +39,13 @@ export interface Hello {
 const packr = new Packr({ useRecords: false });
 // A hello holds plain data: a reference or an error in it is refused.
 function refuse(): never {
-  throw new ProtocolError("a hello holds no references or errors");
+  throw new ProtocolError("a hello holds no references, errors or streams");
 }
 const HELLO_CONTEXT: DecodeContext = {
   importRef: refuse,
   returnedRef: refuse,
   rebuildError: refuse,
+  importStream: refuse,
 };
 
 /**

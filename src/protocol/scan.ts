@@ -436,6 +436,15 @@ function tagged(depth: number): void {
       return bigint();
     case Ext.BINARY:
       return binary();
+    case Ext.STREAM: {
+      if (arrayHeader() !== 2) failExt("stream", "[id, kind]");
+      const id = number();
+      const kind = number();
+      if (!isId(id) || (kind !== 0 && kind !== 1 && kind !== 2)) {
+        failExt("stream", "[id, kind]");
+      }
+      return;
+    }
     case Ext.DATE:
       number(); // NaN too: an invalid Date.
       if (!wasNumber) failExt("Date", "a number of milliseconds");

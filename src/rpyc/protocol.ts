@@ -262,6 +262,7 @@ export class RpycSession implements ProxyHost, RpycHost {
       exports: this.exports.size,
       imports: this.#imports.size,
       pendingCalls: this.#calls.size,
+      streams: 0,
       inFlight: this.#running.size,
       // RPyC has no pipelining, so nothing is ever held.
       held: 0,

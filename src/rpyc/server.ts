@@ -98,6 +98,7 @@ function serveRpyc(
     idleTimeout: options.idleTimeout,
     maxInFlight: options.maxInFlight,
     maxExports: options.maxExports,
+    maxStreams: options.maxStreams,
     frameTimeout: options.frameTimeout,
     includeStack: options.includeStack,
     log: options.log,
