@@ -262,6 +262,16 @@ export async function memoryOf(server: Child): Promise<MemoryReport> {
 }
 
 /**
+ * Asks a server for its memory as it is, without collecting garbage.
+ *
+ * @param server The server's child.
+ * @returns Its report.
+ */
+export async function sampleOf(server: Child): Promise<MemoryReport> {
+  return await server.ask({ op: "sample" }, 30_000) as unknown as MemoryReport;
+}
+
+/**
  * Downloads and caches what the Deno children import (the npm packages in
  * the imports map), once, before any child starts: on a fresh clone they
  * would otherwise all download at once, and the first loops would time the
@@ -273,8 +283,14 @@ export async function prepareDeno(): Promise<void> {
   const files = [
     SERVERS,
     CLIENT,
-    ...["_netref.ts", "_echo.ts", "_capnweb.ts", "_birpc.ts", "_grpc.ts"]
-      .map(bench),
+    ...[
+      "_netref.ts",
+      "_netref_otel.ts",
+      "_echo.ts",
+      "_capnweb.ts",
+      "_birpc.ts",
+      "_grpc.ts",
+    ].map(bench),
   ];
   const { success } = await new Deno.Command(Deno.execPath(), {
     args: ["cache", "--quiet", "--config", CONFIG, ...files],

@@ -25,8 +25,8 @@ const IDLE_MS = 3_600_000;
 function memory(server: {
   exports(): number | null;
   connections(): number | null;
-}): MemoryReport {
-  const gc = (globalThis as { gc?: () => void }).gc;
+}, collect = true): MemoryReport {
+  const gc = collect ? (globalThis as { gc?: () => void }).gc : undefined;
   // Twice: objects freed by finalizers of the first pass go in the second.
   gc?.();
   gc?.();
@@ -45,7 +45,9 @@ if (import.meta.main) {
   const name = Deno.args[0];
   if (!isSystem(name) || name === "rpyc") {
     console.error(
-      `usage: _servers.ts netref|echo|capnweb|birpc|grpc (got ${String(name)})`,
+      `usage: _servers.ts netref|echo|capnweb|birpc|grpc|otelNoop|otel (got ${
+        String(name)
+      })`,
     );
     Deno.exit(2);
   }
@@ -53,6 +55,9 @@ if (import.meta.main) {
   console.log(JSON.stringify({ port: server.port }));
   await serveCommands((command) => {
     if (command.op === "memory") return Promise.resolve(memory(server));
+    if (command.op === "sample") {
+      return Promise.resolve(memory(server, false));
+    }
     if (command.op === "cpu") {
       const { user, system } = process.cpuUsage();
       return Promise.resolve({ cpuMs: (user + system) / 1000 });
@@ -60,7 +65,7 @@ if (import.meta.main) {
     throw new TypeError(
       `Cannot run ${
         JSON.stringify(command)
-      }: expected {"op": "memory" | "cpu"}`,
+      }: expected {"op": "memory" | "sample" | "cpu"}`,
     );
   }, IDLE_MS);
   // Connections the clients did not close must not keep the process alive.
