@@ -395,9 +395,15 @@ async function main(): Promise<void> {
       `- references: raw echo (frames of ${HEADER_BYTES}+${ECHO_PAYLOAD_BYTES} bytes, or the payload's size; the callback row is two round trips), RPyC ${
         rpycVersion ?? (absent.rpyc !== undefined ? "(missing)" : "(not run)")
       } (its ThreadedServer and client, /usr/bin/python3), ${
-        Object.entries(header.libraries).filter(([k]) => k !== "msgpackr/")
-          .map(([, v]) => v).join(", ")
+        Object.entries(header.libraries).filter(([k]) =>
+          k !== "msgpackr/" && !k.startsWith("@opentelemetry/")
+        ).map(([, v]) => v).join(", ")
       }; capnweb and birpc on our length-prefixed TCP framing with msgpackr; the streams' floor: frames of ${FLOOR_BATCH_ITEMS} msgpack integers, or raw bytes`,
+      `- tracing rows: ${
+        Object.entries(header.libraries).filter(([k]) =>
+          k.startsWith("@opentelemetry/")
+        ).map(([, v]) => v).join(", ")
+      }, with a span exporter that drops and a metric reader never read`,
       "",
       tables(results),
       "",
