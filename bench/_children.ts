@@ -262,16 +262,6 @@ export async function memoryOf(server: Child): Promise<MemoryReport> {
 }
 
 /**
- * Asks a server for its memory as it is, without collecting garbage.
- *
- * @param server The server's child.
- * @returns Its report.
- */
-export async function sampleOf(server: Child): Promise<MemoryReport> {
-  return await server.ask({ op: "sample" }, 30_000) as unknown as MemoryReport;
-}
-
-/**
  * Downloads and caches what the Deno children import (the npm packages in
  * the imports map), once, before any child starts: on a fresh clone they
  * would otherwise all download at once, and the first loops would time the

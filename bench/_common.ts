@@ -143,8 +143,6 @@ export interface SlowReply {
 export type ServerCommand =
   /** Collects garbage if it can, then reports {@linkcode MemoryReport}. */
   | { op: "memory" }
-  /** Reports {@linkcode MemoryReport} as it is, without collecting garbage first. */
-  | { op: "sample" }
   /** Reports the CPU time the process has used so far: `{cpuMs}`. */
   | { op: "cpu" };
 

@@ -13,7 +13,7 @@ import {
   type SlowReply,
   type System,
 } from "./_common.ts";
-import { type Child, cpuOf, memoryOf, sampleOf } from "./_children.ts";
+import { type Child, cpuOf, memoryOf } from "./_children.ts";
 import {
   type PhaseSettings,
   type Placement,
@@ -223,9 +223,9 @@ export interface SlowResult {
   ms: number;
   /** Server memory before, after a full GC. */
   before: MemoryReport;
-  /** The largest of the samples taken while the client read (no GC). */
-  peakHeap: number;
-  peakExternal: number;
+  /** The largest live memory (heap + ArrayBuffers, after a full GC) of the samples taken while the client read. */
+  peakLive: number;
+  /** The largest RSS of those samples. */
   peakRss: number;
   /** Samples taken. */
   samples: number;
@@ -234,12 +234,18 @@ export interface SlowResult {
 }
 
 /** How often the server's memory is sampled while the client reads. */
-const SAMPLE_MS = 50;
+const SAMPLE_MS = 100;
+
+/** Live bytes of a report: the JavaScript heap and ArrayBuffers. */
+export function live(report: MemoryReport): number {
+  return (report.heapUsed ?? 0) + (report.external ?? 0);
+}
 
 /**
  * Measures the server's memory while its client reads a stream that could
  * bring a gigabyte, one item a millisecond, for `ms`: the credit window
- * must hold the producer back.
+ * must hold the producer back. Every sample is taken after a full GC, so
+ * that it counts what the server holds, not garbage V8 has yet to collect.
  *
  * @param system Which system.
  * @param ms How long the client reads.
@@ -260,15 +266,13 @@ export async function slowPhase(
     let done = false;
     const reading = pair.client.ask({ op: "slow", ms }, ms + LONG_MS)
       .finally(() => done = true);
-    let peakHeap = before.heapUsed ?? 0;
-    let peakExternal = before.external ?? 0;
+    let peakLive = live(before);
     let peakRss = before.rss;
     let samples = 0;
     while (!done) {
-      const sample = await sampleOf(pair.server);
+      const sample = await memoryOf(pair.server);
       samples++;
-      peakHeap = Math.max(peakHeap, sample.heapUsed ?? 0);
-      peakExternal = Math.max(peakExternal, sample.external ?? 0);
+      peakLive = Math.max(peakLive, live(sample));
       peakRss = Math.max(peakRss, sample.rss);
       await Promise.race([
         reading.catch(() => {}),
@@ -280,11 +284,11 @@ export async function slowPhase(
     settings.log(
       `  ${system}: read ${reply.read} of ${reply.produced} items produced in ${
         Math.round(reply.ms)
-      } ms; server heap + external ${
-        mb((before.heapUsed ?? 0) + (before.external ?? 0))
-      } -> peak ${mb(peakHeap + peakExternal)} MB; RSS ${
-        mb(before.rss)
-      } -> peak ${mb(peakRss)} MB`,
+      } ms; server heap + ArrayBuffers ${mb(live(before))} -> peak ${
+        mb(peakLive)
+      } MB (${samples} samples after GC); RSS ${mb(before.rss)} -> peak ${
+        mb(peakRss)
+      } MB`,
     );
     return {
       system,
@@ -293,8 +297,7 @@ export async function slowPhase(
       produced: reply.produced,
       ms: Math.round(reply.ms),
       before,
-      peakHeap,
-      peakExternal,
+      peakLive,
       peakRss,
       samples,
       after,

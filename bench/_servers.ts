@@ -55,9 +55,6 @@ if (import.meta.main) {
   console.log(JSON.stringify({ port: server.port }));
   await serveCommands((command) => {
     if (command.op === "memory") return Promise.resolve(memory(server));
-    if (command.op === "sample") {
-      return Promise.resolve(memory(server, false));
-    }
     if (command.op === "cpu") {
       const { user, system } = process.cpuUsage();
       return Promise.resolve({ cpuMs: (user + system) / 1000 });
@@ -65,7 +62,7 @@ if (import.meta.main) {
     throw new TypeError(
       `Cannot run ${
         JSON.stringify(command)
-      }: expected {"op": "memory" | "sample" | "cpu"}`,
+      }: expected {"op": "memory" | "cpu"}`,
     );
   }, IDLE_MS);
   // Connections the clients did not close must not keep the process alive.
