@@ -273,8 +273,14 @@ export async function prepareDeno(): Promise<void> {
   const files = [
     SERVERS,
     CLIENT,
-    ...["_netref.ts", "_echo.ts", "_capnweb.ts", "_birpc.ts", "_grpc.ts"]
-      .map(bench),
+    ...[
+      "_netref.ts",
+      "_netref_otel.ts",
+      "_echo.ts",
+      "_capnweb.ts",
+      "_birpc.ts",
+      "_grpc.ts",
+    ].map(bench),
   ];
   const { success } = await new Deno.Command(Deno.execPath(), {
     args: ["cache", "--quiet", "--config", CONFIG, ...files],

@@ -101,6 +101,13 @@ class Driver {
           checkCount(command.count, "count", 10_000_000),
           checkCount(command.window, "window", 10_000),
         );
+      case "slow": {
+        const readSlowly = this.#main.readSlowly?.bind(this.#main);
+        if (readSlowly === undefined) {
+          throw new TypeError("Cannot read slowly: this system has no streams");
+        }
+        return readSlowly(checkMs(command.ms));
+      }
       default:
         throw new TypeError(`Cannot run ${JSON.stringify(command)}`);
     }
@@ -174,7 +181,9 @@ if (import.meta.main) {
   const [name, portText] = Deno.args;
   const port = Number(portText);
   if (!isSystem(name) || name === "rpyc" || !(port > 0 && port < 65536)) {
-    console.error("usage: _client.ts netref|echo|capnweb|birpc|grpc <port>");
+    console.error(
+      "usage: _client.ts netref|echo|capnweb|birpc|grpc|otelNoop|otel <port>",
+    );
     Deno.exit(2);
   }
   const system = await loadSystem(name);

@@ -30,6 +30,8 @@ export const SYSTEMS = {
   capnweb: "capnweb",
   birpc: "birpc",
   grpc: "gRPC",
+  otelNoop: "netref + openTelemetry(), no provider",
+  otel: "netref + OpenTelemetry SDK",
 } as const;
 
 /** A system name: a key of {@linkcode SYSTEMS}. */
@@ -42,16 +44,19 @@ export const LOOPS = {
   bytes1m: "1 MiB `Uint8Array` echoed",
   callback: "call whose handler calls a client callback once",
   inflight: "100 calls in flight on one connection",
+  items: "small items one way through `for await`",
+  bytes256m: "256 MiB byte stream",
 } as const;
 
 /** A timed loop's name: a key of {@linkcode LOOPS}. */
 export type Loop = keyof typeof LOOPS;
 
-/** Every scenario: the timed loops, then 1,000 connections and ref churn. */
+/** Every scenario: the timed loops, then 1,000 connections, ref churn and a slow stream reader. */
 export const SCENARIOS = {
   ...LOOPS,
   conns: "1,000 client connections calling at once",
   churn: "ref churn: 100,000 remote objects created and released",
+  slow: "a stream read one item a millisecond: the server's memory",
 } as const;
 
 /** A scenario name: a key of {@linkcode SCENARIOS}. */
@@ -66,6 +71,27 @@ export const PAYLOAD_BYTES: Partial<Record<Loop, number>> = {
 /** Calls kept in flight by the `inflight` loop. */
 export const IN_FLIGHT = 100;
 
+/**
+ * Bytes of each chunk of the `bytes256m` stream. Its loop counts chunks, so
+ * that its CPU time is per chunk.
+ */
+export const STREAM_CHUNK_BYTES = 64 * 1024;
+
+/** Bytes of one `bytes256m` stream: 4,096 chunks. */
+export const STREAM_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Items of each frame the raw floor streams in the `items` loop: netref's
+ * largest batch of stream items.
+ */
+export const FLOOR_BATCH_ITEMS = 4096;
+
+/** Bytes of each item the `slow` scenario's producer yields, fresh each time. */
+export const SLOW_ITEM_BYTES = 64 * 1024;
+
+/** Items the `slow` scenario's producer could yield: 1 GiB of them. */
+export const SLOW_ITEMS = 1024 * 1024 * 1024 / SLOW_ITEM_BYTES;
+
 /** Commands a client process accepts, one JSON line each. */
 export type ClientCommand =
   /** Runs a timed loop on the main connection: answers {@linkcode LoopReply}. */
@@ -77,7 +103,9 @@ export type ClientCommand =
   /** Closes every connection but the main one: answers `{open}`. */
   | { op: "shrink" }
   /** Creates and releases `count` remote objects, `window` at a time: answers {@linkcode ChurnReply}. */
-  | { op: "churn"; count: number; window: number };
+  | { op: "churn"; count: number; window: number }
+  /** Reads a stream of {@linkcode SLOW_ITEMS} one item a millisecond for `ms`: answers {@linkcode SlowReply}. */
+  | { op: "slow"; ms: number };
 
 /** A client's answer to a timed loop. */
 export interface LoopReply {
@@ -99,6 +127,16 @@ export interface ChurnReply {
   clientImportsBefore: number | null;
   /** Remote objects the client still holds proxies for, or null if unknown. */
   clientImports: number | null;
+}
+
+/** A client's answer to a slow read. */
+export interface SlowReply {
+  /** Items read. */
+  read: number;
+  /** Items the server's producer yielded, read or not. */
+  produced: number;
+  /** Milliseconds the reading took. */
+  ms: number;
 }
 
 /** Commands a server process accepts, one JSON line each. */

@@ -11,15 +11,35 @@
  * - `inflight`: 100 frames outstanding; every read's complete frames are
  *   replaced by as many new ones in one write.
  *
+ * The floor of the stream loops runs on a connection of its own, opened by
+ * a request frame whose length field is a code, not a length:
+ *
+ * - `items` ({@linkcode ITEMS_REQUEST}): the server counts 0, 1, 2, ...
+ *   into an array of {@linkcode FLOOR_BATCH_ITEMS} integers, packs it with
+ *   msgpackr into one frame and writes it, frame after frame, as fast as
+ *   the client reads, until the client closes the connection. The client
+ *   decodes every frame with msgpackr and adds up its items: the least a
+ *   one-way stream of small values over TCP costs with framing and a codec
+ *   (no per-item promise, no credit, no stream id).
+ * - `bytes256m` ({@linkcode BYTES_REQUEST}): the server writes
+ *   {@linkcode STREAM_BYTES} raw, no framing, in writes of
+ *   {@linkcode STREAM_CHUNK_BYTES}, then closes; the client reads into a
+ *   1 MiB buffer until the end.
+ *
  * @module
  */
 
+import { Packr } from "msgpackr/pack";
+import { Unpackr } from "msgpackr/unpack";
 import {
   ECHO_PAYLOAD_BYTES,
+  FLOOR_BATCH_ITEMS,
   HEADER_BYTES,
   IN_FLIGHT,
   makePayload,
   PAYLOAD_BYTES,
+  STREAM_BYTES,
+  STREAM_CHUNK_BYTES,
 } from "./_common.ts";
 import { listen } from "./_framing.ts";
 import type {
@@ -28,7 +48,14 @@ import type {
   BenchSystem,
   Timed,
 } from "./_system.ts";
-import { sequential } from "./_system.ts";
+import { checkCount, sequential } from "./_system.ts";
+
+/** A request frame's length field asking for a stream of small items. */
+export const ITEMS_REQUEST = 0xffff_ff01;
+/** A request frame's length field asking for {@linkcode STREAM_BYTES} raw. */
+export const BYTES_REQUEST = 0xffff_ff02;
+/** The client's read buffer for the stream loops. */
+const STREAM_READ_BYTES = 1024 * 1024;
 
 /** A larger frame is a bug in the echo client, not something to allocate. */
 const MAX_ECHO_FRAME = 2 * 1024 * 1024;
@@ -55,6 +82,10 @@ async function echo(conn: Deno.TcpConn): Promise<void> {
       // Every complete frame of this read goes back in one write.
       while (length - offset >= HEADER_BYTES) {
         const size = view.getUint32(offset);
+        if (size === ITEMS_REQUEST || size === BYTES_REQUEST) {
+          await streamTo(conn, size);
+          return;
+        }
         if (size > MAX_ECHO_FRAME) {
           throw new RangeError(
             `Cannot echo frame: length ${size} exceeds ${MAX_ECHO_FRAME}`,
@@ -93,6 +124,47 @@ async function echo(conn: Deno.TcpConn): Promise<void> {
   }
 }
 
+/** Counts 0, 1, 2, ... in frames of msgpack arrays until the client goes. */
+async function writeItems(conn: Deno.TcpConn): Promise<void> {
+  const packr = new Packr();
+  const items = new Array<number>(FLOOR_BATCH_ITEMS);
+  const header = new Uint8Array(HEADER_BYTES);
+  const headerView = new DataView(header.buffer);
+  let next = 0;
+  while (true) {
+    for (let i = 0; i < FLOOR_BATCH_ITEMS; i++) items[i] = next++;
+    const body = packr.pack(items);
+    const frame = new Uint8Array(HEADER_BYTES + body.length);
+    headerView.setUint32(0, body.length);
+    frame.set(header);
+    frame.set(body, HEADER_BYTES);
+    await writeAll(conn, frame);
+  }
+}
+
+/**
+ * Writes the stream `request` asks for: items until the client goes, or
+ * {@linkcode STREAM_BYTES} raw.
+ */
+async function streamTo(conn: Deno.TcpConn, request: number): Promise<void> {
+  try {
+    if (request === ITEMS_REQUEST) return await writeItems(conn);
+    const chunk = new Uint8Array(STREAM_CHUNK_BYTES).fill(7);
+    for (let sent = 0; sent < STREAM_BYTES; sent += chunk.length) {
+      await writeAll(conn, chunk);
+    }
+  } catch (error) {
+    // The client closes an items stream when its loop ends.
+    if (
+      !(error instanceof Deno.errors.ConnectionReset ||
+        error instanceof Deno.errors.BrokenPipe ||
+        error instanceof Deno.errors.BadResource)
+    ) {
+      throw error;
+    }
+  }
+}
+
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let written = 0;
   while (written < bytes.length) {
@@ -123,13 +195,84 @@ function frameOf(payload: Uint8Array): Uint8Array {
 /** One raw echo client: a socket and the loops of the floor. */
 class EchoClient implements BenchClient {
   readonly #conn: Deno.TcpConn;
+  readonly #port: number;
   readonly #small = frameOf(makePayload(ECHO_PAYLOAD_BYTES));
   readonly #reply = new Uint8Array(HEADER_BYTES + ECHO_PAYLOAD_BYTES);
   callback = null;
   churnOne = null;
 
-  constructor(conn: Deno.TcpConn) {
+  constructor(conn: Deno.TcpConn, port: number) {
     this.#conn = conn;
+    this.#port = port;
+  }
+
+  /** A new connection, on which `request` was sent. */
+  async #request(request: number): Promise<Deno.TcpConn> {
+    const conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: this.#port,
+    });
+    conn.setNoDelay(true);
+    const header = new Uint8Array(HEADER_BYTES);
+    new DataView(header.buffer).setUint32(0, request);
+    await writeAll(conn, header);
+    return conn;
+  }
+
+  /** Reads the items stream for `ms`, decoding every frame. */
+  async streamItems(ms: number): Promise<Timed> {
+    const conn = await this.#request(ITEMS_REQUEST);
+    const unpackr = new Unpackr();
+    const buffer = new Uint8Array(STREAM_READ_BYTES);
+    const view = new DataView(buffer.buffer);
+    let length = 0;
+    let items = 0;
+    let sum = 0;
+    let running = true;
+    const timer = setTimeout(() => running = false, ms);
+    const start = performance.now();
+    try {
+      while (running) {
+        const n = await conn.read(buffer.subarray(length));
+        if (n === null) throw new Error("echo server ended the items stream");
+        length += n;
+        let offset = 0;
+        while (length - offset >= HEADER_BYTES) {
+          const end = offset + HEADER_BYTES + view.getUint32(offset);
+          if (end > length) break;
+          const batch = unpackr.unpack(
+            buffer.subarray(offset + HEADER_BYTES, end),
+          ) as number[];
+          for (let i = 0; i < batch.length; i++) sum += batch[i];
+          items += batch.length;
+          offset = end;
+        }
+        buffer.copyWithin(0, offset, length);
+        length -= offset;
+      }
+    } finally {
+      clearTimeout(timer);
+      conn.close();
+    }
+    const took = performance.now() - start;
+    checkCount(items, sum);
+    return { calls: items, ms: took };
+  }
+
+  /** Reads one raw stream of {@linkcode STREAM_BYTES} to its end. */
+  async streamBytes(): Promise<number> {
+    const conn = await this.#request(BYTES_REQUEST);
+    const buffer = new Uint8Array(STREAM_READ_BYTES);
+    let bytes = 0;
+    try {
+      while (true) {
+        const n = await conn.read(buffer);
+        if (n === null) return bytes;
+        bytes += n;
+      }
+    } finally {
+      conn.close();
+    }
   }
 
   async foo(): Promise<unknown> {
@@ -211,7 +354,7 @@ export const echoSystem: BenchSystem = {
   async connect(port: number): Promise<BenchClient> {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port });
     conn.setNoDelay(true);
-    return new EchoClient(conn);
+    return new EchoClient(conn, port);
   },
 
   loopsOf(client: BenchClient) {

@@ -4,6 +4,13 @@
  * identity serializers (messages are raw bytes), so no protobuf tooling and
  * no protobuf encoding cost: the fastest a grpc-js unary call gets.
  *
+ * The stream loops use server-streaming methods: `Count` writes 4-byte
+ * big-endian integers 0, 1, 2, ..., one message each, as fast as flow
+ * control lets it, until the client cancels; `Bytes` writes the number of
+ * bytes asked for (a 4-byte request) in messages of
+ * {@linkcode STREAM_CHUNK_BYTES}, then ends. Both wait for `drain` when
+ * `write` says the buffer is full.
+ *
  * gRPC has no callbacks into the client and no remote objects: those
  * scenarios do not apply.
  *
@@ -12,10 +19,20 @@
 
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import type { BenchClient, BenchServer, BenchSystem } from "./_system.ts";
+import { STREAM_BYTES, STREAM_CHUNK_BYTES } from "./_common.ts";
+import {
+  type BenchClient,
+  type BenchServer,
+  type BenchSystem,
+  checkCount,
+  type Timed,
+} from "./_system.ts";
 
 const FOO_PATH = "/netref.bench.Bench/Foo";
 const ECHO_PATH = "/netref.bench.Bench/Echo";
+const COUNT_PATH = "/netref.bench.Bench/Count";
+const BYTES_PATH = "/netref.bench.Bench/Bytes";
+const CHUNK = Buffer.alloc(STREAM_CHUNK_BYTES, 7);
 const FOO = Buffer.from("foo");
 const EMPTY = new Uint8Array(0);
 /** Above the 1 MiB loop; grpc-js refuses messages over 4 MiB by default. */
@@ -29,11 +46,14 @@ function fromBuffer(buffer: Buffer): Buffer {
   return buffer;
 }
 
-function method(path: string): grpc.MethodDefinition<Uint8Array, Uint8Array> {
+function method(
+  path: string,
+  responseStream = false,
+): grpc.MethodDefinition<Uint8Array, Uint8Array> {
   return {
     path,
     requestStream: false,
-    responseStream: false,
+    responseStream,
     requestSerialize: toBuffer,
     requestDeserialize: fromBuffer,
     responseSerialize: toBuffer,
@@ -44,7 +64,47 @@ function method(path: string): grpc.MethodDefinition<Uint8Array, Uint8Array> {
 const definition: grpc.ServiceDefinition = {
   Foo: method(FOO_PATH),
   Echo: method(ECHO_PATH),
+  Count: method(COUNT_PATH, true),
+  Bytes: method(BYTES_PATH, true),
 };
+
+type Writer = grpc.ServerWritableStream<Uint8Array, Uint8Array>;
+
+/** Writes 0, 1, 2, ... until the client cancels. */
+function count(call: Writer): void {
+  // A write racing the client's cancel fails the stream: expected.
+  call.on("error", () => {});
+  let i = 0;
+  const pump = () => {
+    while (!call.cancelled) {
+      const item = Buffer.allocUnsafe(4);
+      item.writeUInt32BE(i++ >>> 0);
+      if (!call.write(item)) {
+        call.once("drain", pump);
+        return;
+      }
+    }
+  };
+  pump();
+}
+
+/** Writes as many bytes as asked for, in chunks, then ends. */
+function bytes(call: Writer): void {
+  call.on("error", () => {});
+  let left = Buffer.from(call.request).readUInt32BE(0);
+  const pump = () => {
+    while (left > 0 && !call.cancelled) {
+      const chunk = left >= CHUNK.length ? CHUNK : CHUNK.subarray(0, left);
+      left -= chunk.length;
+      if (!call.write(chunk) && left > 0) {
+        call.once("drain", pump);
+        return;
+      }
+    }
+    if (!call.cancelled) call.end();
+  };
+  pump();
+}
 
 const channelOptions: grpc.ChannelOptions = {
   // One TCP connection per client, as every other system opens: by
@@ -67,6 +127,8 @@ export const grpcSystem: BenchSystem = {
         call: grpc.ServerUnaryCall<Uint8Array, Uint8Array>,
         done: grpc.sendUnaryData<Uint8Array>,
       ) => done(null, call.request),
+      Count: count,
+      Bytes: bytes,
     });
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(
@@ -101,6 +163,58 @@ export const grpcSystem: BenchSystem = {
         )
       );
     }
+    function streamItems(ms: number): Promise<Timed> {
+      return new Promise((resolve, reject) => {
+        const call = client.makeServerStreamRequest(
+          COUNT_PATH,
+          toBuffer,
+          fromBuffer,
+          EMPTY,
+        );
+        let items = 0;
+        let sum = 0;
+        let done = false;
+        const start = performance.now();
+        const stop = (error: Error | null) => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          if (error !== null) return reject(error);
+          const took = performance.now() - start;
+          call.cancel();
+          try {
+            checkCount(items, sum);
+            resolve({ calls: items, ms: took });
+          } catch (error) {
+            reject(error);
+          }
+        };
+        const timer = setTimeout(() => stop(null), ms);
+        call.on("data", (item: Buffer) => {
+          if (done) return;
+          sum += item.readUInt32BE(0);
+          items++;
+        });
+        call.on("error", (error: Error) => stop(error));
+        call.on("end", () => stop(new Error("the Count stream ended")));
+      });
+    }
+    function streamBytes(): Promise<number> {
+      return new Promise((resolve, reject) => {
+        const request = Buffer.alloc(4);
+        request.writeUInt32BE(STREAM_BYTES);
+        const call = client.makeServerStreamRequest(
+          BYTES_PATH,
+          toBuffer,
+          fromBuffer,
+          request,
+        );
+        let received = 0;
+        call.on("data", (chunk: Buffer) => received += chunk.length);
+        call.on("error", reject);
+        call.on("end", () => resolve(received));
+      });
+    }
     const decoder = new TextDecoder();
     return {
       foo: async () => decoder.decode(await unary(FOO_PATH, EMPTY)),
@@ -108,6 +222,8 @@ export const grpcSystem: BenchSystem = {
       callback: null,
       churnOne: null,
       imports: () => null,
+      streamItems,
+      streamBytes,
       close: () => {
         client.close();
         return Promise.resolve();

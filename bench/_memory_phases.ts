@@ -1,11 +1,18 @@
 /**
  * The memory phases of a benchmark run, one system at a time in fresh
- * processes: 1,000 connections, and ref churn.
+ * processes: 1,000 connections, ref churn, and a stream read slowly.
  *
  * @module
  */
 
-import type { ChurnReply, LoopReply, MemoryReport, System } from "./_common.ts";
+import {
+  type ChurnReply,
+  type LoopReply,
+  type MemoryReport,
+  SLOW_ITEMS,
+  type SlowReply,
+  type System,
+} from "./_common.ts";
 import { type Child, cpuOf, memoryOf } from "./_children.ts";
 import {
   type PhaseSettings,
@@ -197,6 +204,103 @@ export async function churnPhase(
       settleMs,
       clientImportsBefore: reply.clientImportsBefore,
       clientImports: reply.clientImports,
+    };
+  } finally {
+    await stopPair(pair);
+  }
+}
+
+/** The server's memory while a client reads a stream slowly. */
+export interface SlowResult {
+  system: System;
+  /** Items of `SLOW_ITEM_BYTES` the producer could yield. */
+  could: number;
+  /** Items the client read, one a millisecond. */
+  read: number;
+  /** Items the producer yielded. */
+  produced: number;
+  /** Milliseconds the client read for. */
+  ms: number;
+  /** Server memory before, after a full GC. */
+  before: MemoryReport;
+  /** The largest live memory (heap + ArrayBuffers, after a full GC) of the samples taken while the client read. */
+  peakLive: number;
+  /** The largest RSS of those samples. */
+  peakRss: number;
+  /** Samples taken. */
+  samples: number;
+  /** After the stream stopped, after a full GC. */
+  after: MemoryReport;
+}
+
+/** How often the server's memory is sampled while the client reads. */
+const SAMPLE_MS = 100;
+
+/** Live bytes of a report: the JavaScript heap and ArrayBuffers. */
+export function live(report: MemoryReport): number {
+  return (report.heapUsed ?? 0) + (report.external ?? 0);
+}
+
+/**
+ * Measures the server's memory while its client reads a stream that could
+ * bring a gigabyte, one item a millisecond, for `ms`: the credit window
+ * must hold the producer back. Every sample is taken after a full GC, so
+ * that it counts what the server holds, not garbage V8 has yet to collect.
+ *
+ * @param system Which system.
+ * @param ms How long the client reads.
+ * @param placement Where the server and the client run.
+ * @param settings Spawn settings and warm-up.
+ * @returns The figures.
+ */
+export async function slowPhase(
+  system: System,
+  ms: number,
+  placement: Placement,
+  settings: PhaseSettings,
+): Promise<SlowResult> {
+  const pair = await startPair(system, placement, settings);
+  try {
+    await runLoop(pair, "call", settings.warmupMs);
+    const before = await memoryOf(pair.server);
+    let done = false;
+    const reading = pair.client.ask({ op: "slow", ms }, ms + LONG_MS)
+      .finally(() => done = true);
+    let peakLive = live(before);
+    let peakRss = before.rss;
+    let samples = 0;
+    while (!done) {
+      const sample = await memoryOf(pair.server);
+      samples++;
+      peakLive = Math.max(peakLive, live(sample));
+      peakRss = Math.max(peakRss, sample.rss);
+      await Promise.race([
+        reading.catch(() => {}),
+        new Promise((resolve) => setTimeout(resolve, SAMPLE_MS)),
+      ]);
+    }
+    const reply = await reading as unknown as SlowReply;
+    const after = await memoryOf(pair.server);
+    settings.log(
+      `  ${system}: read ${reply.read} of ${reply.produced} items produced in ${
+        Math.round(reply.ms)
+      } ms; server heap + ArrayBuffers ${mb(live(before))} -> peak ${
+        mb(peakLive)
+      } MB (${samples} samples after GC); RSS ${mb(before.rss)} -> peak ${
+        mb(peakRss)
+      } MB`,
+    );
+    return {
+      system,
+      could: SLOW_ITEMS,
+      read: reply.read,
+      produced: reply.produced,
+      ms: Math.round(reply.ms),
+      before,
+      peakLive,
+      peakRss,
+      samples,
+      after,
     };
   } finally {
     await stopPair(pair);

@@ -1,6 +1,7 @@
 /**
  * The benchmark's markdown: figures side by side, netref's ratios to each
- * reference, memory with 1,000 connections, ref churn, and the targets.
+ * reference, streams, what tracing costs, memory with 1,000 connections,
+ * ref churn, a slow stream reader's server, and the targets.
  *
  * @module
  */
@@ -10,11 +11,19 @@ import {
   LOOPS,
   type MemoryReport,
   PAYLOAD_BYTES,
+  SLOW_ITEM_BYTES,
+  STREAM_BYTES,
+  STREAM_CHUNK_BYTES,
   type System,
   SYSTEMS,
 } from "./_common.ts";
 import { type LoopResult, median, type SystemFigures } from "./_phases.ts";
-import type { ChurnResult, ConnsResult } from "./_memory_phases.ts";
+import {
+  type ChurnResult,
+  type ConnsResult,
+  live,
+  type SlowResult,
+} from "./_memory_phases.ts";
 
 /** Why a system has no figures in this run: missing, failed, or not applicable. */
 export type Absences = Partial<Record<System, string>>;
@@ -26,9 +35,28 @@ export interface RunResults {
   loops: LoopResult[];
   conns: (ConnsResult | { system: System; error: string })[];
   churn: (ChurnResult | { system: System; error: string })[];
+  slow: (SlowResult | { system: System; error: string })[];
 }
 
+/** The columns of the calls tables: netref and its references. */
+const COLUMNS: System[] = [
+  "netref",
+  "echo",
+  "rpyc",
+  "capnweb",
+  "birpc",
+  "grpc",
+];
 const REFERENCES: System[] = ["echo", "rpyc", "capnweb", "birpc", "grpc"];
+/** The stream loops, which have their own table. */
+const STREAM_LOOPS: readonly Loop[] = ["items", "bytes256m"];
+/** The tracing rows: netref with `openTelemetry()`, without and with a provider. */
+const TRACED: System[] = ["otelNoop", "otel"];
+/** Their names in the tracing table's header. */
+const TRACED_SHORT: Partial<Record<System, string>> = {
+  otelNoop: "no provider",
+  otel: "SDK",
+};
 
 function format(value: number, digits = 0): string {
   return value.toLocaleString("en-US", {
@@ -41,15 +69,22 @@ function mb(bytes: number): string {
   return format(bytes / 1e6, 1);
 }
 
-/** A loop's figure in its unit: calls/s, or MB/s of payload for 1 MiB. */
+/**
+ * A loop's figure in its unit: calls/s; MB/s of payload for 1 MiB; items/s;
+ * MB/s for the byte stream, whose calls are chunks.
+ */
 function value(loop: Loop, callsPerSecond: number): number {
-  return loop === "bytes1m"
-    ? callsPerSecond * PAYLOAD_BYTES.bytes1m! / 1e6
-    : callsPerSecond;
+  if (loop === "bytes1m") return callsPerSecond * PAYLOAD_BYTES.bytes1m! / 1e6;
+  if (loop === "bytes256m") return callsPerSecond * STREAM_CHUNK_BYTES / 1e6;
+  return callsPerSecond;
 }
 
 function unit(loop: Loop): string {
-  return loop === "bytes1m" ? "MB/s" : "calls/s";
+  return loop === "bytes1m" || loop === "bytes256m"
+    ? "MB/s"
+    : loop === "items"
+    ? "items/s"
+    : "calls/s";
 }
 
 function figuresOf(
@@ -79,8 +114,12 @@ function cell(
  * Both ran in the same round, close in time, so a drift of the machine
  * (other processes, frequency) weighs less than in the ratio of medians.
  */
-function ratio(result: LoopResult, reference: System): number | null {
-  const ours = figuresOf(result, "netref");
+function ratio(
+  result: LoopResult,
+  reference: System,
+  system: System = "netref",
+): number | null {
+  const ours = figuresOf(result, system);
   const theirs = figuresOf(result, reference);
   if (ours === undefined || theirs === undefined) return null;
   if ("error" in ours || "error" in theirs) return null;
@@ -110,27 +149,26 @@ function placementLabel(result: LoopResult): string {
 export function tables(results: RunResults): string {
   const { systems, absent } = results;
   const out: string[] = [];
-  if (results.loops.length > 0) {
+  const callLoops = results.loops.filter((r) =>
+    !STREAM_LOOPS.includes(r.loop) && COLUMNS.some((s) => s in r.figures)
+  );
+  if (callLoops.length > 0) {
     out.push(
       "### Calls (medians of alternating rounds)",
       "",
       "calls/s, except the 1 MiB row: MB/s of payload echoed (10^6 bytes, counted once per call). n/a: the scenario does not apply; the raw echo's callback row is two round trips.",
       "",
       `| scenario | CPUs (server, client) | unit | ${
-        (Object.keys(SYSTEMS) as System[]).map((s) => SYSTEMS[s]).join(" | ")
+        COLUMNS.map((s) => SYSTEMS[s]).join(" | ")
       } |`,
-      `| --- | --- | --- | ${
-        (Object.keys(SYSTEMS) as System[]).map(() => "---:").join(" | ")
-      } |`,
+      `| --- | --- | --- | ${COLUMNS.map(() => "---:").join(" | ")} |`,
     );
-    for (const result of results.loops) {
+    for (const result of callLoops) {
       out.push(
         `| ${loopLabel(result)} | ${placementLabel(result)} | ${
           unit(result.loop)
         } | ${
-          (Object.keys(SYSTEMS) as System[]).map((s) =>
-            cell(result, s, absent, systems)
-          ).join(" | ")
+          COLUMNS.map((s) => cell(result, s, absent, systems)).join(" | ")
         } |`,
       );
     }
@@ -143,7 +181,7 @@ export function tables(results: RunResults): string {
       } |`,
       `| --- | --- | ${REFERENCES.map(() => "---:").join(" | ")} |`,
     );
-    for (const result of results.loops) {
+    for (const result of callLoops) {
       out.push(
         `| ${loopLabel(result)} | ${placementLabel(result)} | ${
           REFERENCES.map((s) => {
@@ -154,32 +192,23 @@ export function tables(results: RunResults): string {
       );
     }
   }
-  if (results.loops.length > 0) {
+  if (callLoops.length > 0) {
     out.push(
       "",
       "### CPU time per call, µs (server + client, medians of rounds): what a call costs, whatever else runs on the machine",
       "",
-      `| scenario | CPUs | ${
-        (Object.keys(SYSTEMS) as System[]).map((s) => SYSTEMS[s]).join(" | ")
-      } |`,
-      `| --- | --- | ${
-        (Object.keys(SYSTEMS) as System[]).map(() => "---:").join(" | ")
-      } |`,
+      `| scenario | CPUs | ${COLUMNS.map((s) => SYSTEMS[s]).join(" | ")} |`,
+      `| --- | --- | ${COLUMNS.map(() => "---:").join(" | ")} |`,
     );
-    for (const result of results.loops) {
+    for (const result of callLoops) {
       out.push(
         `| ${loopLabel(result)} | ${placementLabel(result)} | ${
-          (Object.keys(SYSTEMS) as System[]).map((s) => {
-            const figures = figuresOf(result, s);
-            if (figures === undefined || "error" in figures) return "–";
-            return `${cpu(median(figures.serverCpuUs))} + ${
-              cpu(median(figures.clientCpuUs))
-            }`;
-          }).join(" | ")
+          COLUMNS.map((s) => cpuCell(result, s)).join(" | ")
         } |`,
       );
     }
   }
+  out.push(...streamTable(results), ...tracingTable(results));
   if (results.conns.length > 0) {
     const n = results.conns.find((c) => "connections" in c);
     out.push(
@@ -234,6 +263,7 @@ export function tables(results: RunResults): string {
       );
     }
   }
+  out.push(...slowTable(results));
   const absences = Object.entries(absent);
   if (absences.length > 0) {
     out.push(
@@ -244,8 +274,133 @@ export function tables(results: RunResults): string {
   return out.join("\n");
 }
 
+/** Server + client CPU µs per call (or item, or chunk), medians of rounds. */
+function cpuCell(result: LoopResult, system: System): string {
+  const figures = figuresOf(result, system);
+  if (figures === undefined || "error" in figures) return "–";
+  return `${cpu(median(figures.serverCpuUs))} + ${
+    cpu(median(figures.clientCpuUs))
+  }`;
+}
+
+function ratioCell(
+  result: LoopResult,
+  reference: System,
+  system: System = "netref",
+): string {
+  const r = ratio(result, reference, system);
+  return r === null ? "–" : `${r.toFixed(2)}×`;
+}
+
+const STREAM_SYSTEMS: System[] = ["netref", "echo", "grpc"];
+
+/** The streams: rates, netref's ratios, CPU per item or chunk. */
+function streamTable(results: RunResults): string[] {
+  const rows = results.loops.filter((r) => STREAM_LOOPS.includes(r.loop));
+  if (rows.length === 0) return [];
+  const { systems, absent } = results;
+  return [
+    "",
+    "### Streams, one way on one connection (medians of alternating rounds)",
+    "",
+    `Small items: \`for await\` over an \`async *count(n)\` handler (0, 1, 2, ...); the floor: frames of msgpack integers decoded by the client; gRPC: server streaming, one 4-byte message per item. Byte stream: ${
+      STREAM_BYTES / 1024 / 1024
+    } MiB in chunks of ${
+      STREAM_CHUNK_BYTES / 1024
+    } KiB (netref: a \`ReadableStream<Uint8Array>\` returned by the handler; the floor: raw bytes; gRPC: server streaming, one message per chunk). CPU time is per item, or per ${
+      STREAM_CHUNK_BYTES / 1024
+    } KiB chunk.`,
+    "",
+    `| stream | CPUs | unit | ${
+      STREAM_SYSTEMS.map((s) => SYSTEMS[s]).join(" | ")
+    } | ÷ raw echo | ÷ gRPC | CPU µs, ${
+      STREAM_SYSTEMS.map((s) => SYSTEMS[s]).join(" | CPU µs, ")
+    } |`,
+    `| --- | --- | --- | ${
+      STREAM_SYSTEMS.map(() => "---:").join(" | ")
+    } | ---: | ---: | ${STREAM_SYSTEMS.map(() => "---:").join(" | ")} |`,
+    ...rows.map((r) =>
+      `| ${loopLabel(r)} | ${placementLabel(r)} | ${unit(r.loop)} | ${
+        STREAM_SYSTEMS.map((s) => cell(r, s, absent, systems)).join(" | ")
+      } | ${ratioCell(r, "echo")} | ${ratioCell(r, "grpc")} | ${
+        STREAM_SYSTEMS.map((s) => cpuCell(r, s)).join(" | ")
+      } |`
+    ),
+  ];
+}
+
+/** What tracing costs: netref with `openTelemetry()`, without and with a provider. */
+function tracingTable(results: RunResults): string[] {
+  const rows = results.loops.filter((r) =>
+    TRACED.some((s) => r.figures[s] !== undefined)
+  );
+  if (rows.length === 0) return [];
+  const { systems, absent } = results;
+  return [
+    "",
+    "### What tracing costs: `openTelemetry()` on both sides (medians of alternating rounds)",
+    "",
+    "netref: plain, no interceptors. No provider: `openTelemetry()` on both sides with nothing registered (it gives no interceptor). SDK: `openTelemetry()` on both sides with `BasicTracerProvider` with a `BatchSpanProcessor` into an exporter that drops the spans, a `MeterProvider` whose reader is never read, `AsyncLocalStorageContextManager`; two spans and their metrics per call. Ratios: each over plain netref, per round.",
+    "",
+    `| scenario | CPUs | netref | ${
+      TRACED.map((s) => `${TRACED_SHORT[s]} | ÷ netref`).join(" | ")
+    } | CPU µs/call (server + client): netref | ${
+      TRACED.map((s) => TRACED_SHORT[s]).join(" | ")
+    } |`,
+    `| --- | --- | ---: | ${
+      TRACED.map(() => "---: | ---:").join(" | ")
+    } | ---: | ${TRACED.map(() => "---:").join(" | ")} |`,
+    ...rows.map((r) =>
+      `| ${loopLabel(r)} | ${placementLabel(r)} | ${
+        cell(r, "netref", absent, systems)
+      } | ${
+        TRACED.map((s) =>
+          `${cell(r, s, absent, systems)} | ${ratioCell(r, "netref", s)}`
+        ).join(" | ")
+      } | ${cpuCell(r, "netref")} | ${
+        TRACED.map((s) => cpuCell(r, s)).join(" | ")
+      } |`
+    ),
+  ];
+}
+
+/** Peak growth of the server's live heap and ArrayBuffers during the read. */
+function slowGrowth(s: SlowResult): number {
+  return s.peakLive - live(s.before);
+}
+
+/** The server's memory while a client reads one item a millisecond. */
+function slowTable(results: RunResults): string[] {
+  if (results.slow.length === 0) return [];
+  return [
+    "",
+    `### A stream read one item a millisecond (server memory)`,
+    "",
+    `The handler could yield ${
+      format(results.slow.find((s) => "could" in s)?.could ?? 0)
+    } fresh blocks of ${
+      SLOW_ITEM_BYTES / 1024
+    } KiB (1 GiB); the client reads one, waits 1 ms, and so on, then stops the stream. Live memory: \`heapUsed + external\` (the JavaScript heap and ArrayBuffers) after a full GC, before the read, every 100 ms during it (peak), and after it.`,
+    "",
+    "| system | read for (ms) | items read | items produced | live before → peak (MB) | peak growth (MB) | RSS before → peak (MB) | live after (MB) |",
+    "| --- | ---: | ---: | ---: | --- | ---: | --- | ---: |",
+    ...results.slow.map((s) =>
+      "error" in s
+        ? `| ${SYSTEMS[s.system]} | failed: ${s.error} |||||||`
+        : `| ${SYSTEMS[s.system]} | ${format(s.ms)} | ${format(s.read)} | ${
+          format(s.produced)
+        } | ${mb(live(s.before))} → ${mb(s.peakLive)} | ${
+          mb(slowGrowth(s))
+        } | ${mb(s.before.rss)} → ${mb(s.peakRss)} | ${mb(live(s.after))} |`
+    ),
+  ];
+}
+
 function cpu(us: number): string {
-  return us >= 100 ? format(us) : us >= 10 ? format(us, 1) : format(us, 2);
+  if (us >= 100) return format(us);
+  if (us >= 10) return format(us, 1);
+  if (us >= 0.1 || us === 0) return format(us, 2);
+  return us.toPrecision(2);
 }
 
 function heap(report: MemoryReport): string {
@@ -325,6 +480,56 @@ export function targets(results: RunResults): Target[] {
       met: gbs >= 1,
     });
   }
+  const items = loopResult(results, "items", null);
+  const itemsOurs = items?.figures.netref;
+  if (
+    items !== undefined && itemsOurs !== undefined && !("error" in itemsOurs)
+  ) {
+    out.push({
+      target: "≥ 1,000,000 small items/s one way on one connection",
+      measured: `${format(itemsOurs.median)} items/s`,
+      met: itemsOurs.median >= 1_000_000,
+    });
+    const x = ratio(items, "grpc");
+    if (x !== null) {
+      out.push({
+        target: "small items ≥ 2× gRPC server streaming",
+        measured: `${x.toFixed(2)}×`,
+        met: x >= 2,
+      });
+    }
+  }
+  const stream = loopResult(results, "bytes256m", null);
+  const streamOurs = stream?.figures.netref;
+  if (
+    stream !== undefined && streamOurs !== undefined && !("error" in streamOurs)
+  ) {
+    const gbs = value("bytes256m", streamOurs.median) / 1000;
+    out.push({
+      target: "256 MiB byte stream at ≥ 1 GB/s",
+      measured: `${gbs.toFixed(2)} GB/s`,
+      met: gbs >= 1,
+    });
+    const x = ratio(stream, "grpc");
+    if (x !== null) {
+      out.push({
+        target: "byte stream ≥ 2× gRPC server streaming",
+        measured: `${x.toFixed(2)}×`,
+        met: x >= 2,
+      });
+    }
+  }
+  for (const r of results.loops) {
+    const x = ratio(r, "netref", "otelNoop");
+    if (x === null) continue;
+    out.push({
+      target: `${LOOPS[r.loop]} (${
+        placementLabel(r)
+      }): \`openTelemetry()\` with no provider within 10% of plain netref`,
+      measured: `${x.toFixed(2)}×`,
+      met: x >= 0.9,
+    });
+  }
   const conns = results.conns.find((c) => c.system === "netref");
   if (conns !== undefined && !("error" in conns)) {
     const extra = (conns.idle.rss - conns.one.rss) / 1e6;
@@ -353,6 +558,18 @@ export function targets(results: RunResults): Target[] {
         ((churn.after.rss - churn.before.rss) / 1e6).toFixed(1)
       } MB RSS`,
       met: churn.before.collected ? growth <= 1e6 : null,
+    });
+  }
+  const slow = results.slow.find((s) => s.system === "netref");
+  if (slow !== undefined && !("error" in slow)) {
+    const growth = slowGrowth(slow) / 1e6;
+    out.push({
+      target:
+        "a stream read one item a millisecond: the server's live heap + ArrayBuffers grow < 32 MB (producer could yield 1 GB)",
+      measured: `+${growth.toFixed(1)} MB at peak (after GC); ${
+        format(slow.produced)
+      } items produced for ${format(slow.read)} read`,
+      met: slow.before.collected ? growth < 32 : null,
     });
   }
   return out;

@@ -25,8 +25,8 @@ const IDLE_MS = 3_600_000;
 function memory(server: {
   exports(): number | null;
   connections(): number | null;
-}): MemoryReport {
-  const gc = (globalThis as { gc?: () => void }).gc;
+}, collect = true): MemoryReport {
+  const gc = collect ? (globalThis as { gc?: () => void }).gc : undefined;
   // Twice: objects freed by finalizers of the first pass go in the second.
   gc?.();
   gc?.();
@@ -45,7 +45,9 @@ if (import.meta.main) {
   const name = Deno.args[0];
   if (!isSystem(name) || name === "rpyc") {
     console.error(
-      `usage: _servers.ts netref|echo|capnweb|birpc|grpc (got ${String(name)})`,
+      `usage: _servers.ts netref|echo|capnweb|birpc|grpc|otelNoop|otel (got ${
+        String(name)
+      })`,
     );
     Deno.exit(2);
   }

@@ -12,6 +12,9 @@ import {
   type LoopReply,
   makePayload,
   PAYLOAD_BYTES,
+  type SlowReply,
+  STREAM_BYTES,
+  STREAM_CHUNK_BYTES,
 } from "./_common.ts";
 
 /** What a loop reports: calls and time, the CPU time is added by the caller. */
@@ -39,6 +42,24 @@ export interface BenchClient {
   churnOne: (() => Promise<void>) | null;
   /** Remote objects this side still holds proxies for, or null if unknown. */
   imports(): number | null;
+  /**
+   * Reads a stream of small items (0, 1, 2, ...) for `ms`, then stops it;
+   * absent if the system has no streams. Its calls are the items read.
+   */
+  streamItems?(ms: number): Promise<Timed>;
+  /**
+   * Reads one stream of {@linkcode STREAM_BYTES} in chunks of
+   * {@linkcode STREAM_CHUNK_BYTES}; absent if the system has no streams.
+   *
+   * @returns The bytes read.
+   */
+  streamBytes?(): Promise<number>;
+  /**
+   * Reads a stream that could bring `SLOW_ITEMS` items of
+   * `SLOW_ITEM_BYTES`, one item a millisecond, for `ms`, then
+   * stops it; absent if the system has no streams.
+   */
+  readSlowly?(ms: number): Promise<SlowReply>;
   /** Closes the connection. */
   close(): Promise<void>;
 }
@@ -175,5 +196,59 @@ export function runLoop(
     }
     case "inflight":
       return pipelined(() => client.foo(), IN_FLIGHT, ms);
+    case "items":
+      if (client.streamItems === undefined) {
+        throw new TypeError("Cannot run items: this system has no streams");
+      }
+      return client.streamItems(ms);
+    case "bytes256m":
+      return byteStreams(client, ms);
+  }
+}
+
+/**
+ * Reads whole byte streams of {@linkcode STREAM_BYTES} back to back for
+ * `ms` (at least one), counting chunks of {@linkcode STREAM_CHUNK_BYTES}.
+ *
+ * @param client The connection.
+ * @param ms How long.
+ * @returns Chunks read and the time they took.
+ * @throws {TypeError} If the system has no streams.
+ * @throws {Error} If a stream is shorter or longer than it should be.
+ */
+export async function byteStreams(
+  client: Pick<BenchClient, "streamBytes">,
+  ms: number,
+): Promise<Timed> {
+  const read = client.streamBytes?.bind(client);
+  if (read === undefined) {
+    throw new TypeError("Cannot run bytes256m: this system has no streams");
+  }
+  const { calls, ms: took } = await sequential(async () => {
+    const bytes = await read();
+    if (bytes !== STREAM_BYTES) {
+      throw new Error(`A stream of ${STREAM_BYTES} bytes brought ${bytes}`);
+    }
+  }, ms);
+  return { calls: calls * STREAM_BYTES / STREAM_CHUNK_BYTES, ms: took };
+}
+
+/**
+ * Checks that `items` items read from a stream of 0, 1, 2, ... summed to
+ * `sum`.
+ *
+ * @param items Items read.
+ * @param sum Their sum.
+ * @throws {Error} If they did not.
+ *
+ * @example
+ * ```ts
+ * import { checkCount } from "./_system.ts";
+ * checkCount(4, 6);
+ * ```
+ */
+export function checkCount(items: number, sum: number): void {
+  if (sum !== items * (items - 1) / 2) {
+    throw new Error(`${items} items of a count summed to ${sum}`);
   }
 }

@@ -34,5 +34,9 @@ export async function loadSystem(
       return (await import("./_birpc.ts")).birpc;
     case "grpc":
       return (await import("./_grpc.ts")).grpcSystem;
+    case "otelNoop":
+      return (await import("./_netref_otel.ts")).otelNoop;
+    case "otel":
+      return (await import("./_netref_otel.ts")).otelSdk();
   }
 }

@@ -1,14 +1,22 @@
 /**
  * `deno task bench`: netref side by side with the floor (a raw
  * length-prefixed TCP echo), Python RPyC, capnweb, birpc and gRPC, in the
- * same run, in six scenarios:
+ * same run, in these scenarios:
  *
  * 1. sequential small call, `await root.foo()`;
  * 2. a 1 KiB and a 1 MiB `Uint8Array` echoed back;
  * 3. a call whose handler calls a client callback once;
  * 4. 100 calls in flight on one connection;
- * 5. 1,000 client connections calling at once (and the server's memory);
- * 6. ref churn: 100,000 remote objects created and released.
+ * 5. streams: small items one way through `for await`, and a 256 MiB byte
+ *    stream (netref, the floor and gRPC server streaming);
+ * 6. 1,000 client connections calling at once (and the server's memory);
+ * 7. ref churn: 100,000 remote objects created and released;
+ * 8. the server's memory while a client reads a stream one item a
+ *    millisecond.
+ *
+ * The sequential call and 100 in flight also run with `openTelemetry()` on
+ * both sides, with and without an SDK provider registered: what tracing
+ * costs.
  *
  * Servers and clients are separate processes pinned with `taskset`; the
  * sequential call runs with both on one CPU and on different CPUs, the rest
@@ -28,6 +36,7 @@
 import { parseArgs } from "node:util";
 import {
   ECHO_PAYLOAD_BYTES,
+  FLOOR_BATCH_ITEMS,
   HEADER_BYTES,
   isScenario,
   isSystem,
@@ -47,7 +56,7 @@ import {
 } from "./_children.ts";
 import { allowedCpus, cpuModel, hasTaskset, loadAverage } from "./_machine.ts";
 import { loopPhase, type PhaseSettings, type Placement } from "./_phases.ts";
-import { churnPhase, connsPhase } from "./_memory_phases.ts";
+import { churnPhase, connsPhase, slowPhase } from "./_memory_phases.ts";
 import {
   type Absences,
   type RunResults,
@@ -62,15 +71,37 @@ const DENO_JSON = new URL("./deno.json", import.meta.url).pathname;
 
 /** Systems that can run each scenario. */
 const APPLIES: Record<Scenario, readonly System[]> = {
-  call: ["netref", "echo", "rpyc", "capnweb", "birpc", "grpc"],
+  call: [
+    "netref",
+    "echo",
+    "rpyc",
+    "capnweb",
+    "birpc",
+    "grpc",
+    "otelNoop",
+    "otel",
+  ],
   bytes1k: ["netref", "echo", "rpyc", "capnweb", "birpc", "grpc"],
   bytes1m: ["netref", "echo", "rpyc", "capnweb", "birpc", "grpc"],
   // The echo's is two round trips; gRPC unary calls cannot call back.
   callback: ["netref", "echo", "rpyc", "capnweb", "birpc"],
-  inflight: ["netref", "echo", "rpyc", "capnweb", "birpc", "grpc"],
+  inflight: [
+    "netref",
+    "echo",
+    "rpyc",
+    "capnweb",
+    "birpc",
+    "grpc",
+    "otelNoop",
+    "otel",
+  ],
+  // Streams: the floor, and gRPC's server streaming.
+  items: ["netref", "echo", "grpc"],
+  bytes256m: ["netref", "echo", "grpc"],
   conns: ["netref", "echo", "rpyc", "capnweb", "birpc", "grpc"],
   // Only these have remote objects.
   churn: ["netref", "rpyc", "capnweb"],
+  slow: ["netref"],
 };
 
 interface Settings {
@@ -81,6 +112,7 @@ interface Settings {
   warmupMs: number;
   connections: number;
   objects: number;
+  slowMs: number;
   profileDir: string | null;
 }
 
@@ -125,6 +157,7 @@ function parseSettings(args: string[]): Settings {
       "warmup-ms": { type: "string" },
       connections: { type: "string" },
       objects: { type: "string" },
+      "slow-ms": { type: "string" },
       profile: { type: "string" },
       help: { type: "boolean", default: false },
     },
@@ -135,12 +168,13 @@ function parseSettings(args: string[]): Settings {
         "usage: deno task bench [options]",
         "  --scenario LIST    some of: " + Object.keys(SCENARIOS).join(","),
         "  --systems LIST     some of: " + Object.keys(SYSTEMS).join(","),
-        "  --quick            1 round of 300 ms, 200 connections, 10,000 objects",
+        "  --quick            1 round of 300 ms, 200 connections, 10,000 objects, 1 s slow read",
         "  --rounds N         alternating rounds per loop (default 5)",
         "  --round-ms MS      length of a round (default 800)",
         "  --warmup-ms MS     warm-up per system and loop (default 500)",
         "  --connections N    connections of the conns scenario (default 1000)",
         "  --objects N        objects of the churn scenario (default 100000)",
+        "  --slow-ms MS       how long the slow scenario reads (default 3000)",
         "  --profile DIR      run netref's processes with --cpu-prof into DIR",
       ].join("\n"),
     );
@@ -174,6 +208,12 @@ function parseSettings(args: string[]): Settings {
       "objects",
       100,
       10_000_000,
+    ),
+    slowMs: integer(
+      values["slow-ms"] ?? (quick ? "1000" : "3000"),
+      "slow-ms",
+      100,
+      60_000,
     ),
     profileDir: values.profile ?? null,
   };
@@ -214,7 +254,14 @@ async function libraryVersions(): Promise<Record<string, string>> {
     const imports = config.imports as Record<string, string>;
     const out: Record<string, string> = {};
     for (
-      const name of ["msgpackr/", "capnweb", "birpc", "@grpc/grpc-js"]
+      const name of [
+        "msgpackr/",
+        "capnweb",
+        "birpc",
+        "@grpc/grpc-js",
+        "@opentelemetry/sdk-trace-base",
+        "@opentelemetry/sdk-metrics",
+      ]
     ) {
       if (imports[name] !== undefined) out[name] = imports[name];
     }
@@ -276,6 +323,7 @@ async function main(): Promise<void> {
     loops: [],
     conns: [],
     churn: [],
+    slow: [],
   };
   const wanted = (scenario: Scenario) =>
     settings.scenarios.includes(scenario)
@@ -322,6 +370,17 @@ async function main(): Promise<void> {
       log(`  ${system}: ${String(error)}`);
     }
   }
+  for (const system of wanted("slow")) {
+    log(`Slow stream reader, ${system}, ${busy.name}`);
+    try {
+      results.slow.push(
+        await slowPhase(system, settings.slowMs, busy, phase),
+      );
+    } catch (error) {
+      results.slow.push({ system, error: String(error) });
+      log(`  ${system}: ${String(error)}`);
+    }
+  }
   const seconds = Math.round((performance.now() - started) / 1000);
   const loadAfter = await loadAverage();
   const met = targets(results);
@@ -336,9 +395,15 @@ async function main(): Promise<void> {
       `- references: raw echo (frames of ${HEADER_BYTES}+${ECHO_PAYLOAD_BYTES} bytes, or the payload's size; the callback row is two round trips), RPyC ${
         rpycVersion ?? (absent.rpyc !== undefined ? "(missing)" : "(not run)")
       } (its ThreadedServer and client, /usr/bin/python3), ${
-        Object.entries(header.libraries).filter(([k]) => k !== "msgpackr/")
-          .map(([, v]) => v).join(", ")
-      }; capnweb and birpc on our length-prefixed TCP framing with msgpackr`,
+        Object.entries(header.libraries).filter(([k]) =>
+          k !== "msgpackr/" && !k.startsWith("@opentelemetry/")
+        ).map(([, v]) => v).join(", ")
+      }; capnweb and birpc on our length-prefixed TCP framing with msgpackr; the streams' floor: frames of ${FLOOR_BATCH_ITEMS} msgpack integers, or raw bytes`,
+      `- tracing rows: ${
+        Object.entries(header.libraries).filter(([k]) =>
+          k.startsWith("@opentelemetry/")
+        ).map(([, v]) => v).join(", ")
+      }, with a span exporter that drops and a metric reader never read`,
       "",
       tables(results),
       "",

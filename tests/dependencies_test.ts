@@ -56,15 +56,36 @@ Deno.test("the bench pins the same msgpackr as the library", () => {
   assert.equal(bench.imports["msgpackr/"], library.imports["msgpackr/"]);
 });
 
+Deno.test("the bench pins the same @opentelemetry/api as the library", () => {
+  assert.equal(
+    bench.imports["@opentelemetry/api"],
+    library.imports["@opentelemetry/api"],
+  );
+});
+
+/** npm packages the tests import by full specifier (`npm:name@version`). */
+async function testPackages(): Promise<Set<string>> {
+  const names = new Set<string>();
+  for await (const entry of Deno.readDir(new URL(".", import.meta.url))) {
+    if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
+    const text = await Deno.readTextFile(
+      new URL(entry.name, import.meta.url),
+    );
+    for (const [, specifier] of text.matchAll(/"(npm:[^"]+)"/g)) {
+      names.add(packageOf(specifier));
+    }
+  }
+  return names;
+}
+
 Deno.test("the library's lockfile holds no package only the bench imports", async () => {
   const lock = await readJson<{ specifiers: Record<string, string> }>(
     "../deno.lock",
   );
   const locked = new Set(Object.keys(lock.specifiers).map(packageOf));
-  const libraryPackages = packagesOf(library);
-  const benchOnly = [...packagesOf(bench)].filter((name) =>
-    !libraryPackages.has(name)
-  );
+  // The OpenTelemetry SDK is the tests' as well as the bench's.
+  const shared = new Set([...packagesOf(library), ...await testPackages()]);
+  const benchOnly = [...packagesOf(bench)].filter((name) => !shared.has(name));
   assert.ok(benchOnly.length > 0, "bench/deno.json names its own packages");
   for (const name of benchOnly) {
     assert.ok(
