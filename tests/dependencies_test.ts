@@ -94,3 +94,21 @@ Deno.test("the library's lockfile holds no package only the bench imports", asyn
     );
   }
 });
+
+Deno.test("the example server and client lock only the codec, so `deno task start` downloads nothing else", async () => {
+  // Deno installs every package of the lockfile a run uses, whether the
+  // program imports it or not: the example tasks keep a lockfile of their own.
+  const tasks = (await readJson<{ tasks: Record<string, { command: string }> }>(
+    "../deno.json",
+  )).tasks;
+  for (const name of ["start", "client"]) {
+    assert.match(tasks[name].command, /--lock=examples\/deno\.lock /);
+  }
+  const lock = await readJson<{ specifiers: Record<string, string> }>(
+    "../examples/deno.lock",
+  );
+  assert.deepEqual(
+    Object.keys(lock.specifiers).map(packageOf),
+    ["msgpackr"],
+  );
+});
