@@ -20,8 +20,12 @@ export type FrameHandler = (
   blob: boolean,
 ) => void;
 
-/** A frame missing at least this much is read straight into place. */
-const DIRECT_READ_BYTES = 64 * 1024;
+/**
+ * The rest of a frame at least this large is read straight into place,
+ * however little of it is missing: another read of a few bytes costs less
+ * than carrying the frame through the read buffer, which copies it twice.
+ */
+const DIRECT_READ_BYTES = 16 * 1024;
 
 /**
  * Incremental frame decoder: feed it bytes as they arrive, it hands out each
@@ -83,7 +87,7 @@ export class FrameDecoder {
   readTarget(): Uint8Array | null {
     if (this.#buffer === null || this.#length < FRAME_HEADER_BYTES) return null;
     const end = FRAME_HEADER_BYTES + this.#lengthAt(this.#buffer, 0);
-    if (end - this.#length < DIRECT_READ_BYTES) return null;
+    if (end < DIRECT_READ_BYTES) return null;
     return this.#buffer.subarray(this.#length, end);
   }
 
