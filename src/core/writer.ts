@@ -153,6 +153,7 @@ export class FrameWriter {
 
   #wakeReader(always = false): void {
     if (!always && this.#queuedBytes > READ_PAUSE_BYTES / 2) return;
+    if (this.#drainWaiters.length === 0) return;
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const wake of waiters) wake();
