@@ -11,6 +11,7 @@ import { type LogEvent, logEvent } from "../log.ts";
 import { MSGPACK_FALSE, MSGPACK_TRUE } from "../protocol/constants.ts";
 import { errorMessage } from "../errors.ts";
 import type { PendingResult } from "./proxy_state.ts";
+import { IdSlots } from "./id_slots.ts";
 
 /** Where a call that failed while nobody waited for it is reported. */
 export interface FailureSink {
@@ -200,70 +201,13 @@ export function settledCall(
 }
 
 /**
- * Calls by id, in slots indexed by the id's low bits: ids are handed out in
- * order and calls mostly settle soon, so a call nearly always finds its slot
- * free. A `Map` of calls added and deleted one after the other rehashes as
- * it goes: its garbage was a tenth of a sequential call's. A call whose slot
- * is taken (by one pending for long) goes to an overflow map.
- */
-class CallSlots<C extends PendingCall> {
-  #slots: (C | undefined)[] = new Array(16).fill(undefined);
-  #mask = 15;
-  #overflow: Map<number, C> | null = null;
-  size = 0;
-
-  get(id: number): C | undefined {
-    const call = this.#slots[id & this.#mask];
-    if (call !== undefined && call.id === id) return call;
-    return this.#overflow?.get(id);
-  }
-
-  add(call: C): void {
-    // Kept at most half full, so that in-flight calls rarely overflow.
-    if (this.size * 2 >= this.#slots.length) this.#grow();
-    this.size++;
-    const slot = call.id & this.#mask;
-    if (this.#slots[slot] === undefined) this.#slots[slot] = call;
-    else (this.#overflow ??= new Map()).set(call.id, call);
-  }
-
-  delete(call: C): boolean {
-    const slot = call.id & this.#mask;
-    if (this.#slots[slot] === call) {
-      this.#slots[slot] = undefined;
-    } else if (this.#overflow === null || !this.#overflow.delete(call.id)) {
-      return false;
-    }
-    this.size--;
-    return true;
-  }
-
-  /** The calls, as they are now. */
-  values(): C[] {
-    const calls: C[] = [];
-    for (const call of this.#slots) if (call !== undefined) calls.push(call);
-    if (this.#overflow !== null) calls.push(...this.#overflow.values());
-    return calls;
-  }
-
-  #grow(): void {
-    const calls = this.values();
-    this.#slots = new Array(this.#slots.length * 2).fill(undefined);
-    this.#mask = this.#slots.length - 1;
-    this.#overflow = null;
-    this.size = 0;
-    for (const call of calls) this.add(call);
-  }
-}
-
-/**
  * The calls a connection sent and waits for, by id, with one timer for all
  * their deadlines: a timer per call costs more than the rest of a call's
  * bookkeeping, while with one per table a call whose deadline is not the
  * earliest costs a comparison.
  */
 export class CallTable<C extends PendingCall = PendingCall> {
-  readonly #calls = new CallSlots<C>();
+  readonly #calls = new IdSlots<C>();
   readonly #abandon: (call: C, reason: unknown) => void;
   readonly #timedOut: (call: C) => Error;
   #timer: ReturnType<typeof setTimeout> | undefined = undefined;
@@ -310,7 +254,7 @@ export class CallTable<C extends PendingCall = PendingCall> {
    * @param signal Aborts it.
    */
   add(call: C, timeout: number, signal: AbortSignal | undefined): void {
-    this.#calls.add(call);
+    this.#calls.add(call.id, call);
     if (this.#calls.size === 1) this.onBusy?.(true);
     if (timeout > 0 && Number.isFinite(timeout)) {
       call.timeout = timeout;
@@ -329,7 +273,7 @@ export class CallTable<C extends PendingCall = PendingCall> {
   /** Takes a call out to settle it; its deadline and signal no longer apply. */
   remove(call: C): void {
     call.settled = true;
-    if (this.#calls.delete(call) && this.#calls.size === 0) {
+    if (this.#calls.delete(call.id) && this.#calls.size === 0) {
       this.onBusy?.(false);
     }
     if (call.onAbort !== undefined) {
