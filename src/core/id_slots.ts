@@ -22,7 +22,7 @@ const INITIAL_SLOTS = 16;
  * ```ts
  * import { IdSlots } from "./id_slots.ts";
  * const table = new IdSlots<string>();
- * table.set(7, "call 7");
+ * table.add(7, "call 7");
  * console.assert(table.get(7) === "call 7" && table.size === 1);
  * ```
  */
