@@ -1,5 +1,9 @@
 import assert from "node:assert/strict";
-import { encodeBareRequest, encodeValue } from "../src/protocol/codec.ts";
+import {
+  encodeBareAnswer,
+  encodeBareRequest,
+  encodeValue,
+} from "../src/protocol/codec.ts";
 import { Kind, Op } from "../src/protocol/constants.ts";
 
 Deno.test("a bare request (a call with no arguments, or a read) is written byte for byte as msgpackr writes it", () => {
@@ -64,4 +68,56 @@ Deno.test("bare requests never share bytes: patching one's hold flag leaves the 
     );
     assert.deepEqual(requests[i], new Uint8Array(reference));
   }
+});
+
+Deno.test("a bare answer (a short string, an integer within 32 bits, a boolean or null) is written byte for byte as msgpackr writes it", () => {
+  const ints = [
+    0,
+    1,
+    31,
+    127,
+    128,
+    255,
+    256,
+    65535,
+    65536,
+    2 ** 31,
+    2 ** 32 - 1,
+    -1,
+    -31,
+    -32,
+    -33,
+    -127,
+    -128,
+    -129,
+    -32768,
+    -32769,
+    -(2 ** 31),
+  ];
+  const values = [...ints, "", "foo", "x".repeat(31), true, false, null];
+  for (const id of ints.filter((n) => n > 0)) {
+    for (const value of values) {
+      assert.deepEqual(
+        encodeBareAnswer(id, value),
+        new Uint8Array(encodeValue([Kind.RESPONSE, id, value])),
+      );
+    }
+  }
+});
+
+Deno.test("an answer a bare one cannot write (-0, fractions, large integers, long or non-ASCII strings, undefined, objects, bigints) is left to the encoder", () => {
+  const others = [
+    -0,
+    1.5,
+    NaN,
+    2 ** 32,
+    -(2 ** 31) - 1,
+    "x".repeat(32),
+    "é",
+    undefined,
+    {},
+    [],
+    1n,
+  ];
+  for (const value of others) assert.equal(encodeBareAnswer(1, value), null);
 });

@@ -7,7 +7,7 @@
  */
 
 import { Kind, Op } from "../protocol/constants.ts";
-import { encodeValue, WireError } from "../protocol/codec.ts";
+import { encodeBareAnswer, encodeValue, WireError } from "../protocol/codec.ts";
 import type { OutgoingFrame } from "../protocol/frame.ts";
 import { errorMessage, ProtocolError } from "../errors.ts";
 import {
@@ -402,8 +402,13 @@ export class Dispatcher {
 
   #answer(id: number, call: IncomingCall, value: unknown): void {
     if (!this.#finish(id, call)) return;
-    let payload: OutgoingFrame;
     const encoder = this.#encoder;
+    // A short string, small integer, boolean or null has nothing to lower.
+    const bare = encodeBareAnswer(id, value);
+    if (bare !== null && bare.length <= encoder.peerMaxFrame) {
+      return this.#writer.enqueue(bare);
+    }
+    let payload: OutgoingFrame;
     encoder.begin();
     try {
       payload = encoder.finish([

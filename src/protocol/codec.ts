@@ -368,6 +368,75 @@ export function encodeBareRequest(
   return out.subarray(start, bareUsed);
 }
 
+/**
+ * Encodes the answer to a request whose result is a short ASCII string, an
+ * integer within 32 bits (not -0), a boolean or null: `[RESPONSE, id,
+ * value]`, byte for byte as {@linkcode encodeValue} would, without going
+ * through msgpackr.
+ *
+ * @param id The request id (a positive integer).
+ * @param value The result, as the handler returned it.
+ * @returns The payload, or null when the answer is not of that shape.
+ *
+ * @example
+ * ```ts
+ * import { encodeBareAnswer, encodeValue } from "./codec.ts";
+ * import { Kind } from "./constants.ts";
+ * const bytes = encodeBareAnswer(1, "foo");
+ * console.assert(
+ *   bytes !== null && bytes.join() === encodeValue([Kind.RESPONSE, 1, "foo"]).join(),
+ * );
+ * ```
+ */
+export function encodeBareAnswer(
+  id: number,
+  value: unknown,
+): Uint8Array | null {
+  const idBytes = intBytes(id);
+  if (idBytes === 0) return null;
+  let valueBytes: number;
+  switch (typeof value) {
+    case "string":
+      if (value.length > BARE_NAME_CHARS) return null;
+      for (let j = 0; j < value.length; j++) {
+        if (value.charCodeAt(j) > 0x7f) return null;
+      }
+      valueBytes = 1 + value.length;
+      break;
+    case "number":
+      if (!Number.isInteger(value) || Object.is(value, -0)) return null;
+      valueBytes = intBytes(value);
+      if (valueBytes === 0) return null;
+      break;
+    case "boolean":
+      valueBytes = 1;
+      break;
+    default:
+      if (value !== null) return null;
+      valueBytes = 1;
+  }
+  const size = 2 + idBytes + valueBytes;
+  if (bareUsed + size > BARE_CHUNK_BYTES) {
+    bareChunk = new Uint8Array(BARE_CHUNK_BYTES);
+    bareUsed = 0;
+  }
+  const out = bareChunk;
+  const start = bareUsed;
+  out[start] = 0x93;
+  out[start + 1] = Kind.RESPONSE;
+  let at = writeInt(out, start + 2, id);
+  if (typeof value === "string") {
+    out[at++] = 0xa0 | value.length;
+    for (let j = 0; j < value.length; j++) out[at++] = value.charCodeAt(j);
+  } else if (typeof value === "number") {
+    writeInt(out, at, value);
+  } else {
+    out[at] = value === null ? 0xc0 : value ? 0xc3 : 0xc2;
+  }
+  bareUsed = start + size;
+  return out.subarray(start, bareUsed);
+}
+
 /** Bytes of an integer's msgpack form, 0 for one outside int32/uint32. */
 function intBytes(value: number): number {
   if (value >= 0) {
