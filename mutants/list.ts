@@ -228,6 +228,16 @@ export const mutants: readonly Mutant[] = [
     breaks: "calls pipelined on a pending result fail",
     tests: [PIPELINING],
   },
+  {
+    name: "call-slot-overwritten",
+    area: "pipelining",
+    file: "src/core/id_slots.ts",
+    original: `    if (id >= 0 && this.#ids[slot] === -1) {`,
+    replacement: `    if (id >= 0) {`,
+    breaks:
+      "a call still pending when later ids wrap round to its slot loses its place: its answer goes to another call",
+    tests: [CORE],
+  },
   // ------------------------------------------------------------ timeouts
   {
     name: "idle-ignores-pending-calls",

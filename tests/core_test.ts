@@ -315,3 +315,41 @@ Deno.test("bad arguments to connect() and serve() are refused clearly", async ()
     Deno.errors.ConnectionRefused,
   );
 });
+
+@service("gated")
+class GatedService {
+  #open: () => void = () => {};
+  #gate = new Promise<void>((resolve) => this.#open = resolve);
+  @exposed
+  async throughGate(): Promise<string> {
+    await this.#gate;
+    return "through";
+  }
+  @exposed
+  open(): void {
+    this.#open();
+  }
+  @exposed
+  echo(n: number): number {
+    return n;
+  }
+}
+
+Deno.test("a call left pending while hundreds of others come and go, many at once, gets its own answer, and each of theirs gets its own", async () => {
+  await using h = await harness(GatedService);
+  const root = h.client.root;
+  // Its id's place in both sides' tables of calls in flight is taken while
+  // later ids come round to it, and the tables grow around it.
+  const slow = root.throughGate();
+  for (let round = 0; round < 10; round++) {
+    const batch = Array.from(
+      { length: 5 + round * 10 },
+      (_, i) => round * 1000 + i,
+    );
+    assert.deepEqual(await Promise.all(batch.map((n) => root.echo(n))), batch);
+  }
+  assert.equal(h.client.stats.pendingCalls, 1);
+  await root.open();
+  assert.equal(await slow, "through");
+  assert.equal(h.client.stats.pendingCalls, 0);
+});

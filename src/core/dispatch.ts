@@ -7,7 +7,7 @@
  */
 
 import { Kind, Op } from "../protocol/constants.ts";
-import { encodeValue, WireError } from "../protocol/codec.ts";
+import { encodeBareAnswer, encodeValue, WireError } from "../protocol/codec.ts";
 import type { OutgoingFrame } from "../protocol/frame.ts";
 import { errorMessage, ProtocolError } from "../errors.ts";
 import {
@@ -27,6 +27,7 @@ import type { Connection } from "./types.ts";
 import type { CallPeer, Interceptor } from "./intercept.ts";
 import { interceptIncoming, readTraceField } from "./intercepted.ts";
 import type { FrameWriter } from "./writer.ts";
+import { IdSlots } from "./id_slots.ts";
 
 /** Longest member path in one request. */
 const MAX_PATH = 64;
@@ -45,7 +46,9 @@ export function isId(value: unknown): value is number {
 
 function isPath(value: unknown): value is string[] {
   if (!Array.isArray(value) || value.length > MAX_PATH) return false;
-  for (const name of value) if (typeof name !== "string") return false;
+  for (let i = 0; i < value.length; i++) {
+    if (typeof value[i] !== "string") return false;
+  }
   return true;
 }
 
@@ -82,7 +85,7 @@ export class Dispatcher {
   readonly #encoder: MessageEncoder;
   readonly #writer: FrameWriter;
   readonly #intercept: readonly Interceptor[] | null;
-  readonly #incoming = new Map<number, IncomingCall>();
+  readonly #incoming = new IdSlots<IncomingCall>();
   /**
    * Calls the peer cancelled whose handlers still run (they ignore their
    * signal): no longer in flight, but bounded by maxInFlight of their own.
@@ -137,7 +140,12 @@ export class Dispatcher {
    *   not export (decoded as undefined), or null.
    */
   onRequest(message: unknown[], unknownReturn: number | null): void {
-    const [, id, target, op, path, payload] = message;
+    // Indexed reads: destructuring goes through the array iterator.
+    const id = message[1];
+    const target = message[2];
+    const op = message[3];
+    const path = message[4];
+    const payload = message[5];
     // With a trace context (a peer that read "trace-context" in our hello),
     // it comes before the hold flag.
     const traced = message.length === 8;
@@ -180,7 +188,7 @@ export class Dispatcher {
       cancelled: false,
       connection: this.#host.handle,
     };
-    this.#incoming.set(id, call);
+    this.#incoming.add(id, call);
     let result: unknown;
     // Set when the answer waits for a held result: the answer, boxed.
     let pending: Promise<Boxed> | null = null;
@@ -394,8 +402,13 @@ export class Dispatcher {
 
   #answer(id: number, call: IncomingCall, value: unknown): void {
     if (!this.#finish(id, call)) return;
-    let payload: OutgoingFrame;
     const encoder = this.#encoder;
+    // A short string, small integer, boolean or null has nothing to lower.
+    const bare = encodeBareAnswer(id, value);
+    if (bare !== null && bare.length <= encoder.peerMaxFrame) {
+      return this.#writer.enqueue(bare);
+    }
+    let payload: OutgoingFrame;
     encoder.begin();
     try {
       payload = encoder.finish([

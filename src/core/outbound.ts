@@ -203,7 +203,9 @@ export class MessageEncoder {
   begin(): void {
     this.#exportLog.length = 0;
     this.streams?.begin();
-    this.#blobs = [];
+    // A message with blobs hands its array on (`finish`): one is made per
+    // message that had blobs, not per message.
+    if (this.#blobs.length > 0) this.#blobs = [];
     this.#blobBytes = 0;
   }
 

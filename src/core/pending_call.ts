@@ -11,6 +11,7 @@ import { type LogEvent, logEvent } from "../log.ts";
 import { MSGPACK_FALSE, MSGPACK_TRUE } from "../protocol/constants.ts";
 import { errorMessage } from "../errors.ts";
 import type { PendingResult } from "./proxy_state.ts";
+import { IdSlots } from "./id_slots.ts";
 
 /** Where a call that failed while nobody waited for it is reported. */
 export interface FailureSink {
@@ -206,7 +207,7 @@ export function settledCall(
  * earliest costs a comparison.
  */
 export class CallTable<C extends PendingCall = PendingCall> {
-  readonly #calls = new Map<number, C>();
+  readonly #calls = new IdSlots<C>();
   readonly #abandon: (call: C, reason: unknown) => void;
   readonly #timedOut: (call: C) => Error;
   #timer: ReturnType<typeof setTimeout> | undefined = undefined;
@@ -240,7 +241,8 @@ export class CallTable<C extends PendingCall = PendingCall> {
     return this.#calls.get(id);
   }
 
-  values(): IterableIterator<C> {
+  /** The pending calls, as they are now: settling them while iterating is safe. */
+  values(): C[] {
     return this.#calls.values();
   }
 
@@ -252,7 +254,7 @@ export class CallTable<C extends PendingCall = PendingCall> {
    * @param signal Aborts it.
    */
   add(call: C, timeout: number, signal: AbortSignal | undefined): void {
-    this.#calls.set(call.id, call);
+    this.#calls.add(call.id, call);
     if (this.#calls.size === 1) this.onBusy?.(true);
     if (timeout > 0 && Number.isFinite(timeout)) {
       call.timeout = timeout;

@@ -14,6 +14,7 @@ import { Kind, MAX_FRAME_LENGTH, Op, RefKind } from "../protocol/constants.ts";
 import {
   type DecodeContext,
   decodeValue,
+  encodeBareRequest,
   encodeValue,
   splitBlobFrame,
 } from "../protocol/codec.ts";
@@ -506,29 +507,42 @@ export class Session implements ProxyHost, DecodeContext {
     if (signal?.aborted) return settledCall(target, path, signal.reason, this);
     const id = this.#nextId++;
     const call = new PendingCall(id, target, path);
-    let bytes: OutgoingFrame;
+    let bytes: OutgoingFrame | null = null;
     const encoder = this.#encoder;
-    encoder.begin();
-    try {
-      const message = [
-        Kind.REQUEST,
-        id,
-        target,
-        op,
-        path,
-        op === Op.CALL
-          ? encoder.lowerArgs(payload as unknown[])
-          : encoder.lowerValue(payload, "value"),
-        false,
-      ];
-      // The trace goes before the hold flag, which stays the last byte.
-      if (trace !== null && this.#peerTraces) {
-        message.splice(6, 0, traceField(trace));
+    // A call with no arguments, or a read, has nothing to lower: its bytes
+    // are written directly when its path is simple.
+    if (
+      (trace === null || !this.#peerTraces) &&
+      (op === Op.GET
+        ? payload === null
+        : op === Op.CALL && Array.isArray(payload) && payload.length === 0)
+    ) {
+      bytes = encodeBareRequest(id, target, op, path);
+      if (bytes !== null && bytes.length > encoder.peerMaxFrame) bytes = null;
+    }
+    if (bytes === null) {
+      encoder.begin();
+      try {
+        const message = [
+          Kind.REQUEST,
+          id,
+          target,
+          op,
+          path,
+          op === Op.CALL
+            ? encoder.lowerArgs(payload as unknown[])
+            : encoder.lowerValue(payload, "value"),
+          false,
+        ];
+        // The trace goes before the hold flag, which stays the last byte.
+        if (trace !== null && this.#peerTraces) {
+          message.splice(6, 0, traceField(trace));
+        }
+        bytes = encoder.finish(message);
+      } catch (error) {
+        encoder.abort();
+        return settledCall(target, path, error, this);
       }
-      bytes = encoder.finish(message);
-    } catch (error) {
-      encoder.abort();
-      return settledCall(target, path, error, this);
     }
     this.#calls.add(call, options?.timeout ?? this.#options.timeout, signal);
     if (this.#calls.size === 1) this.#keepAlive();

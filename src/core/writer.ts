@@ -19,6 +19,9 @@ import type { ByteStream } from "../transport/types.ts";
 /** Batches up to this size are built in one reused buffer. */
 const WRITE_BUFFER_BYTES = 16 * 1024;
 
+/** The batch when none is being written. */
+const NO_CHUNKS: readonly Uint8Array[] = [];
+
 /** Something whose encoded bytes stay patchable until they are written. */
 export interface QueuedPayload {
   /** The bytes, until the frame is copied into a write; then null. */
@@ -40,14 +43,30 @@ export class FrameWriter {
   readonly #onError: (error: unknown) => void;
   #queue: OutgoingFrame[] = [];
   #owners: QueuedPayload[] = [];
+  /** The other queue array: the two swap at each batch, so none is made. */
+  #spareQueue: OutgoingFrame[] = [];
   /** Bytes queued or being written. */
   #queuedBytes = 0;
   #drainWaiters: (() => void)[] = [];
   /** Made on the first batch written, so that idle connections cost little. */
   #writeBuffer: Uint8Array | null = null;
   #flushScheduled = false;
-  #writing: Promise<void> | null = null;
+  /** Whether a batch is being written. */
+  #writing = false;
+  /** Told when the writing stops. */
+  #idleWaiters: (() => void)[] = [];
+  /** The buffers of the batch being written, the current one, and how much of it is written. */
+  #batch: readonly Uint8Array[] = NO_CHUNKS;
+  #batchIndex = 0;
+  #offset = 0;
+  /** Whether the batch being written was queued (the hello is not). */
+  #batchQueued = false;
   #stopped = false;
+  // Made once: a write per batch then costs one promise reaction, where an
+  // async loop per batch allocated its frame, promise and closures.
+  readonly #flushTask = (): void => this.flush();
+  readonly #written = (n: number): void => this.#onWritten(n);
+  readonly #failed = (error: unknown): void => this.#onFailed(error);
 
   /**
    * Makes the writer of a stream.
@@ -76,7 +95,8 @@ export class FrameWriter {
    * @param bytes The bytes.
    */
   writeFirst(bytes: Uint8Array): void {
-    this.#writing = this.#writeLoop(bytes);
+    this.#writing = true;
+    this.#startBatch([bytes], false);
   }
 
   /**
@@ -91,15 +111,16 @@ export class FrameWriter {
     this.#queuedBytes += FRAME_HEADER_BYTES + frameLength(frame);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      queueMicrotask(() => this.flush());
+      queueMicrotask(this.#flushTask);
     }
   }
 
   /** Starts writing what is queued, unless a write is under way. */
   flush(): void {
     this.#flushScheduled = false;
-    if (this.#writing === null && this.#queue.length > 0 && !this.#stopped) {
-      this.#writing = this.#writeLoop(null);
+    if (!this.#writing && this.#queue.length > 0 && !this.#stopped) {
+      this.#writing = true;
+      this.#nextBatch();
     }
   }
 
@@ -111,14 +132,16 @@ export class FrameWriter {
   async drain(ms: number): Promise<void> {
     const deadline = performance.now() + ms;
     while (
-      (this.#writing !== null || this.#queue.length > 0) &&
+      (this.#writing || this.#queue.length > 0) &&
       performance.now() < deadline
     ) {
       await withTimeout(
-        this.#writing ?? Promise.resolve(),
+        this.#writing
+          ? new Promise<void>((resolve) => this.#idleWaiters.push(resolve))
+          : Promise.resolve(),
         Math.max(1, deadline - performance.now()),
       );
-      if (this.#writing === null && this.#queue.length > 0) this.flush();
+      if (!this.#writing && this.#queue.length > 0) this.flush();
     }
   }
 
@@ -130,41 +153,80 @@ export class FrameWriter {
 
   #wakeReader(always = false): void {
     if (!always && this.#queuedBytes > READ_PAUSE_BYTES / 2) return;
+    if (this.#drainWaiters.length === 0) return;
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const wake of waiters) wake();
   }
 
-  /** Writes `first`, then everything queued meanwhile, one write per batch. */
-  async #writeLoop(first: Uint8Array | null): Promise<void> {
+  /** Writes everything queued meanwhile as the next batch, or stops. */
+  #nextBatch(): void {
+    if (this.#queue.length === 0 || this.#stopped) return this.#idle();
+    // The previous batch is written by now, so its buffer can be reused.
+    this.#writeBuffer ??= new Uint8Array(WRITE_BUFFER_BYTES);
+    const queue = this.#queue;
+    this.#queue = this.#spareQueue;
+    let chunks: Uint8Array[];
     try {
-      if (first !== null) await this.#writeAll(first);
-      while (this.#queue.length > 0 && !this.#stopped) {
-        // The previous batch is written by now, so its buffer can be reused.
-        this.#writeBuffer ??= new Uint8Array(WRITE_BUFFER_BYTES);
-        const chunks = encodeFrameChunks(this.#queue, this.#writeBuffer);
-        this.#queue = [];
-        for (const owner of this.#owners) owner.payload = null;
-        this.#owners = [];
-        for (const chunk of chunks) {
-          await this.#writeAll(chunk);
-          this.#queuedBytes -= chunk.length;
-        }
-        this.#wakeReader();
-      }
+      chunks = encodeFrameChunks(queue, this.#writeBuffer);
     } catch (error) {
-      if (!this.#stopped) this.#onError(error);
+      return this.#onFailed(error);
     } finally {
-      this.#writing = null;
+      queue.length = 0;
+      this.#spareQueue = queue;
     }
+    const owners = this.#owners;
+    for (let i = 0; i < owners.length; i++) owners[i].payload = null;
+    owners.length = 0;
+    this.#startBatch(chunks, true);
   }
 
-  async #writeAll(bytes: Uint8Array): Promise<void> {
-    let offset = 0;
-    while (offset < bytes.length) {
-      offset += await this.#stream.write(
-        offset === 0 ? bytes : bytes.subarray(offset),
+  #startBatch(chunks: readonly Uint8Array[], queued: boolean): void {
+    this.#batch = chunks;
+    this.#batchIndex = 0;
+    this.#offset = 0;
+    this.#batchQueued = queued;
+    this.#writeChunk();
+  }
+
+  /** Writes (the rest of) the current buffer of the batch. */
+  #writeChunk(): void {
+    const chunk = this.#batch[this.#batchIndex];
+    const offset = this.#offset;
+    let written: Promise<number>;
+    try {
+      written = this.#stream.write(
+        offset === 0 ? chunk : chunk.subarray(offset),
       );
+    } catch (error) {
+      return this.#onFailed(error);
     }
+    written.then(this.#written, this.#failed);
+  }
+
+  #onWritten(n: number): void {
+    const chunk = this.#batch[this.#batchIndex];
+    this.#offset += n;
+    if (this.#offset < chunk.length) return this.#writeChunk();
+    this.#offset = 0;
+    if (this.#batchQueued) this.#queuedBytes -= chunk.length;
+    if (++this.#batchIndex < this.#batch.length) return this.#writeChunk();
+    this.#batch = NO_CHUNKS;
+    if (this.#batchQueued) this.#wakeReader();
+    this.#nextBatch();
+  }
+
+  #onFailed(error: unknown): void {
+    this.#batch = NO_CHUNKS;
+    if (!this.#stopped) this.#onError(error);
+    this.#idle();
+  }
+
+  #idle(): void {
+    this.#writing = false;
+    const waiters = this.#idleWaiters;
+    if (waiters.length === 0) return;
+    this.#idleWaiters = [];
+    for (const wake of waiters) wake();
   }
 }

@@ -191,13 +191,18 @@ export function encodeFrames(
   payloads: readonly Uint8Array[],
   scratch?: Uint8Array,
 ): Uint8Array {
+  // Indexed loops: this runs once per write, and an iterator would be
+  // garbage each time.
   let total = 0;
-  for (const payload of payloads) total += FRAME_HEADER_BYTES + payload.length;
+  for (let i = 0; i < payloads.length; i++) {
+    total += FRAME_HEADER_BYTES + payloads[i].length;
+  }
   const out = scratch !== undefined && scratch.length >= total
     ? scratch.subarray(0, total)
     : new Uint8Array(total);
   let offset = 0;
-  for (const payload of payloads) {
+  for (let i = 0; i < payloads.length; i++) {
+    const payload = payloads[i];
     const length = payload.length;
     out[offset] = length >>> 24;
     out[offset + 1] = (length >>> 16) & 0xff;
@@ -247,7 +252,8 @@ export function encodeFrameChunks(
   scratch?: Uint8Array,
 ): Uint8Array[] {
   let simple = true;
-  for (const frame of frames) {
+  for (let i = 0; i < frames.length; i++) {
+    const frame = frames[i];
     if (
       !(frame instanceof Uint8Array) || frame.length >= SEPARATE_PAYLOAD_BYTES
     ) {

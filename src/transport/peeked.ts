@@ -63,7 +63,16 @@ export class PeekedStream implements ByteStream {
    * @param buffer Where to read into.
    * @returns Bytes read, or null at end of stream.
    */
-  async read(buffer: Uint8Array): Promise<number | null> {
+  read(buffer: Uint8Array): Promise<number | null> {
+    // Once the replayed bytes are out, reads go straight to the inner stream,
+    // with no async hop of their own.
+    if (this.#prefix === null && this.#pending === null) {
+      return this.#inner.read(buffer);
+    }
+    return this.#replay(buffer);
+  }
+
+  async #replay(buffer: Uint8Array): Promise<number | null> {
     if (this.#prefix === null && this.#pending !== null) {
       const bytes = await this.#pending;
       this.#pending = null;

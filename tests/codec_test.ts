@@ -1,0 +1,123 @@
+import assert from "node:assert/strict";
+import {
+  encodeBareAnswer,
+  encodeBareRequest,
+  encodeValue,
+} from "../src/protocol/codec.ts";
+import { Kind, Op } from "../src/protocol/constants.ts";
+
+Deno.test("a bare request (a call with no arguments, or a read) is written byte for byte as msgpackr writes it", () => {
+  const ints = [
+    0,
+    1,
+    31,
+    127,
+    128,
+    255,
+    256,
+    65535,
+    65536,
+    2 ** 31,
+    2 ** 32 - 1,
+    -1,
+    -31,
+    -32,
+    -33,
+    -127,
+    -128,
+    -129,
+    -32768,
+    -32769,
+    -(2 ** 31),
+  ];
+  const paths = [[], ["foo"], ["a", "b".repeat(31)], Array(15).fill("x")];
+  for (const id of ints) {
+    for (const target of ints) {
+      for (const op of [Op.CALL, Op.GET]) {
+        for (const path of paths) {
+          const bare = encodeBareRequest(id, target, op, path);
+          const payload = op === Op.CALL ? [] : null;
+          const reference = encodeValue(
+            [Kind.REQUEST, id, target, op, path, payload, false],
+          );
+          assert.deepEqual(bare, new Uint8Array(reference));
+        }
+      }
+    }
+  }
+});
+
+Deno.test("a request a bare one cannot write (long or non-ASCII names, long paths, large ids, other ops) is left to msgpackr", () => {
+  assert.equal(encodeBareRequest(1, 0, Op.CALL, ["b".repeat(32)]), null);
+  assert.equal(encodeBareRequest(1, 0, Op.CALL, ["héllo"]), null);
+  assert.equal(encodeBareRequest(1, 0, Op.CALL, Array(16).fill("x")), null);
+  assert.equal(encodeBareRequest(2 ** 32, 0, Op.CALL, ["foo"]), null);
+  assert.equal(encodeBareRequest(1, -(2 ** 31) - 1, Op.GET, ["foo"]), null);
+  assert.equal(encodeBareRequest(1, 0, Op.SET, ["foo"]), null);
+});
+
+Deno.test("bare requests never share bytes: patching one's hold flag leaves the others as they were", () => {
+  const requests = Array.from(
+    { length: 1000 },
+    (_, i) => encodeBareRequest(i + 1, 0, Op.CALL, ["foo"])!,
+  );
+  for (const request of requests) request[request.length - 1] = 0xc3;
+  for (let i = 0; i < requests.length; i++) {
+    const reference = encodeValue(
+      [Kind.REQUEST, i + 1, 0, Op.CALL, ["foo"], [], true],
+    );
+    assert.deepEqual(requests[i], new Uint8Array(reference));
+  }
+});
+
+Deno.test("a bare answer (a short string, an integer within 32 bits, a boolean or null) is written byte for byte as msgpackr writes it", () => {
+  const ints = [
+    0,
+    1,
+    31,
+    127,
+    128,
+    255,
+    256,
+    65535,
+    65536,
+    2 ** 31,
+    2 ** 32 - 1,
+    -1,
+    -31,
+    -32,
+    -33,
+    -127,
+    -128,
+    -129,
+    -32768,
+    -32769,
+    -(2 ** 31),
+  ];
+  const values = [...ints, "", "foo", "x".repeat(31), true, false, null];
+  for (const id of ints.filter((n) => n > 0)) {
+    for (const value of values) {
+      assert.deepEqual(
+        encodeBareAnswer(id, value),
+        new Uint8Array(encodeValue([Kind.RESPONSE, id, value])),
+      );
+    }
+  }
+});
+
+Deno.test("an answer a bare one cannot write (-0, fractions, large integers, long or non-ASCII strings, undefined, objects, bigints) is left to the encoder", () => {
+  const others = [
+    -0,
+    1.5,
+    NaN,
+    2 ** 32,
+    -(2 ** 31) - 1,
+    "x".repeat(32),
+    "é",
+    undefined,
+    {},
+    [],
+    1n,
+  ];
+  for (const value of others) assert.equal(encodeBareAnswer(1, value), null);
+});
