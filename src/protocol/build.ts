@@ -10,7 +10,7 @@
  */
 
 import type { RemoteErrorInit } from "../errors.ts";
-import { BinaryType, Ext } from "./constants.ts";
+import { BinaryType, Ext, MAX_VALUE_DEPTH } from "./constants.ts";
 
 /** What decoding needs from the connection to rebuild references and errors. */
 export interface DecodeContext {
@@ -64,6 +64,8 @@ let pos = 0;
 let ctx: DecodeContext | null = null;
 let owned = false;
 let region: Uint8Array | null = null;
+/** Where the payload ends; read by the checked pass only. */
+let end = 0;
 
 /**
  * Builds the value of a scanned payload.
@@ -244,20 +246,23 @@ function object(length: number): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (let i = 0; i < length; i++) {
     const name = key();
-    const item = value();
-    if (name === "__proto__") {
-      // An own property named so, never the prototype.
-      Object.defineProperty(out, name, {
-        value: item,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    } else {
-      out[name] = item;
-    }
+    put(out, name, value());
   }
   return out;
+}
+
+function put(out: Record<string, unknown>, name: string, item: unknown): void {
+  if (name === "__proto__") {
+    // An own property named so, never the prototype.
+    Object.defineProperty(out, name, {
+      value: item,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  } else {
+    out[name] = item;
+  }
 }
 
 /** `d4 TYPE 00` and its payload, the `d4` read. */
@@ -333,4 +338,182 @@ function binary(type: number, data: Uint8Array): unknown {
   return data.byteOffset % size === 0
     ? new View(data.buffer, data.byteOffset, data.byteLength / size)
     : new View(copy(data).buffer, 0, data.byteLength / size);
+}
+
+/**
+ * The largest payload {@linkcode buildPlain} takes. A payload of n bytes
+ * holds at most n items and nests at most n containers (each takes a byte at
+ * least), so one of at most {@linkcode MAX_VALUE_DEPTH} bytes can reach
+ * neither limit the scan counts (MAX_VALUE_DEPTH levels, MAX_VALUE_NODES
+ * items, which is larger): the checked pass need not count them.
+ */
+export const PLAIN_MAX_BYTES = MAX_VALUE_DEPTH;
+
+/** What {@linkcode buildPlain} returns for a payload it leaves to the scan. */
+export const NOT_PLAIN: unique symbol = Symbol("not plain");
+
+/** Thrown inside the checked pass to give up; caught in buildPlain. */
+const GIVE_UP = { reason: "not plain" };
+
+/**
+ * Builds a small payload in one pass that checks what the scan would, or
+ * gives up: a payload of at most {@linkcode PLAIN_MAX_BYTES} bytes made of
+ * msgpack and `undefined` only, with string map keys, ending exactly at its
+ * last byte, is built; anything else (an extension that needs the
+ * connection, a byte that is not msgpack, a cut or trailing byte, a
+ * non-string key, a larger payload) returns {@linkcode NOT_PLAIN} with
+ * nothing built that reached the connection, and the caller scans and builds
+ * it as any payload, so that every refusal is the scan's, with its message.
+ *
+ * @param payload The payload of a plain or blob frame.
+ * @param isOwned Whether `payload` is never reused (see {@linkcode buildValue}).
+ * @returns The value, or {@linkcode NOT_PLAIN}.
+ *
+ * @example
+ * ```ts
+ * import { buildPlain, NOT_PLAIN } from "./build.ts";
+ * console.assert(buildPlain(new Uint8Array([0x91, 0xc0]), false) !== NOT_PLAIN);
+ * console.assert(buildPlain(new Uint8Array([0x91]), false) === NOT_PLAIN);
+ * ```
+ */
+export function buildPlain(
+  payload: Uint8Array,
+  isOwned: boolean,
+): unknown {
+  if (payload.length > PLAIN_MAX_BYTES) return NOT_PLAIN;
+  const savedSrc = src, savedPos = pos, savedOwned = owned, savedEnd = end;
+  src = payload;
+  pos = 0;
+  owned = isOwned;
+  end = payload.length;
+  try {
+    const out = plainValue();
+    return pos === end ? out : NOT_PLAIN;
+  } catch (error) {
+    if (error === GIVE_UP) return NOT_PLAIN;
+    throw error;
+  } finally {
+    src = savedSrc;
+    pos = savedPos;
+    owned = savedOwned;
+    end = savedEnd;
+  }
+}
+
+/** Gives up unless `n` more bytes are there. */
+function need(n: number): void {
+  if (n > end - pos) throw GIVE_UP;
+}
+
+/** Bytes after the lead byte of the fixed-size numbers 0xca..0xd3. */
+const NUMBER_WIDTH = [4, 8, 1, 2, 4, 8, 1, 2, 4, 8];
+
+/** One item, checked as the scan checks it, built as {@linkcode value}. */
+function plainValue(): unknown {
+  need(1);
+  const b = src[pos++];
+  if (b < 0x80) return b;
+  if (b < 0x90) return plainObject(b & 0x0f);
+  if (b < 0xa0) return plainArray(b & 0x0f);
+  if (b < 0xc0) {
+    need(b & 0x1f);
+    return string(b & 0x1f);
+  }
+  if (b >= 0xe0) return b - 0x100;
+  if (b >= 0xca && b <= 0xd3) {
+    need(NUMBER_WIDTH[b - 0xca]);
+    pos--;
+    return value();
+  }
+  switch (b) {
+    case 0xc0:
+      return null;
+    case 0xc2:
+      return false;
+    case 0xc3:
+      return true;
+    case 0xc4:
+      need(1);
+      return plainBytes(u8());
+    case 0xc5:
+      need(2);
+      return plainBytes(u16());
+    case 0xc6:
+      need(4);
+      return plainBytes(u32());
+    case 0xd9:
+      need(1);
+      return plainString(u8());
+    case 0xda:
+      need(2);
+      return plainString(u16());
+    case 0xdb:
+      need(4);
+      return plainString(u32());
+    case 0xdc:
+      need(2);
+      return plainArray(u16());
+    case 0xdd:
+      need(4);
+      return plainArray(u32());
+    case 0xde:
+      need(2);
+      return plainObject(u16());
+    case 0xdf:
+      need(4);
+      return plainObject(u32());
+    case 0xd4:
+      need(2);
+      if (src[pos] !== Ext.UNDEFINED || src[pos + 1] !== 0) throw GIVE_UP;
+      pos += 2;
+      return undefined;
+    default: // 0xc1, and extensions that are not `d4 TYPE 00`
+      throw GIVE_UP;
+  }
+}
+
+function plainBytes(length: number): Uint8Array {
+  need(length);
+  return bytes(length);
+}
+
+function plainString(length: number): string {
+  need(length);
+  return string(length);
+}
+
+function plainArray(length: number): unknown[] {
+  // Every item takes a byte at least: checked before the array is made.
+  need(length);
+  const out = new Array(length);
+  for (let i = 0; i < length; i++) out[i] = plainValue();
+  return out;
+}
+
+function plainObject(length: number): Record<string, unknown> {
+  need(length * 2);
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < length; i++) {
+    const name = plainKey();
+    put(out, name, plainValue());
+  }
+  return out;
+}
+
+/** A map key: a string, as the scan requires. */
+function plainKey(): string {
+  need(1);
+  const b = src[pos++];
+  if (b >= 0xa0 && b < 0xc0) return plainString(b & 0x1f);
+  if (b === 0xd9) {
+    need(1);
+    return plainString(u8());
+  }
+  if (b === 0xda) {
+    need(2);
+    return plainString(u16());
+  }
+  if (b !== 0xdb) throw GIVE_UP;
+  need(4);
+  return plainString(u32());
 }

@@ -21,7 +21,12 @@
 
 import { addExtension, Packr } from "msgpackr/pack";
 import { ProtocolError, type RemoteErrorInit } from "../errors.ts";
-import { buildValue, type DecodeContext } from "./build.ts";
+import {
+  buildPlain,
+  buildValue,
+  type DecodeContext,
+  NOT_PLAIN,
+} from "./build.ts";
 import { Ext, Kind, Op } from "./constants.ts";
 import { scanPayload } from "./scan.ts";
 
@@ -526,6 +531,10 @@ export function decodeValue(
   owned: boolean,
   blobs: Uint8Array | null = null,
 ): unknown {
+  // A small payload without references is built and checked in one pass;
+  // any other, or any the pass gives up on, is scanned and then built.
+  const plain = buildPlain(payload, owned);
+  if (plain !== NOT_PLAIN) return plain;
   scanPayload(payload, blobs === null ? null : blobs.length);
   return buildValue(payload, ctx, owned, blobs);
 }
