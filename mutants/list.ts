@@ -57,6 +57,7 @@ const TLS = "tests/transport_tls_test.ts";
 const INTERCEPT = "tests/intercept_test.ts";
 const OBSERVE = "tests/observability_test.ts";
 const STREAMS = "tests/streams_test.ts";
+const CODEC_ATTACK = "tests/codec_attack_test.ts";
 
 /** Every mutant, in the order they run. */
 export const mutants: readonly Mutant[] = [
@@ -160,6 +161,27 @@ export const mutants: readonly Mutant[] = [
     replacement: `    if (this.#incoming.size > this.#maxInFlight) {`,
     breaks: "maxInFlight N lets N + 1 requests run",
     tests: [BAD_INPUT],
+  },
+  {
+    name: "small-frame-trailing-bytes-kept",
+    area: "limits",
+    file: "src/protocol/build.ts",
+    original: `    return pos === end ? out : NOT_PLAIN;`,
+    replacement: `    return out;`,
+    breaks:
+      "a small frame of plain values followed by stray bytes is accepted, the bytes ignored",
+    tests: [CODEC_ATTACK],
+  },
+  {
+    name: "small-frame-undefined-data-byte-ignored",
+    area: "limits",
+    file: "src/protocol/build.ts",
+    original:
+      `      if (src[pos] !== Ext.UNDEFINED || src[pos + 1] !== 0) throw GIVE_UP;`,
+    replacement: `      if (src[pos] !== Ext.UNDEFINED) throw GIVE_UP;`,
+    breaks:
+      "an undefined whose data byte is not 0 is accepted in a small frame",
+    tests: [CODEC_ATTACK],
   },
   {
     name: "max-frame-bytes-off-by-one",

@@ -145,6 +145,41 @@ Deno.test("a frame holding a ref followed by a trailing byte closes that connect
   );
 });
 
+Deno.test("a small frame of plain values that is cut, runs on, or has a number key is refused with what failed", async (t) => {
+  await using server = await echoServer();
+  // Small frames without references are built in one checked pass: each
+  // refusal must still name what failed, as for any frame.
+  const cases: [string, Uint8Array, RegExp][] = [
+    [
+      "a trailing byte",
+      hex("92 01 02 c0"),
+      /1 trailing byte\(s\) after the value/,
+    ],
+    [
+      "an array cut short",
+      hex("93 01 02"),
+      /payload of 3 bytes: it is cut short at byte 1/,
+    ],
+    ["a string cut short", echoWithRawArg(1, hex("a3 61 62")), /cut short/],
+    [
+      "an array longer than the frame",
+      echoWithRawArg(1, hex("dc 00 05 01")),
+      /cut short/,
+    ],
+    [
+      "a number as a map key",
+      echoWithRawArg(1, hex("81 01 c0")),
+      /a map key at byte \d+ is not a string/,
+    ],
+    ["a float cut short", echoWithRawArg(1, hex("cb 00 00")), /cut short/],
+  ];
+  for (const [name, bytes, reason] of cases) {
+    await t.step(name, async () => {
+      await assertRefused(server, bytes, reason);
+    });
+  }
+});
+
 Deno.test("msgpackr's structured-clone ids and pointers are refused before they expand", async () => {
   await using server = await echoServer();
   const bomb = cloneBomb(26); // 2^26 leaves in under 500 bytes
