@@ -4,7 +4,9 @@
  * of its own, and that knows only msgpack and netref's extension types. It
  * shares no state with msgpackr, whose extension registry is global to its
  * module: what another user of msgpackr registers cannot change how netref
- * decodes.
+ * decodes. A small payload without references may instead go through
+ * {@linkcode buildPlain}, one pass that checks as it builds and gives up,
+ * leaving the payload to the scan, on anything it does not build.
  *
  * @module
  */
