@@ -14,7 +14,7 @@ import {
   service,
 } from "../mod.ts";
 import { connectTls } from "../client.ts";
-import type { InterceptedCall, Interceptor } from "../client.ts";
+import type { InterceptedCall, Interceptor, LogEvent } from "../client.ts";
 import { hasOpenssl, makeCertificates } from "./_processes.ts";
 import { needPeer } from "./_peers.ts";
 import { pythonLines } from "./_rpyc.ts";
@@ -197,6 +197,29 @@ Deno.test("an interceptor's opened() hook is told of each connection", async () 
   assert.equal(await conn.root.add(1, 1), 2);
   assert.equal(opened.length, 1);
   assert.match(opened[0].peer.implementation, /^netref-deno\//);
+});
+
+Deno.test("an opened() hook that throws is logged as intercept.failed, and the connection still serves", async () => {
+  const events: LogEvent[] = [];
+  const broken: Interceptor = Object.assign(
+    (_call: InterceptedCall, next: () => Promise<unknown>) => next(),
+    {
+      opened: () => {
+        throw new Error("hook broke");
+      },
+    },
+  );
+  await using server = serve(Calc, {
+    port: 0,
+    onLog: (event) => events.push(event),
+    intercept: [broken],
+  });
+  await using conn = await connect<Calc>("127.0.0.1", server.addr.port);
+  assert.equal(await conn.root.add(2, 3), 5);
+  const failed = events.filter((e) => e.event === "intercept.failed");
+  assert.equal(failed.length, 1);
+  assert.equal(failed[0].level, "error");
+  assert.match(failed[0].message, /opened\(\) failed for .*: hook broke/);
 });
 
 Deno.test("an interceptor sees whether the client presented a token", async () => {

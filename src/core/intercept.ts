@@ -7,6 +7,8 @@
  * @module
  */
 
+import { errorMessage } from "../errors.ts";
+import { type LogEvent, logEvent } from "../log.ts";
 import { Op } from "../protocol/constants.ts";
 import type { Boxed } from "./awaiting.ts";
 import { isThenable } from "./pending_call.ts";
@@ -143,19 +145,26 @@ export function resolveIntercept(
  *
  * @param list The connection's interceptors.
  * @param connection The connection, handshake done.
- * @param report Where a hook's failure goes.
+ * @param label How the peer is named in the log.
+ * @param log Receives an `intercept.failed` event per hook that throws.
  */
 export function announceOpened(
   list: readonly Interceptor[],
   connection: Connection,
-  report: (error: unknown) => void,
+  label: string,
+  log: (event: LogEvent) => void,
 ): void {
   for (const interceptor of list) {
     if (interceptor.opened === undefined) continue;
     try {
       interceptor.opened(connection);
     } catch (error) {
-      report(error);
+      log(logEvent(
+        "error",
+        "intercept.failed",
+        `an interceptor's opened() failed for ${label}: ${errorMessage(error)}`,
+        { peer: label, reason: errorMessage(error), error },
+      ));
     }
   }
 }

@@ -346,7 +346,14 @@ export class Session implements ProxyHost, DecodeContext {
       this.#established = true;
       this.#keepAlive();
       this.#resolveReady();
-      if (this.#options.intercept !== null) this.#announceOpened();
+      if (this.#options.intercept !== null) {
+        announceOpened(
+          this.#options.intercept,
+          this.handle,
+          this.label,
+          this.#options.log,
+        );
+      }
       if (this.#options.idleTimeout > 0) this.#watchIdle();
       if (!(await this.#reader.run(rest))) return;
       this.close(
@@ -551,22 +558,6 @@ export class Session implements ProxyHost, DecodeContext {
     call.payload = bytes instanceof Uint8Array ? bytes : bytes.head;
     this.#writer.enqueue(bytes, call);
     return call;
-  }
-
-  #announceOpened(): void {
-    announceOpened(
-      this.#options.intercept!,
-      this.handle,
-      (error) =>
-        this.#options.log(logEvent(
-          "error",
-          "intercept.failed",
-          `an interceptor's opened() failed for ${this.label}: ${
-            errorMessage(error)
-          }`,
-          { peer: this.label, reason: errorMessage(error), error },
-        )),
-    );
   }
 
   /** Gives up on a call (timeout or abort) and tells the peer to cancel it. */

@@ -7,7 +7,6 @@
  * @module
  */
 
-import { logEvent } from "../log.ts";
 import { IdleWaiters, type IncomingCall } from "../core/context.ts";
 import { ConnectionClosedError, ProtocolError } from "../errors.ts";
 import { awaitResult } from "../core/awaiting.ts";
@@ -68,13 +67,8 @@ export class RpycIncoming {
         announceOpened(
           intercept,
           this.#host.handle,
-          (error) =>
-            this.#options.log(logEvent(
-              "error",
-              "intercept.failed",
-              `an interceptor's opened() failed for ${this.#host.label}: ${error}`,
-              { peer: this.#host.label, error },
-            )),
+          this.#host.label,
+          this.#options.log,
         )
       );
     }
