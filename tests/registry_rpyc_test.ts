@@ -101,11 +101,11 @@ print(c.root.foo())
   assert.deepEqual(await registry.list("test"), []);
 });
 
-Deno.test("connectByService with protocol rpyc reaches a Python ThreadedServer registered in rpyc_registry", async () => {
-  await using rpycRegistry = await startRpycRegistry();
-  await using python = new PythonProcess(
-    {
-      code: `import sys, threading, rpyc
+/**
+ * A Python ThreadedServer of an `EchoService` that registers with the RPyC
+ * TCP registry whose port is its first argument.
+ */
+const ECHO_SERVER_REGISTERED = `import sys, threading, rpyc
 from rpyc.utils.registry import TCPRegistryClient
 from rpyc.utils.server import ThreadedServer
 
@@ -120,7 +120,13 @@ threading.Thread(target=server.start, daemon=True).start()
 print("listening on", server.port)
 sys.stdin.readline()
 server.close()
-`,
+`;
+
+Deno.test("connectByService with protocol rpyc reaches a Python ThreadedServer registered in rpyc_registry", async () => {
+  await using rpycRegistry = await startRpycRegistry();
+  await using python = new PythonProcess(
+    {
+      code: ECHO_SERVER_REGISTERED,
     },
     { args: [String(rpycRegistry.port)] },
   );
@@ -229,22 +235,7 @@ Deno.test("connectByService finds a Python ThreadedServer registered in netref r
   const { port } = registryServer.addr;
   await using python = new PythonProcess(
     {
-      code: `import sys, threading, rpyc
-from rpyc.utils.registry import TCPRegistryClient
-from rpyc.utils.server import ThreadedServer
-
-class EchoService(rpyc.Service):
-    def exposed_echo(self, text):
-        return "echo " + text
-
-server = ThreadedServer(EchoService, hostname="127.0.0.1", port=0,
-    registrar=TCPRegistryClient("127.0.0.1", int(sys.argv[1])))
-server._listen()  # start() would listen only once its thread runs
-threading.Thread(target=server.start, daemon=True).start()
-print("listening on", server.port)
-sys.stdin.readline()
-server.close()
-`,
+      code: ECHO_SERVER_REGISTERED,
     },
     { args: [String(port)] },
   );
