@@ -6,33 +6,35 @@ import {
 } from "../src/protocol/codec.ts";
 import { Kind, Op } from "../src/protocol/constants.ts";
 
+/** Integers at every msgpack width boundary, both signs. */
+const INTS = [
+  0,
+  1,
+  31,
+  127,
+  128,
+  255,
+  256,
+  65535,
+  65536,
+  2 ** 31,
+  2 ** 32 - 1,
+  -1,
+  -31,
+  -32,
+  -33,
+  -127,
+  -128,
+  -129,
+  -32768,
+  -32769,
+  -(2 ** 31),
+];
+
 Deno.test("a bare request (a call with no arguments, or a read) is written byte for byte as msgpackr writes it", () => {
-  const ints = [
-    0,
-    1,
-    31,
-    127,
-    128,
-    255,
-    256,
-    65535,
-    65536,
-    2 ** 31,
-    2 ** 32 - 1,
-    -1,
-    -31,
-    -32,
-    -33,
-    -127,
-    -128,
-    -129,
-    -32768,
-    -32769,
-    -(2 ** 31),
-  ];
   const paths = [[], ["foo"], ["a", "b".repeat(31)], Array(15).fill("x")];
-  for (const id of ints) {
-    for (const target of ints) {
+  for (const id of INTS) {
+    for (const target of INTS) {
       for (const op of [Op.CALL, Op.GET]) {
         for (const path of paths) {
           const bare = encodeBareRequest(id, target, op, path);
@@ -71,31 +73,8 @@ Deno.test("bare requests never share bytes: patching one's hold flag leaves the 
 });
 
 Deno.test("a bare answer (a short string, an integer within 32 bits, a boolean or null) is written byte for byte as msgpackr writes it", () => {
-  const ints = [
-    0,
-    1,
-    31,
-    127,
-    128,
-    255,
-    256,
-    65535,
-    65536,
-    2 ** 31,
-    2 ** 32 - 1,
-    -1,
-    -31,
-    -32,
-    -33,
-    -127,
-    -128,
-    -129,
-    -32768,
-    -32769,
-    -(2 ** 31),
-  ];
-  const values = [...ints, "", "foo", "x".repeat(31), true, false, null];
-  for (const id of ints.filter((n) => n > 0)) {
+  const values = [...INTS, "", "foo", "x".repeat(31), true, false, null];
+  for (const id of INTS.filter((n) => n > 0)) {
     for (const value of values) {
       assert.deepEqual(
         encodeBareAnswer(id, value),
