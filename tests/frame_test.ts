@@ -54,6 +54,32 @@ Deno.test("FrameDecoder reads a large frame's rest straight into place", () => {
   assert.deepEqual(seen, payloads());
 });
 
+Deno.test("FrameDecoder reads the rest of a frame of 16 KiB or more in place, however little is missing, and never a small frame's", () => {
+  // A 64 KiB stream chunk used to reach the decoder 4 bytes short after one
+  // read, and its last bytes went through the read buffer: three copies.
+  const large = Uint8Array.from({ length: 20_000 }, (_, i) => i & 0xff);
+  const wire = encodeFrames([large]);
+  const decoder = new FrameDecoder(1 << 20);
+  const seen: Uint8Array[] = [];
+  const onFrame = (payload: Uint8Array) => seen.push(payload.slice());
+  decoder.push(wire.slice(0, wire.length - 4), onFrame);
+  const target = decoder.readTarget();
+  assert.ok(target !== null, "the last 4 bytes are read in place");
+  assert.equal(target.length, 4);
+  target.set(wire.subarray(wire.length - 4));
+  decoder.commit(4, onFrame);
+  assert.deepEqual(seen, [large]);
+  assert.equal(decoder.bufferedBytes, 0);
+
+  const small = encodeFrames([new Uint8Array(10_000)]);
+  decoder.push(small.slice(0, 100), onFrame);
+  assert.equal(
+    decoder.readTarget(),
+    null,
+    "a small frame goes through the buffer",
+  );
+});
+
 Deno.test("FrameDecoder refuses a length over the maximum before allocating", () => {
   const decoder = new FrameDecoder(1024);
   assert.throws(
