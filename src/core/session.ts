@@ -1,8 +1,9 @@
 /**
- * One connection's engine: the handshake, the switch over the peer's
- * messages, this side's calls to the peer (their table, timeouts and
- * cancellation), and closing. Serving the peer's requests is
- * `dispatch.ts`'s; reading, writing, releases and pings have a module each.
+ * One connection's engine: its parts wired together, its life from the
+ * handshake to closing, and this side's calls to the peer (their table,
+ * timeouts and cancellation). The hellos are `opening.ts`'s; the peer's
+ * messages are decoded and routed by `inbound.ts`, its requests served by
+ * `dispatch.ts`; reading, writing, releases and pings have a module each.
  *
  * @module
  */
@@ -10,34 +11,22 @@
 import { type LogEvent, logEvent } from "../log.ts";
 import { withTimeout } from "../timing.ts";
 import { DEFAULT_MAX_FRAME_BYTES } from "../defaults.ts";
-import { Kind, MAX_FRAME_LENGTH, Op, RefKind } from "../protocol/constants.ts";
-import {
-  type DecodeContext,
-  decodeValue,
-  encodeBareRequest,
-  encodeValue,
-  splitBlobFrame,
-} from "../protocol/codec.ts";
+import { Kind, MAX_FRAME_LENGTH, Op } from "../protocol/constants.ts";
+import { encodeBareRequest, encodeValue } from "../protocol/codec.ts";
 import type { OutgoingFrame } from "../protocol/frame.ts";
-import {
-  checkToken,
-  encodeHello,
-  type Hello,
-  SILENT_SERVER_HINT,
-} from "../protocol/handshake.ts";
 import type { ByteStream } from "../transport/types.ts";
 import {
   ConnectionClosedError,
   errorMessage,
   ProtocolError,
-  rebuildError,
-  type RemoteErrorInit,
   TimeoutError,
 } from "../errors.ts";
 import { callOnClose, closedError, exportsFull } from "./closing.ts";
-import { Dispatcher, isId } from "./dispatch.ts";
+import { Dispatcher } from "./dispatch.ts";
+import { Inbound, type InboundHost } from "./inbound.ts";
+import { Opening } from "./opening.ts";
 import { makeRefProxy } from "./proxy.ts";
-import type { PendingResult, ProxyHost } from "./proxy_state.ts";
+import type { PendingResult } from "./proxy_state.ts";
 import { ExportTable, ImportTable } from "./refs.ts";
 import { ReleaseBatch } from "./releases.ts";
 import { Pings, watchIdle } from "./liveness.ts";
@@ -72,9 +61,6 @@ import {
   traceField,
 } from "./intercepted.ts";
 
-/** Name and version this implementation announces. */
-export const IMPLEMENTATION = "netref-deno/0.1.0";
-
 /**
  * How a session behaves: the connection's options as a resolver checked and
  * completed them (`resolveOptions`), and what ties it to its peer.
@@ -101,7 +87,7 @@ export interface SessionOptions extends ResolvedOptions {
  * The engine of one connection. Internal: users hold the
  * {@linkcode Connection} it exposes as `handle`.
  */
-export class Session implements ProxyHost, DecodeContext {
+export class Session implements InboundHost {
   /** The public face of this session. */
   readonly handle: Connection;
   readonly label: string;
@@ -118,6 +104,7 @@ export class Session implements ProxyHost, DecodeContext {
       ),
   );
   readonly #dispatcher: Dispatcher;
+  readonly #inbound: Inbound;
   readonly #reader: FrameReader;
   readonly #writer: FrameWriter;
   readonly #frameDeadline: FrameDeadline;
@@ -127,31 +114,24 @@ export class Session implements ProxyHost, DecodeContext {
   #idleTimer: ReturnType<typeof setInterval> | undefined = undefined;
   #nextId = 1;
 
-  /** A returned ref id that was not found while decoding the current message. */
-  #unknownReturn: number | null = null;
-
   #peer: PeerInfo | null = null;
   /** Whether the peer reads a trace context in requests. */
   #peerTraces = false;
   /** Whether the peer's hello carried a token. */
   #peerToken = false;
   #callPeer: CallPeer | null = null;
-  #helloSent = false;
+  readonly #opening: Opening;
   readonly #rootProxy: object;
 
   #closed = false;
   readonly #closedPromise: Promise<void>;
   #resolveClosed!: () => void;
-  readonly ready: Promise<void>;
-  #resolveReady!: () => void;
   /** Whether the handshake is done. */
   #established = false;
   /** Pings awaiting their PONG. */
   #pinging = 0;
   /** Whether the stream keeps the process alive (see #keepAlive). */
   #referenced = true;
-  #rejectReady!: (error: Error) => void;
-  #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * Starts the session: sends the hello and reads the peer's.
@@ -194,12 +174,6 @@ export class Session implements ProxyHost, DecodeContext {
       this.#calls.unrefTimer = true;
       this.#frameDeadline.unrefTimer = true;
     }
-    this.#reader = new FrameReader(this, {
-      stream,
-      maxFrameBytes: options.maxFrameBytes,
-      writer: this.#writer,
-      deadline: this.#frameDeadline,
-    });
     this.#encoder = new MessageEncoder(
       this.#exports,
       this,
@@ -222,12 +196,6 @@ export class Session implements ProxyHost, DecodeContext {
     this.#closedPromise = new Promise((resolve) =>
       this.#resolveClosed = resolve
     );
-    this.ready = new Promise((resolve, reject) => {
-      this.#resolveReady = resolve;
-      this.#rejectReady = reject;
-    });
-    // A failed handshake is reported through connect()/the server log.
-    this.ready.catch(() => {});
     this.handle = new ConnectionHandle(this);
     this.#streams = new StreamTable({
       label: this.label,
@@ -239,16 +207,26 @@ export class Session implements ProxyHost, DecodeContext {
       onBusy: () => this.#keepAlive(),
     });
     this.#encoder.streams = this.#streams;
-    this.#handshakeTimer = setTimeout(() => {
-      this.#fail(
-        new ProtocolError(
-          `Cannot start connection: no hello from ${this.label} within ${options.handshakeTimeout} ms${
-            options.acceptor ? "" : SILENT_SERVER_HINT
-          }`,
-        ),
-      );
-    }, options.handshakeTimeout);
-    if (!options.acceptor) this.#sendHello(null);
+    this.#inbound = new Inbound(this, {
+      root: options.root,
+      dispatcher: this.#dispatcher,
+      streams: this.#streams,
+      imports: this.#imports,
+      exports: this.#exports,
+      writer: this.#writer,
+      pings: this.#pings,
+    });
+    this.#reader = new FrameReader(this.#inbound, {
+      stream,
+      maxFrameBytes: options.maxFrameBytes,
+      writer: this.#writer,
+      deadline: this.#frameDeadline,
+    });
+    this.#opening = new Opening(
+      this.#writer,
+      options,
+      (error) => this.#fail(error),
+    );
     this.#readLoop();
   }
 
@@ -256,26 +234,9 @@ export class Session implements ProxyHost, DecodeContext {
     return this.#rootProxy;
   }
 
-  /**
-   * Sends this side's hello, or a hello refusing the peer with `refusal`.
-   * It goes out before anything else.
-   */
-  #sendHello(refusal: string | null): void {
-    if (this.#helloSent) return;
-    this.#helloSent = true;
-    const hello: Hello = {
-      implementation: IMPLEMENTATION,
-      maxFrameBytes: this.#options.maxFrameBytes,
-      features: ["pipelining", "blobs", TRACE_CONTEXT],
-    };
-    if (this.#options.serviceName !== undefined) {
-      hello.service = this.#options.serviceName;
-    }
-    if (refusal !== null) hello.refused = refusal;
-    if (!this.#options.acceptor && this.#options.token !== undefined) {
-      hello.token = this.#options.token;
-    }
-    this.#writer.writeFirst(encodeHello(hello));
+  /** Resolves once the handshake is done; rejects if it failed. */
+  get ready(): Promise<void> {
+    return this.#opening.ready;
   }
 
   get peer(): PeerInfo {
@@ -316,20 +277,7 @@ export class Session implements ProxyHost, DecodeContext {
   async #readLoop(): Promise<void> {
     try {
       const { hello, rest } = await this.#reader.hello();
-      clearTimeout(this.#handshakeTimer);
-      if (hello.refused !== undefined) {
-        throw new ConnectionClosedError(
-          `${this.label} refused the connection: ${hello.refused}`,
-        );
-      }
-      if (this.#options.acceptor && this.#options.token !== undefined) {
-        checkToken(hello, this.#options.token);
-      }
-      this.#peer = {
-        implementation: hello.implementation,
-        maxFrameBytes: hello.maxFrameBytes,
-        service: hello.service,
-      };
+      this.#peer = this.#opening.received(hello);
       this.#encoder.peerMaxFrame = Math.min(
         hello.maxFrameBytes,
         MAX_FRAME_LENGTH,
@@ -342,10 +290,10 @@ export class Session implements ProxyHost, DecodeContext {
       }
       if (this.#closed) return;
       // An acceptor answers only now: its hello means "accepted".
-      this.#sendHello(null);
+      this.#opening.sendHello(null);
       this.#established = true;
       this.#keepAlive();
-      this.#resolveReady();
+      this.#opening.done();
       if (this.#options.intercept !== null) {
         announceOpened(
           this.#options.intercept,
@@ -363,68 +311,6 @@ export class Session implements ProxyHost, DecodeContext {
     } catch (error) {
       if (this.#closed) return; // Reads fail once the stream is closed.
       this.#fail(error);
-    }
-  }
-
-  /** Handles one frame from the reader. */
-  onFrame(payload: Uint8Array, owned: boolean, blob: boolean): void {
-    if (this.#closed) return;
-    this.#unknownReturn = null;
-    const streams = this.#streams;
-    if (streams.imported.length > 0) streams.imported = [];
-    let message: unknown;
-    if (blob) {
-      const { value, blobs } = splitBlobFrame(payload);
-      message = decodeValue(value, this, owned, blobs);
-    } else {
-      message = decodeValue(payload, this, owned);
-    }
-    if (!Array.isArray(message) || typeof message[0] !== "number") {
-      throw new ProtocolError(
-        "Cannot handle message: it is not an array [kind, ...]",
-      );
-    }
-    switch (message[0]) {
-      case Kind.REQUEST:
-        return this.#dispatcher.onRequest(message, this.#unknownReturn);
-      case Kind.RESPONSE:
-      case Kind.ERROR:
-        return this.#onAnswer(message);
-      case Kind.CANCEL:
-        return this.#dispatcher.onCancel(message);
-      case Kind.RELEASE:
-        return this.#dispatcher.onRelease(message);
-      case Kind.PING:
-        if (!isId(message[1])) {
-          throw new ProtocolError("Cannot handle PING: bad id");
-        }
-        this.#writer.enqueue(encodeValue([Kind.PONG, message[1]]));
-        return;
-      case Kind.PONG:
-        this.#pings.pong(message[1]);
-        return;
-      case Kind.STREAM_CREDIT:
-        return streams.onCredit(message);
-      case Kind.STREAM_ITEMS:
-        return streams.onItems(message, payload.length);
-      case Kind.STREAM_END:
-        return streams.onEnd(message);
-      case Kind.STREAM_CANCEL:
-        return streams.onCancel(message);
-      case Kind.CLOSE:
-        this.close(
-          new ConnectionClosedError(
-            `${this.label} closed the connection: ${
-              String(message[1] ?? "no reason given")
-            }`,
-          ),
-          false,
-        );
-        return;
-      default:
-        throw new ProtocolError(
-          `Cannot handle message: unknown kind ${message[0]}`,
-        );
     }
   }
 
@@ -578,7 +464,7 @@ export class Session implements ProxyHost, DecodeContext {
     }
   }
 
-  #onAnswer(message: unknown[]): void {
+  onAnswer(message: unknown[]): void {
     const call = this.#calls.get(message[1] as number);
     if (call === undefined) return; // Timed out or cancelled meanwhile.
     this.#settle(call);
@@ -653,32 +539,6 @@ export class Session implements ProxyHost, DecodeContext {
     }
   }
 
-  // -------------------------------------------------------------- values
-
-  importRef(id: number, kind: number): unknown {
-    return this.#imports.get(
-      id,
-      kind,
-      (entry) => makeRefProxy(this, id, entry, kind === RefKind.FUNCTION),
-    );
-  }
-
-  returnedRef(id: number): unknown {
-    if (id === 0 && this.#options.root !== null) return this.#options.root;
-    const object = this.#exports.get(id);
-    if (object !== undefined) return object;
-    this.#unknownReturn = id;
-    return undefined;
-  }
-
-  rebuildError(fields: RemoteErrorInit): unknown {
-    return rebuildError(fields);
-  }
-
-  importStream(id: number, kind: number): unknown {
-    return this.#streams.importStream(id, kind);
-  }
-
   // -------------------------------------------------------------- closing
 
   /** Reports a peer's misbehaviour or a transport failure, then closes. */
@@ -708,13 +568,12 @@ export class Session implements ProxyHost, DecodeContext {
   async close(reason: Error | null, notifyPeer: boolean): Promise<void> {
     if (this.#closed) return this.#closedPromise;
     this.#closed = true;
-    clearTimeout(this.#handshakeTimer);
     this.#releases.stop();
     this.#calls.stop();
     clearInterval(this.#idleTimer);
     this.#frameDeadline.stop();
     const error = closedError(this.label, reason);
-    this.#rejectReady(reason ?? error);
+    this.#opening.close(reason ?? error);
     for (const call of this.#calls.values()) {
       this.#settle(call);
       call.fail(error, this);
@@ -724,9 +583,9 @@ export class Session implements ProxyHost, DecodeContext {
     this.#streams.close(error);
     this.#exports.clear();
     this.#imports.clear();
-    if (notifyPeer && !this.#helloSent && this.#options.acceptor) {
+    if (notifyPeer && !this.#opening.helloSent && this.#options.acceptor) {
       // Refused before the handshake completed: the reason goes in the hello.
-      this.#sendHello(reason === null ? "closed" : reason.message);
+      this.#opening.sendHello(reason === null ? "closed" : reason.message);
       await this.#writer.drain(1000);
     } else if (notifyPeer) {
       this.#writer.enqueue(

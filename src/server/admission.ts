@@ -8,7 +8,7 @@
 
 import { withTimeout } from "../timing.ts";
 import { DEFAULT_MAX_FRAME_BYTES } from "../defaults.ts";
-import { IMPLEMENTATION } from "../core/session.ts";
+import { IMPLEMENTATION } from "../core/opening.ts";
 import { encodeHello } from "../protocol/handshake.ts";
 import { closeQuietly } from "../transport/accept_queue.ts";
 import type { ByteStream, ConnectionGate } from "../transport/types.ts";

@@ -1,0 +1,143 @@
+/**
+ * How a netref connection opens: this side's hello (an acceptor's waits
+ * until it accepts the peer, or carries why it refuses), the peer's hello
+ * checked and awaited for at most `handshakeTimeout`, and `ready`, which
+ * settles once the handshake is done or the connection closed first.
+ *
+ * @module
+ */
+
+import { ConnectionClosedError, ProtocolError } from "../errors.ts";
+import {
+  checkToken,
+  encodeHello,
+  type Hello,
+  SILENT_SERVER_HINT,
+} from "../protocol/handshake.ts";
+import { TRACE_CONTEXT } from "./intercepted.ts";
+import type { PeerInfo } from "./types.ts";
+import type { FrameWriter } from "./writer.ts";
+
+/** Name and version this implementation announces. */
+export const IMPLEMENTATION = "netref-deno/0.1.0";
+
+/** What the handshake reads of the session's options. */
+export interface OpeningOptions {
+  /** How the peer is described in messages. */
+  label: string;
+  /** True on the accepting side, which speaks second. */
+  acceptor: boolean;
+  maxFrameBytes: number;
+  handshakeTimeout: number;
+  /** Service name announced in the hello. */
+  serviceName?: string;
+  /** A client sends it; an acceptor requires it of the peer. */
+  token?: string;
+}
+
+/** The handshake of one session. */
+export class Opening {
+  /** Resolves once the handshake is done; rejects if the session closed first. */
+  readonly ready: Promise<void>;
+  #resolveReady!: () => void;
+  #rejectReady!: (error: Error) => void;
+  readonly #writer: FrameWriter;
+  readonly #options: OpeningOptions;
+  readonly #timer: ReturnType<typeof setTimeout>;
+  #helloSent = false;
+
+  /**
+   * Starts waiting for the peer's hello; a client sends its own at once.
+   *
+   * @param writer Where this side's hello goes, before any other frame.
+   * @param options The session's options.
+   * @param fail Closes the session when no hello came in time.
+   */
+  constructor(
+    writer: FrameWriter,
+    options: OpeningOptions,
+    fail: (error: Error) => void,
+  ) {
+    this.#writer = writer;
+    this.#options = options;
+    this.ready = new Promise((resolve, reject) => {
+      this.#resolveReady = resolve;
+      this.#rejectReady = reject;
+    });
+    // A failed handshake is reported through connect()/the server log.
+    this.ready.catch(() => {});
+    this.#timer = setTimeout(() => {
+      fail(
+        new ProtocolError(
+          `Cannot start connection: no hello from ${options.label} within ${options.handshakeTimeout} ms${
+            options.acceptor ? "" : SILENT_SERVER_HINT
+          }`,
+        ),
+      );
+    }, options.handshakeTimeout);
+    if (!options.acceptor) this.sendHello(null);
+  }
+
+  /** Whether this side's hello went out. */
+  get helloSent(): boolean {
+    return this.#helloSent;
+  }
+
+  /**
+   * Sends this side's hello, or a hello refusing the peer with `refusal`.
+   * It goes out before anything else, and only once.
+   */
+  sendHello(refusal: string | null): void {
+    if (this.#helloSent) return;
+    this.#helloSent = true;
+    const options = this.#options;
+    const hello: Hello = {
+      implementation: IMPLEMENTATION,
+      maxFrameBytes: options.maxFrameBytes,
+      features: ["pipelining", "blobs", TRACE_CONTEXT],
+    };
+    if (options.serviceName !== undefined) hello.service = options.serviceName;
+    if (refusal !== null) hello.refused = refusal;
+    if (!options.acceptor && options.token !== undefined) {
+      hello.token = options.token;
+    }
+    this.#writer.writeFirst(encodeHello(hello));
+  }
+
+  /**
+   * Takes the peer's hello, which ends the wait for it.
+   *
+   * @param hello The peer's hello.
+   * @returns The peer, as the connection describes it.
+   * @throws {ConnectionClosedError} If the peer refused this side.
+   * @throws {ProtocolError} If this side requires a token and the peer's
+   *   differs.
+   */
+  received(hello: Hello): PeerInfo {
+    clearTimeout(this.#timer);
+    if (hello.refused !== undefined) {
+      throw new ConnectionClosedError(
+        `${this.#options.label} refused the connection: ${hello.refused}`,
+      );
+    }
+    if (this.#options.acceptor && this.#options.token !== undefined) {
+      checkToken(hello, this.#options.token);
+    }
+    return {
+      implementation: hello.implementation,
+      maxFrameBytes: hello.maxFrameBytes,
+      service: hello.service,
+    };
+  }
+
+  /** The handshake is done: `ready` resolves. */
+  done(): void {
+    this.#resolveReady();
+  }
+
+  /** The session closed: `ready`, if still waiting, rejects with `reason`. */
+  close(reason: Error): void {
+    clearTimeout(this.#timer);
+    this.#rejectReady(reason);
+  }
+}
