@@ -12,8 +12,7 @@ import {
   openConnection,
   resolveOptions,
 } from "../core/open.ts";
-import type { SessionOptions } from "../core/session.ts";
-import type { Connection } from "../core/types.ts";
+import type { Connection, SessionOptions } from "../core/types.ts";
 import { closeQuietly } from "../transport/accept_queue.ts";
 import { type Address, describeAddress } from "../transport/address.ts";
 import { dial, type DialOptions } from "../transport/dial.ts";

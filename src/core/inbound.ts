@@ -1,8 +1,9 @@
 /**
- * The peer's messages once the handshake is done: each frame decoded (its
- * refs, returned exports, errors and streams brought to life here) and
- * routed by kind. Requests, cancels and releases go to `dispatch.ts`,
- * answers to the session's call table, stream messages to `streams.ts`.
+ * What the peer sends: its hello and frames read (`reader.ts`, each partial
+ * frame under the frame deadline), each frame decoded (its refs, returned
+ * exports, errors and streams brought to life here) and routed by kind.
+ * Requests, cancels and releases go to `dispatch.ts`, answers to the
+ * session's call table, stream messages to `streams.ts`.
  *
  * @module
  */
@@ -20,11 +21,14 @@ import {
   rebuildError,
   type RemoteErrorInit,
 } from "../errors.ts";
+import type { Hello } from "../protocol/handshake.ts";
+import type { ByteStream } from "../transport/types.ts";
 import { type Dispatcher, isId } from "./dispatch.ts";
+import { FrameDeadline } from "./frame_deadline.ts";
 import type { Pings } from "./liveness.ts";
 import { makeRefProxy } from "./proxy.ts";
 import type { ProxyHost } from "./proxy_state.ts";
-import type { ReaderHost } from "./reader.ts";
+import { FrameReader, type ReaderHost } from "./reader.ts";
 import type { ExportTable, ImportTable } from "./refs.ts";
 import type { StreamTable } from "./streams.ts";
 import type { FrameWriter } from "./writer.ts";
@@ -36,23 +40,30 @@ export interface InboundHost extends ProxyHost {
   close(reason: Error | null, notifyPeer: boolean): Promise<void>;
 }
 
-/** The session's parts that incoming messages reach. */
+/** The session's stream and the parts that incoming messages reach. */
 export interface InboundOptions {
+  stream: ByteStream;
+  maxFrameBytes: number;
+  frameTimeout: number;
+  /** Closes the session when a frame misses its deadline. */
+  fail: (error: Error) => void;
   /** The object the peer reaches as `root`, or null to serve nothing. */
   root: object | null;
   dispatcher: Dispatcher;
   streams: StreamTable;
   imports: ImportTable;
   exports: ExportTable;
-  /** Where PONGs go. */
+  /** Where PONGs go; reading pauses while it is congested. */
   writer: FrameWriter;
   pings: Pings;
 }
 
-/** Decodes and routes one session's incoming frames. */
+/** Reads, decodes and routes one session's incoming frames. */
 export class Inbound implements ReaderHost, DecodeContext {
   readonly label: string;
   readonly #host: InboundHost;
+  readonly #reader: FrameReader;
+  readonly #deadline: FrameDeadline;
   readonly #root: object | null;
   readonly #dispatcher: Dispatcher;
   readonly #streams: StreamTable;
@@ -74,10 +85,61 @@ export class Inbound implements ReaderHost, DecodeContext {
     this.#exports = options.exports;
     this.#writer = options.writer;
     this.#pings = options.pings;
+    const { frameTimeout, fail } = options;
+    this.#deadline = new FrameDeadline(
+      frameTimeout,
+      () =>
+        fail(
+          new ProtocolError(
+            `${this.label} started a frame and did not finish it within ${frameTimeout} ms (frameTimeout)`,
+          ),
+        ),
+    );
+    this.#reader = new FrameReader(this, {
+      stream: options.stream,
+      maxFrameBytes: options.maxFrameBytes,
+      writer: options.writer,
+      deadline: this.#deadline,
+    });
   }
 
   get isClosed(): boolean {
     return this.#host.isClosed;
+  }
+
+  /** Frames received so far. */
+  get framesReceived(): number {
+    return this.#reader.framesReceived;
+  }
+
+  /**
+   * Reads the peer's hello.
+   *
+   * @returns The hello, and the bytes received after it.
+   */
+  hello(): Promise<{ hello: Hello; rest: Uint8Array }> {
+    return this.#reader.hello();
+  }
+
+  /**
+   * Reads and handles frames until the stream ends or the session closes.
+   *
+   * @param rest The bytes that came after the hello.
+   * @returns True if the peer ended the stream, false if the session closed.
+   * @throws {ProtocolError} If the stream ended in the middle of a frame.
+   */
+  read(rest: Uint8Array): Promise<boolean> {
+    return this.#reader.run(rest);
+  }
+
+  /** A client's: the frame deadline's timer does not keep the process alive. */
+  unrefTimers(): void {
+    this.#deadline.unrefTimer = true;
+  }
+
+  /** The session closed: no frame is waited for any more. */
+  stop(): void {
+    this.#deadline.stop();
   }
 
   /** Handles one frame from the reader. */

@@ -23,9 +23,9 @@ import {
   resolveLogHook,
 } from "../log.ts";
 import { MAX_FRAME_LENGTH } from "../protocol/constants.ts";
-import { Session, type SessionOptions } from "./session.ts";
+import { Session } from "./session.ts";
 import { type Interceptor, resolveIntercept } from "./intercept.ts";
-import type { Connection, ResolvedOptions } from "./types.ts";
+import type { Connection, ResolvedOptions, SessionOptions } from "./types.ts";
 import type { ByteStream } from "../transport/types.ts";
 
 /** Options shared by both ends of a connection. */

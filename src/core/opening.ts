@@ -1,47 +1,55 @@
 /**
  * How a netref connection opens: this side's hello (an acceptor's waits
  * until it accepts the peer, or carries why it refuses), the peer's hello
- * checked and awaited for at most `handshakeTimeout`, and `ready`, which
- * settles once the handshake is done or the connection closed first.
+ * awaited for at most `handshakeTimeout`, checked, and its limits applied to
+ * what this side sends, and `ready`, which settles once the handshake is
+ * done (interceptors then hear of it) or the connection closed first.
  *
  * @module
  */
 
 import { ConnectionClosedError, ProtocolError } from "../errors.ts";
+import { MAX_FRAME_LENGTH } from "../protocol/constants.ts";
 import {
   checkToken,
   encodeHello,
   type Hello,
   SILENT_SERVER_HINT,
 } from "../protocol/handshake.ts";
+import { announceOpened } from "./intercept.ts";
 import { TRACE_CONTEXT } from "./intercepted.ts";
-import type { PeerInfo } from "./types.ts";
+import type { MessageEncoder } from "./outbound.ts";
+import type { Connection, PeerInfo, SessionOptions } from "./types.ts";
 import type { FrameWriter } from "./writer.ts";
 
 /** Name and version this implementation announces. */
 export const IMPLEMENTATION = "netref-deno/0.1.0";
 
 /** What the handshake reads of the session's options. */
-export interface OpeningOptions {
-  /** How the peer is described in messages. */
-  label: string;
-  /** True on the accepting side, which speaks second. */
-  acceptor: boolean;
-  maxFrameBytes: number;
-  handshakeTimeout: number;
-  /** Service name announced in the hello. */
-  serviceName?: string;
-  /** A client sends it; an acceptor requires it of the peer. */
-  token?: string;
-}
+export type OpeningOptions = Pick<
+  SessionOptions,
+  | "label"
+  | "acceptor"
+  | "maxFrameBytes"
+  | "handshakeTimeout"
+  | "serviceName"
+  | "token"
+  | "intercept"
+  | "log"
+>;
 
 /** The handshake of one session. */
 export class Opening {
   /** Resolves once the handshake is done; rejects if the session closed first. */
   readonly ready: Promise<void>;
+  /** What the peer announced, once its hello came. */
+  peer: PeerInfo | null = null;
+  /** Whether the peer's hello carried a token. */
+  peerToken = false;
   #resolveReady!: () => void;
   #rejectReady!: (error: Error) => void;
   readonly #writer: FrameWriter;
+  readonly #encoder: MessageEncoder;
   readonly #options: OpeningOptions;
   readonly #timer: ReturnType<typeof setTimeout>;
   #helloSent = false;
@@ -50,15 +58,18 @@ export class Opening {
    * Starts waiting for the peer's hello; a client sends its own at once.
    *
    * @param writer Where this side's hello goes, before any other frame.
+   * @param encoder Told the peer's frame limit and whether it takes blobs.
    * @param options The session's options.
    * @param fail Closes the session when no hello came in time.
    */
   constructor(
     writer: FrameWriter,
+    encoder: MessageEncoder,
     options: OpeningOptions,
     fail: (error: Error) => void,
   ) {
     this.#writer = writer;
+    this.#encoder = encoder;
     this.#options = options;
     this.ready = new Promise((resolve, reject) => {
       this.#resolveReady = resolve;
@@ -108,12 +119,11 @@ export class Opening {
    * Takes the peer's hello, which ends the wait for it.
    *
    * @param hello The peer's hello.
-   * @returns The peer, as the connection describes it.
    * @throws {ConnectionClosedError} If the peer refused this side.
    * @throws {ProtocolError} If this side requires a token and the peer's
    *   differs.
    */
-  received(hello: Hello): PeerInfo {
+  received(hello: Hello): void {
     clearTimeout(this.#timer);
     if (hello.refused !== undefined) {
       throw new ConnectionClosedError(
@@ -123,16 +133,31 @@ export class Opening {
     if (this.#options.acceptor && this.#options.token !== undefined) {
       checkToken(hello, this.#options.token);
     }
-    return {
+    this.peer = {
       implementation: hello.implementation,
       maxFrameBytes: hello.maxFrameBytes,
       service: hello.service,
     };
+    this.#encoder.peerMaxFrame = Math.min(
+      hello.maxFrameBytes,
+      MAX_FRAME_LENGTH,
+    );
+    this.#encoder.peerBlobs = hello.features.includes("blobs");
+    this.peerToken = hello.token !== undefined;
   }
 
-  /** The handshake is done: `ready` resolves. */
-  done(): void {
+  /**
+   * The handshake is done: `ready` resolves, and interceptors with an
+   * `opened` hook are told.
+   *
+   * @param connection What the interceptors are given.
+   */
+  done(connection: Connection): void {
     this.#resolveReady();
+    const options = this.#options;
+    if (options.intercept !== null) {
+      announceOpened(options.intercept, connection, options.label, options.log);
+    }
   }
 
   /** The session closed: `ready`, if still waiting, rejects with `reason`. */

@@ -11,14 +11,13 @@
 import { type LogEvent, logEvent } from "../log.ts";
 import { withTimeout } from "../timing.ts";
 import { DEFAULT_MAX_FRAME_BYTES } from "../defaults.ts";
-import { Kind, MAX_FRAME_LENGTH, Op } from "../protocol/constants.ts";
+import { Kind, Op } from "../protocol/constants.ts";
 import { encodeBareRequest, encodeValue } from "../protocol/codec.ts";
 import type { OutgoingFrame } from "../protocol/frame.ts";
 import type { ByteStream } from "../transport/types.ts";
 import {
   ConnectionClosedError,
   errorMessage,
-  ProtocolError,
   TimeoutError,
 } from "../errors.ts";
 import { callOnClose, closedError, exportsFull } from "./closing.ts";
@@ -30,8 +29,6 @@ import type { PendingResult } from "./proxy_state.ts";
 import { ExportTable, ImportTable } from "./refs.ts";
 import { ReleaseBatch } from "./releases.ts";
 import { Pings, watchIdle } from "./liveness.ts";
-import { FrameReader } from "./reader.ts";
-import { FrameDeadline } from "./frame_deadline.ts";
 import { ConnectionHandle } from "./handle.ts";
 import { MessageEncoder } from "./outbound.ts";
 import { StreamTable } from "./streams.ts";
@@ -47,41 +44,15 @@ import type {
   Connection,
   ConnectionStats,
   PeerInfo,
-  ResolvedOptions,
+  SessionOptions,
 } from "./types.ts";
-import {
-  announceOpened,
-  type CallPeer,
-  type TraceContext,
-} from "./intercept.ts";
+import type { CallPeer, TraceContext } from "./intercept.ts";
 import {
   interceptOutgoing,
   peerOf,
   TRACE_CONTEXT,
   traceField,
 } from "./intercepted.ts";
-
-/**
- * How a session behaves: the connection's options as a resolver checked and
- * completed them (`resolveOptions`), and what ties it to its peer.
- */
-export interface SessionOptions extends ResolvedOptions {
-  /** The object the peer reaches as `root`, or null to serve nothing. */
-  root: object | null;
-  /** Service name announced in the hello. */
-  serviceName?: string;
-  /** Called once the handshake is done, before any request is served. */
-  onReady?: (conn: Connection) => void | Promise<void>;
-  /** Called once, when the connection is closed. */
-  onClose?: (conn: Connection, reason: Error | null) => void | Promise<void>;
-  /**
-   * True on the accepting side: its hello goes out only once the peer's hello
-   * is valid and `onReady` succeeded, or carries the reason it refuses.
-   */
-  acceptor: boolean;
-  /** How the peer is described in messages, such as its address. */
-  label: string;
-}
 
 /**
  * The engine of one connection. Internal: users hold the
@@ -105,20 +76,15 @@ export class Session implements InboundHost {
   );
   readonly #dispatcher: Dispatcher;
   readonly #inbound: Inbound;
-  readonly #reader: FrameReader;
   readonly #writer: FrameWriter;
-  readonly #frameDeadline: FrameDeadline;
   readonly #releases: ReleaseBatch;
   readonly #pings: Pings;
   readonly #streams: StreamTable;
   #idleTimer: ReturnType<typeof setInterval> | undefined = undefined;
   #nextId = 1;
 
-  #peer: PeerInfo | null = null;
   /** Whether the peer reads a trace context in requests. */
   #peerTraces = false;
-  /** Whether the peer's hello carried a token. */
-  #peerToken = false;
   #callPeer: CallPeer | null = null;
   readonly #opening: Opening;
   readonly #rootProxy: object;
@@ -128,8 +94,6 @@ export class Session implements InboundHost {
   #resolveClosed!: () => void;
   /** Whether the handshake is done. */
   #established = false;
-  /** Pings awaiting their PONG. */
-  #pinging = 0;
   /** Whether the stream keeps the process alive (see #keepAlive). */
   #referenced = true;
 
@@ -158,29 +122,13 @@ export class Session implements InboundHost {
       options.maxExports,
       exportsFull(this.label, options.maxExports, (error) => this.#fail(error)),
     );
-    this.#frameDeadline = new FrameDeadline(
-      options.frameTimeout,
-      () =>
-        this.#fail(
-          new ProtocolError(
-            `${this.label} started a frame and did not finish it within ${options.frameTimeout} ms (frameTimeout)`,
-          ),
-        ),
-    );
-    if (!options.acceptor && stream.unref !== undefined) {
-      // A client's socket says whether the process stays (#keepAlive), so
-      // timers that outlive their call or frame do not.
-      this.#exports.onOccupied = () => this.#keepAlive();
-      this.#calls.unrefTimer = true;
-      this.#frameDeadline.unrefTimer = true;
-    }
     this.#encoder = new MessageEncoder(
       this.#exports,
       this,
       options.includeStack,
     );
     this.#releases = new ReleaseBatch(this.#writer);
-    this.#pings = new Pings(this.#writer, this.label);
+    this.#pings = new Pings(this.#writer, this.label, () => this.#keepAlive());
     this.#imports = new ImportTable((id, count) =>
       this.#releases.ref(id, count)
     );
@@ -208,6 +156,10 @@ export class Session implements InboundHost {
     });
     this.#encoder.streams = this.#streams;
     this.#inbound = new Inbound(this, {
+      stream,
+      maxFrameBytes: options.maxFrameBytes,
+      frameTimeout: options.frameTimeout,
+      fail: (error) => this.#fail(error),
       root: options.root,
       dispatcher: this.#dispatcher,
       streams: this.#streams,
@@ -216,14 +168,16 @@ export class Session implements InboundHost {
       writer: this.#writer,
       pings: this.#pings,
     });
-    this.#reader = new FrameReader(this.#inbound, {
-      stream,
-      maxFrameBytes: options.maxFrameBytes,
-      writer: this.#writer,
-      deadline: this.#frameDeadline,
-    });
+    if (!options.acceptor && stream.unref !== undefined) {
+      // A client's socket says whether the process stays (#keepAlive), so
+      // timers that outlive their call or frame do not.
+      this.#exports.onOccupied = () => this.#keepAlive();
+      this.#calls.unrefTimer = true;
+      this.#inbound.unrefTimers();
+    }
     this.#opening = new Opening(
       this.#writer,
+      this.#encoder,
       options,
       (error) => this.#fail(error),
     );
@@ -240,7 +194,7 @@ export class Session implements InboundHost {
   }
 
   get peer(): PeerInfo {
-    return this.#peer ??
+    return this.#opening.peer ??
       { implementation: "unknown", maxFrameBytes: DEFAULT_MAX_FRAME_BYTES };
   }
 
@@ -276,15 +230,9 @@ export class Session implements InboundHost {
 
   async #readLoop(): Promise<void> {
     try {
-      const { hello, rest } = await this.#reader.hello();
-      this.#peer = this.#opening.received(hello);
-      this.#encoder.peerMaxFrame = Math.min(
-        hello.maxFrameBytes,
-        MAX_FRAME_LENGTH,
-      );
-      this.#encoder.peerBlobs = hello.features.includes("blobs");
+      const { hello, rest } = await this.#inbound.hello();
+      this.#opening.received(hello);
       this.#peerTraces = hello.features.includes(TRACE_CONTEXT);
-      this.#peerToken = hello.token !== undefined;
       if (this.#options.onReady !== undefined) {
         await this.#options.onReady(this.handle);
       }
@@ -293,17 +241,9 @@ export class Session implements InboundHost {
       this.#opening.sendHello(null);
       this.#established = true;
       this.#keepAlive();
-      this.#opening.done();
-      if (this.#options.intercept !== null) {
-        announceOpened(
-          this.#options.intercept,
-          this.handle,
-          this.label,
-          this.#options.log,
-        );
-      }
+      this.#opening.done(this.handle);
       if (this.#options.idleTimeout > 0) this.#watchIdle();
-      if (!(await this.#reader.run(rest))) return;
+      if (!(await this.#inbound.read(rest))) return;
       this.close(
         new ConnectionClosedError(`${this.label} closed the connection`),
         false,
@@ -315,23 +255,15 @@ export class Session implements InboundHost {
   }
 
   #watchIdle(): void {
-    const period = this.#options.idleTimeout;
-    this.#idleTimer = watchIdle(period, {
-      framesReceived: () => this.#reader.framesReceived,
+    this.#idleTimer = watchIdle(this.#options.idleTimeout, {
+      label: this.label,
+      // A client's idle watch alone does not keep the process alive.
+      unref: !this.#options.acceptor,
+      framesReceived: () => this.#inbound.framesReceived,
       busy: () =>
         this.#calls.size > 0 || this.#dispatcher.inFlight > 0 ||
         this.#streams.size > 0,
-    }, () =>
-      this.#fail(
-        new ProtocolError(
-          `${this.label} was idle for ${period} ms (idleTimeout)`,
-        ),
-      ));
-    // A client's idle watch alone does not keep the process alive.
-    // (Browsers have no Deno, and no process to keep alive.)
-    if (!this.#options.acceptor && typeof Deno !== "undefined") {
-      Deno.unrefTimer(this.#idleTimer as unknown as number);
-    }
+    }, (error) => this.#fail(error));
   }
 
   // ------------------------------------------------------ calling the peer
@@ -361,7 +293,7 @@ export class Session implements InboundHost {
     return this.#callPeer ??= peerOf(
       this.#stream,
       this.peer.implementation,
-      this.#peerToken,
+      this.#opening.peerToken,
     );
   }
 
@@ -500,15 +432,10 @@ export class Session implements InboundHost {
         new ConnectionClosedError("Cannot ping: the connection is closed"),
       );
     }
-    this.#pinging++;
-    this.#keepAlive();
-    return this.#pings.send(
+    return this.#pings.ping(
       this.#nextId++,
       options?.timeout ?? this.#options.timeout,
-    ).finally(() => {
-      this.#pinging--;
-      this.#keepAlive();
-    });
+    );
   }
 
   /**
@@ -526,7 +453,7 @@ export class Session implements InboundHost {
       return;
     }
     const wanted = !this.#established || this.#calls.size > 0 ||
-      this.#exports.size > 0 || this.#pinging > 0 ||
+      this.#exports.size > 0 || this.#pings.pending > 0 ||
       this.#streams.size > 0 ||
       this.#options.root !== null;
     if (wanted === this.#referenced) return;
@@ -571,7 +498,7 @@ export class Session implements InboundHost {
     this.#releases.stop();
     this.#calls.stop();
     clearInterval(this.#idleTimer);
-    this.#frameDeadline.stop();
+    this.#inbound.stop();
     const error = closedError(this.label, reason);
     this.#opening.close(reason ?? error);
     for (const call of this.#calls.values()) {
@@ -583,15 +510,15 @@ export class Session implements InboundHost {
     this.#streams.close(error);
     this.#exports.clear();
     this.#imports.clear();
-    if (notifyPeer && !this.#opening.helloSent && this.#options.acceptor) {
-      // Refused before the handshake completed: the reason goes in the hello.
-      this.#opening.sendHello(reason === null ? "closed" : reason.message);
-      await this.#writer.drain(1000);
-    } else if (notifyPeer) {
-      this.#writer.enqueue(
-        encodeValue([Kind.CLOSE, reason === null ? "closed" : reason.message]),
-      );
-      this.#writer.flush();
+    if (notifyPeer) {
+      const why = reason === null ? "closed" : reason.message;
+      if (!this.#opening.helloSent && this.#options.acceptor) {
+        // Refused before the handshake completed: the reason goes in the hello.
+        this.#opening.sendHello(why);
+      } else {
+        this.#writer.enqueue(encodeValue([Kind.CLOSE, why]));
+        this.#writer.flush();
+      }
       await this.#writer.drain(1000);
     }
     this.#writer.stop();

@@ -1,5 +1,6 @@
 /**
- * The public types of a connection and of remote objects.
+ * The public types of a connection and of remote objects, and the internal
+ * shapes of its options once resolved.
  *
  * @module
  */
@@ -271,4 +272,27 @@ export interface ResolvedOptions {
   log: LogHook;
   /** The interceptors every call passes through; null when there are none. */
   intercept: readonly Interceptor[] | null;
+}
+
+/**
+ * How a session behaves: the connection's options as a resolver checked and
+ * completed them (`resolveOptions`), and what ties it to its peer.
+ * Internal, as {@linkcode ResolvedOptions} is.
+ */
+export interface SessionOptions extends ResolvedOptions {
+  /** The object the peer reaches as `root`, or null to serve nothing. */
+  root: object | null;
+  /** Service name announced in the hello. */
+  serviceName?: string;
+  /** Called once the handshake is done, before any request is served. */
+  onReady?: (conn: Connection) => void | Promise<void>;
+  /** Called once, when the connection is closed. */
+  onClose?: (conn: Connection, reason: Error | null) => void | Promise<void>;
+  /**
+   * True on the accepting side: its hello goes out only once the peer's hello
+   * is valid and `onReady` succeeded, or carries the reason it refuses.
+   */
+  acceptor: boolean;
+  /** How the peer is described in messages, such as its address. */
+  label: string;
 }
