@@ -99,7 +99,7 @@ export function stageOf(name: string, url: string): Stage | null {
     /^src\/core\/(dispatch|exposure|members|context|intercept|intercepted|params|awaiting)\.ts/
       .test(file)
   ) return "dispatch, exposure, answer";
-  if (file === "src/core/session.ts") {
+  if (/^src\/core\/(session|inbound)\.ts/.test(file)) {
     return "session (request, onFrame, keepAlive)";
   }
   if (/^src\/core\/stream/.test(file)) return "streams hooks";

@@ -930,8 +930,8 @@ Deno.test("a ref the peer released cannot be reached again, by REQUEST or by RET
 });
 
 Deno.test("the root sent back as an argument arrives as the root, not as bad input", async () => {
-  // A netref client lowers its `root` proxy to RETURN 0 (Session.#lower), and
-  // Session.returnedRef maps 0 to the root: the codec must accept id 0.
+  // A netref client lowers its `root` proxy to RETURN 0 (outbound.ts), and
+  // Inbound.returnedRef maps 0 to the root: the codec must accept id 0.
   await using a = await arena();
   await using peer = await a.attacker({ hello: true });
   await peer.sendMessages(callRoot(1, "isRoot", [new WireReturn(0)]));

@@ -2,8 +2,8 @@
  * One connection's engine: its parts wired together, its life from the
  * handshake to closing, and this side's calls to the peer (their table,
  * timeouts and cancellation). The hellos are `opening.ts`'s; the peer's
- * messages are decoded and routed by `inbound.ts`, its requests served by
- * `dispatch.ts`; reading, writing, releases and pings have a module each.
+ * frames are read, decoded and routed by `inbound.ts`, its requests served
+ * by `dispatch.ts`; writing, releases and pings have a module each.
  *
  * @module
  */
@@ -226,7 +226,7 @@ export class Session implements InboundHost {
     return this.#dispatcher.idle();
   }
 
-  // ---------------------------------------------------------------- reading
+  // ------------------------------------------- the handshake, then frames
 
   async #readLoop(): Promise<void> {
     try {
