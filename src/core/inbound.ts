@@ -33,10 +33,11 @@ import type { ExportTable, ImportTable } from "./refs.ts";
 import type { StreamTable } from "./streams.ts";
 import type { FrameWriter } from "./writer.ts";
 
-/** What the router needs of its session, beyond being its proxies' host. */
+/** What {@linkcode Inbound} needs of its session, beyond being its proxies' host. */
 export interface InboundHost extends ProxyHost {
   /** Settles this side's call that a RESPONSE or ERROR answers. */
   onAnswer(message: unknown[]): void;
+  /** Closes the session, as the peer's CLOSE asks. */
   close(reason: Error | null, notifyPeer: boolean): Promise<void>;
 }
 

@@ -38,6 +38,16 @@ export type OpeningOptions = Pick<
   | "log"
 >;
 
+/** The session's parts the handshake works with. */
+export interface OpeningParts {
+  /** Where this side's hello goes, before any other frame. */
+  writer: FrameWriter;
+  /** Told the peer's frame limit and whether it takes blobs. */
+  encoder: MessageEncoder;
+  /** Closes the session when no hello came in time. */
+  fail: (error: Error) => void;
+}
+
 /** The handshake of one session. */
 export class Opening {
   /** Resolves once the handshake is done; rejects if the session closed first. */
@@ -57,19 +67,13 @@ export class Opening {
   /**
    * Starts waiting for the peer's hello; a client sends its own at once.
    *
-   * @param writer Where this side's hello goes, before any other frame.
-   * @param encoder Told the peer's frame limit and whether it takes blobs.
    * @param options The session's options.
-   * @param fail Closes the session when no hello came in time.
+   * @param parts What the handshake writes to, informs and fails.
    */
-  constructor(
-    writer: FrameWriter,
-    encoder: MessageEncoder,
-    options: OpeningOptions,
-    fail: (error: Error) => void,
-  ) {
-    this.#writer = writer;
-    this.#encoder = encoder;
+  constructor(options: OpeningOptions, parts: OpeningParts) {
+    const { fail } = parts;
+    this.#writer = parts.writer;
+    this.#encoder = parts.encoder;
     this.#options = options;
     this.ready = new Promise((resolve, reject) => {
       this.#resolveReady = resolve;

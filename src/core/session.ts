@@ -175,12 +175,11 @@ export class Session implements InboundHost {
       this.#calls.unrefTimer = true;
       this.#inbound.unrefTimers();
     }
-    this.#opening = new Opening(
-      this.#writer,
-      this.#encoder,
-      options,
-      (error) => this.#fail(error),
-    );
+    this.#opening = new Opening(options, {
+      writer: this.#writer,
+      encoder: this.#encoder,
+      fail: (error) => this.#fail(error),
+    });
     this.#readLoop();
   }
 
