@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { connect, exposed, serve } from "../mod.ts";
+import { connect, connectStream, exposed, serve } from "../mod.ts";
 import { TestService } from "../examples/test_service.ts";
 import { Kind } from "../src/protocol/constants.ts";
 import { kindName, startRelay } from "./_relay.ts";
@@ -170,5 +170,82 @@ Deno.test("results held for pipelining are freed: after 5,000 pipelined chains t
   assert.ok(
     await eventually(() => h.serverSide.stats.held === 0),
     `still held: ${JSON.stringify(h.serverSide.stats)}`,
+  );
+});
+
+class Adder {
+  @exposed
+  add(a: number, b: number): number {
+    return a + b;
+  }
+}
+
+/** Frames in each write a client makes, counted from their 4-byte headers. */
+async function countingClient<T>(port: number) {
+  const socket = await Deno.connect({ hostname: "127.0.0.1", port });
+  const writes: number[] = [];
+  let counting = false;
+  const stream = {
+    read: (buffer: Uint8Array) => socket.read(buffer),
+    write: (bytes: Uint8Array) => {
+      if (counting) {
+        let frames = 0;
+        const view = new DataView(bytes.buffer, bytes.byteOffset);
+        for (let at = 0; at < bytes.length; frames++) {
+          at += 4 + (view.getUint32(at) & 0x7fff_ffff);
+        }
+        writes.push(frames);
+      }
+      return socket.write(bytes);
+    },
+    close: () => socket.close(),
+  };
+  const conn = await connectStream<T>(stream);
+  counting = true; // After the hello.
+  return { conn, writes };
+}
+
+Deno.test("100 calls made in one turn leave in two writes: 32 at once, then the rest, so the server starts early", async () => {
+  await using server = serve(Adder, { port: 0, log: () => {} });
+  const { conn, writes } = await countingClient<Adder>(server.addr.port);
+  await using _ = conn;
+  const root = conn.root;
+  const sums = await Promise.all(
+    Array.from({ length: 100 }, (_, i) => root.add(i, 1)),
+  );
+  assert.deepEqual(sums, Array.from({ length: 100 }, (_, i) => i + 1));
+  assert.deepEqual(writes, [32, 68]);
+});
+
+Deno.test("chains made in one turn stay pipelined past the first 32 frames", async () => {
+  await withRelay(
+    Users,
+    async (
+      root: {
+        user(n: string): Promise<unknown>;
+        getUser(n: string): { rename(n: string): Promise<string> };
+      },
+      seen,
+    ) => {
+      // One call first: each getUser is then an even frame, the 32nd among
+      // them, whose rename comes as the 33rd.
+      const first = root.user("first");
+      const renamed = Array.from(
+        { length: 40 },
+        (_, i) => root.getUser(`u${i}`).rename(`v${i}`),
+      );
+      await first;
+      assert.deepEqual(
+        await Promise.all(renamed),
+        Array.from({ length: 40 }, (_, i) => `renamed to v${i}`),
+      );
+      // getUser answers after 5 ms: a rename that waited for it instead of
+      // being pipelined would leave after a RESPONSE.
+      const t = trace(seen);
+      assert.deepEqual(
+        t.slice(0, 81),
+        Array.from({ length: 81 }, () => "up REQUEST"),
+      );
+    },
   );
 });
