@@ -278,7 +278,8 @@ export class RawPeer implements AsyncDisposable {
       chunk = grown.subarray(parsed.consumed);
       this.#received = new Uint8Array(0);
     }
-    this.#decoder.push(chunk, (payload, owned) => {
+    this.#decoder.push(chunk, (data, start, end, owned) => {
+      const payload = data.subarray(start, end);
       this.#messages.push(
         decodeValue(payload, rawContext, owned) as RawMessage,
       );

@@ -21,7 +21,10 @@ Deno.test("FrameDecoder hands out every frame whole, however the bytes are split
     for (let i = 0; i < wire.length; i += chunkSize) {
       // The caller reuses its buffer: copies show whether payloads alias it.
       const chunk = wire.slice(i, i + chunkSize);
-      decoder.push(chunk, (payload) => seen.push(payload.slice()));
+      decoder.push(
+        chunk,
+        (data, start, end) => seen.push(data.slice(start, end)),
+      );
       chunk.fill(0xee);
     }
     assert.equal(decoder.bufferedBytes, 0);
@@ -33,7 +36,8 @@ Deno.test("FrameDecoder reads a large frame's rest straight into place", () => {
   const wire = encodeFrames(payloads());
   const decoder = new FrameDecoder(1 << 20);
   const seen: Uint8Array[] = [];
-  const onFrame = (payload: Uint8Array) => seen.push(payload.slice());
+  const onFrame = (data: Uint8Array, start: number, end: number) =>
+    seen.push(data.slice(start, end));
   let offset = 0;
   let direct = 0;
   while (offset < wire.length) {
@@ -61,7 +65,8 @@ Deno.test("FrameDecoder reads the rest of a frame of 16 KiB or more in place, ho
   const wire = encodeFrames([large]);
   const decoder = new FrameDecoder(1 << 20);
   const seen: Uint8Array[] = [];
-  const onFrame = (payload: Uint8Array) => seen.push(payload.slice());
+  const onFrame = (data: Uint8Array, start: number, end: number) =>
+    seen.push(data.slice(start, end));
   decoder.push(wire.slice(0, wire.length - 4), onFrame);
   const target = decoder.readTarget();
   assert.ok(target !== null, "the last 4 bytes are read in place");

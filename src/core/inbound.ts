@@ -11,6 +11,7 @@
 import { Kind, RefKind } from "../protocol/constants.ts";
 import {
   type DecodeContext,
+  decodeFrameValue,
   decodeValue,
   encodeValue,
   splitBlobFrame,
@@ -144,17 +145,23 @@ export class Inbound implements ReaderHost, DecodeContext {
   }
 
   /** Handles one frame from the reader. */
-  onFrame(payload: Uint8Array, owned: boolean, blob: boolean): void {
+  onFrame(
+    data: Uint8Array,
+    start: number,
+    end: number,
+    owned: boolean,
+    blob: boolean,
+  ): void {
     if (this.#host.isClosed) return;
     this.#unknownReturn = null;
     const streams = this.#streams;
     if (streams.imported.length > 0) streams.imported = [];
     let message: unknown;
     if (blob) {
-      const { value, blobs } = splitBlobFrame(payload);
+      const { value, blobs } = splitBlobFrame(data.subarray(start, end));
       message = decodeValue(value, this, owned, blobs);
     } else {
-      message = decodeValue(payload, this, owned);
+      message = decodeFrameValue(data, start, end, this, owned);
     }
     if (!Array.isArray(message) || typeof message[0] !== "number") {
       throw new ProtocolError(
@@ -183,7 +190,7 @@ export class Inbound implements ReaderHost, DecodeContext {
       case Kind.STREAM_CREDIT:
         return streams.onCredit(message);
       case Kind.STREAM_ITEMS:
-        return streams.onItems(message, payload.length);
+        return streams.onItems(message, end - start);
       case Kind.STREAM_END:
         return streams.onEnd(message);
       case Kind.STREAM_CANCEL:

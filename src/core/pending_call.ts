@@ -220,6 +220,11 @@ export class CallTable<C extends PendingCall = PendingCall> {
   unrefTimer = false;
   /** Told when the table stops or starts being empty. */
   onBusy: ((busy: boolean) => void) | null = null;
+  /** `Date.now()` as read by this turn's first call, or -1. */
+  #now = -1;
+  readonly #forgetNow = (): void => {
+    this.#now = -1;
+  };
 
   /**
    * @param abandon Gives up on a call that timed out or was aborted.
@@ -258,9 +263,7 @@ export class CallTable<C extends PendingCall = PendingCall> {
     if (this.#calls.size === 1) this.onBusy?.(true);
     if (timeout > 0 && Number.isFinite(timeout)) {
       call.timeout = timeout;
-      // Date.now() is a builtin; performance.now() is a runtime op, and
-      // showed at 7% of a busy connection's time when read per call.
-      call.deadline = Date.now() + timeout;
+      call.deadline = this.#clock() + timeout;
       if (call.deadline < this.#sweepAt) this.#arm(call.deadline);
     }
     if (signal !== undefined) {
@@ -268,6 +271,20 @@ export class CallTable<C extends PendingCall = PendingCall> {
       call.onAbort = () => this.#abandon(call, signal.reason);
       signal.addEventListener("abort", call.onAbort, { once: true });
     }
+  }
+
+  /**
+   * The time, read once for all the calls a turn makes: `Date.now()` takes
+   * about 100 ns in Deno (`performance.now()`, a runtime op, 175 ns), 5% of
+   * what a call costs with 100 in flight. A turn that runs long before its
+   * last call starts that call's timeout early by as much.
+   */
+  #clock(): number {
+    if (this.#now < 0) {
+      this.#now = Date.now();
+      queueMicrotask(this.#forgetNow);
+    }
+    return this.#now;
   }
 
   /** Takes a call out to settle it; its deadline and signal no longer apply. */

@@ -25,7 +25,13 @@ export interface ReaderHost {
   readonly label: string;
   readonly isClosed: boolean;
   /** Handles one complete frame; a throw fails the connection. */
-  onFrame(payload: Uint8Array, owned: boolean, blob: boolean): void;
+  onFrame(
+    data: Uint8Array,
+    start: number,
+    end: number,
+    owned: boolean,
+    blob: boolean,
+  ): void;
 }
 
 /** The parts of the connection the reader works with. */
@@ -77,9 +83,15 @@ export class FrameReader {
     const host = this.#host;
     const deadline = this.#deadline;
     const decoder = new FrameDecoder(this.#maxFrameBytes);
-    const onFrame = (payload: Uint8Array, owned: boolean, blob: boolean) => {
+    const onFrame = (
+      data: Uint8Array,
+      start: number,
+      end: number,
+      owned: boolean,
+      blob: boolean,
+    ) => {
       this.framesReceived++;
-      host.onFrame(payload, owned, blob);
+      host.onFrame(data, start, end, owned, blob);
     };
     let buffer = this.#buffer;
     if (rest.length > 0) {

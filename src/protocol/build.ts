@@ -367,8 +367,10 @@ const GIVE_UP = { reason: "not plain" };
  * nothing built that reached the connection, and the caller scans and builds
  * it as any payload, so that every refusal is the scan's, with its message.
  *
- * @param payload The payload of a plain or blob frame.
+ * @param payload The payload of a plain or blob frame, or bytes holding it.
  * @param isOwned Whether `payload` is never reused (see {@linkcode buildValue}).
+ * @param start Where the payload starts in `payload`.
+ * @param stop Where it ends.
  * @returns The value, or {@linkcode NOT_PLAIN}.
  *
  * @example
@@ -381,13 +383,15 @@ const GIVE_UP = { reason: "not plain" };
 export function buildPlain(
   payload: Uint8Array,
   isOwned: boolean,
+  start = 0,
+  stop: number = payload.length,
 ): unknown {
-  if (payload.length > PLAIN_MAX_BYTES) return NOT_PLAIN;
+  if (stop - start > PLAIN_MAX_BYTES) return NOT_PLAIN;
   const savedSrc = src, savedPos = pos, savedOwned = owned, savedEnd = end;
   src = payload;
-  pos = 0;
+  pos = start;
   owned = isOwned;
-  end = payload.length;
+  end = stop;
   try {
     const out = plainValue();
     return pos === end ? out : NOT_PLAIN;

@@ -540,6 +540,40 @@ export function decodeValue(
 }
 
 /**
+ * {@linkcode decodeValue} of a plain frame's payload, given as `data` from
+ * `start` to `end`: a small payload is built where it lies, and only one that
+ * needs the scan gets a view of its own.
+ *
+ * @param data The bytes holding the payload.
+ * @param start Where the payload starts.
+ * @param end Where it ends.
+ * @param ctx Rebuilds references.
+ * @param owned Whether `data` is never reused (see {@linkcode decodeValue}).
+ * @returns The value.
+ * @throws {ProtocolError} If the payload is not a valid message value.
+ *
+ * @example
+ * ```ts ignore
+ * import { decodeFrameValue } from "./codec.ts";
+ * const data = new Uint8Array([9, 0x91, 0x01, 9]);
+ * console.assert(decodeFrameValue(data, 1, 3, ctx, false)[0] === 1);
+ * ```
+ */
+export function decodeFrameValue(
+  data: Uint8Array,
+  start: number,
+  end: number,
+  ctx: DecodeContext,
+  owned: boolean,
+): unknown {
+  const plain = buildPlain(data, owned, start, end);
+  if (plain !== NOT_PLAIN) return plain;
+  const payload = data.subarray(start, end);
+  scanPayload(payload, null);
+  return buildValue(payload, ctx, owned, null);
+}
+
+/**
  * Splits a blob frame's payload into its msgpack value and its raw bytes.
  *
  * @param payload The payload of a frame whose header had the blob flag.

@@ -11,11 +11,15 @@ import { BLOB_FRAME_FLAG } from "./constants.ts";
 export const FRAME_HEADER_BYTES = 4;
 
 /**
- * Receives each whole frame's payload. `owned`: the decoder never touches it
- * again, so it may be kept. `blob`: the header carried the blob flag.
+ * Receives each whole frame's payload: `data` from `start` to `end` (a view
+ * per frame would cost more than decoding a small one). `owned`: the decoder
+ * never touches those bytes again, so they may be kept. `blob`: the header
+ * carried the blob flag.
  */
 export type FrameHandler = (
-  payload: Uint8Array,
+  data: Uint8Array,
+  start: number,
+  end: number,
   owned: boolean,
   blob: boolean,
 ) => void;
@@ -121,7 +125,7 @@ export class FrameDecoder {
       if (data.length - start < length) break;
       const blob = (data[offset] & 0x80) !== 0;
       offset = start + length;
-      onFrame(data.subarray(start, offset), owned, blob);
+      onFrame(data, start, offset, owned, blob);
     }
     const rest = data.length - offset;
     this.#length = rest;
