@@ -10,6 +10,8 @@ import {
   type ClientCommand,
   LineReader,
   type MemoryReport,
+  PYTHON_CLIENTS,
+  PYTHON_SERVERS,
   type ServerCommand,
   type System,
 } from "./_common.ts";
@@ -209,7 +211,7 @@ export async function startServer(
   system: System,
   options: SpawnOptions,
 ): Promise<{ child: Child; port: number }> {
-  const command = system === "rpyc"
+  const command = PYTHON_SERVERS.includes(system)
     ? [PYTHON, RPYC_SERVER]
     : [...denoArgs(system, "server", options), SERVERS, system];
   const child = new Child(`${system} server`, wrap(command, options));
@@ -226,6 +228,15 @@ export async function startServer(
 }
 
 /**
+ * The Python client's arguments naming the server's methods where they
+ * differ from Python's: netref's `BenchService` calls back from `callBack`
+ * (Python reaches exposed members by their TypeScript names).
+ */
+function pythonNames(system: System): string[] {
+  return system === "rpycClientNetref" ? ["--call-back", "callBack"] : [];
+}
+
+/**
  * Starts a system's client, connected once to `port`.
  *
  * @param system Which system.
@@ -238,8 +249,8 @@ export async function startClient(
   port: number,
   options: SpawnOptions,
 ): Promise<Child> {
-  const command = system === "rpyc"
-    ? [PYTHON, RPYC_CLIENT, String(port)]
+  const command = PYTHON_CLIENTS.includes(system)
+    ? [PYTHON, RPYC_CLIENT, String(port), ...pythonNames(system)]
     : [...denoArgs(system, "client", options), CLIENT, system, String(port)];
   const child = new Child(`${system} client`, wrap(command, options));
   try {
@@ -276,6 +287,7 @@ export async function prepareDeno(): Promise<void> {
     ...[
       "_netref.ts",
       "_netref_otel.ts",
+      "_netref_rpyc.ts",
       "_echo.ts",
       "_capnweb.ts",
       "_birpc.ts",

@@ -19,6 +19,7 @@ import {
   isLoop,
   isSystem,
   type LoopReply,
+  PYTHON_CLIENTS,
   serveCommands,
 } from "./_common.ts";
 import {
@@ -180,9 +181,12 @@ class Driver {
 if (import.meta.main) {
   const [name, portText] = Deno.args;
   const port = Number(portText);
-  if (!isSystem(name) || name === "rpyc" || !(port > 0 && port < 65536)) {
+  if (
+    !isSystem(name) || PYTHON_CLIENTS.includes(name) ||
+    !(port > 0 && port < 65536)
+  ) {
     console.error(
-      "usage: _client.ts netref|echo|capnweb|birpc|grpc|otelNoop|otel <port>",
+      "usage: _client.ts netref|netrefClientRpyc|echo|capnweb|birpc|grpc|otelNoop|otel <port>",
     );
     Deno.exit(2);
   }

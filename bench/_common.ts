@@ -27,6 +27,8 @@ export const SYSTEMS = {
   netref: "netref",
   echo: "raw echo",
   rpyc: "RPyC 5.3",
+  rpycClientNetref: "RPyC 5.3 client → netref server",
+  netrefClientRpyc: "netref connectRpyc() → RPyC 5.3 server",
   capnweb: "capnweb",
   birpc: "birpc",
   grpc: "gRPC",
@@ -36,6 +38,18 @@ export const SYSTEMS = {
 
 /** A system name: a key of {@linkcode SYSTEMS}. */
 export type System = keyof typeof SYSTEMS;
+
+/**
+ * Systems whose server is Python's: RPyC's `ThreadedServer`
+ * (`_rpyc_server.py`), called by Python's client or by `connectRpyc()`.
+ */
+export const PYTHON_SERVERS: readonly System[] = ["rpyc", "netrefClientRpyc"];
+
+/**
+ * Systems whose client is Python's (`_rpyc_client.py`), calling RPyC's
+ * server or netref's `serve()`, which answers RPyC on the same port.
+ */
+export const PYTHON_CLIENTS: readonly System[] = ["rpyc", "rpycClientNetref"];
 
 /** What a timed loop does: each iteration is one call. */
 export const LOOPS = {

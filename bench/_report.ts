@@ -43,11 +43,27 @@ const COLUMNS: System[] = [
   "netref",
   "echo",
   "rpyc",
+  "rpycClientNetref",
+  "netrefClientRpyc",
   "capnweb",
   "birpc",
   "grpc",
 ];
 const REFERENCES: System[] = ["echo", "rpyc", "capnweb", "birpc", "grpc"];
+/**
+ * The RPyC wire's ratios: netref in place of one side of RPyC, over RPyC on
+ * both sides, and each ratio's name.
+ */
+const RPYC_WIRE: { system: System; name: string }[] = [
+  {
+    system: "rpycClientNetref",
+    name: "RPyC client: netref server ÷ RPyC server",
+  },
+  {
+    system: "netrefClientRpyc",
+    name: "RPyC server: netref connectRpyc() ÷ RPyC client",
+  },
+];
 /** The stream loops, which have their own table. */
 const STREAM_LOOPS: readonly Loop[] = ["items", "bytes256m"];
 /** The tracing rows: netref with `openTelemetry()`, without and with a provider. */
@@ -192,6 +208,7 @@ export function tables(results: RunResults): string {
       );
     }
   }
+  out.push(...rpycWireTable(callLoops));
   if (callLoops.length > 0) {
     out.push(
       "",
@@ -290,6 +307,32 @@ function ratioCell(
 ): string {
   const r = ratio(result, reference, system);
   return r === null ? "–" : `${r.toFixed(2)}×`;
+}
+
+/**
+ * netref on one side of the RPyC wire over RPyC on both: Python's client
+ * against netref's server, and `connectRpyc()` against Python's server,
+ * each over Python's client against Python's server.
+ */
+function rpycWireTable(callLoops: LoopResult[]): string[] {
+  const rows = callLoops.filter((r) =>
+    RPYC_WIRE.some(({ system }) => r.figures[system] !== undefined)
+  );
+  if (rows.length === 0) return [];
+  return [
+    "",
+    "### On the RPyC wire: netref in place of one side ÷ RPyC 5.3 on both (median of per-round ratios; above 1: faster with netref's side)",
+    "",
+    "RPyC client: Python's client (the same loops as RPyC 5.3's) against netref's `serve()`, which answers RPyC on its port. RPyC server: `connectRpyc()` against Python's `ThreadedServer`.",
+    "",
+    `| scenario | CPUs | ${RPYC_WIRE.map(({ name }) => name).join(" | ")} |`,
+    `| --- | --- | ${RPYC_WIRE.map(() => "---:").join(" | ")} |`,
+    ...rows.map((r) =>
+      `| ${loopLabel(r)} | ${placementLabel(r)} | ${
+        RPYC_WIRE.map(({ system }) => ratioCell(r, "rpyc", system)).join(" | ")
+      } |`
+    ),
+  ];
 }
 
 const STREAM_SYSTEMS: System[] = ["netref", "echo", "grpc"];

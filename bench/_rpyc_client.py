@@ -2,7 +2,12 @@
 JSON-line command on stdin with one JSON line on stdout, timing its own
 loops, as bench/_client.ts does. Exits when stdin closes.
 
-    /usr/bin/python3 bench/_rpyc_client.py PORT
+    /usr/bin/python3 bench/_rpyc_client.py PORT [--call-back NAME]
+
+The same client calls Python's ThreadedServer (bench/_rpyc_server.py) and
+netref's serve(), which answers RPyC on its port: `--call-back callBack`
+names the method that calls back where the server's name differs from
+Python's `call_back` (netref's exposed members keep their TypeScript names).
 
 Every connection reads `conn.root.foo` once and calls that netref: one round
 trip per call, as netref's `root.foo()`. (Written out each time,
@@ -30,13 +35,13 @@ def identity(x):
 class Client:
     """One RPyC connection and the netrefs the loops call."""
 
-    def __init__(self, port):
+    def __init__(self, port, call_back_name):
         stream = SocketStream.connect("127.0.0.1", port, nodelay=True)
         self.conn = rpyc.connect_stream(stream, config={"sync_request_timeout": 60})
         root = self.conn.root
         self.foo = root.foo
         self.echo = root.echo
-        self.call_back = root.call_back
+        self.call_back = getattr(root, call_back_name)
         self.make = root.make
         self.async_foo = rpyc.async_(self.foo)
         self.async_make = rpyc.async_(self.make)
@@ -91,9 +96,10 @@ def pipelined(start_call, window, ms):
 
 
 class Driver:
-    def __init__(self, port):
+    def __init__(self, port, call_back_name):
         self.port = port
-        self.main = Client(port)
+        self.call_back_name = call_back_name
+        self.main = Client(port, call_back_name)
         self.others = []
 
     def loop(self, loop, ms):
@@ -123,7 +129,7 @@ class Driver:
     def open(self, total):
         start = time.perf_counter()
         while 1 + len(self.others) < total:
-            self.others.append(Client(self.port))
+            self.others.append(Client(self.port, self.call_back_name))
         return {"open": 1 + len(self.others), "ms": (time.perf_counter() - start) * 1000}
 
     def load(self, ms):
@@ -197,10 +203,15 @@ def check_ms(ms):
 
 
 def main():
-    if len(sys.argv) != 2:
-        print("usage: _rpyc_client.py PORT", file=sys.stderr)
+    args = sys.argv[1:]
+    if len(args) == 3 and args[1] == "--call-back":
+        call_back_name = args[2]
+    elif len(args) == 1:
+        call_back_name = "call_back"
+    else:
+        print("usage: _rpyc_client.py PORT [--call-back NAME]", file=sys.stderr)
         sys.exit(2)
-    driver = Driver(int(sys.argv[1]))
+    driver = Driver(int(args[0]), call_back_name)
     print(json.dumps({"ready": True}), flush=True)
     for line in sys.stdin:
         if not line.strip():

@@ -16,7 +16,12 @@
  */
 
 import process from "node:process";
-import { isSystem, type MemoryReport, serveCommands } from "./_common.ts";
+import {
+  isSystem,
+  type MemoryReport,
+  PYTHON_SERVERS,
+  serveCommands,
+} from "./_common.ts";
 import { loadSystem } from "./_systems.ts";
 
 /** Longest wait for the next command before giving up on the parent. */
@@ -43,9 +48,9 @@ function memory(server: {
 
 if (import.meta.main) {
   const name = Deno.args[0];
-  if (!isSystem(name) || name === "rpyc") {
+  if (!isSystem(name) || PYTHON_SERVERS.includes(name)) {
     console.error(
-      `usage: _servers.ts netref|echo|capnweb|birpc|grpc|otelNoop|otel (got ${
+      `usage: _servers.ts netref|rpycClientNetref|echo|capnweb|birpc|grpc|otelNoop|otel (got ${
         String(name)
       })`,
     );

@@ -11,8 +11,10 @@ import type { BenchSystem } from "./_system.ts";
 /**
  * Loads one system's server and client.
  *
- * @param name A system other than `rpyc` (which runs in Python).
+ * @param name A system with a side in Deno: for `rpycClientNetref` only
+ *   its server runs here, for `netrefClientRpyc` only its client.
  * @returns The system.
+ * @throws {TypeError} For `rpyc`, whose server and client are Python's.
  *
  * @example
  * ```ts ignore
@@ -20,12 +22,19 @@ import type { BenchSystem } from "./_system.ts";
  * const netref = await loadSystem("netref");
  * ```
  */
-export async function loadSystem(
-  name: Exclude<System, "rpyc">,
-): Promise<BenchSystem> {
+export async function loadSystem(name: System): Promise<BenchSystem> {
   switch (name) {
+    case "rpyc":
+      throw new TypeError(
+        "Cannot load rpyc in Deno: its server and client are Python's (bench/_rpyc_server.py, bench/_rpyc_client.py)",
+      );
     case "netref":
       return (await import("./_netref.ts")).netref;
+    case "rpycClientNetref":
+      // netref's own server: serve() answers RPyC on the same port.
+      return (await import("./_netref.ts")).netref;
+    case "netrefClientRpyc":
+      return (await import("./_netref_rpyc.ts")).netrefClientRpyc;
     case "echo":
       return (await import("./_echo.ts")).echoSystem;
     case "capnweb":

@@ -42,6 +42,8 @@ import {
   isSystem,
   type Loop,
   LOOPS,
+  PYTHON_CLIENTS,
+  PYTHON_SERVERS,
   type Scenario,
   SCENARIOS,
   type System,
@@ -75,20 +77,50 @@ const APPLIES: Record<Scenario, readonly System[]> = {
     "netref",
     "echo",
     "rpyc",
+    "rpycClientNetref",
+    "netrefClientRpyc",
     "capnweb",
     "birpc",
     "grpc",
     "otelNoop",
     "otel",
   ],
-  bytes1k: ["netref", "echo", "rpyc", "capnweb", "birpc", "grpc"],
-  bytes1m: ["netref", "echo", "rpyc", "capnweb", "birpc", "grpc"],
+  bytes1k: [
+    "netref",
+    "echo",
+    "rpyc",
+    "rpycClientNetref",
+    "netrefClientRpyc",
+    "capnweb",
+    "birpc",
+    "grpc",
+  ],
+  bytes1m: [
+    "netref",
+    "echo",
+    "rpyc",
+    "rpycClientNetref",
+    "netrefClientRpyc",
+    "capnweb",
+    "birpc",
+    "grpc",
+  ],
   // The echo's is two round trips; gRPC unary calls cannot call back.
-  callback: ["netref", "echo", "rpyc", "capnweb", "birpc"],
+  callback: [
+    "netref",
+    "echo",
+    "rpyc",
+    "rpycClientNetref",
+    "netrefClientRpyc",
+    "capnweb",
+    "birpc",
+  ],
   inflight: [
     "netref",
     "echo",
     "rpyc",
+    "rpycClientNetref",
+    "netrefClientRpyc",
     "capnweb",
     "birpc",
     "grpc",
@@ -103,6 +135,11 @@ const APPLIES: Record<Scenario, readonly System[]> = {
   churn: ["netref", "rpyc", "capnweb"],
   slow: ["netref"],
 };
+
+/** Systems with Python RPyC on one side or both. */
+const RPYC_SYSTEMS: readonly System[] = [
+  ...new Set([...PYTHON_SERVERS, ...PYTHON_CLIENTS]),
+];
 
 interface Settings {
   scenarios: Scenario[];
@@ -279,12 +316,14 @@ async function main(): Promise<void> {
   const absent: Absences = {};
   let systems = settings.systems;
   let rpycVersion: string | null = null;
-  if (systems.includes("rpyc")) {
+  // Python RPyC is one side or both of these: without it, none can run.
+  const python = systems.filter((s) => RPYC_SYSTEMS.includes(s));
+  if (python.length > 0) {
     const found = await findRpyc();
     if ("missing" in found) {
-      absent.rpyc = `missing: ${found.missing}`;
-      systems = systems.filter((s) => s !== "rpyc");
-      log(`RPyC: ${absent.rpyc}`);
+      for (const system of python) absent[system] = `missing: ${found.missing}`;
+      systems = systems.filter((s) => !python.includes(s));
+      log(`RPyC: missing: ${found.missing}; not run: ${python.join(", ")}`);
     } else {
       rpycVersion = found.version;
     }
