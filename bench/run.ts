@@ -18,6 +18,10 @@
  * both sides, with and without an SDK provider registered: what tracing
  * costs.
  *
+ * On the RPyC wire, the calls also run with netref on one side of Python
+ * RPyC: Python's client against netref's `serve()`, and `connectRpyc()`
+ * against Python's `ThreadedServer`, each over RPyC on both sides.
+ *
  * Servers and clients are separate processes pinned with `taskset`; the
  * sequential call runs with both on one CPU and on different CPUs, the rest
  * on different CPUs. Systems alternate round by round. The markdown goes to
