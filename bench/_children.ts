@@ -26,6 +26,12 @@ const RPYC_SERVER = bench("_rpyc_server.py");
 const RPYC_CLIENT = bench("_rpyc_client.py");
 /** Python RPyC runs with Debian's interpreter, where python3-rpyc is installed. */
 export const PYTHON = "/usr/bin/python3";
+/** Systems whose Deno processes `--profile` profiles: netref's, on either wire. */
+const PROFILED: readonly System[] = [
+  "netref",
+  "rpycClientNetref",
+  "netrefClientRpyc",
+];
 /** Time allowed for a child to start (compile, load, connect) and print its line. */
 const START_MS = 60_000;
 /** Time a child gets to exit on its own once its stdin is closed. */
@@ -190,7 +196,7 @@ function denoArgs(
     "--allow-env",
     "--v8-flags=--expose-gc",
   ];
-  if (options.profileDir !== null && system === "netref") {
+  if (options.profileDir !== null && PROFILED.includes(system)) {
     args.push(
       "--cpu-prof",
       "--cpu-prof-interval=250",

@@ -216,7 +216,7 @@ function parseSettings(args: string[]): Settings {
         "  --connections N    connections of the conns scenario (default 1000)",
         "  --objects N        objects of the churn scenario (default 100000)",
         "  --slow-ms MS       how long the slow scenario reads (default 3000)",
-        "  --profile DIR      run netref's processes with --cpu-prof into DIR",
+        "  --profile DIR      run netref's processes (on either wire) with --cpu-prof into DIR",
       ].join("\n"),
     );
     Deno.exit(0);
