@@ -84,6 +84,8 @@ export interface BrineOptions {
 
 const INT_DIGITS_LIMIT = 10n ** BigInt(MAX_INT_DIGITS);
 const utf8Encoder = new TextEncoder();
+/** Strings up to this long are tried as ASCII, written without an encoder. */
+const ASCII_DIRECT_CHARS = 255;
 // ignoreBOM keeps a leading U+FEFF, as Python's decode("utf-8") does.
 
 /**
@@ -100,9 +102,35 @@ export function dump(
   value: BrineValue,
   options: BrineOptions = {},
 ): Uint8Array {
-  const writer = new Writer();
-  encode(writer, value, 0, options.maxDepth ?? DEFAULT_MAX_DEPTH);
-  return writer.finish();
+  return dumpAfter(-1, value, options);
+}
+
+/**
+ * {@linkcode dump} with one byte before the value (RPyC 6 puts the message
+ * kind there), in the same buffer.
+ *
+ * @param first The byte to put first, or -1 for none.
+ * @param value The value.
+ * @param options Limits.
+ * @returns The byte, then the encoded value.
+ */
+export function dumpAfter(
+  first: number,
+  value: BrineValue,
+  options: BrineOptions = {},
+): Uint8Array {
+  // One writer for every dump (nothing in encode() calls out, so dumps never
+  // nest): a fresh buffer and view per message cost more than most
+  // messages' encoding.
+  const writer = sharedWriter;
+  writer.reset();
+  if (first >= 0) writer.byte(first);
+  try {
+    encode(writer, value, 0, options.maxDepth ?? DEFAULT_MAX_DEPTH);
+    return writer.finish();
+  } finally {
+    writer.release();
+  }
 }
 
 /**
@@ -169,12 +197,13 @@ function encode(
     case "bigint":
       return encodeInt(w, value);
     case "string":
+      w.byte(BrineTag.UNICODE);
+      if (w.ascii(value)) return;
       if (!value.isWellFormed()) {
         throw new TypeError(
           "Cannot encode brine: string has a lone surrogate, which UTF-8 cannot carry",
         );
       }
-      w.byte(BrineTag.UNICODE);
       return encodeBytes(w, utf8Encoder.encode(value));
     case "object":
       break;
@@ -237,7 +266,8 @@ function encodeInt(w: Writer, value: number | bigint): void {
       `Cannot encode brine: int exceeds ${MAX_INT_DIGITS} digits, the most Python converts`,
     );
   }
-  const text = utf8Encoder.encode(String(value));
+  // Python writes the decimal digits; they are ASCII, one byte a character.
+  const text = String(value);
   if (text.length < 256) {
     w.byte(BrineTag.INT_L1);
     w.byte(text.length);
@@ -245,7 +275,7 @@ function encodeInt(w: Writer, value: number | bigint): void {
     w.byte(BrineTag.INT_L4);
     w.u32(text.length);
   }
-  w.bytes(text);
+  w.latin1(text);
 }
 
 function encodeBytes(w: Writer, bytes: Uint8Array): void {
@@ -283,11 +313,69 @@ function encodeTupleHeader(w: Writer, length: number): void {
   w.u32(length);
 }
 
+/** What the shared writer keeps between dumps; a larger buffer is dropped. */
+const KEPT_WRITER_BYTES = 64 * 1024;
+
 /** A growable output buffer. */
 class Writer {
-  #buffer = new Uint8Array(64);
+  #buffer = new Uint8Array(1024);
   #view = new DataView(this.#buffer.buffer);
   #length = 0;
+
+  reset(): void {
+    this.#length = 0;
+  }
+
+  /** Forgets a buffer grown large for one value. */
+  release(): void {
+    if (this.#buffer.length > KEPT_WRITER_BYTES) {
+      this.#buffer = new Uint8Array(1024);
+      this.#view = new DataView(this.#buffer.buffer);
+    }
+  }
+
+  /**
+   * Writes a short ASCII string as brine bytes, its length first, as
+   * `utf8Encoder.encode` then {@linkcode encodeBytes} would; false (nothing
+   * written) for a longer or non-ASCII string.
+   */
+  ascii(text: string): boolean {
+    const length = text.length;
+    if (length > ASCII_DIRECT_CHARS) return false;
+    const start = this.#length;
+    if (length === 0) {
+      this.byte(BrineTag.EMPTY_STR);
+      return true;
+    }
+    if (length <= 4) {
+      this.byte(BrineTag.STR1 + length - 1);
+    } else {
+      this.byte(BrineTag.STR_L1);
+      this.byte(length);
+    }
+    this.#reserve(length);
+    const buffer = this.#buffer;
+    let at = this.#length;
+    for (let i = 0; i < length; i++) {
+      const code = text.charCodeAt(i);
+      if (code > 0x7f) {
+        this.#length = start;
+        return false;
+      }
+      buffer[at++] = code;
+    }
+    this.#length = at;
+    return true;
+  }
+
+  /** Writes characters below 256 as one byte each (digits, for ints). */
+  latin1(text: string): void {
+    this.#reserve(text.length);
+    const buffer = this.#buffer;
+    let at = this.#length;
+    for (let i = 0; i < text.length; i++) buffer[at++] = text.charCodeAt(i);
+    this.#length = at;
+  }
 
   byte(value: number): void {
     this.#reserve(1);
@@ -325,3 +413,5 @@ class Writer {
     this.#view = new DataView(grown.buffer);
   }
 }
+
+const sharedWriter = new Writer();

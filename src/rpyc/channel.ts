@@ -86,7 +86,11 @@ export function encodeChannelFrame(
     );
   }
   const frame = new Uint8Array(CHANNEL_HEADER_BYTES + data.length + 1);
-  new DataView(frame.buffer).setUint32(0, data.length);
+  const length = data.length;
+  frame[0] = length >>> 24;
+  frame[1] = (length >>> 16) & 0xff;
+  frame[2] = (length >>> 8) & 0xff;
+  frame[3] = length & 0xff;
   frame[4] = compressed;
   frame.set(data, CHANNEL_HEADER_BYTES);
   frame[frame.length - 1] = CHANNEL_FLUSHER;

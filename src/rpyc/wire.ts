@@ -8,7 +8,7 @@
 
 import { DEFAULT_MAX_FRAME_BYTES } from "../defaults.ts";
 import { ProtocolError } from "../errors.ts";
-import { dump, load } from "./brine.ts";
+import { dump, dumpAfter, load } from "./brine.ts";
 import { compressedLength } from "./channel.ts";
 import { type BrineValue, PyTuple } from "./py_values.ts";
 import {
@@ -43,11 +43,7 @@ export function encodeMessage(
   args: BrineValue,
 ): Uint8Array {
   if (version === WireVersion.V5) return dump(PyTuple.of(msg, seq, args));
-  const body = dump(PyTuple.of(seq, args));
-  const payload = new Uint8Array(body.length + 1);
-  payload[0] = msg;
-  payload.set(body, 1);
-  return payload;
+  return dumpAfter(msg, PyTuple.of(seq, args));
 }
 
 /**
