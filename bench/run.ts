@@ -67,6 +67,7 @@ import {
   type Absences,
   type RunResults,
   tables,
+  type Target,
   targets,
   targetTable,
 } from "./_report.ts";
@@ -155,6 +156,8 @@ interface Settings {
   objects: number;
   slowMs: number;
   profileDir: string | null;
+  /** A saved run to print again instead of running. */
+  report: string | null;
 }
 
 function list<T extends string>(
@@ -200,6 +203,7 @@ function parseSettings(args: string[]): Settings {
       objects: { type: "string" },
       "slow-ms": { type: "string" },
       profile: { type: "string" },
+      report: { type: "string" },
       help: { type: "boolean", default: false },
     },
   });
@@ -217,6 +221,7 @@ function parseSettings(args: string[]): Settings {
         "  --objects N        objects of the churn scenario (default 100000)",
         "  --slow-ms MS       how long the slow scenario reads (default 3000)",
         "  --profile DIR      run netref's processes (on either wire) with --cpu-prof into DIR",
+        "  --report FILE      print the markdown of a saved run (bench/results/*.json) again",
       ].join("\n"),
     );
     Deno.exit(0);
@@ -257,6 +262,7 @@ function parseSettings(args: string[]): Settings {
       60_000,
     ),
     profileDir: values.profile ?? null,
+    report: values.report ?? null,
   };
 }
 
@@ -314,6 +320,7 @@ async function libraryVersions(): Promise<Record<string, string>> {
 
 async function main(): Promise<void> {
   const settings = parseSettings(Deno.args);
+  if (settings.report !== null) return await reportSaved(settings.report);
   const started = performance.now();
   const date = new Date();
   const log = (line: string) => console.error(line);
@@ -425,51 +432,81 @@ async function main(): Promise<void> {
     }
   }
   const seconds = Math.round((performance.now() - started) / 1000);
-  const loadAfter = await loadAverage();
-  const met = targets(results);
-  console.log(
-    [
-      "## netref benchmark",
-      "",
-      `- date: ${header.date}; took ${seconds} s`,
-      `- deno ${header.deno} (V8 ${header.v8}), ${header.os}; ${header.cpu}, ${header.logicalCpus} logical CPUs; load average ${header.loadAverageBefore} before, ${loadAfter} after`,
-      `- ${pinning}`,
-      `- ${settings.rounds} alternating rounds of ${settings.roundMs} ms per system after ${settings.warmupMs} ms of warm-up; medians`,
-      `- references: raw echo (frames of ${HEADER_BYTES}+${ECHO_PAYLOAD_BYTES} bytes, or the payload's size; the callback row is two round trips), RPyC ${
-        rpycVersion ?? (absent.rpyc !== undefined ? "(missing)" : "(not run)")
-      } (its ThreadedServer and client, /usr/bin/python3), ${
-        Object.entries(header.libraries).filter(([k]) =>
-          k !== "msgpackr/" && !k.startsWith("@opentelemetry/")
-        ).map(([, v]) => v).join(", ")
-      }; capnweb and birpc on our length-prefixed TCP framing with msgpackr; the streams' floor: frames of ${FLOOR_BATCH_ITEMS} msgpack integers, or raw bytes`,
-      `- tracing rows: ${
-        Object.entries(header.libraries).filter(([k]) =>
-          k.startsWith("@opentelemetry/")
-        ).map(([, v]) => v).join(", ")
-      }, with a span exporter that drops and a metric reader never read`,
-      "",
-      tables(results),
-      "",
-      targetTable(met),
-    ].join("\n"),
-  );
+  const record: RunRecord = {
+    ...header,
+    seconds,
+    loadAverageAfter: await loadAverage(),
+    ...results,
+    targets: [],
+  };
+  record.targets = targets(record);
+  console.log(markdown(record));
   await Deno.mkdir(RESULTS, { recursive: true });
   const name = `${header.date.slice(0, 19).replaceAll(":", "-")}Z.json`;
   await Deno.writeTextFile(
     RESULTS + name,
-    JSON.stringify(
-      {
-        ...header,
-        seconds,
-        loadAverageAfter: loadAfter,
-        ...results,
-        targets: met,
-      },
-      null,
-      2,
-    ) + "\n",
+    JSON.stringify(record, null, 2) + "\n",
   );
   console.log(`\nJSON: bench/results/${name}`);
+}
+
+/** What a run saves in `bench/results/`: its setting, figures and targets. */
+interface RunRecord extends RunResults {
+  date: string;
+  deno: string;
+  v8: string;
+  os: string;
+  cpu: string;
+  logicalCpus: number;
+  loadAverageBefore: string;
+  pinning: string;
+  rpyc: string | null;
+  libraries: Record<string, string>;
+  settings: Settings;
+  seconds: number;
+  loadAverageAfter: string;
+  targets: Target[];
+}
+
+/** The markdown of a run: its setting, its tables and its targets. */
+function markdown(record: RunRecord): string {
+  const { settings, libraries } = record;
+  return [
+    "## netref benchmark",
+    "",
+    `- date: ${record.date}; took ${record.seconds} s`,
+    `- deno ${record.deno} (V8 ${record.v8}), ${record.os}; ${record.cpu}, ${record.logicalCpus} logical CPUs; load average ${record.loadAverageBefore} before, ${record.loadAverageAfter} after`,
+    `- ${record.pinning}`,
+    `- ${settings.rounds} alternating rounds of ${settings.roundMs} ms per system after ${settings.warmupMs} ms of warm-up; medians`,
+    `- references: raw echo (frames of ${HEADER_BYTES}+${ECHO_PAYLOAD_BYTES} bytes, or the payload's size; the callback row is two round trips), RPyC ${
+      record.rpyc ??
+        (record.absent.rpyc !== undefined ? "(missing)" : "(not run)")
+    } (its ThreadedServer and client, /usr/bin/python3), ${
+      Object.entries(libraries).filter(([k]) =>
+        k !== "msgpackr/" && !k.startsWith("@opentelemetry/")
+      ).map(([, v]) => v).join(", ")
+    }; capnweb and birpc on our length-prefixed TCP framing with msgpackr; the streams' floor: frames of ${FLOOR_BATCH_ITEMS} msgpack integers, or raw bytes`,
+    `- tracing rows: ${
+      Object.entries(libraries).filter(([k]) => k.startsWith("@opentelemetry/"))
+        .map(([, v]) => v).join(", ")
+    }, with a span exporter that drops and a metric reader never read`,
+    "",
+    tables(record),
+    "",
+    targetTable(record.targets),
+  ].join("\n");
+}
+
+/**
+ * `--report FILE`: the markdown of a saved run again, its targets judged by
+ * this version of the report (when a target changes, the figures of record
+ * need not be measured again).
+ */
+async function reportSaved(file: string): Promise<void> {
+  const record = JSON.parse(await Deno.readTextFile(file)) as RunRecord;
+  record.targets = targets(record);
+  console.log(markdown(record));
+  console.log(`\nJSON: ${file}`);
 }
 
 if (import.meta.main) {
