@@ -272,11 +272,34 @@ export const mutants: readonly Mutant[] = [
     tests: [AUTH],
   },
   {
+    name: "turns-not-overlapped",
+    area: "pipelining",
+    file: "src/core/writer.ts",
+    original:
+      `if (this.#queue.length >= WRITE_EARLY_FRAMES && !this.#writing) {`,
+    replacement: `if (false && !this.#writing) {`,
+    breaks:
+      "many calls queued in one turn leave in one write at its end, so the peer waits for all of them (100 in flight ran at half the rate)",
+    tests: [PIPELINING],
+  },
+  {
+    name: "pipelined-chain-written-early",
+    area: "pipelining",
+    file: "src/core/writer.ts",
+    original:
+      `if (this.#queue.length >= WRITE_EARLY_FRAMES && !this.#writing) {`,
+    replacement:
+      `if (this.#queue.length >= WRITE_EARLY_FRAMES - 1 && !this.#writing) {`,
+    breaks:
+      "the 32nd frame of a turn leaves as soon as it is queued, so a call pipelined on it waits a round trip",
+    tests: [PIPELINING],
+  },
+  {
     name: "timeouts-fire-late",
     area: "timeouts",
     file: "src/core/pending_call.ts",
-    original: `      call.deadline = Date.now() + timeout;`,
-    replacement: `      call.deadline = Date.now() + timeout + 3000;`,
+    original: `      call.deadline = this.#clock() + timeout;`,
+    replacement: `      call.deadline = this.#clock() + timeout + 3000;`,
     breaks: "a call's timeout fires seconds after it should",
     tests: [ERRORS],
   },
