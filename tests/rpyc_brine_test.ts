@@ -137,6 +137,14 @@ const STRING_CASES: Case[] = [
   ["'\\ufeffbom'", "\ufeffbom"],
   ["'\\x00'", "\x00"],
   ["'x' * 300", "x".repeat(300)],
+  // The ASCII fast path: its longest string, one each side of STR4, and a
+  // non-ASCII last character that sends a string back to the encoder.
+  ["'y' * 255", "y".repeat(255)],
+  ["'y' * 256", "y".repeat(256)],
+  ["'abcd'", "abcd"],
+  ["'abcde'", "abcde"],
+  ["'abc\\xe9'", "abc\u00e9"],
+  ["'abcd\\u2603'", "abcd\u2603"],
   ["b''", bytesOf()],
   ["b'\\x00'", bytesOf(0)],
   ["b'ab'", ascii("ab")],
