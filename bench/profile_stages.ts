@@ -80,7 +80,7 @@ export function stageOf(name: string, url: string): Stage | null {
     return "pending-call record";
   }
   if (
-    /^src\/protocol\/codec\.ts|^src\/core\/outbound\.ts|msgpackr.*pack\.js|internal\/buffer\.mjs/
+    /^src\/protocol\/(codec|bare)\.ts|^src\/core\/outbound\.ts|msgpackr.*pack\.js|internal\/buffer\.mjs/
       .test(file)
   ) return "encode";
   if (

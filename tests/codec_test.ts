@@ -1,9 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  encodeBareAnswer,
-  encodeBareRequest,
-  encodeValue,
-} from "../src/protocol/codec.ts";
+import { encodeBareAnswer, encodeBareRequest } from "../src/protocol/bare.ts";
+import { encodeValue } from "../src/protocol/codec.ts";
 import { Kind, Op } from "../src/protocol/constants.ts";
 
 /** Integers at every msgpack width boundary, both signs. */

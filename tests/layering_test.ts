@@ -148,3 +148,12 @@ Deno.test("the layering check sees a cycle when one is there", () => {
     "../t.ts",
   ]);
 });
+
+Deno.test("no file in src/ is over 600 lines", async () => {
+  const long: string[] = [];
+  for await (const path of sourceFiles(join(root, "src"))) {
+    const lines = (await Deno.readTextFile(path)).split("\n").length - 1;
+    if (lines > 600) long.push(`${relative(root, path)}: ${lines}`);
+  }
+  assert.deepEqual(long, [], "split these at a seam of their own");
+});

@@ -7,7 +7,8 @@
  */
 
 import { Kind, Op } from "../protocol/constants.ts";
-import { encodeBareAnswer, encodeValue, WireError } from "../protocol/codec.ts";
+import { encodeBareAnswer } from "../protocol/bare.ts";
+import { encodeValue, WireError } from "../protocol/codec.ts";
 import type { OutgoingFrame } from "../protocol/frame.ts";
 import { errorMessage, ProtocolError } from "../errors.ts";
 import {

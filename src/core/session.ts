@@ -12,7 +12,8 @@ import { type LogEvent, logEvent } from "../log.ts";
 import { withTimeout } from "../timing.ts";
 import { DEFAULT_MAX_FRAME_BYTES } from "../defaults.ts";
 import { Kind, Op } from "../protocol/constants.ts";
-import { encodeBareRequest, encodeValue } from "../protocol/codec.ts";
+import { encodeBareRequest } from "../protocol/bare.ts";
+import { encodeValue } from "../protocol/codec.ts";
 import type { OutgoingFrame } from "../protocol/frame.ts";
 import type { ByteStream } from "../transport/types.ts";
 import {
