@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import {
+  type BlobFrame,
   encodeFrameChunks,
   encodeFrames,
   FrameDecoder,
+  frameLength,
+  type OutgoingFrame,
 } from "../src/protocol/frame.ts";
 import { ProtocolError } from "../src/errors.ts";
 
@@ -109,4 +112,30 @@ Deno.test("encodeFrameChunks writes large payloads uncopied, in order with the s
     offset += chunk.length;
   }
   assert.deepEqual(joined, encodeFrames(list));
+});
+
+Deno.test("a slice of a larger buffer is framed as its own bytes, short or long, beside payloads and blob frames", () => {
+  const buffer = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
+  const short = buffer.subarray(10, 30);
+  const long = buffer.subarray(50, 250);
+  const blob: BlobFrame = {
+    head: new Uint8Array([0, 0, 0, 1, 0xc0]),
+    blobs: [new Uint8Array([7, 8])],
+  };
+  const sliced: OutgoingFrame[] = [
+    { bytes: buffer, start: 10, end: 30 },
+    new Uint8Array([1, 2, 3]),
+    { bytes: buffer, start: 50, end: 250 },
+  ];
+  const viewed: OutgoingFrame[] = [short, new Uint8Array([1, 2, 3]), long];
+  const join = (chunks: Uint8Array[]) => chunks.map((c) => [...c]).flat();
+  assert.deepEqual(
+    join(encodeFrameChunks(sliced)),
+    join(encodeFrameChunks(viewed)),
+  );
+  assert.deepEqual(
+    join(encodeFrameChunks([...sliced, blob])),
+    join(encodeFrameChunks([...viewed, blob])),
+  );
+  assert.equal(frameLength(sliced[2]), 200);
 });

@@ -406,7 +406,7 @@ export class Dispatcher {
     const encoder = this.#encoder;
     // A short string, small integer, boolean or null has nothing to lower.
     const bare = encodeBareAnswer(id, value);
-    if (bare !== null && bare.length <= encoder.peerMaxFrame) {
+    if (bare !== null && bare.end - bare.start <= encoder.peerMaxFrame) {
       return this.#writer.enqueue(bare);
     }
     let payload: OutgoingFrame;

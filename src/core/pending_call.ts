@@ -12,6 +12,9 @@ import { MSGPACK_FALSE, MSGPACK_TRUE } from "../protocol/constants.ts";
 import { errorMessage } from "../errors.ts";
 import type { PendingResult } from "./proxy_state.ts";
 import { IdSlots } from "./id_slots.ts";
+import type { FrameSlice } from "../protocol/frame.ts";
+
+const NO_BYTES = new Uint8Array(0);
 
 /** Where a call that failed while nobody waited for it is reported. */
 export interface FailureSink {
@@ -21,13 +24,24 @@ export interface FailureSink {
   log(event: LogEvent): void;
 }
 
-/** A call this side sent, waiting for its answer. */
-export class PendingCall implements PendingResult {
+/**
+ * A call this side sent, waiting for its answer. A request encoded by hand
+ * lies in a shared buffer, from `start` to `end` of `bytes`: the call itself
+ * is then the frame the writer copies, so a call makes no view of its bytes.
+ */
+export class PendingCall implements PendingResult, FrameSlice {
   readonly promise: Promise<unknown>;
   resolve!: (value: unknown) => void;
   reject!: (error: unknown) => void;
-  /** The encoded request until it is copied into a write; null after. */
+  /**
+   * The bytes holding the encoded request until they are copied into a
+   * write; null after.
+   */
   payload: Uint8Array | null = null;
+  bytes: Uint8Array = NO_BYTES;
+  start = 0;
+  /** Where the encoded request ends in `payload` (its hold flag before). */
+  end = 0;
   held = false;
   settled = false;
   observed = false;
@@ -60,10 +74,10 @@ export class PendingCall implements PendingResult {
       const payload = this.payload;
       // The hold flag is the request's last element, so its encoding (a
       // single byte, false or true) is the payload's last byte.
-      if (payload === null || payload[payload.length - 1] !== MSGPACK_FALSE) {
+      if (payload === null || payload[this.end - 1] !== MSGPACK_FALSE) {
         return null;
       }
-      payload[payload.length - 1] = MSGPACK_TRUE;
+      payload[this.end - 1] = MSGPACK_TRUE;
       this.held = true;
       // Its failure reaches the caller through the pipelined request.
       this.observed = true;

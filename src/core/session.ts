@@ -14,7 +14,7 @@ import { DEFAULT_MAX_FRAME_BYTES } from "../defaults.ts";
 import { Kind, Op } from "../protocol/constants.ts";
 import { encodeBareRequest } from "../protocol/bare.ts";
 import { encodeValue } from "../protocol/codec.ts";
-import type { OutgoingFrame } from "../protocol/frame.ts";
+import type { BlobFrame, OutgoingFrame } from "../protocol/frame.ts";
 import type { ByteStream } from "../transport/types.ts";
 import {
   ConnectionClosedError,
@@ -342,8 +342,12 @@ export class Session implements InboundHost {
         ? payload === null
         : op === Op.CALL && Array.isArray(payload) && payload.length === 0)
     ) {
-      bytes = encodeBareRequest(id, target, op, path);
-      if (bytes !== null && bytes.length > encoder.peerMaxFrame) bytes = null;
+      if (
+        encodeBareRequest(id, target, op, path, call) &&
+        call.end - call.start <= encoder.peerMaxFrame
+      ) {
+        bytes = call;
+      }
     }
     if (bytes === null) {
       encoder.begin();
@@ -373,7 +377,15 @@ export class Session implements InboundHost {
     if (this.#calls.size === 1) this.#keepAlive();
     // The hold flag is the last byte of the msgpack value, which ends a blob
     // frame's head as it ends a plain payload.
-    call.payload = bytes instanceof Uint8Array ? bytes : bytes.head;
+    if (bytes === call) {
+      call.payload = call.bytes;
+    } else {
+      const head = bytes instanceof Uint8Array
+        ? bytes
+        : (bytes as BlobFrame).head;
+      call.payload = head;
+      call.end = head.length;
+    }
     this.#writer.enqueue(bytes, call);
     return call;
   }

@@ -8,6 +8,7 @@
  */
 
 import { Kind, Op } from "./constants.ts";
+import type { FrameSlice } from "./frame.ts";
 
 /** The longest member name {@linkcode encodeBareRequest} writes itself. */
 const BARE_NAME_CHARS = 31;
@@ -31,17 +32,21 @@ let bareUsed = 0;
  * @param target The ref id (negative for a pipelined request).
  * @param op `Op.CALL` (no arguments) or `Op.GET`.
  * @param path The member path.
- * @returns The payload, or null when the request is not of that shape.
+ * @param into Where the payload is: the request's own record, so that
+ *   encoding it makes no object.
+ * @returns Whether the request had that shape; false leaves `into` as it was.
  *
  * @example
  * ```ts
  * import { encodeBareRequest } from "./bare.ts";
  * import { encodeValue } from "./codec.ts";
  * import { Kind, Op } from "./constants.ts";
- * const bytes = encodeBareRequest(1, 0, Op.CALL, ["foo"]);
+import type { FrameSlice } from "./frame.ts";
+ * const into = { bytes: new Uint8Array(0), start: 0, end: 0 };
+ * console.assert(encodeBareRequest(1, 0, Op.CALL, ["foo"], into));
  * console.assert(
- *   bytes !== null &&
- *     bytes.join() === encodeValue([Kind.REQUEST, 1, 0, Op.CALL, ["foo"], [], false]).join(),
+ *   into.bytes.subarray(into.start, into.end).join() ===
+ *     encodeValue([Kind.REQUEST, 1, 0, Op.CALL, ["foo"], [], false]).join(),
  * );
  * ```
  */
@@ -50,17 +55,18 @@ export function encodeBareRequest(
   target: number,
   op: Op,
   path: readonly string[],
-): Uint8Array | null {
-  if (path.length > 15 || (op !== Op.CALL && op !== Op.GET)) return null;
+  into: FrameSlice,
+): boolean {
+  if (path.length > 15 || (op !== Op.CALL && op !== Op.GET)) return false;
   const idBytes = intBytes(id);
   const targetBytes = intBytes(target);
-  if (idBytes === 0 || targetBytes === 0) return null;
+  if (idBytes === 0 || targetBytes === 0) return false;
   let size = 6 + idBytes + targetBytes;
   for (let i = 0; i < path.length; i++) {
     const name = path[i];
-    if (name.length > BARE_NAME_CHARS) return null;
+    if (name.length > BARE_NAME_CHARS) return false;
     for (let j = 0; j < name.length; j++) {
-      if (name.charCodeAt(j) > 0x7f) return null;
+      if (name.charCodeAt(j) > 0x7f) return false;
     }
     size += 1 + name.length;
   }
@@ -84,7 +90,10 @@ export function encodeBareRequest(
   out[at++] = op === Op.CALL ? 0x90 : 0xc0;
   out[at] = 0xc2;
   bareUsed = start + size;
-  return out.subarray(start, bareUsed);
+  into.bytes = out;
+  into.start = start;
+  into.end = bareUsed;
+  return true;
 }
 
 /**
@@ -95,23 +104,26 @@ export function encodeBareRequest(
  *
  * @param id The request id (a positive integer).
  * @param value The result, as the handler returned it.
- * @returns The payload, or null when the answer is not of that shape.
+ * @returns Where the payload is, or null when the answer is not of that
+ *   shape.
  *
  * @example
  * ```ts
  * import { encodeBareAnswer } from "./bare.ts";
  * import { encodeValue } from "./codec.ts";
  * import { Kind } from "./constants.ts";
- * const bytes = encodeBareAnswer(1, "foo");
+ * const slice = encodeBareAnswer(1, "foo");
  * console.assert(
- *   bytes !== null && bytes.join() === encodeValue([Kind.RESPONSE, 1, "foo"]).join(),
+ *   slice !== null &&
+ *     slice.bytes.subarray(slice.start, slice.end).join() ===
+ *       encodeValue([Kind.RESPONSE, 1, "foo"]).join(),
  * );
  * ```
  */
 export function encodeBareAnswer(
   id: number,
   value: unknown,
-): Uint8Array | null {
+): FrameSlice | null {
   const idBytes = intBytes(id);
   if (idBytes === 0) return null;
   let valueBytes: number;
@@ -154,7 +166,7 @@ export function encodeBareAnswer(
     out[at] = value === null ? 0xc0 : value ? 0xc3 : 0xc2;
   }
   bareUsed = start + size;
-  return out.subarray(start, bareUsed);
+  return { bytes: out, start, end: bareUsed };
 }
 
 /** Bytes of an integer's msgpack form, 0 for one outside int32/uint32. */

@@ -192,14 +192,18 @@ export class FrameDecoder {
  * ```
  */
 export function encodeFrames(
-  payloads: readonly Uint8Array[],
+  payloads: readonly (Uint8Array | FrameSlice)[],
   scratch?: Uint8Array,
 ): Uint8Array {
   // Indexed loops: this runs once per write, and an iterator would be
   // garbage each time.
   let total = 0;
   for (let i = 0; i < payloads.length; i++) {
-    total += FRAME_HEADER_BYTES + payloads[i].length;
+    const payload = payloads[i];
+    total += FRAME_HEADER_BYTES +
+      (payload instanceof Uint8Array
+        ? payload.length
+        : payload.end - payload.start);
   }
   const out = scratch !== undefined && scratch.length >= total
     ? scratch.subarray(0, total)
@@ -207,16 +211,32 @@ export function encodeFrames(
   let offset = 0;
   for (let i = 0; i < payloads.length; i++) {
     const payload = payloads[i];
-    const length = payload.length;
+    const slice = payload instanceof Uint8Array ? null : payload;
+    const length = slice === null
+      ? (payload as Uint8Array).length
+      : slice.end - slice.start;
     out[offset] = length >>> 24;
     out[offset + 1] = (length >>> 16) & 0xff;
     out[offset + 2] = (length >>> 8) & 0xff;
     out[offset + 3] = length & 0xff;
-    out.set(payload, offset + FRAME_HEADER_BYTES);
-    offset += FRAME_HEADER_BYTES + length;
+    offset += FRAME_HEADER_BYTES;
+    if (slice === null) {
+      out.set(payload as Uint8Array, offset);
+    } else if (length <= COPIED_SLICE_BYTES) {
+      // A few bytes copied one by one cost less than a view to copy from.
+      const bytes = slice.bytes;
+      for (let j = slice.start; j < slice.end; j++) out[offset++] = bytes[j];
+      continue;
+    } else {
+      out.set(viewOf(slice), offset);
+    }
+    offset += length;
   }
   return out;
 }
+
+/** A slice up to this long is copied byte by byte, without a view. */
+const COPIED_SLICE_BYTES = 64;
 
 /** A piece at least this large is written as it is, not copied into a batch. */
 const SEPARATE_PAYLOAD_BYTES = 64 * 1024;
@@ -230,8 +250,31 @@ export interface BlobFrame {
   readonly blobs: readonly Uint8Array[];
 }
 
-/** A frame to write: a payload, or the parts of a blob frame. */
-export type OutgoingFrame = Uint8Array | BlobFrame;
+/**
+ * A payload that lies in a larger buffer, `bytes` from `start` to `end`:
+ * what the hand-written encoders give (a view of its own per message costs
+ * more than encoding it).
+ */
+export interface FrameSlice {
+  bytes: Uint8Array;
+  start: number;
+  end: number;
+}
+
+/** A frame to write: a payload, a slice of one, or the parts of a blob frame. */
+export type OutgoingFrame = Uint8Array | FrameSlice | BlobFrame;
+
+/** Whether a frame to write is a {@linkcode FrameSlice}. */
+function isSlice(frame: OutgoingFrame): frame is FrameSlice {
+  return (frame as FrameSlice).end !== undefined;
+}
+
+/** The bytes of a payload or slice, as a view (made only when needed). */
+function viewOf(payload: Uint8Array | FrameSlice): Uint8Array {
+  return payload instanceof Uint8Array
+    ? payload
+    : payload.bytes.subarray(payload.start, payload.end);
+}
 
 /**
  * Frames payloads for writing, in order: small pieces are batched into one
@@ -258,14 +301,19 @@ export function encodeFrameChunks(
   let simple = true;
   for (let i = 0; i < frames.length; i++) {
     const frame = frames[i];
-    if (
-      !(frame instanceof Uint8Array) || frame.length >= SEPARATE_PAYLOAD_BYTES
-    ) {
+    const length = frame instanceof Uint8Array
+      ? frame.length
+      : isSlice(frame)
+      ? frame.end - frame.start
+      : SEPARATE_PAYLOAD_BYTES;
+    if (length >= SEPARATE_PAYLOAD_BYTES) {
       simple = false;
       break;
     }
   }
-  if (simple) return [encodeFrames(frames as Uint8Array[], scratch)];
+  if (simple) {
+    return [encodeFrames(frames as (Uint8Array | FrameSlice)[], scratch)];
+  }
   const chunks: Uint8Array[] = [];
   let pending: Uint8Array[] = [];
   let pendingBytes = 0;
@@ -298,15 +346,17 @@ export function encodeFrameChunks(
     }
   };
   for (const frame of frames) {
-    const pieces = frame instanceof Uint8Array
-      ? [frame]
+    const pieces = frame instanceof Uint8Array || isSlice(frame)
+      ? [viewOf(frame)]
       : [frame.head, ...frame.blobs];
     let length = 0;
     for (const piece of pieces) length += piece.length;
     const header = new Uint8Array(FRAME_HEADER_BYTES);
     new DataView(header.buffer).setUint32(
       0,
-      frame instanceof Uint8Array ? length : (length | BLOB_FRAME_FLAG) >>> 0,
+      frame instanceof Uint8Array || isSlice(frame)
+        ? length
+        : (length | BLOB_FRAME_FLAG) >>> 0,
     );
     add(header);
     for (const piece of pieces) add(piece);
@@ -329,6 +379,7 @@ export function encodeFrameChunks(
  */
 export function frameLength(frame: OutgoingFrame): number {
   if (frame instanceof Uint8Array) return frame.length;
+  if (isSlice(frame)) return frame.end - frame.start;
   let length = frame.head.length;
   for (const blob of frame.blobs) length += blob.length;
   return length;
