@@ -40,6 +40,21 @@ export const SYSTEMS = {
 export type System = keyof typeof SYSTEMS;
 
 /**
+ * netref, the floor and the references that make plain calls, on either
+ * wire, in the order of the calls tables' columns (tracing aside).
+ */
+export const CALL_SYSTEMS: readonly System[] = [
+  "netref",
+  "echo",
+  "rpyc",
+  "rpycClientNetref",
+  "netrefClientRpyc",
+  "capnweb",
+  "birpc",
+  "grpc",
+];
+
+/**
  * Systems whose server is Python's: RPyC's `ThreadedServer`
  * (`_rpyc_server.py`), called by Python's client or by `connectRpyc()`.
  */

@@ -7,6 +7,7 @@
  */
 
 import {
+  CALL_SYSTEMS,
   type Loop,
   LOOPS,
   type MemoryReport,
@@ -39,16 +40,7 @@ export interface RunResults {
 }
 
 /** The columns of the calls tables: netref and its references. */
-const COLUMNS: System[] = [
-  "netref",
-  "echo",
-  "rpyc",
-  "rpycClientNetref",
-  "netrefClientRpyc",
-  "capnweb",
-  "birpc",
-  "grpc",
-];
+const COLUMNS = CALL_SYSTEMS;
 const REFERENCES: System[] = ["echo", "rpyc", "capnweb", "birpc", "grpc"];
 /**
  * The RPyC wire's ratios: netref in place of one side of RPyC, over RPyC on
@@ -135,15 +127,7 @@ function ratio(
   reference: System,
   system: System = "netref",
 ): number | null {
-  const ours = figuresOf(result, system);
-  const theirs = figuresOf(result, reference);
-  if (ours === undefined || theirs === undefined) return null;
-  if ("error" in ours || "error" in theirs) return null;
-  const n = Math.min(ours.rounds.length, theirs.rounds.length);
-  if (n === 0) return null;
-  const ratios: number[] = [];
-  for (let i = 0; i < n; i++) ratios.push(ours.rounds[i] / theirs.rounds[i]);
-  return median(ratios);
+  return roundRatio(result, system, reference, (f, i) => f.rounds[i]);
 }
 
 /**
@@ -151,19 +135,29 @@ function ratio(
  * the per-round ratios, as {@linkcode ratio}.
  */
 function cpuRatio(result: LoopResult, reference: System): number | null {
-  const ours = figuresOf(result, "netref");
+  return roundRatio(
+    result,
+    "netref",
+    reference,
+    (f, i) => f.serverCpuUs[i] + f.clientCpuUs[i],
+  );
+}
+
+/** The median over rounds of `figure` of `system` over that of `reference`. */
+function roundRatio(
+  result: LoopResult,
+  system: System,
+  reference: System,
+  figure: (figures: SystemFigures, round: number) => number,
+): number | null {
+  const ours = figuresOf(result, system);
   const theirs = figuresOf(result, reference);
   if (ours === undefined || theirs === undefined) return null;
   if ("error" in ours || "error" in theirs) return null;
-  const n = Math.min(ours.serverCpuUs.length, theirs.serverCpuUs.length);
+  const n = Math.min(ours.rounds.length, theirs.rounds.length);
   if (n === 0) return null;
   const ratios: number[] = [];
-  for (let i = 0; i < n; i++) {
-    ratios.push(
-      (ours.serverCpuUs[i] + ours.clientCpuUs[i]) /
-        (theirs.serverCpuUs[i] + theirs.clientCpuUs[i]),
-    );
-  }
+  for (let i = 0; i < n; i++) ratios.push(figure(ours, i) / figure(theirs, i));
   return median(ratios);
 }
 

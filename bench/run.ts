@@ -39,6 +39,7 @@
 
 import { parseArgs } from "node:util";
 import {
+  CALL_SYSTEMS,
   ECHO_PAYLOAD_BYTES,
   FLOOR_BATCH_ITEMS,
   HEADER_BYTES,
@@ -78,60 +79,12 @@ const DENO_JSON = new URL("./deno.json", import.meta.url).pathname;
 
 /** Systems that can run each scenario. */
 const APPLIES: Record<Scenario, readonly System[]> = {
-  call: [
-    "netref",
-    "echo",
-    "rpyc",
-    "rpycClientNetref",
-    "netrefClientRpyc",
-    "capnweb",
-    "birpc",
-    "grpc",
-    "otelNoop",
-    "otel",
-  ],
-  bytes1k: [
-    "netref",
-    "echo",
-    "rpyc",
-    "rpycClientNetref",
-    "netrefClientRpyc",
-    "capnweb",
-    "birpc",
-    "grpc",
-  ],
-  bytes1m: [
-    "netref",
-    "echo",
-    "rpyc",
-    "rpycClientNetref",
-    "netrefClientRpyc",
-    "capnweb",
-    "birpc",
-    "grpc",
-  ],
+  call: [...CALL_SYSTEMS, "otelNoop", "otel"],
+  bytes1k: CALL_SYSTEMS,
+  bytes1m: CALL_SYSTEMS,
   // The echo's is two round trips; gRPC unary calls cannot call back.
-  callback: [
-    "netref",
-    "echo",
-    "rpyc",
-    "rpycClientNetref",
-    "netrefClientRpyc",
-    "capnweb",
-    "birpc",
-  ],
-  inflight: [
-    "netref",
-    "echo",
-    "rpyc",
-    "rpycClientNetref",
-    "netrefClientRpyc",
-    "capnweb",
-    "birpc",
-    "grpc",
-    "otelNoop",
-    "otel",
-  ],
+  callback: CALL_SYSTEMS.filter((system) => system !== "grpc"),
+  inflight: [...CALL_SYSTEMS, "otelNoop", "otel"],
   // Streams: the floor, and gRPC's server streaming.
   items: ["netref", "echo", "grpc"],
   bytes256m: ["netref", "echo", "grpc"],
