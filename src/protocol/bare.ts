@@ -10,8 +10,8 @@
 import { Kind, Op } from "./constants.ts";
 import type { FrameSlice } from "./frame.ts";
 
-/** The longest member name {@linkcode encodeBareRequest} writes itself. */
-const BARE_NAME_CHARS = 31;
+/** The longest string (a member name, an answer) written here as a fixstr. */
+const SHORT_ASCII_CHARS = 31;
 /**
  * Bare requests are cut from chunks of this size, never reused (a request's
  * bytes stay valid): a fresh small `Uint8Array` per request costs more
@@ -64,35 +64,23 @@ export function encodeBareRequest(
   let size = 6 + idBytes + targetBytes;
   for (let i = 0; i < path.length; i++) {
     const name = path[i];
-    if (name.length > BARE_NAME_CHARS) return false;
-    for (let j = 0; j < name.length; j++) {
-      if (name.charCodeAt(j) > 0x7f) return false;
-    }
+    if (!isShortAscii(name)) return false;
     size += 1 + name.length;
   }
-  if (bareUsed + size > BARE_CHUNK_BYTES) {
-    bareChunk = new Uint8Array(BARE_CHUNK_BYTES);
-    bareUsed = 0;
-  }
+  const start = reserve(size);
   const out = bareChunk;
-  const start = bareUsed;
   out[start] = 0x97;
   out[start + 1] = Kind.REQUEST;
   let at = writeInt(out, start + 2, id);
   at = writeInt(out, at, target);
   out[at++] = op;
   out[at++] = 0x90 | path.length;
-  for (let i = 0; i < path.length; i++) {
-    const name = path[i];
-    out[at++] = 0xa0 | name.length;
-    for (let j = 0; j < name.length; j++) out[at++] = name.charCodeAt(j);
-  }
+  for (let i = 0; i < path.length; i++) at = writeShortAscii(out, at, path[i]);
   out[at++] = op === Op.CALL ? 0x90 : 0xc0;
   out[at] = 0xc2;
-  bareUsed = start + size;
   into.bytes = out;
   into.start = start;
-  into.end = bareUsed;
+  into.end = start + size;
   return true;
 }
 
@@ -129,10 +117,7 @@ export function encodeBareAnswer(
   let valueBytes: number;
   switch (typeof value) {
     case "string":
-      if (value.length > BARE_NAME_CHARS) return null;
-      for (let j = 0; j < value.length; j++) {
-        if (value.charCodeAt(j) > 0x7f) return null;
-      }
+      if (!isShortAscii(value)) return null;
       valueBytes = 1 + value.length;
       break;
     case "number":
@@ -148,25 +133,49 @@ export function encodeBareAnswer(
       valueBytes = 1;
   }
   const size = 2 + idBytes + valueBytes;
-  if (bareUsed + size > BARE_CHUNK_BYTES) {
-    bareChunk = new Uint8Array(BARE_CHUNK_BYTES);
-    bareUsed = 0;
-  }
+  const start = reserve(size);
   const out = bareChunk;
-  const start = bareUsed;
   out[start] = 0x93;
   out[start + 1] = Kind.RESPONSE;
-  let at = writeInt(out, start + 2, id);
+  const at = writeInt(out, start + 2, id);
   if (typeof value === "string") {
-    out[at++] = 0xa0 | value.length;
-    for (let j = 0; j < value.length; j++) out[at++] = value.charCodeAt(j);
+    writeShortAscii(out, at, value);
   } else if (typeof value === "number") {
     writeInt(out, at, value);
   } else {
     out[at] = value === null ? 0xc0 : value ? 0xc3 : 0xc2;
   }
-  bareUsed = start + size;
-  return { bytes: out, start, end: bareUsed };
+  return { bytes: out, start, end: start + size };
+}
+
+/**
+ * Where `size` bytes of the current chunk start, taken for one message; a
+ * chunk too full for them is left to the messages already in it.
+ */
+function reserve(size: number): number {
+  if (bareUsed + size > BARE_CHUNK_BYTES) {
+    bareChunk = new Uint8Array(BARE_CHUNK_BYTES);
+    bareUsed = 0;
+  }
+  const start = bareUsed;
+  bareUsed += size;
+  return start;
+}
+
+/** Whether a string fits a fixstr of single bytes (at most 31, all ASCII). */
+function isShortAscii(text: string): boolean {
+  if (text.length > SHORT_ASCII_CHARS) return false;
+  for (let j = 0; j < text.length; j++) {
+    if (text.charCodeAt(j) > 0x7f) return false;
+  }
+  return true;
+}
+
+/** Writes a string {@linkcode isShortAscii} passed; returns the offset after. */
+function writeShortAscii(out: Uint8Array, at: number, text: string): number {
+  out[at++] = 0xa0 | text.length;
+  for (let j = 0; j < text.length; j++) out[at++] = text.charCodeAt(j);
+  return at;
 }
 
 /** Bytes of an integer's msgpack form, 0 for one outside int32/uint32. */
