@@ -198,7 +198,11 @@ function encode(
       return encodeInt(w, value);
     case "string":
       w.byte(BrineTag.UNICODE);
-      if (w.ascii(value)) return;
+      if (value.length <= ASCII_DIRECT_CHARS && isAscii(value)) {
+        // One byte a character, as UTF-8 would give, without an encoder.
+        encodeBytesHeader(w, value.length);
+        return w.latin1(value);
+      }
       if (!value.isWellFormed()) {
         throw new TypeError(
           "Cannot encode brine: string has a lone surrogate, which UTF-8 cannot carry",
@@ -279,7 +283,12 @@ function encodeInt(w: Writer, value: number | bigint): void {
 }
 
 function encodeBytes(w: Writer, bytes: Uint8Array): void {
-  const length = bytes.length;
+  encodeBytesHeader(w, bytes.length);
+  w.bytes(bytes);
+}
+
+/** The tag, and length where there is one, of `length` bytes. */
+function encodeBytesHeader(w: Writer, length: number): void {
   if (length === 0) return w.byte(BrineTag.EMPTY_STR);
   if (length <= 4) {
     w.byte(BrineTag.STR1 + length - 1);
@@ -294,7 +303,13 @@ function encodeBytes(w: Writer, bytes: Uint8Array): void {
       `Cannot encode brine: bytes of length ${length} exceed 4294967295`,
     );
   }
-  w.bytes(bytes);
+}
+
+function isAscii(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) > 0x7f) return false;
+  }
+  return true;
 }
 
 function encodeTupleHeader(w: Writer, length: number): void {
@@ -332,40 +347,6 @@ class Writer {
       this.#buffer = new Uint8Array(1024);
       this.#view = new DataView(this.#buffer.buffer);
     }
-  }
-
-  /**
-   * Writes a short ASCII string as brine bytes, its length first, as
-   * `utf8Encoder.encode` then {@linkcode encodeBytes} would; false (nothing
-   * written) for a longer or non-ASCII string.
-   */
-  ascii(text: string): boolean {
-    const length = text.length;
-    if (length > ASCII_DIRECT_CHARS) return false;
-    const start = this.#length;
-    if (length === 0) {
-      this.byte(BrineTag.EMPTY_STR);
-      return true;
-    }
-    if (length <= 4) {
-      this.byte(BrineTag.STR1 + length - 1);
-    } else {
-      this.byte(BrineTag.STR_L1);
-      this.byte(length);
-    }
-    this.#reserve(length);
-    const buffer = this.#buffer;
-    let at = this.#length;
-    for (let i = 0; i < length; i++) {
-      const code = text.charCodeAt(i);
-      if (code > 0x7f) {
-        this.#length = start;
-        return false;
-      }
-      buffer[at++] = code;
-    }
-    this.#length = at;
-    return true;
   }
 
   /** Writes characters below 256 as one byte each (digits, for ints). */
