@@ -199,11 +199,7 @@ export function encodeFrames(
   // garbage each time.
   let total = 0;
   for (let i = 0; i < payloads.length; i++) {
-    const payload = payloads[i];
-    total += FRAME_HEADER_BYTES +
-      (payload instanceof Uint8Array
-        ? payload.length
-        : payload.end - payload.start);
+    total += FRAME_HEADER_BYTES + frameLength(payloads[i]);
   }
   const out = scratch !== undefined && scratch.length >= total
     ? scratch.subarray(0, total)
@@ -211,24 +207,18 @@ export function encodeFrames(
   let offset = 0;
   for (let i = 0; i < payloads.length; i++) {
     const payload = payloads[i];
-    const slice = payload instanceof Uint8Array ? null : payload;
-    const length = slice === null
-      ? (payload as Uint8Array).length
-      : slice.end - slice.start;
+    const length = frameLength(payload);
     out[offset] = length >>> 24;
     out[offset + 1] = (length >>> 16) & 0xff;
     out[offset + 2] = (length >>> 8) & 0xff;
     out[offset + 3] = length & 0xff;
     offset += FRAME_HEADER_BYTES;
-    if (slice === null) {
-      out.set(payload as Uint8Array, offset);
-    } else if (length <= COPIED_SLICE_BYTES) {
-      // A few bytes copied one by one cost less than a view to copy from.
-      const bytes = slice.bytes;
-      for (let j = slice.start; j < slice.end; j++) out[offset++] = bytes[j];
-      continue;
+    if (payload instanceof Uint8Array || length > COPIED_SLICE_BYTES) {
+      out.set(viewOf(payload), offset);
     } else {
-      out.set(viewOf(slice), offset);
+      // A few bytes copied one by one cost less than a view to copy from.
+      const { bytes, start } = payload;
+      for (let j = 0; j < length; j++) out[offset + j] = bytes[start + j];
     }
     offset += length;
   }
@@ -264,9 +254,9 @@ export interface FrameSlice {
 /** A frame to write: a payload, a slice of one, or the parts of a blob frame. */
 export type OutgoingFrame = Uint8Array | FrameSlice | BlobFrame;
 
-/** Whether a frame to write is a {@linkcode FrameSlice}. */
-function isSlice(frame: OutgoingFrame): frame is FrameSlice {
-  return (frame as FrameSlice).end !== undefined;
+/** Whether a frame to write is a {@linkcode BlobFrame}. */
+function isBlobFrame(frame: OutgoingFrame): frame is BlobFrame {
+  return (frame as BlobFrame).blobs !== undefined;
 }
 
 /** The bytes of a payload or slice, as a view (made only when needed). */
@@ -301,12 +291,7 @@ export function encodeFrameChunks(
   let simple = true;
   for (let i = 0; i < frames.length; i++) {
     const frame = frames[i];
-    const length = frame instanceof Uint8Array
-      ? frame.length
-      : isSlice(frame)
-      ? frame.end - frame.start
-      : SEPARATE_PAYLOAD_BYTES;
-    if (length >= SEPARATE_PAYLOAD_BYTES) {
+    if (isBlobFrame(frame) || frameLength(frame) >= SEPARATE_PAYLOAD_BYTES) {
       simple = false;
       break;
     }
@@ -346,17 +331,14 @@ export function encodeFrameChunks(
     }
   };
   for (const frame of frames) {
-    const pieces = frame instanceof Uint8Array || isSlice(frame)
-      ? [viewOf(frame)]
-      : [frame.head, ...frame.blobs];
+    const blob = isBlobFrame(frame);
+    const pieces = blob ? [frame.head, ...frame.blobs] : [viewOf(frame)];
     let length = 0;
     for (const piece of pieces) length += piece.length;
     const header = new Uint8Array(FRAME_HEADER_BYTES);
     new DataView(header.buffer).setUint32(
       0,
-      frame instanceof Uint8Array || isSlice(frame)
-        ? length
-        : (length | BLOB_FRAME_FLAG) >>> 0,
+      blob ? (length | BLOB_FRAME_FLAG) >>> 0 : length,
     );
     add(header);
     for (const piece of pieces) add(piece);
@@ -379,7 +361,7 @@ export function encodeFrameChunks(
  */
 export function frameLength(frame: OutgoingFrame): number {
   if (frame instanceof Uint8Array) return frame.length;
-  if (isSlice(frame)) return frame.end - frame.start;
+  if (!isBlobFrame(frame)) return frame.end - frame.start;
   let length = frame.head.length;
   for (const blob of frame.blobs) length += blob.length;
   return length;
