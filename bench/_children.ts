@@ -295,6 +295,7 @@ export async function prepareDeno(): Promise<void> {
       "_netref_otel.ts",
       "_netref_rpyc.ts",
       "_echo.ts",
+      "_minimal.ts",
       "_capnweb.ts",
       "_birpc.ts",
       "_grpc.ts",

@@ -186,7 +186,7 @@ if (import.meta.main) {
     !(port > 0 && port < 65536)
   ) {
     console.error(
-      "usage: _client.ts netref|netrefClientRpyc|echo|capnweb|birpc|grpc|otelNoop|otel <port>",
+      "usage: _client.ts netref|netrefClientRpyc|echo|minimal|capnweb|birpc|grpc|otelNoop|otel <port>",
     );
     Deno.exit(2);
   }

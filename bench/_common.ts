@@ -26,6 +26,7 @@ export const ECHO_PAYLOAD_BYTES = 16;
 export const SYSTEMS = {
   netref: "netref",
   echo: "raw echo",
+  minimal: "minimal RPC",
   rpyc: "RPyC 5.3",
   rpycClientNetref: "RPyC 5.3 client → netref server",
   netrefClientRpyc: "netref connectRpyc() → RPyC 5.3 server",
@@ -46,6 +47,7 @@ export type System = keyof typeof SYSTEMS;
 export const CALL_SYSTEMS: readonly System[] = [
   "netref",
   "echo",
+  "minimal",
   "rpyc",
   "rpycClientNetref",
   "netrefClientRpyc",

@@ -50,7 +50,7 @@ if (import.meta.main) {
   const name = Deno.args[0];
   if (!isSystem(name) || PYTHON_SERVERS.includes(name)) {
     console.error(
-      `usage: _servers.ts netref|rpycClientNetref|echo|capnweb|birpc|grpc|otelNoop|otel (got ${
+      `usage: _servers.ts netref|rpycClientNetref|echo|minimal|capnweb|birpc|grpc|otelNoop|otel (got ${
         String(name)
       })`,
     );

@@ -37,6 +37,8 @@ export async function loadSystem(name: System): Promise<BenchSystem> {
       return (await import("./_netref_rpyc.ts")).netrefClientRpyc;
     case "echo":
       return (await import("./_echo.ts")).echoSystem;
+    case "minimal":
+      return (await import("./_minimal.ts")).minimalRpc;
     case "capnweb":
       return (await import("./_capnweb.ts")).capnweb;
     case "birpc":

@@ -438,7 +438,7 @@ function markdown(record: RunRecord): string {
       Object.entries(libraries).filter(([k]) =>
         k !== "msgpackr/" && !k.startsWith("@opentelemetry/")
       ).map(([, v]) => v).join(", ")
-    }; capnweb and birpc on our length-prefixed TCP framing with msgpackr; the streams' floor: frames of ${FLOOR_BATCH_ITEMS} msgpack integers, or raw bytes`,
+    }; capnweb and birpc on our length-prefixed TCP framing with msgpackr; the minimal RPC (bench/_minimal.ts): msgpackr messages, a promise per call, nothing else; the streams' floor: frames of ${FLOOR_BATCH_ITEMS} msgpack integers, or raw bytes`,
     `- tracing rows: ${
       Object.entries(libraries).filter(([k]) => k.startsWith("@opentelemetry/"))
         .map(([, v]) => v).join(", ")
