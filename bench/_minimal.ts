@@ -10,6 +10,9 @@
  *   frame of the echo's shape: a u32 big-endian length, then the payload.
  * - Frames are assembled in a reused buffer; those sent in one turn leave in
  *   one write, with one write in flight (netref's writer does the same).
+ *   It does not use `_framing.ts`, the framing capnweb and birpc run on:
+ *   that one allocates a buffer per write and copies each payload it
+ *   receives, which a floor should not pay.
  * - A call is one promise, its resolvers kept in a table by id; the read
  *   loop is always pending, so the peer may call at any time (the callback
  *   loop's server calls the client's `cb`).
@@ -19,13 +22,13 @@
 
 import { Packr } from "msgpackr/pack";
 import { Unpackr } from "msgpackr/unpack";
+import { HEADER_BYTES } from "./_common.ts";
 import { listen } from "./_framing.ts";
 import type { BenchClient, BenchServer, BenchSystem } from "./_system.ts";
 
 const REQUEST = 0;
 const ANSWER = 1;
 const FAILURE = 2;
-const HEADER_BYTES = 4;
 /** Ids cycle through this many table slots. */
 const ID_SLOTS = 1 << 16;
 const BUFFER_BYTES = 64 * 1024;
@@ -35,6 +38,12 @@ type Handlers = Record<string, (...args: never[]) => unknown>;
 interface Waiting {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
+}
+
+/** The payload length in the frame header at `at`. */
+function payloadLength(buffer: Uint8Array, at: number): number {
+  return (buffer[at] << 24 | buffer[at + 1] << 16 | buffer[at + 2] << 8 |
+    buffer[at + 3]) >>> 0;
 }
 
 /** One side of a connection: it calls the peer's handlers and serves its own. */
@@ -155,9 +164,7 @@ class Peer {
       length += n;
       let offset = 0;
       while (length - offset >= HEADER_BYTES) {
-        const size = (buffer[offset] << 24 | buffer[offset + 1] << 16 |
-          buffer[offset + 2] << 8 | buffer[offset + 3]) >>> 0;
-        const end = offset + HEADER_BYTES + size;
+        const end = offset + HEADER_BYTES + payloadLength(buffer, offset);
         if (end > length) break;
         this.#receive(
           this.#unpackr.unpack(buffer.subarray(offset + HEADER_BYTES, end)),
@@ -169,8 +176,7 @@ class Peer {
         length -= offset;
       }
       if (length >= HEADER_BYTES) {
-        const needed = HEADER_BYTES + ((buffer[0] << 24 | buffer[1] << 16 |
-          buffer[2] << 8 | buffer[3]) >>> 0);
+        const needed = HEADER_BYTES + payloadLength(buffer, 0);
         if (needed > buffer.length) {
           const grown = new Uint8Array(needed);
           grown.set(buffer.subarray(0, length));

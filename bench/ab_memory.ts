@@ -17,6 +17,8 @@
  * @module
  */
 
+import { median } from "./_phases.ts";
+
 /** `root.foo()` of one checkout's bench service over its memory transport. */
 interface Side {
   call: () => Promise<unknown>;
@@ -63,10 +65,6 @@ async function round(
   }
   await Promise.all(Array.from({ length: 100 }, lane));
   return calls / (performance.now() - start) * 1000;
-}
-
-function median(values: number[]): number {
-  return [...values].sort((a, b) => a - b)[values.length >> 1];
 }
 
 if (import.meta.main) {

@@ -26,6 +26,7 @@ import { parseArgs } from "node:util";
 import type { Loop } from "./_common.ts";
 import type { BenchSystem } from "./_system.ts";
 import { runLoop } from "./_system.ts";
+import { median } from "./_phases.ts";
 
 const USAGE =
   "usage: ab_tcp.ts [--loop call|inflight] [--rounds N] [--round-ms MS] [--client-cpu N] SYSTEM... (echo, minimal, netref or netref@DIR)";
@@ -48,10 +49,6 @@ async function load(spec: string): Promise<BenchSystem> {
     return (await import(new URL("bench/_netref.ts", root).href)).netref;
   }
   throw new TypeError(`Cannot load ${spec}: ${USAGE}`);
-}
-
-function median(values: readonly number[]): number {
-  return [...values].sort((a, b) => a - b)[(values.length - 1) >> 1];
 }
 
 /** The server process: serves every system, prints their ports, then waits. */
